@@ -1,0 +1,93 @@
+//! Everything a handler needs, built once per container (or once per local server) and shared.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, SecretsLocation, StoreKind};
+use crate::providers::authento::AuthentoClient;
+use crate::secrets::{SecretDoc, SecretSource, SecretsCache};
+use crate::store::{DynamoStore, MemoryStore, Store};
+use std::sync::Arc;
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub secrets: SecretsCache,
+    pub authento: AuthentoClient,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl App {
+    /// A deployed function: configuration from the environment, real adapters.
+    pub async fn from_env() -> Result<Arc<App>, String> {
+        let config = Config::from_env().map_err(|e| e.to_string())?;
+        Self::from_config(config, None).await
+    }
+
+    /// Builds the adapters that `config` names. `inline_secrets` serves `SecretsLocation::Inline`.
+    pub async fn from_config(
+        config: Config,
+        inline_secrets: Option<SecretDoc>,
+    ) -> Result<Arc<App>, String> {
+        let needs_aws = matches!(config.store, StoreKind::DynamoDb { .. })
+            || matches!(config.secrets, SecretsLocation::SecretsManager(_));
+        // Loaded once: region, credentials and endpoint overrides (AWS_ENDPOINT_URL_DYNAMODB, ...).
+        let aws = if needs_aws {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        } else {
+            None
+        };
+        let store: Arc<dyn Store> = match (&config.store, &aws) {
+            (StoreKind::DynamoDb { table }, Some(aws)) => Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(aws),
+                table.clone(),
+            )),
+            _ => Arc::new(MemoryStore::new()),
+        };
+        let source = match (&config.secrets, &aws) {
+            (SecretsLocation::SecretsManager(id), Some(aws)) => SecretSource::SecretsManager {
+                client: aws_sdk_secretsmanager::Client::new(aws),
+                secret_id: id.clone(),
+            },
+            (SecretsLocation::File(path), _) => SecretSource::File(path.clone()),
+            _ => SecretSource::Static(Arc::new(
+                inline_secrets.ok_or("secrets are inline but none were given")?,
+            )),
+        };
+        Ok(Arc::new(Self::new(
+            config,
+            store,
+            source,
+            Arc::new(SystemClock),
+        )))
+    }
+
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        secrets: SecretSource,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(config.provider_timeout)
+            .connect_timeout(
+                config
+                    .provider_timeout
+                    .min(std::time::Duration::from_secs(2)),
+            )
+            .user_agent(concat!("idv-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a TLS client can be built");
+        let authento = AuthentoClient::new(
+            http,
+            &config.authento.api_url,
+            config.authento.max_requests_per_second,
+        );
+        let secrets = SecretsCache::new(secrets, config.secrets_ttl);
+        App {
+            config,
+            store,
+            secrets,
+            authento,
+            clock,
+        }
+    }
+}

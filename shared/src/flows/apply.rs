@@ -1,0 +1,136 @@
+//! Writing a change to a session: the state machine decides, one conditional write stores the new
+//! state with its history entry, and a lost race re-reads and decides again.
+
+use crate::session::{Decision, HistoryEntry, Proposal, Session, Status, decide};
+use crate::store::{SessionWrite, StoreError};
+use crate::{App, Error};
+use time::OffsetDateTime;
+
+/// What else a write records besides the proposal.
+#[derive(Debug, Clone, Default)]
+pub struct Bookkeeping<'a> {
+    /// The provider was read now (the per-session read budget).
+    pub checked_at: Option<OffsetDateTime>,
+    /// Start (ms) of the provider read behind the proposal: an older read than the stored one is
+    /// refused, so two racing webhooks never leave the older state behind.
+    pub seen_ms: Option<i64>,
+    pub provider_ref: Option<String>,
+    /// The webhook delivery this write applies.
+    pub delivery: Option<(&'static str, &'a str)>,
+    pub reason: Option<&'static str>,
+}
+
+const ATTEMPTS: usize = 5;
+
+/// Applies `proposal` to the session, retrying on a lost race against the fresh state.
+/// Returns the session as stored afterwards and the decision taken.
+pub async fn apply_with_retry(
+    app: &App,
+    mut current: Session,
+    proposal: &Proposal,
+    book: &Bookkeeping<'_>,
+) -> Result<(Session, Decision), Error> {
+    for _ in 0..ATTEMPTS {
+        match apply_once(app, &current, proposal, book).await {
+            Ok(done) => return Ok(done),
+            Err(StoreError::Conflict) => {
+                current = app
+                    .store
+                    .get_session(&current.id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::StoreUnavailable(
+        "too much contention on one session".into(),
+    ))
+}
+
+async fn apply_once(
+    app: &App,
+    current: &Session,
+    proposal: &Proposal,
+    book: &Bookkeeping<'_>,
+) -> Result<(Session, Decision), StoreError> {
+    let now = app.clock.now();
+    let stale = matches!((current.provider_seen_ms, book.seen_ms), (Some(stored), Some(ours)) if ours < stored);
+    let decision = if stale {
+        Decision::Refuse("an older provider read than the stored one")
+    } else {
+        decide(current.status, current.provider_status.as_deref(), proposal)
+    };
+
+    let mut next = current.clone();
+    let mut history = None;
+    if let Decision::Apply {
+        transition,
+        overturn,
+    } = decision
+    {
+        next.status = proposal.status;
+        next.provider_status = proposal.provider_status.clone().or(next.provider_status);
+        next.last_error = match proposal.status {
+            Status::Failed => proposal.last_error.clone().or(next.last_error),
+            _ => proposal.last_error.clone(),
+        };
+        next.updated_at = now;
+        let reason = if overturn {
+            Some("overturned".to_owned())
+        } else if transition {
+            book.reason
+                .map(str::to_owned)
+                .or_else(|| proposal.last_error.as_ref().map(|e| e.code.clone()))
+        } else {
+            Some("provider_status".to_owned())
+        };
+        history = Some(HistoryEntry {
+            session_id: current.id.clone(),
+            version: current.version + 1,
+            at: now,
+            from: current.status,
+            to: proposal.status,
+            provider_status: next.provider_status.clone(),
+            source: proposal.source,
+            reason,
+        });
+    }
+    if !stale {
+        if let Some(at) = book.checked_at {
+            next.last_checked_at = Some(at);
+        }
+        if let Some(ms) = book.seen_ms {
+            next.provider_seen_ms = Some(ms);
+        }
+    }
+    if let Some(r) = &book.provider_ref {
+        next.provider_ref = Some(r.clone());
+    }
+    next.version = current.version;
+    if next == *current {
+        // Nothing to store; a delivery is still settled so that a redelivery is a duplicate.
+        if let Some((provider, event_id)) = book.delivery {
+            app.store
+                .set_delivery_state(provider, event_id, crate::store::DeliveryState::Applied)
+                .await?;
+        }
+        return Ok((next, decision));
+    }
+    next.version = current.version + 1;
+    app.store
+        .update_session(SessionWrite {
+            session: &next,
+            expected_version: current.version,
+            history: history.as_ref(),
+            applies_delivery: book.delivery,
+        })
+        .await?;
+    if let Decision::Apply {
+        transition: true, ..
+    } = decision
+    {
+        tracing::info!(session_id = %next.id, from = current.status.as_str(), to = next.status.as_str(), "session transition");
+    }
+    Ok((next, decision))
+}

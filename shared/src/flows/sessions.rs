@@ -1,0 +1,90 @@
+//! Reading, listing and canceling sessions.
+
+use super::apply::{Bookkeeping, apply_with_retry};
+use super::load_owned;
+use crate::session::{Decision, Proposal, Provider, Session, Source, Status};
+use crate::store::Page;
+use crate::{App, Error};
+
+/// The session, refreshed from its provider first when it is open and its last check is older
+/// than `refresh_after` (so however often the app polls, the provider is read at most that often).
+pub async fn get(app: &App, tenant: &str, id: &str, refresh: bool) -> Result<Session, Error> {
+    let session = load_owned(app, tenant, id).await?;
+    let session = expire_if_due(app, session).await?;
+    if !refresh || session.status.is_terminal() || !is_due(app, &session) {
+        return Ok(session);
+    }
+    match session.provider {
+        Provider::Authento => super::authento::refresh(app, session).await,
+        // Other providers arrive with their own issues; until then their state is what is stored.
+        _ => Ok(session),
+    }
+}
+
+fn is_due(app: &App, s: &Session) -> bool {
+    match s.last_checked_at {
+        None => true,
+        Some(at) => app.clock.now() - at >= app.config.refresh_after,
+    }
+}
+
+/// Our own deadline: an open session past `expires_at` is expired, whatever the provider says.
+async fn expire_if_due(app: &App, s: Session) -> Result<Session, Error> {
+    match s.expires_at {
+        Some(at) if !s.status.is_terminal() && at <= app.clock.now() => {
+            let p = Proposal {
+                status: Status::Expired,
+                provider_status: None,
+                last_error: None,
+                source: Source::Deadline,
+            };
+            let book = Bookkeeping {
+                reason: Some("deadline"),
+                ..Default::default()
+            };
+            Ok(apply_with_retry(app, s, &p, &book).await?.0)
+        }
+        _ => Ok(s),
+    }
+}
+
+pub async fn list(
+    app: &App,
+    tenant: &str,
+    user_id: &str,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page, Error> {
+    app.store
+        .list_user_sessions(tenant, user_id, limit, cursor)
+        .await?
+        .ok_or_else(|| {
+            Error::invalid(
+                "cursor",
+                "invalid",
+                "this cursor does not belong to this listing",
+            )
+        })
+}
+
+pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error> {
+    let session = load_owned(app, tenant, id).await?;
+    let p = Proposal {
+        status: Status::Canceled,
+        provider_status: None,
+        last_error: None,
+        source: Source::App,
+    };
+    let book = Bookkeeping {
+        reason: Some("canceled_by_app"),
+        ..Default::default()
+    };
+    let (session, decision) = apply_with_retry(app, session, &p, &book).await?;
+    match decision {
+        Decision::Apply { .. } => Ok(session),
+        _ => Err(Error::Conflict(format!(
+            "the session is already {}",
+            session.status.as_str()
+        ))),
+    }
+}

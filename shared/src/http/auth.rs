@@ -1,0 +1,80 @@
+//! API-key authentication: `Authorization: Bearer <key>`, the key's SHA-256 compared in constant
+//! time with every configured digest. The key itself is never stored or logged.
+
+use crate::Error;
+use crate::secrets::SecretDoc;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The tenant (app) that holds the presented key.
+pub fn authenticate(doc: &SecretDoc, authorization: Option<&str>) -> Result<String, Error> {
+    let key = authorization
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or(Error::Unauthenticated)?;
+    let presented = Sha256::digest(key.as_bytes());
+    let mut tenant = None;
+    // Every entry is compared, so the time taken says nothing about which one matched.
+    for entry in &doc.api_keys {
+        let Ok(stored) = hex::decode(&entry.sha256) else {
+            continue;
+        };
+        if bool::from(stored.ct_eq(presented.as_slice())) {
+            tenant = Some(entry.tenant.clone());
+        }
+    }
+    tenant.ok_or(Error::Unauthenticated)
+}
+
+/// Lower-case hex SHA-256 of a key: what goes into the secret.
+pub fn digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::ApiKeyEntry;
+
+    fn doc() -> SecretDoc {
+        SecretDoc {
+            api_keys: vec![
+                ApiKeyEntry {
+                    tenant: "app-a".into(),
+                    sha256: digest("key-a"),
+                },
+                ApiKeyEntry {
+                    tenant: "app-b".into(),
+                    sha256: digest("key-b"),
+                },
+            ],
+            authento: None,
+        }
+    }
+
+    #[test]
+    fn the_right_key_names_its_tenant() {
+        assert_eq!(authenticate(&doc(), Some("Bearer key-b")).unwrap(), "app-b");
+    }
+
+    #[test]
+    fn wrong_missing_or_malformed_keys_are_refused() {
+        for h in [
+            None,
+            Some(""),
+            Some("Bearer "),
+            Some("Basic key-a"),
+            Some("Bearer key-c"),
+            Some("key-a"),
+        ] {
+            assert!(
+                matches!(authenticate(&doc(), h), Err(Error::Unauthenticated)),
+                "{h:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! From a request to a flow and back: validate, authenticate, call the use case, shape the answer.
+
+use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, problem, views};
+use crate::flows::idempotency::IdempotencyKey;
+use crate::flows::{authento, sessions, tokens};
+use crate::session::{VerificationType, is_valid_user_id};
+use crate::{App, Error, error::FieldError};
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+use std::time::Instant;
+
+/// Serves one request for `function`; routes of other functions are 404, as on API Gateway.
+pub async fn handle(app: &App, function: Function, req: ApiRequest) -> ApiResponse {
+    let started = Instant::now();
+    let route = Route::matching(&req.method, &req.path).filter(|r| r.function() == function);
+    let key = route.as_ref().map_or("unmatched", Route::key);
+    let resp = match route {
+        None => problem::response(&Error::NotFound),
+        Some(route) => dispatch(app, &route, &req)
+            .await
+            .unwrap_or_else(|e| problem::response(&e)),
+    };
+    tracing::info!(
+        route = key,
+        status = resp.status.as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    resp
+}
+
+async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    if req.body.len() > MAX_BODY {
+        return Err(Error::PayloadTooLarge { limit: MAX_BODY });
+    }
+    if *route == Route::AuthentoWebhook {
+        let ack = authento::ingest_webhook(
+            app,
+            &req.body,
+            req.header(crate::providers::authento::webhook::DIGEST_HEADER),
+            req.header(crate::providers::authento::webhook::DIGEST_ALG_HEADER),
+        )
+        .await?;
+        return Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({"received": true, "duplicate": ack.duplicate}),
+        ));
+    }
+    let doc = app.secrets.get().await?;
+    let tenant = auth::authenticate(&doc, req.header("authorization"))?;
+    match route {
+        Route::IssueToken => {
+            let body = json_object(req)?;
+            let input = token_input(&body, &[])?;
+            let idem = idempotency(req, route)?;
+            let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
+            let client = json!({"token": issued.token, "verify_url": issued.verify_url});
+            Ok(ApiResponse::json(
+                StatusCode::CREATED,
+                &json!({"session": views::session(&issued.session, Some(client)), "token": issued.token, "verify_url": issued.verify_url}),
+            ))
+        }
+        Route::StartSession => {
+            let body = json_object(req)?;
+            let provider = body.get("provider").and_then(Value::as_str);
+            match provider {
+                Some("authento") => {
+                    let input = token_input(&body, &["provider"])?;
+                    let idem = idempotency(req, route)?;
+                    let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
+                    let client = json!({"token": issued.token, "verify_url": issued.verify_url});
+                    Ok(ApiResponse::json(
+                        StatusCode::CREATED,
+                        &views::session(&issued.session, Some(client)),
+                    ))
+                }
+                Some("prove") => Err(Error::ProviderNotConfigured("prove")),
+                Some("nevis") => Err(Error::ProviderNotConfigured("nevis")),
+                Some("passbase") => Err(Error::ProviderNotConfigured("passbase")),
+                Some(_) => Err(Error::invalid(
+                    "provider",
+                    "invalid_value",
+                    "one of authento, prove, nevis, passbase",
+                )),
+                None => Err(Error::invalid(
+                    "provider",
+                    "required",
+                    "provider is required",
+                )),
+            }
+        }
+        Route::CancelSession { id } => {
+            if !req.body.is_empty() {
+                json_object(req)?; // a body, if any, must still be JSON
+            }
+            let idem = idempotency(req, route)?;
+            if let Some(key) = &idem
+                && let Some(r) = crate::flows::idempotency::lookup(app, &tenant, key).await?
+            {
+                let s =
+                    crate::flows::sessions::get(app, &tenant, r.session_id.as_str(), false).await?;
+                return Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)));
+            }
+            let s = sessions::cancel(app, &tenant, id).await?;
+            if let Some(key) = idem {
+                let now = app.clock.now();
+                let record = crate::store::IdempotencyRecord {
+                    tenant: tenant.clone(),
+                    key: key.key,
+                    request_hash: key.request_hash,
+                    session_id: s.id.clone(),
+                    status: 200,
+                    issued_at: None,
+                    created_at: now,
+                    expires_at: now + app.config.idempotency_ttl,
+                };
+                // The cancel happened; a lost race on the key changes nothing for this answer.
+                match app.store.put_idempotency(&record).await {
+                    Ok(()) | Err(crate::store::StoreError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
+        }
+        Route::GetSession { id } => {
+            let refresh = match req.query_param("refresh") {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(_) => return Err(Error::invalid("refresh", "invalid_value", "true or false")),
+            };
+            let s = sessions::get(app, &tenant, id, refresh).await?;
+            Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
+        }
+        Route::ListUserSessions { user_id } => {
+            if !is_valid_user_id(user_id) {
+                return Err(Error::invalid(
+                    "user_id",
+                    "invalid_format",
+                    "1-128 chars of [A-Za-z0-9._:@-]",
+                ));
+            }
+            let limit = match req.query_param("limit") {
+                None => 20,
+                Some(v) => match v.parse::<usize>() {
+                    Ok(n) if (1..=100).contains(&n) => n,
+                    _ => {
+                        return Err(Error::invalid(
+                            "limit",
+                            "out_of_range",
+                            "a whole number from 1 to 100",
+                        ));
+                    }
+                },
+            };
+            let page =
+                sessions::list(app, &tenant, user_id, limit, req.query_param("cursor")).await?;
+            Ok(ApiResponse::json(StatusCode::OK, &views::list(&page)))
+        }
+        Route::AuthentoWebhook => unreachable!("handled above"),
+    }
+}
+
+fn idempotency(req: &ApiRequest, route: &Route) -> Result<Option<IdempotencyKey>, Error> {
+    req.header("idempotency-key")
+        .map(|h| IdempotencyKey::new(h, route.key(), &req.body))
+        .transpose()
+}
+
+/// The body as a JSON object; 415 unless it is declared JSON.
+fn json_object(req: &ApiRequest) -> Result<Map<String, Value>, Error> {
+    let is_json = req
+        .header("content-type")
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(Error::UnsupportedMediaType);
+    }
+    match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::BadRequest("the body must be a JSON object".into())),
+        Err(_) => Err(Error::BadRequest("the body is not valid JSON".into())),
+    }
+}
+
+/// Validates the Authento token fields, reporting every bad field at once.
+fn token_input(
+    body: &Map<String, Value>,
+    also_allowed: &[&str],
+) -> Result<tokens::TokenInput, Error> {
+    const FIELDS: [&str; 4] = ["user_id", "verification_type", "user_type", "lang"];
+    let mut errors = Vec::new();
+    for k in body.keys() {
+        if !FIELDS.contains(&k.as_str()) && !also_allowed.contains(&k.as_str()) {
+            errors.push(FieldError::new(
+                k,
+                "unknown_field",
+                "this field is not part of the request",
+            ));
+        }
+    }
+    let text = |k: &str| body.get(k).filter(|v| !v.is_null());
+    let user_id = match text("user_id") {
+        None => {
+            errors.push(FieldError::new(
+                "user_id",
+                "required",
+                "user_id is required",
+            ));
+            None
+        }
+        Some(Value::String(s)) if is_valid_user_id(s) => Some(s.clone()),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "user_id",
+                "invalid_format",
+                "1-128 chars of [A-Za-z0-9._:@-]",
+            ));
+            None
+        }
+    };
+    let vt = match text("verification_type") {
+        None => {
+            errors.push(FieldError::new(
+                "verification_type",
+                "required",
+                "BASIC or POA",
+            ));
+            None
+        }
+        Some(v) => {
+            let parsed = v.as_str().and_then(VerificationType::parse);
+            if parsed.is_none() {
+                errors.push(FieldError::new(
+                    "verification_type",
+                    "invalid_value",
+                    "BASIC or POA",
+                ));
+            }
+            parsed
+        }
+    };
+    let user_type = match text("user_type") {
+        None => None,
+        Some(Value::String(s)) if s == "INDIVIDUAL" || s == "CORPORATE" => Some(s.clone()),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "user_type",
+                "invalid_value",
+                "INDIVIDUAL or CORPORATE",
+            ));
+            None
+        }
+    };
+    let lang = match text("lang") {
+        None => None,
+        Some(Value::String(s)) if s.len() == 2 && s.bytes().all(|c| c.is_ascii_lowercase()) => {
+            Some(s.clone())
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "lang",
+                "invalid_format",
+                "an ISO 639-1 code such as en",
+            ));
+            None
+        }
+    };
+    match (user_id, vt) {
+        (Some(user_id), Some(verification_type)) if errors.is_empty() => Ok(tokens::TokenInput {
+            user_id,
+            verification_type,
+            user_type,
+            lang,
+        }),
+        _ => Err(Error::InvalidRequest(errors)),
+    }
+}

@@ -1,0 +1,50 @@
+//! The Lambda side: API Gateway HTTP API events in, the same `handle` as the local server.
+
+use super::{ApiRequest, ApiResponse, Function, handle};
+use crate::App;
+use lambda_http::{Body, RequestExt, service_fn};
+use std::convert::Infallible;
+use std::sync::Arc;
+
+/// What a function's `main` calls: logs, config and clients once per container, then serve.
+pub type LambdaError = lambda_http::Error;
+
+pub async fn run(function: Function) -> Result<(), LambdaError> {
+    crate::logging::init();
+    let app = App::from_env().await.map_err(|e| {
+        tracing::error!(error = %e, "init failed");
+        e
+    })?;
+    lambda_http::run(service_fn(move |req: lambda_http::Request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(to_lambda(handle(&app, function, from_lambda(req)).await)) }
+    }))
+    .await
+}
+
+pub fn from_lambda(req: lambda_http::Request) -> ApiRequest {
+    // The path as the route table knows it: without a stage prefix.
+    let path = req.raw_http_path().to_owned();
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        Body::Empty => bytes::Bytes::new(),
+        Body::Text(t) => bytes::Bytes::from(t),
+        Body::Binary(b) => bytes::Bytes::from(b),
+        _ => bytes::Bytes::new(),
+    };
+    ApiRequest {
+        method: parts.method,
+        path,
+        query: ApiRequest::parse_query(parts.uri.query()),
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub fn to_lambda(resp: ApiResponse) -> lambda_http::Response<Body> {
+    let mut out =
+        lambda_http::Response::new(Body::Text(String::from_utf8_lossy(&resp.body).into_owned()));
+    *out.status_mut() = resp.status;
+    *out.headers_mut() = resp.headers;
+    out
+}

@@ -1,0 +1,137 @@
+//! The route table: the same one for API Gateway (template.yaml) and the local server.
+
+use http::Method;
+
+/// A Lambda function of template.yaml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    IssueToken,
+    StartSession,
+    GetSession,
+    WebhookAuthento,
+}
+
+impl Function {
+    pub fn binary(self) -> &'static str {
+        match self {
+            Function::IssueToken => "issue-token",
+            Function::StartSession => "start-session",
+            Function::GetSession => "get-session",
+            Function::WebhookAuthento => "webhook-authento",
+        }
+    }
+}
+
+/// `(method, path template, function)` of every route.
+pub const ROUTES: &[(&str, &str, Function)] = &[
+    ("POST", "/v1/tokens", Function::IssueToken),
+    ("POST", "/v1/sessions", Function::StartSession),
+    ("POST", "/v1/sessions/{id}/cancel", Function::StartSession),
+    ("GET", "/v1/sessions/{id}", Function::GetSession),
+    ("GET", "/v1/users/{user_id}/sessions", Function::GetSession),
+    ("POST", "/v1/webhooks/authento", Function::WebhookAuthento),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    IssueToken,
+    StartSession,
+    CancelSession { id: String },
+    GetSession { id: String },
+    ListUserSessions { user_id: String },
+    AuthentoWebhook,
+}
+
+impl Route {
+    pub fn function(&self) -> Function {
+        match self {
+            Route::IssueToken => Function::IssueToken,
+            Route::StartSession | Route::CancelSession { .. } => Function::StartSession,
+            Route::GetSession { .. } | Route::ListUserSessions { .. } => Function::GetSession,
+            Route::AuthentoWebhook => Function::WebhookAuthento,
+        }
+    }
+
+    /// API Gateway's route key, e.g. `GET /v1/sessions/{id}`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Route::IssueToken => "POST /v1/tokens",
+            Route::StartSession => "POST /v1/sessions",
+            Route::CancelSession { .. } => "POST /v1/sessions/{id}/cancel",
+            Route::GetSession { .. } => "GET /v1/sessions/{id}",
+            Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
+            Route::AuthentoWebhook => "POST /v1/webhooks/authento",
+        }
+    }
+
+    /// Matches a request; `None` is a 404.
+    pub fn matching(method: &Method, path: &str) -> Option<Route> {
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let m = method.as_str();
+        Some(match (m, segments.as_slice()) {
+            ("POST", ["v1", "tokens"]) => Route::IssueToken,
+            ("POST", ["v1", "sessions"]) => Route::StartSession,
+            ("POST", ["v1", "sessions", id, "cancel"]) => Route::CancelSession { id: decode(id)? },
+            ("GET", ["v1", "sessions", id]) => Route::GetSession { id: decode(id)? },
+            ("GET", ["v1", "users", user, "sessions"]) => Route::ListUserSessions {
+                user_id: decode(user)?,
+            },
+            ("POST", ["v1", "webhooks", "authento"]) => Route::AuthentoWebhook,
+            _ => return None,
+        })
+    }
+}
+
+/// Percent-decodes one path segment; invalid UTF-8 or an empty segment matches nothing.
+fn decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_of_the_table_matches_its_function() {
+        for (method, template, function) in ROUTES {
+            let path = template
+                .replace("{id}", "ses_x")
+                .replace("{user_id}", "user-42");
+            let route =
+                Route::matching(&Method::from_bytes(method.as_bytes()).unwrap(), &path).unwrap();
+            assert_eq!(route.function(), *function, "{template}");
+            assert_eq!(route.key(), format!("{method} {template}"));
+        }
+    }
+
+    #[test]
+    fn path_parameters_are_percent_decoded() {
+        let r = Route::matching(&Method::GET, "/v1/users/user%3A42%40app/sessions").unwrap();
+        assert_eq!(
+            r,
+            Route::ListUserSessions {
+                user_id: "user:42@app".into()
+            }
+        );
+        assert!(Route::matching(&Method::GET, "/v1/users//sessions").is_none());
+        assert!(Route::matching(&Method::DELETE, "/v1/sessions/x").is_none());
+    }
+}

@@ -1,0 +1,35 @@
+//! The wire shapes of api.md.
+
+use crate::clock::rfc3339;
+use crate::session::Session;
+use crate::store::Page;
+use serde_json::{Value, json};
+
+/// The session object. `client` only in create responses.
+pub fn session(s: &Session, client: Option<Value>) -> Value {
+    let mut v = json!({
+        "id": s.id.as_str(),
+        "object": "verification_session",
+        "provider": s.provider.as_str(),
+        "user_id": s.user_id,
+        "status": s.status.as_str(),
+        "provider_status": s.provider_status,
+        "last_error": s.last_error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
+        "verification_type": s.verification_type.map(|t| t.as_str()),
+        "created_at": rfc3339(s.created_at),
+        "updated_at": rfc3339(s.updated_at),
+        "expires_at": s.expires_at.map(rfc3339),
+    });
+    if let Some(c) = client {
+        v["client"] = c;
+    }
+    v
+}
+
+pub fn list(page: &Page) -> Value {
+    json!({
+        "object": "list",
+        "data": page.sessions.iter().map(|s| session(s, None)).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    })
+}

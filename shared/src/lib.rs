@@ -1,0 +1,23 @@
+//! idv-gateway core.
+//!
+//! Reads top-down: `http` (parse, authenticate, map errors) -> `flows` (the use cases) ->
+//! `session` (model and state machine, no I/O), `store` (port + DynamoDB + in-memory),
+//! `providers/<name>` (client + status mapping), `webhooks` (pure authenticity checks).
+//! Storage and providers meet only in `flows`.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod flows;
+pub mod http;
+pub mod ids;
+pub mod logging;
+pub mod providers;
+pub mod secrets;
+pub mod session;
+pub mod store;
+pub mod webhooks;
+
+pub use app::App;
+pub use error::Error;

@@ -1,0 +1,21 @@
+//! Logs: JSON for CloudWatch (SAM sets `LogFormat: JSON`), text locally. Never personal data or
+//! secrets: handlers log ids and outcomes only.
+
+pub fn init() {
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let result = if json {
+        builder.json().without_time().try_init() // CloudWatch stamps each line itself
+    } else {
+        builder.try_init()
+    };
+    // A second init (tests, local server) keeps the first subscriber.
+    let _ = result;
+}

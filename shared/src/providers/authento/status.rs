@@ -1,0 +1,89 @@
+//! Authento's track statuses on our status set (providers.md §6): the track that the session's
+//! verification type asked for decides.
+
+use super::client::Lookup;
+use crate::session::Proposal;
+use crate::session::{LastError, Source, Status, VerificationType};
+
+pub fn proposal(lookup: &Lookup, vt: VerificationType) -> Proposal {
+    let (status, provider_status, last_error) = match lookup {
+        // The user never opened the flow.
+        Lookup::NotFound => (Status::Created, None, None),
+        Lookup::Found(info) => {
+            let word = match vt {
+                VerificationType::Basic => info.status.basic.as_str(),
+                VerificationType::Poa => info.status.poa.as_str(),
+            };
+            let (status, err) = match word.to_ascii_uppercase().as_str() {
+                "UNVERIFIED" | "INFO_REQUIRED" => (Status::Pending, None),
+                "PROCESSING" => (Status::Processing, None),
+                "VERIFIED" => (Status::Verified, None),
+                "REJECTED" => (
+                    Status::Failed,
+                    Some(LastError {
+                        code: "rejected".into(),
+                        message: "Authento rejected the verification".into(),
+                    }),
+                ),
+                // An unknown word: keep it visible, claim nothing new.
+                _ => (Status::Pending, None),
+            };
+            (status, Some(word.to_owned()), err)
+        }
+    };
+    Proposal {
+        status,
+        provider_status,
+        last_error,
+        source: Source::ProviderRead,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::authento::client::{Tracks, UserInfo};
+
+    fn found(basic: &str, poa: &str) -> Lookup {
+        Lookup::Found(UserInfo {
+            id: "c1".into(),
+            status: Tracks {
+                basic: basic.into(),
+                poa: poa.into(),
+            },
+            time_updated: None,
+        })
+    }
+
+    #[test]
+    fn each_word_maps_as_providers_md_says() {
+        let b = VerificationType::Basic;
+        assert_eq!(proposal(&Lookup::NotFound, b).status, Status::Created);
+        assert_eq!(
+            proposal(&found("UNVERIFIED", "X"), b).status,
+            Status::Pending
+        );
+        assert_eq!(
+            proposal(&found("INFO_REQUIRED", "X"), b).status,
+            Status::Pending
+        );
+        assert_eq!(
+            proposal(&found("PROCESSING", "X"), b).status,
+            Status::Processing
+        );
+        assert_eq!(
+            proposal(&found("VERIFIED", "X"), b).status,
+            Status::Verified
+        );
+        let rejected = proposal(&found("REJECTED", "X"), b);
+        assert_eq!(rejected.status, Status::Failed);
+        assert_eq!(rejected.last_error.unwrap().code, "rejected");
+    }
+
+    #[test]
+    fn the_sessions_own_track_decides() {
+        let p = proposal(&found("VERIFIED", "PROCESSING"), VerificationType::Poa);
+        assert_eq!(p.status, Status::Processing);
+        assert_eq!(p.provider_status.as_deref(), Some("PROCESSING"));
+    }
+}

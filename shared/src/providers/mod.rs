@@ -1,0 +1,4 @@
+//! One module per provider: its client, its status mapping, its webhook dialect.
+
+pub mod authento;
+pub mod retry;

@@ -1,0 +1,178 @@
+//! The gateway's one secret: API-key digests with their tenants, and provider credentials.
+//! Read from Secrets Manager (or a file locally), cached in-process with a TTL so a warm container
+//! does not pay for a read per request, and refreshed so a rotation reaches every container.
+//!
+//! ```json
+//! {"api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>"}],
+//!  "authento": {"api_key": "..", "api_secret": "..", "jwt_secret": "..",
+//!               "webhook_secret": "..", "webhook_secret_previous": null}}
+//! ```
+
+use crate::error::Error;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+pub struct ApiKeyEntry {
+    pub tenant: String,
+    /// Lower-case hex SHA-256 of the key: the key itself is never stored.
+    pub sha256: String,
+}
+
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+pub struct AuthentoSecrets {
+    pub api_key: String,
+    pub api_secret: String,
+    pub jwt_secret: String,
+    pub webhook_secret: String,
+    /// Still accepted while the webhook secret is rotated.
+    #[serde(default)]
+    pub webhook_secret_previous: Option<String>,
+}
+
+impl AuthentoSecrets {
+    /// The webhook secrets to accept, current first.
+    pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.webhook_secret.as_str()).chain(
+            self.webhook_secret_previous
+                .as_deref()
+                .filter(|s| !s.is_empty()),
+        )
+    }
+}
+
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct SecretDoc {
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyEntry>,
+    #[serde(default)]
+    pub authento: Option<AuthentoSecrets>,
+}
+
+// Secrets never reach a log through Debug.
+impl std::fmt::Debug for SecretDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretDoc")
+            .field("api_keys", &self.api_keys.len())
+            .field("authento", &self.authento.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl SecretDoc {
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let doc: SecretDoc = serde_json::from_str(json).map_err(|e| format!("secret JSON: {e}"))?;
+        for k in &doc.api_keys {
+            if k.sha256.len() != 64 || !k.sha256.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "api key digest of tenant {:?} is not 64 hex chars",
+                    k.tenant
+                ));
+            }
+        }
+        Ok(doc)
+    }
+}
+
+pub enum SecretSource {
+    SecretsManager {
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: String,
+    },
+    File(PathBuf),
+    Static(Arc<SecretDoc>),
+}
+
+impl SecretSource {
+    async fn fetch(&self) -> Result<SecretDoc, String> {
+        match self {
+            SecretSource::SecretsManager { client, secret_id } => {
+                let out = client
+                    .get_secret_value()
+                    .secret_id(secret_id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+                    })?;
+                let text = out.secret_string().ok_or("secret has no SecretString")?;
+                SecretDoc::parse(text)
+            }
+            SecretSource::File(path) => {
+                let text = tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                SecretDoc::parse(&text)
+            }
+            SecretSource::Static(doc) => Ok((**doc).clone()),
+        }
+    }
+}
+
+pub struct SecretsCache {
+    source: SecretSource,
+    ttl: Duration,
+    cached: Mutex<Option<(Arc<SecretDoc>, Instant)>>,
+}
+
+impl SecretsCache {
+    pub fn new(source: SecretSource, ttl: Duration) -> Self {
+        Self {
+            source,
+            ttl,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The current secret. One fetch at a time; a failed refresh keeps serving the last good value
+    /// (a Secrets Manager blip must not take the gateway down), a first fetch that fails is a 503.
+    pub async fn get(&self) -> Result<Arc<SecretDoc>, Error> {
+        let mut cached = self.cached.lock().await;
+        if let Some((doc, at)) = cached.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(doc.clone());
+        }
+        match self.source.fetch().await {
+            Ok(doc) => {
+                let doc = Arc::new(doc);
+                *cached = Some((doc.clone(), Instant::now()));
+                Ok(doc)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the gateway secret failed");
+                match cached.as_ref() {
+                    Some((doc, _)) => Ok(doc.clone()),
+                    None => Err(Error::StoreUnavailable("secrets unavailable".into())),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_credentials() {
+        let doc = SecretDoc::parse(r#"{"api_keys":[],"authento":{"api_key":"k","api_secret":"very-secret","jwt_secret":"j","webhook_secret":"w"}}"#).unwrap();
+        let shown = format!("{doc:?}");
+        assert!(!shown.contains("very-secret"));
+    }
+
+    #[test]
+    fn malformed_digests_are_refused() {
+        assert!(SecretDoc::parse(r#"{"api_keys":[{"tenant":"a","sha256":"abc"}]}"#).is_err());
+    }
+
+    #[test]
+    fn previous_webhook_secret_is_accepted_during_rotation() {
+        let doc = SecretDoc::parse(r#"{"authento":{"api_key":"k","api_secret":"s","jwt_secret":"j","webhook_secret":"new","webhook_secret_previous":"old"}}"#).unwrap();
+        let secrets: Vec<&str> = doc.authento.as_ref().unwrap().webhook_secrets().collect();
+        assert_eq!(secrets, vec!["new", "old"]);
+    }
+}

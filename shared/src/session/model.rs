@@ -1,0 +1,275 @@
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// `ses_` + 26 base32 characters (128 random bits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub const PREFIX: &'static str = "ses_";
+
+    pub fn generate() -> Self {
+        Self(format!("{}{}", Self::PREFIX, crate::ids::random_token()))
+    }
+
+    /// Parses an id from a URL; anything that is not the shape we mint is simply not found.
+    pub fn parse(s: &str) -> Option<Self> {
+        let rest = s.strip_prefix(Self::PREFIX)?;
+        let ok = rest.len() == 26
+            && rest.bytes().all(|c| {
+                c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c) || c.is_ascii_digit()
+            });
+        ok.then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Authento,
+    Prove,
+    Nevis,
+    Passbase,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Authento => "authento",
+            Provider::Prove => "prove",
+            Provider::Nevis => "nevis",
+            Provider::Passbase => "passbase",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "authento" => Some(Provider::Authento),
+            "prove" => Some(Provider::Prove),
+            "nevis" => Some(Provider::Nevis),
+            "passbase" => Some(Provider::Passbase),
+            _ => None,
+        }
+    }
+}
+
+/// The one status set of api.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Created,
+    Pending,
+    Processing,
+    Verified,
+    Failed,
+    Expired,
+    Canceled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Pending => "pending",
+            Status::Processing => "processing",
+            Status::Verified => "verified",
+            Status::Failed => "failed",
+            Status::Expired => "expired",
+            Status::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "created" => Status::Created,
+            "pending" => Status::Pending,
+            "processing" => Status::Processing,
+            "verified" => Status::Verified,
+            "failed" => Status::Failed,
+            "expired" => Status::Expired,
+            "canceled" => Status::Canceled,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Verified | Status::Failed | Status::Expired | Status::Canceled
+        )
+    }
+
+    /// Only the provider's authoritative state may move a session out of these.
+    pub fn is_decision(self) -> bool {
+        matches!(self, Status::Verified | Status::Failed)
+    }
+
+    /// Nothing moves a session out of these: they are ours, not the provider's.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Expired | Status::Canceled)
+    }
+
+    /// Progress order, used to keep non-authoritative updates from moving backwards.
+    pub fn rank(self) -> u8 {
+        match self {
+            Status::Created => 0,
+            Status::Pending => 1,
+            Status::Processing => 2,
+            _ => 3,
+        }
+    }
+}
+
+/// Authento's two tracks. Other providers have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum VerificationType {
+    #[serde(rename = "BASIC")]
+    Basic,
+    #[serde(rename = "POA")]
+    Poa,
+}
+
+impl VerificationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationType::Basic => "BASIC",
+            VerificationType::Poa => "POA",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "BASIC" => Some(Self::Basic),
+            "POA" => Some(Self::Poa),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    pub code: String,
+    pub message: String,
+}
+
+/// Who asked for a change. Decides what the state machine lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// What a webhook payload claims: never trusted to move a session backwards.
+    Webhook,
+    /// A read of the provider's API: the authoritative state.
+    ProviderRead,
+    /// The app (cancel).
+    App,
+    /// Our own deadline.
+    Deadline,
+}
+
+/// A session as stored. The wire shape is built in `http::views`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id: SessionId,
+    pub tenant: String,
+    pub provider: Provider,
+    pub user_id: String,
+    pub status: Status,
+    pub provider_status: Option<String>,
+    pub last_error: Option<LastError>,
+    pub verification_type: Option<VerificationType>,
+    pub user_type: Option<String>,
+    pub lang: Option<String>,
+    /// The provider's own id for the user or flow, once known (never personal data).
+    pub provider_ref: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    /// When the provider was last read for this session (the per-session read budget).
+    pub last_checked_at: Option<OffsetDateTime>,
+    /// Start time (ms) of the provider read whose state the session holds: a read that started
+    /// earlier than this one is older and is refused.
+    pub provider_seen_ms: Option<i64>,
+    /// Optimistic-concurrency version: every write checks and bumps it.
+    pub version: u64,
+}
+
+impl Session {
+    pub fn new(tenant: &str, provider: Provider, user_id: &str, now: OffsetDateTime) -> Self {
+        Session {
+            id: SessionId::generate(),
+            tenant: tenant.to_owned(),
+            provider,
+            user_id: user_id.to_owned(),
+            status: Status::Created,
+            provider_status: None,
+            last_error: None,
+            verification_type: None,
+            user_type: None,
+            lang: None,
+            provider_ref: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: None,
+            last_checked_at: None,
+            provider_seen_ms: None,
+            version: 1,
+        }
+    }
+}
+
+/// One line of a session's append-only history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub session_id: SessionId,
+    /// The session version this change produced: unique per session, orders the history.
+    pub version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub from: Status,
+    pub to: Status,
+    pub provider_status: Option<String>,
+    pub source: Source,
+    /// Why, in a word or two: `overturned`, `rejected`, `deadline`, `canceled_by_app`...
+    pub reason: Option<String>,
+}
+
+/// api.md: 1-128 chars of `[A-Za-z0-9._:@-]`.
+pub fn is_valid_user_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._:@-".contains(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_round_trip_and_reject_other_shapes() {
+        let id = SessionId::generate();
+        assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
+        assert!(SessionId::parse("ses_short").is_none());
+        assert!(SessionId::parse("xyz_aaaaaaaaaaaaaaaaaaaaaaaaaa").is_none());
+        assert!(SessionId::parse("ses_AAAAAAAAAAAAAAAAAAAAAAAAAA").is_none());
+    }
+
+    #[test]
+    fn user_ids_follow_the_contract() {
+        assert!(is_valid_user_id("user-42"));
+        assert!(is_valid_user_id("a.b_c:d@e-f"));
+        assert!(!is_valid_user_id(""));
+        assert!(!is_valid_user_id("has space"));
+        assert!(!is_valid_user_id(&"x".repeat(129)));
+        assert!(!is_valid_user_id("ünïcode"));
+    }
+}

@@ -1,0 +1,698 @@
+//! DynamoDB adapter: one table, `pk`/`sk`, one index `gsi1` (a user's sessions, newest first),
+//! TTL on `ttl`. Every state change is a conditional write on `version`.
+//!
+//! | item              | pk                          | sk            | notes                     |
+//! |-------------------|-----------------------------|---------------|---------------------------|
+//! | session           | `SES#<id>`                  | `SES`         | gsi1: `USR#<tenant>#<user>` / `<created ns>#<id>` |
+//! | history entry     | `SES#<id>`                  | `H#<version>` | append-only               |
+//! | provider ref      | `REF#<key>`                 | `REF`         | provider identity -> session |
+//! | webhook delivery  | `WH#<provider>#<event id>`  | `WH`          | dedupe, TTL               |
+//! | idempotency key   | `IDEM#<tenant>#<key>`       | `IDEM`        | TTL                       |
+
+use super::*;
+use crate::session::{LastError, Provider, Source, Status, VerificationType};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
+};
+use base64::Engine;
+use std::collections::HashMap;
+use time::format_description::well_known::Rfc3339;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> PutBuilder {
+        PutBuilder {
+            table: self.table.clone(),
+            item,
+            condition: condition.map(str::to_owned),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(write_error)
+    }
+}
+
+/// Creates the table with the same schema as `template.yaml` (for DynamoDB Local and tests).
+pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name("gsi1")
+        .key_schema(key("gsi1pk", KeyType::Hash)?)
+        .key_schema(key("gsi1sk", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .attribute_definitions(attr("gsi1pk")?)
+        .attribute_definitions(attr("gsi1sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .global_secondary_indexes(gsi)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+}
+
+struct PutBuilder {
+    table: String,
+    item: Item,
+    condition: Option<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl PutBuilder {
+    fn name(mut self, k: &str, v: &str) -> Self {
+        self.names.insert(k.into(), v.into());
+        self
+    }
+    fn value(mut self, k: &str, v: AttributeValue) -> Self {
+        self.values.insert(k.into(), v);
+        self
+    }
+    fn build(self) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(self.table)
+            .set_item(Some(self.item))
+            .set_condition_expression(self.condition)
+            .set_expression_attribute_names((!self.names.is_empty()).then_some(self.names))
+            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+// ---- errors --------------------------------------------------------------------------------
+
+fn is_condition_failure<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    matches!(e.code(), Some("ConditionalCheckFailedException"))
+}
+
+/// Maps an SDK error of a write: a lost condition or a transaction conflict is `Conflict`,
+/// everything else is `Unavailable` (a retryable 503 for the caller).
+fn write_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    e: SdkError<E>,
+) -> StoreError {
+    if is_condition_failure(&e) {
+        return StoreError::Conflict;
+    }
+    if e.code() == Some("TransactionCanceledException") {
+        // "Transaction cancelled, please refer cancellation reasons for specific reasons
+        // [ConditionalCheckFailed, None]": conflicts show in the message's reason list.
+        let msg = e.message().unwrap_or_default();
+        if msg.contains("ConditionalCheckFailed") || msg.contains("TransactionConflict") {
+            return StoreError::Conflict;
+        }
+    }
+    read_error(e)
+}
+
+fn read_error<E: std::error::Error + Send + Sync + 'static>(e: SdkError<E>) -> StoreError {
+    StoreError::Unavailable(format!(
+        "{}",
+        aws_sdk_dynamodb::error::DisplayErrorContext(e)
+    ))
+}
+
+// ---- attribute helpers ----------------------------------------------------------------------
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn ts(t: OffsetDateTime) -> AttributeValue {
+    s(t.format(&Rfc3339).unwrap_or_default())
+}
+fn put_opt(item: &mut Item, k: &str, v: Option<AttributeValue>) {
+    if let Some(v) = v {
+        item.insert(k.into(), v);
+    }
+}
+
+fn get_s<'a>(item: &'a Item, k: &str) -> StoreResult<&'a str> {
+    item.get(k)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {k}")))
+}
+fn opt_s(item: &Item, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+fn get_n<T: std::str::FromStr>(item: &Item, k: &str) -> StoreResult<T> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("missing number attribute {k}")))
+}
+fn opt_n<T: std::str::FromStr>(item: &Item, k: &str) -> Option<T> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+fn parse_ts(v: &str) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::parse(v, &Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("bad time {v}: {e}")))
+}
+fn opt_ts(item: &Item, k: &str) -> StoreResult<Option<OffsetDateTime>> {
+    opt_s(item, k).map(|v| parse_ts(&v)).transpose()
+}
+
+// ---- keys -----------------------------------------------------------------------------------
+
+fn session_pk(id: &SessionId) -> String {
+    format!("SES#{id}")
+}
+fn user_pk(tenant: &str, user_id: &str) -> String {
+    format!("USR#{tenant}#{user_id}")
+}
+/// Fixed width so that string order is time order.
+fn user_sk(s: &Session) -> String {
+    format!(
+        "{:020}#{}",
+        s.created_at.unix_timestamp_nanos().max(0),
+        s.id
+    )
+}
+fn delivery_pk(provider: &str, event_id: &str) -> String {
+    format!("WH#{provider}#{event_id}")
+}
+fn idem_pk(tenant: &str, key: &str) -> String {
+    format!("IDEM#{tenant}#{key}")
+}
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
+}
+
+// ---- items ----------------------------------------------------------------------------------
+
+fn session_item(x: &Session) -> Item {
+    let mut item = key(session_pk(&x.id), "SES");
+    item.insert("gsi1pk".into(), s(user_pk(&x.tenant, &x.user_id)));
+    item.insert("gsi1sk".into(), s(user_sk(x)));
+    item.insert("id".into(), s(x.id.as_str()));
+    item.insert("tenant".into(), s(&x.tenant));
+    item.insert("provider".into(), s(x.provider.as_str()));
+    item.insert("user_id".into(), s(&x.user_id));
+    item.insert("status".into(), s(x.status.as_str()));
+    put_opt(
+        &mut item,
+        "provider_status",
+        x.provider_status.clone().map(s),
+    );
+    put_opt(
+        &mut item,
+        "error_code",
+        x.last_error.as_ref().map(|e| s(&e.code)),
+    );
+    put_opt(
+        &mut item,
+        "error_message",
+        x.last_error.as_ref().map(|e| s(&e.message)),
+    );
+    put_opt(
+        &mut item,
+        "verification_type",
+        x.verification_type.map(|v| s(v.as_str())),
+    );
+    put_opt(&mut item, "user_type", x.user_type.clone().map(s));
+    put_opt(&mut item, "lang", x.lang.clone().map(s));
+    put_opt(&mut item, "provider_ref", x.provider_ref.clone().map(s));
+    item.insert("created_at".into(), ts(x.created_at));
+    item.insert("updated_at".into(), ts(x.updated_at));
+    put_opt(&mut item, "expires_at", x.expires_at.map(ts));
+    put_opt(&mut item, "last_checked_at", x.last_checked_at.map(ts));
+    put_opt(&mut item, "provider_seen_ms", x.provider_seen_ms.map(n));
+    item.insert("version".into(), n(x.version));
+    item
+}
+
+fn session_from(item: &Item) -> StoreResult<Session> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("bad {what}"));
+    let id = SessionId::parse(get_s(item, "id")?).ok_or_else(|| corrupt("id"))?;
+    let last_error = match (opt_s(item, "error_code"), opt_s(item, "error_message")) {
+        (Some(code), message) => Some(LastError {
+            code,
+            message: message.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(Session {
+        id,
+        tenant: get_s(item, "tenant")?.to_owned(),
+        provider: Provider::parse(get_s(item, "provider")?).ok_or_else(|| corrupt("provider"))?,
+        user_id: get_s(item, "user_id")?.to_owned(),
+        status: Status::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
+        provider_status: opt_s(item, "provider_status"),
+        last_error,
+        verification_type: opt_s(item, "verification_type")
+            .map(|v| VerificationType::parse(&v).ok_or_else(|| corrupt("verification_type")))
+            .transpose()?,
+        user_type: opt_s(item, "user_type"),
+        lang: opt_s(item, "lang"),
+        provider_ref: opt_s(item, "provider_ref"),
+        created_at: parse_ts(get_s(item, "created_at")?)?,
+        updated_at: parse_ts(get_s(item, "updated_at")?)?,
+        expires_at: opt_ts(item, "expires_at")?,
+        last_checked_at: opt_ts(item, "last_checked_at")?,
+        provider_seen_ms: opt_n(item, "provider_seen_ms"),
+        version: get_n(item, "version")?,
+    })
+}
+
+fn history_item(h: &HistoryEntry) -> Item {
+    let mut item = key(session_pk(&h.session_id), &format!("H#{:010}", h.version));
+    item.insert("version".into(), n(h.version));
+    item.insert("at".into(), ts(h.at));
+    item.insert("from".into(), s(h.from.as_str()));
+    item.insert("to".into(), s(h.to.as_str()));
+    put_opt(
+        &mut item,
+        "provider_status",
+        h.provider_status.clone().map(s),
+    );
+    item.insert("source".into(), s(source_str(h.source)));
+    put_opt(&mut item, "reason", h.reason.clone().map(s));
+    item
+}
+
+fn source_str(x: Source) -> &'static str {
+    match x {
+        Source::Webhook => "webhook",
+        Source::ProviderRead => "provider_read",
+        Source::App => "app",
+        Source::Deadline => "deadline",
+    }
+}
+
+fn history_from(id: &SessionId, item: &Item) -> StoreResult<HistoryEntry> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("bad history {what}"));
+    let source = match get_s(item, "source")? {
+        "webhook" => Source::Webhook,
+        "provider_read" => Source::ProviderRead,
+        "app" => Source::App,
+        "deadline" => Source::Deadline,
+        _ => return Err(corrupt("source")),
+    };
+    Ok(HistoryEntry {
+        session_id: id.clone(),
+        version: get_n(item, "version")?,
+        at: parse_ts(get_s(item, "at")?)?,
+        from: Status::parse(get_s(item, "from")?).ok_or_else(|| corrupt("from"))?,
+        to: Status::parse(get_s(item, "to")?).ok_or_else(|| corrupt("to"))?,
+        provider_status: opt_s(item, "provider_status"),
+        source,
+        reason: opt_s(item, "reason"),
+    })
+}
+
+fn idem_item(r: &IdempotencyRecord) -> Item {
+    let mut item = key(idem_pk(&r.tenant, &r.key), "IDEM");
+    item.insert("request_hash".into(), s(&r.request_hash));
+    item.insert("session_id".into(), s(r.session_id.as_str()));
+    item.insert("status".into(), n(r.status));
+    put_opt(&mut item, "issued_at", r.issued_at.map(n));
+    item.insert("created_at".into(), ts(r.created_at));
+    item.insert("expires_at".into(), ts(r.expires_at));
+    item.insert("ttl".into(), n(r.expires_at.unix_timestamp()));
+    item
+}
+
+fn idem_from(tenant: &str, key: &str, item: &Item) -> StoreResult<IdempotencyRecord> {
+    Ok(IdempotencyRecord {
+        tenant: tenant.to_owned(),
+        key: key.to_owned(),
+        request_hash: get_s(item, "request_hash")?.to_owned(),
+        session_id: SessionId::parse(get_s(item, "session_id")?)
+            .ok_or_else(|| StoreError::Corrupt("bad idempotency session id".into()))?,
+        status: get_n(item, "status")?,
+        issued_at: opt_n(item, "issued_at"),
+        created_at: parse_ts(get_s(item, "created_at")?)?,
+        expires_at: parse_ts(get_s(item, "expires_at")?)?,
+    })
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+}
+
+// ---- the port -------------------------------------------------------------------------------
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(id), "SES")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_error)?;
+        out.item.as_ref().map(session_from).transpose()
+    }
+
+    async fn create_session(
+        &self,
+        session: &Session,
+        history: &HistoryEntry,
+        claim: Option<&RefClaim>,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        let mut items = vec![
+            self.put(session_item(session), Some("attribute_not_exists(pk)"))
+                .build()?,
+            self.put(history_item(history), Some("attribute_not_exists(pk)"))
+                .build()?,
+        ];
+        if let Some(c) = claim {
+            let mut item = key(format!("REF#{}", c.key), "REF");
+            item.insert("session_id".into(), s(session.id.as_str()));
+            item.insert("tenant".into(), s(&c.tenant));
+            let put = match &c.replaces {
+                None => self.put(item, Some("attribute_not_exists(pk)")),
+                Some(old) => self
+                    .put(item, Some("session_id = :old"))
+                    .value(":old", s(old.as_str())),
+            };
+            items.push(put.build()?);
+        }
+        if let Some(r) = idempotency {
+            items.push(
+                self.put(idem_item(r), Some("attribute_not_exists(pk)"))
+                    .build()?,
+            );
+        }
+        self.transact(items).await
+    }
+
+    async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<()> {
+        let put = self
+            .put(session_item(w.session), Some("#v = :expected"))
+            .name("#v", "version")
+            .value(":expected", n(w.expected_version));
+        if w.history.is_none() && w.applies_delivery.is_none() {
+            // One plain conditional put: half the cost of a transaction.
+            return self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(session_item(w.session)))
+                .condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", n(w.expected_version))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(write_error);
+        }
+        let mut items = vec![put.build()?];
+        if let Some(h) = w.history {
+            items.push(
+                self.put(history_item(h), Some("attribute_not_exists(pk)"))
+                    .build()?,
+            );
+        }
+        if let Some((provider, event_id)) = w.applies_delivery {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
+                .update_expression("SET #st = :applied, session_id = :sid")
+                .expression_attribute_names("#st", "state")
+                .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
+                .expression_attribute_values(":sid", s(w.session.id.as_str()))
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        self.transact(items).await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Option<Page>> {
+        let gsi1pk = user_pk(tenant, user_id);
+        let start = match cursor {
+            None => None,
+            Some(c) => {
+                let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok());
+                match decoded {
+                    // A cursor is only good for the listing that handed it out.
+                    Some(c) if c.gsi1pk == gsi1pk && c.pk.starts_with("SES#") => {
+                        Some(HashMap::from([
+                            ("pk".to_owned(), s(c.pk)),
+                            ("sk".to_owned(), s(c.sk)),
+                            ("gsi1pk".to_owned(), s(c.gsi1pk)),
+                            ("gsi1sk".to_owned(), s(c.gsi1sk)),
+                        ]))
+                    }
+                    _ => return Ok(None),
+                }
+            }
+        };
+        // One more than asked tells whether a next page exists without a second query.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :u")
+            .expression_attribute_values(":u", s(&gsi1pk))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(read_error)?;
+        let items = out.items.unwrap_or_default();
+        let more = items.len() > limit;
+        let sessions: Vec<Session> = items
+            .iter()
+            .take(limit)
+            .map(session_from)
+            .collect::<StoreResult<_>>()?;
+        let next_cursor = if more {
+            sessions.last().map(|last| {
+                let c = Cursor {
+                    pk: session_pk(&last.id),
+                    sk: "SES".into(),
+                    gsi1pk: gsi1pk.clone(),
+                    gsi1sk: user_sk(last),
+                };
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(serde_json::to_vec(&c).unwrap_or_default())
+            })
+        } else {
+            None
+        };
+        Ok(Some(Page {
+            sessions,
+            next_cursor,
+        }))
+    }
+
+    async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :h)")
+            .expression_attribute_values(":pk", s(session_pk(id)))
+            .expression_attribute_values(":h", s("H#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_error)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| history_from(id, i))
+            .collect()
+    }
+
+    async fn get_ref(&self, ref_key: &str) -> StoreResult<Option<ProviderRef>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("REF#{ref_key}"), "REF")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_error)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        Ok(Some(ProviderRef {
+            key: ref_key.to_owned(),
+            session_id: SessionId::parse(get_s(&item, "session_id")?)
+                .ok_or_else(|| StoreError::Corrupt("bad ref session id".into()))?,
+            tenant: get_s(&item, "tenant")?.to_owned(),
+        }))
+    }
+
+    async fn record_delivery(&self, d: &Delivery) -> StoreResult<DeliveryOutcome> {
+        let mut item = key(delivery_pk(d.provider, &d.event_id), "WH");
+        item.insert("state".into(), s(DeliveryState::Received.as_str()));
+        put_opt(&mut item, "subject", d.subject.clone().map(s));
+        item.insert("received_at".into(), ts(d.received_at));
+        item.insert("ttl".into(), n(d.expires_at.unix_timestamp()));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // A delivery recorded but never applied (its processing failed) is processed again.
+            .condition_expression("attribute_not_exists(pk) OR #st <> :applied")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(DeliveryOutcome::New),
+            Err(e) if is_condition_failure(&e) => Ok(DeliveryOutcome::Duplicate),
+            Err(e) => Err(read_error(e)),
+        }
+    }
+
+    async fn set_delivery_state(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        state: DeliveryState,
+    ) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
+            .update_expression("SET #st = :st")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":st", s(state.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(write_error)
+    }
+
+    async fn delivery_state(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+    ) -> StoreResult<Option<DeliveryState>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_error)?;
+        Ok(out
+            .item
+            .and_then(|i| opt_s(&i, "state"))
+            .and_then(|v| DeliveryState::parse(&v)))
+    }
+
+    async fn get_idempotency(
+        &self,
+        tenant: &str,
+        idem_key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(idem_pk(tenant, idem_key), "IDEM")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_error)?;
+        out.item
+            .as_ref()
+            .map(|i| idem_from(tenant, idem_key, i))
+            .transpose()
+    }
+
+    async fn put_idempotency(&self, r: &IdempotencyRecord) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(idem_item(r)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(write_error)
+    }
+}

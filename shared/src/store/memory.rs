@@ -1,0 +1,214 @@
+//! In-memory adapter: the local server's default and the fast side of the contract tests.
+
+use super::*;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<SessionId, Session>,
+    history: BTreeMap<(String, u64), HistoryEntry>,
+    refs: HashMap<String, ProviderRef>,
+    deliveries: HashMap<(String, String), DeliveryState>,
+    idempotency: HashMap<(String, String), IdempotencyRecord>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock would be a bug in this file; keep serving regardless.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn sort_key(s: &Session) -> String {
+    format!("{}#{}", s.created_at.unix_timestamp_nanos(), s.id)
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        Ok(self.lock().sessions.get(id).cloned())
+    }
+
+    async fn create_session(
+        &self,
+        session: &Session,
+        history: &HistoryEntry,
+        claim: Option<&RefClaim>,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        let mut g = self.lock();
+        if g.sessions.contains_key(&session.id) {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(c) = claim {
+            let current = g.refs.get(&c.key).map(|r| &r.session_id);
+            if current != c.replaces.as_ref() {
+                return Err(StoreError::Conflict);
+            }
+        }
+        if let Some(r) = idempotency
+            && g.idempotency
+                .contains_key(&(r.tenant.clone(), r.key.clone()))
+        {
+            return Err(StoreError::Conflict);
+        }
+        g.sessions.insert(session.id.clone(), session.clone());
+        g.history
+            .insert((session.id.to_string(), history.version), history.clone());
+        if let Some(c) = claim {
+            g.refs.insert(
+                c.key.clone(),
+                ProviderRef {
+                    key: c.key.clone(),
+                    session_id: session.id.clone(),
+                    tenant: c.tenant.clone(),
+                },
+            );
+        }
+        if let Some(r) = idempotency {
+            g.idempotency
+                .insert((r.tenant.clone(), r.key.clone()), r.clone());
+        }
+        Ok(())
+    }
+
+    async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<()> {
+        let mut g = self.lock();
+        match g.sessions.get(&w.session.id) {
+            Some(s) if s.version == w.expected_version => {}
+            _ => return Err(StoreError::Conflict),
+        }
+        if let Some(h) = w.history
+            && g.history
+                .contains_key(&(h.session_id.to_string(), h.version))
+        {
+            return Err(StoreError::Conflict);
+        }
+        g.sessions.insert(w.session.id.clone(), w.session.clone());
+        if let Some(h) = w.history {
+            g.history
+                .insert((h.session_id.to_string(), h.version), h.clone());
+        }
+        if let Some((provider, event_id)) = w.applies_delivery {
+            g.deliveries.insert(
+                (provider.to_owned(), event_id.to_owned()),
+                DeliveryState::Applied,
+            );
+        }
+        Ok(())
+    }
+
+    async fn list_user_sessions(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Option<Page>> {
+        let g = self.lock();
+        let mut mine: Vec<&Session> = g
+            .sessions
+            .values()
+            .filter(|s| s.tenant == tenant && s.user_id == user_id)
+            .collect();
+        mine.sort_by_key(|s| std::cmp::Reverse(sort_key(s)));
+        let start = match cursor {
+            None => 0,
+            Some(c) => match mine.iter().position(|s| sort_key(s) == c) {
+                Some(i) => i + 1,
+                None => return Ok(None),
+            },
+        };
+        let page: Vec<Session> = mine
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|s| (*s).clone())
+            .collect();
+        let next_cursor = (start + page.len() < mine.len())
+            .then(|| page.last().map(sort_key))
+            .flatten();
+        Ok(Some(Page {
+            sessions: page,
+            next_cursor,
+        }))
+    }
+
+    async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
+        let g = self.lock();
+        Ok(g.history
+            .range((id.to_string(), 0)..=(id.to_string(), u64::MAX))
+            .map(|(_, h)| h.clone())
+            .collect())
+    }
+
+    async fn get_ref(&self, key: &str) -> StoreResult<Option<ProviderRef>> {
+        Ok(self.lock().refs.get(key).cloned())
+    }
+
+    async fn record_delivery(&self, d: &Delivery) -> StoreResult<DeliveryOutcome> {
+        let mut g = self.lock();
+        let k = (d.provider.to_owned(), d.event_id.clone());
+        if g.deliveries.get(&k) == Some(&DeliveryState::Applied) {
+            return Ok(DeliveryOutcome::Duplicate);
+        }
+        g.deliveries.insert(k, DeliveryState::Received);
+        Ok(DeliveryOutcome::New)
+    }
+
+    async fn set_delivery_state(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        state: DeliveryState,
+    ) -> StoreResult<()> {
+        self.lock()
+            .deliveries
+            .insert((provider.to_owned(), event_id.to_owned()), state);
+        Ok(())
+    }
+
+    async fn delivery_state(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+    ) -> StoreResult<Option<DeliveryState>> {
+        Ok(self
+            .lock()
+            .deliveries
+            .get(&(provider.to_owned(), event_id.to_owned()))
+            .copied())
+    }
+
+    async fn get_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        Ok(self
+            .lock()
+            .idempotency
+            .get(&(tenant.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn put_idempotency(&self, r: &IdempotencyRecord) -> StoreResult<()> {
+        let mut g = self.lock();
+        let k = (r.tenant.clone(), r.key.clone());
+        if g.idempotency.contains_key(&k) {
+            return Err(StoreError::Conflict);
+        }
+        g.idempotency.insert(k, r.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! The session store port, and its two adapters: DynamoDB (production) and in-memory (local server
+//! and unit tests). One contract test suite (tests/integration/store_contract.rs) holds both to the
+//! same behaviour.
+
+mod dynamo;
+mod memory;
+
+pub use dynamo::{DynamoStore, create_table};
+pub use memory::MemoryStore;
+
+use crate::session::{HistoryEntry, Session, SessionId};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// A conditional write lost: the version moved, or the item already exists.
+    #[error("conditional write failed")]
+    Conflict,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which session a provider-side identity currently points to (e.g. Authento user + track).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRef {
+    pub key: String,
+    pub session_id: SessionId,
+    pub tenant: String,
+}
+
+/// Point `key` at a new session, but only if it points nowhere yet or still at `replaces`: two
+/// racing creators can't both open a session for the same provider identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefClaim {
+    pub key: String,
+    pub tenant: String,
+    pub replaces: Option<SessionId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Recorded, not yet applied (or its application failed): a redelivery is processed again.
+    Received,
+    /// Authentic, but no session matches it yet: kept to be matched later.
+    Unmatched,
+    /// Applied: a redelivery is a duplicate.
+    Applied,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Received => "received",
+            DeliveryState::Unmatched => "unmatched",
+            DeliveryState::Applied => "applied",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "received" => Some(Self::Received),
+            "unmatched" => Some(Self::Unmatched),
+            "applied" => Some(Self::Applied),
+            _ => None,
+        }
+    }
+}
+
+/// A webhook delivery, identified by the provider's event identity (api.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub provider: &'static str,
+    pub event_id: String,
+    /// Provider-side identity the event is about (e.g. Authento user id), to match it later.
+    pub subject: Option<String>,
+    pub received_at: OffsetDateTime,
+    /// When DynamoDB may forget it (dedupe window).
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    New,
+    Duplicate,
+}
+
+/// What an `Idempotency-Key` is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub tenant: String,
+    pub key: String,
+    /// SHA-256 of route and body: another body under the same key is a conflict.
+    pub request_hash: String,
+    pub session_id: SessionId,
+    /// The first response's status code.
+    pub status: u16,
+    /// Unix seconds the first response's token was issued at, so a replay re-signs the same JWT
+    /// instead of storing it.
+    pub issued_at: Option<i64>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub sessions: Vec<Session>,
+    pub next_cursor: Option<String>,
+}
+
+/// A write to the session together with what must happen atomically with it.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionWrite<'a> {
+    /// The new state, its `version` already one more than `expected_version`.
+    pub session: &'a Session,
+    pub expected_version: u64,
+    pub history: Option<&'a HistoryEntry>,
+    /// A delivery this write applies: marked `applied` in the same transaction.
+    pub applies_delivery: Option<(&'static str, &'a str)>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+
+    /// Creates a session (with its first history entry), atomically with an optional ref claim and
+    /// idempotency record. `Conflict` if the id, the claim or the idempotency key is taken.
+    async fn create_session(
+        &self,
+        session: &Session,
+        history: &HistoryEntry,
+        claim: Option<&RefClaim>,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()>;
+
+    /// Writes a new state if the stored version is still `expected_version`; else `Conflict`.
+    async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<()>;
+
+    /// A user's sessions of one tenant, newest first. `None` cursor starts at the newest.
+    /// A cursor that this store did not hand out for this tenant and user is `Ok(None)`.
+    async fn list_user_sessions(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Option<Page>>;
+
+    async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>>;
+
+    async fn get_ref(&self, key: &str) -> StoreResult<Option<ProviderRef>>;
+
+    /// Records a delivery before it is acted on. `Duplicate` if it was already applied.
+    async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<DeliveryOutcome>;
+
+    async fn set_delivery_state(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        state: DeliveryState,
+    ) -> StoreResult<()>;
+
+    /// The delivery's state, if recorded (for tests and operators).
+    async fn delivery_state(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+    ) -> StoreResult<Option<DeliveryState>>;
+
+    async fn get_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+
+    /// `Conflict` if the key is already bound.
+    async fn put_idempotency(&self, record: &IdempotencyRecord) -> StoreResult<()>;
+}
+
+/// The key of the ref that ties an Authento user's track to its open session.
+pub fn authento_ref_key(user_id: &str, verification_type: &str) -> String {
+    format!("authento#{user_id}#{verification_type}")
+}

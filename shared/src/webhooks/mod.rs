@@ -1,0 +1,3 @@
+//! Webhook authenticity schemes: pure functions over the raw bytes, constant-time, fail closed.
+
+pub mod hmac_digest;
