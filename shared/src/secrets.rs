@@ -33,6 +33,12 @@ pub struct AuthentoSecrets {
     pub webhook_secret_previous: Option<String>,
 }
 
+impl std::fmt::Debug for AuthentoSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthentoSecrets(<redacted>)")
+    }
+}
+
 impl AuthentoSecrets {
     /// The webhook secrets to accept, current first.
     pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {

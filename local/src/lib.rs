@@ -1,0 +1,218 @@
+//! The local server: every route of template.yaml on localhost, served by the same
+//! `idv::http::handle` as the Lambda functions, with the provider simulators mounted under
+//! `/sandbox/{provider}` and the gateway pointed at them. In-memory store by default; DynamoDB
+//! (Local) on request.
+
+mod gateway;
+pub mod sandbox;
+
+use idv::App;
+use idv::clock::SystemClock;
+use idv::config::{Config, SecretsLocation};
+use idv::secrets::{ApiKeyEntry, AuthentoSecrets, SecretDoc, SecretSource};
+use idv::store::{DynamoStore, MemoryStore, Store};
+use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    Memory,
+    /// A DynamoDB endpoint (DynamoDB Local); the table is created if it does not exist.
+    DynamoDb {
+        endpoint: String,
+        table: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub store: StoreChoice,
+    /// `(tenant, key)`; empty means one generated key for tenant `local-app`.
+    pub api_keys: Vec<(String, String)>,
+    /// Settings as the functions read them from their environment (`IDV_REFRESH_AFTER_SECONDS`,
+    /// ...), over the process environment.
+    pub settings: HashMap<String, String>,
+    /// Authento's 429 threshold in the simulator.
+    pub authento_rate_limit: u32,
+    /// Fixed Authento credentials (sample events sign with known ones); default: random per start.
+    pub authento: Option<AuthentoSecrets>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            port: 0,
+            store: StoreChoice::Memory,
+            api_keys: Vec::new(),
+            settings: HashMap::new(),
+            authento_rate_limit: 5,
+            authento: None,
+        }
+    }
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub api_keys: Vec<(String, String)>,
+    pub app: Arc<App>,
+    pub authento: AuthentoSim,
+    /// The provider credentials the gateway and the simulators share (generated per start).
+    pub secrets: SecretDoc,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Serves until the task ends (Ctrl-C handling is the caller's).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+fn random(prefix: &str) -> String {
+    format!("{prefix}{}", idv::ids::random_token())
+}
+
+pub async fn start(opts: Options) -> Result<Running, String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
+        .await
+        .map_err(|e| format!("binding 127.0.0.1:{}: {e}", opts.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let base_url = format!("http://{addr}");
+
+    let api_keys = if opts.api_keys.is_empty() {
+        vec![("local-app".to_owned(), random("idv_sk_local_"))]
+    } else {
+        opts.api_keys.clone()
+    };
+    let authento = opts.authento.clone().unwrap_or_else(|| AuthentoSecrets {
+        api_key: random("ak_"),
+        api_secret: random("as_"),
+        jwt_secret: random("jwt_"),
+        webhook_secret: random("whsec_"),
+        webhook_secret_previous: None,
+    });
+    let secrets = SecretDoc {
+        api_keys: api_keys
+            .iter()
+            .map(|(tenant, key)| ApiKeyEntry {
+                tenant: tenant.clone(),
+                sha256: idv::http::auth::digest(key),
+            })
+            .collect(),
+        authento: Some(authento.clone()),
+    };
+
+    // The gateway's settings: the caller's, then the environment, then sandbox defaults.
+    let sandbox = format!("{base_url}/sandbox/authento");
+    let defaults: HashMap<&str, String> = HashMap::from([
+        ("IDV_STORE", "memory".to_owned()),
+        ("IDV_SECRETS_FILE", "(inline)".to_owned()),
+        ("IDV_AUTHENTO_API_URL", format!("{sandbox}/v1")),
+        ("IDV_AUTHENTO_VERIFY_URL", sandbox.clone()),
+        ("IDV_AUTHENTO_ISSUER", "localhost".to_owned()),
+    ]);
+    let lookup = |k: &str| {
+        opts.settings
+            .get(k)
+            .cloned()
+            .or_else(|| {
+                std::env::var(k)
+                    .ok()
+                    .filter(|_| k != "IDV_STORE" && k != "IDV_SECRET_ID")
+            })
+            .or_else(|| defaults.get(k).cloned())
+    };
+    let mut config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
+    config.secrets = SecretsLocation::Inline;
+
+    let store: Arc<dyn Store> = match &opts.store {
+        StoreChoice::Memory => Arc::new(MemoryStore::new()),
+        StoreChoice::DynamoDb { endpoint, table } => {
+            let client = dynamodb_client(endpoint).await;
+            ensure_table(&client, table).await?;
+            config.store = idv::config::StoreKind::DynamoDb {
+                table: table.clone(),
+            };
+            Arc::new(DynamoStore::new(client, table.clone()))
+        }
+    };
+    let app = Arc::new(App::new(
+        config.clone(),
+        store,
+        SecretSource::Static(Arc::new(secrets.clone())),
+        Arc::new(SystemClock),
+    ));
+
+    let sim = AuthentoSim::new(AuthentoSimConfig {
+        api_key: authento.api_key.clone(),
+        api_secret: authento.api_secret.clone(),
+        jwt_secret: authento.jwt_secret.clone(),
+        webhook_secret: authento.webhook_secret.clone(),
+        issuer: config.authento.issuer.clone(),
+        webhook_url: Some(format!("{base_url}/v1/webhooks/authento")),
+        rate_limit_per_sec: opts.authento_rate_limit,
+    });
+
+    let router = axum::Router::new()
+        .nest("/sandbox/authento", sim.router())
+        .merge(gateway::router(app.clone()));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "local server stopped");
+        }
+    });
+    Ok(Running {
+        addr,
+        base_url,
+        api_keys,
+        app,
+        authento: sim,
+        secrets,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// A client for DynamoDB Local: the endpoint given, dummy credentials unless real ones are set.
+pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        ));
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "idv-local",
+        ));
+    }
+    aws_sdk_dynamodb::Client::new(&loader.load().await)
+}
+
+async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
+    match idv::store::create_table(client, table).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.contains("ResourceInUseException") || e.contains("already exists") => Ok(()),
+        Err(e) => Err(format!("creating table {table}: {e}")),
+    }
+}

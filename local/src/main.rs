@@ -1,0 +1,91 @@
+//! `cargo run -p idv-local`: every route of template.yaml on http://127.0.0.1:8080 with the
+//! in-memory store and the provider simulators. See `--help`.
+
+use idv_local::{Options, StoreChoice};
+
+const HELP: &str = "idv-local: the gateway on localhost, with provider simulators
+
+USAGE: cargo run -p idv-local -- [--port N] [--dynamodb-endpoint URL [--table NAME]] [--api-key KEY]
+
+  --port N                 listen on 127.0.0.1:N (default 8080; 0 = any free port)
+  --dynamodb-endpoint URL  keep state in DynamoDB (e.g. DynamoDB Local) instead of memory
+                           (also IDV_DYNAMODB_ENDPOINT)
+  --table NAME             table to use/create there (default idv-local)
+  --api-key KEY            accept this API key (default: a new random one, printed)
+
+Settings of the functions (IDV_REFRESH_AFTER_SECONDS, IDV_TOKEN_TTL_SECONDS, ...) are read from the
+environment as in Lambda.";
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut opts = Options {
+        port: 8080,
+        ..Options::default()
+    };
+    let mut endpoint = std::env::var("IDV_DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let mut table = "idv-local".to_owned();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--port" => {
+                opts.port = value("--port")?
+                    .parse()
+                    .map_err(|_| "--port must be a number")?
+            }
+            "--dynamodb-endpoint" => endpoint = Some(value("--dynamodb-endpoint")?),
+            "--table" => table = value("--table")?,
+            "--api-key" => opts.api_keys = vec![("local-app".into(), value("--api-key")?)],
+            "-h" | "--help" => return Err(HELP.to_owned()),
+            other => return Err(format!("unknown argument {other}\n\n{HELP}")),
+        }
+    }
+    if let Some(endpoint) = endpoint {
+        opts.store = StoreChoice::DynamoDb { endpoint, table };
+    }
+    Ok(opts)
+}
+
+#[tokio::main]
+async fn main() {
+    idv::logging::init();
+    let opts = match parse(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(2);
+        }
+    };
+    let store = match &opts.store {
+        StoreChoice::Memory => "in-memory store".to_owned(),
+        StoreChoice::DynamoDb { endpoint, table } => format!("DynamoDB {endpoint}, table {table}"),
+    };
+    let running = match idv_local::start(opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("idv-local: {e}");
+            std::process::exit(1);
+        }
+    };
+    let base = running.base_url.clone();
+    let (tenant, key) = running.api_keys[0].clone();
+    println!(
+        "idv-gateway local server on {base} ({store})
+  API key (tenant {tenant}): {key}
+  Authento simulator:       {base}/sandbox/authento
+
+Try:
+  export IDV=\"{base}\" KEY=\"{key}\"
+  curl -s -X POST $IDV/v1/tokens -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\
+       -d '{{\"user_id\":\"user-42\",\"verification_type\":\"BASIC\"}}'
+  # open the verify_url it returns in a browser and approve, or drive the simulator:
+  curl -s -X POST $IDV/sandbox/authento/control/users/user-42 -H 'Content-Type: application/json' \\
+       -d '{{\"verification_type\":\"BASIC\",\"action\":\"approve\"}}'
+  curl -s $IDV/v1/users/user-42/sessions -H \"Authorization: Bearer $KEY\"
+"
+    );
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = running.wait() => {}
+    }
+}
