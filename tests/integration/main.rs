@@ -1,1 +1,9 @@
+//! The integration suite: one binary, one module per area of docs/api.md.
 
+mod authento_flow;
+mod concurrency;
+mod events;
+mod openapi;
+mod secrets;
+mod store_contract;
+mod webhooks;

@@ -77,8 +77,9 @@ impl Gateway {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             // The gateway's own pacing is under test, not the simulator's patience.
-            authento_rate_limit: 50,
+            authento_rate_limit: 1000,
             authento: None,
+            secrets_file: None,
         };
         let running = idv_local::start(opts).await.expect("local server starts");
         Gateway {

@@ -1,0 +1,322 @@
+//! `events/`: every sample API Gateway event goes through its function's handler and gets the
+//! answer its README row promises. `sam local invoke` needs Docker, which CI lacks; this is what
+//! keeps the samples usable. Each file is parsed with `lambda_http::request::from_str` (what the
+//! Lambda runtime does with a payload 2.0 event), converted with `idv::http::lambda::from_lambda`,
+//! served by `idv::http::handle` for the function its name starts with, and converted back with
+//! `to_lambda`, exactly as a deployed function does.
+
+use idv::http::lambda::{from_lambda, to_lambda};
+use idv::http::{Function, ROUTES};
+use idv::secrets::AuthentoSecrets;
+use idv::session::{HistoryEntry, Provider, Session, SessionId, Source, Status, VerificationType};
+use idv::store::{RefClaim, authento_ref_key};
+use idv_local::{Options, Running};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// The tenant and key the app-route events authenticate with (events/README.md).
+const TENANT: &str = "events-app";
+const SAMPLE_KEY: &str = "idv_sk_events_sample_key";
+/// The secret `webhook-authento.reviewed.json` is signed with (events/README.md).
+const SAMPLE_WEBHOOK_SECRET: &str = "events-sample-webhook-secret";
+/// The session the get and cancel events name.
+const SAMPLE_SESSION: &str = "ses_eventsample000000000000001";
+/// The user the token, list and webhook events are about.
+const SAMPLE_USER: &str = "user-42";
+
+/// What must be in place before an event is pushed.
+#[derive(Debug, Clone, Copy)]
+enum Before {
+    Nothing,
+    /// The webhook re-reads Authento for the user's open sessions: the simulator must know
+    /// user-42 (approved on BASIC), and user-42 must have an open BASIC session.
+    OpenSessionAndApprovedAuthentoUser,
+}
+
+/// One file's expectation. They run in this order, against one gateway.
+struct Expect {
+    file: &'static str,
+    before: Before,
+    status: u16,
+    facts: fn(&Value),
+}
+
+/// A create answer's session: `POST /v1/tokens` nests it under `session`; `POST /v1/sessions`
+/// answers it at the top level today (openapi.rs holds each route to its declared shape).
+fn created_session(body: &Value) -> &Value {
+    body.get("session").unwrap_or(body)
+}
+
+fn expectations() -> Vec<Expect> {
+    vec![
+        Expect {
+            file: "issue-token.create.json",
+            before: Before::Nothing,
+            status: 201,
+            facts: |b| {
+                let token = b["token"].as_str().expect("a token");
+                assert!(!token.is_empty(), "an empty token: {b}");
+                assert!(b["verify_url"].as_str().is_some(), "a verify_url: {b}");
+                let s = &b["session"];
+                assert_eq!(s["object"], "verification_session", "{b}");
+                assert_eq!(s["user_id"], SAMPLE_USER, "{b}");
+                assert_eq!(s["verification_type"], "BASIC", "{b}");
+                assert_eq!(s["status"], "created", "{b}");
+                assert_eq!(s["client"]["token"], token, "{b}");
+            },
+        },
+        Expect {
+            file: "start-session.authento.json",
+            before: Before::Nothing,
+            status: 201,
+            facts: |b| {
+                let s = created_session(b);
+                assert_eq!(s["provider"], "authento", "{b}");
+                assert_eq!(s["user_id"], "user-43", "{b}");
+                assert_eq!(s["verification_type"], "POA", "{b}");
+                assert_eq!(s["status"], "created", "{b}");
+                let token = s["client"]["token"].as_str().expect("client.token");
+                assert!(!token.is_empty(), "an empty client.token: {b}");
+            },
+        },
+        Expect {
+            file: "get-session.get.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| {
+                assert_eq!(b["id"], SAMPLE_SESSION, "{b}");
+                assert_eq!(b["object"], "verification_session", "{b}");
+                assert!(
+                    b.get("client").is_none(),
+                    "client only in create answers: {b}"
+                );
+            },
+        },
+        Expect {
+            file: "get-session.list.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| {
+                assert_eq!(b["object"], "list", "{b}");
+                let data = b["data"].as_array().expect("data");
+                assert!(
+                    data.iter().any(|s| s["id"] == SAMPLE_SESSION),
+                    "the sample session is listed: {b}"
+                );
+                assert!(data.iter().all(|s| s["user_id"] == SAMPLE_USER), "{b}");
+            },
+        },
+        Expect {
+            file: "start-session.cancel.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| {
+                assert_eq!(b["id"], SAMPLE_SESSION, "{b}");
+                assert_eq!(b["status"], "canceled", "{b}");
+            },
+        },
+        // Last: canceling a session the webhook had verified would be a 409. The sample session
+        // is canceled by now, so the webhook gets a second session, opened through the API.
+        Expect {
+            file: "webhook-authento.reviewed.json",
+            before: Before::OpenSessionAndApprovedAuthentoUser,
+            status: 200,
+            facts: |b| assert_eq!(b, &json!({"received": true, "duplicate": false})),
+        },
+    ]
+}
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// Every `events/*.json`, by file name.
+fn event_files() -> BTreeSet<String> {
+    std::fs::read_dir(events_dir())
+        .expect("events/ is readable")
+        .map(|e| e.expect("a directory entry").file_name())
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect()
+}
+
+/// The function a file belongs to: the file name's prefix is its binary (`<binary>.<what>.json`).
+fn function_of(file: &str) -> Function {
+    let binary = file.split('.').next().unwrap_or_default();
+    ROUTES
+        .iter()
+        .map(|(_, _, f)| *f)
+        .find(|f| f.binary() == binary)
+        .unwrap_or_else(|| panic!("events/{file}: no function has the binary {binary:?}"))
+}
+
+/// Pushes one event file through its function, as the Lambda runtime would.
+async fn invoke(app: &idv::App, file: &str) -> (u16, Value) {
+    let raw = std::fs::read_to_string(events_dir().join(file)).expect("event file");
+    let req = lambda_http::request::from_str(&raw)
+        .unwrap_or_else(|e| panic!("events/{file} is not an API Gateway event: {e}"));
+    let resp = to_lambda(idv::http::handle(app, function_of(file), from_lambda(req)).await);
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = match resp.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        other => panic!("events/{file}: a text body, got {other:?}"),
+    };
+    assert_eq!(
+        content_type, "application/json",
+        "events/{file} answered {status} {body}"
+    );
+    let body = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("events/{file}: the body is not JSON ({e}): {body}"));
+    (status, body)
+}
+
+/// The gateway the samples are written for: their API key and webhook secret configured.
+async fn start_gateway() -> Running {
+    let running = idv_local::start(Options {
+        api_keys: vec![(TENANT.into(), SAMPLE_KEY.into())],
+        authento: Some(AuthentoSecrets {
+            api_key: format!("ak_{}", idv::ids::random_token()),
+            api_secret: format!("as_{}", idv::ids::random_token()),
+            jwt_secret: format!("jwt_{}", idv::ids::random_token()),
+            webhook_secret: SAMPLE_WEBHOOK_SECRET.into(),
+            webhook_secret_previous: None,
+        }),
+        ..Default::default()
+    })
+    .await
+    .expect("local server starts");
+    seed_sample_session(&running.app).await;
+    running
+}
+
+/// `ses_eventsample000000000000001`: user-42's open Authento BASIC session of `events-app`.
+async fn seed_sample_session(app: &idv::App) {
+    let now = app.clock.now();
+    let mut session = Session::new(TENANT, Provider::Authento, SAMPLE_USER, now);
+    session.id = SessionId::parse(SAMPLE_SESSION).expect("the sample id is a session id");
+    session.verification_type = Some(VerificationType::Basic);
+    let history = HistoryEntry {
+        session_id: session.id.clone(),
+        version: 1,
+        at: now,
+        from: Status::Created,
+        to: Status::Created,
+        provider_status: None,
+        source: Source::App,
+        reason: Some("created".into()),
+    };
+    let claim = RefClaim {
+        key: authento_ref_key(SAMPLE_USER, "BASIC"),
+        tenant: TENANT.into(),
+        replaces: None,
+    };
+    app.store
+        .create_session(&session, &history, Some(&claim), None)
+        .await
+        .expect("the sample session is stored");
+}
+
+/// Opens user-42's BASIC session through the API and approves user-42 in the simulator (without
+/// a webhook: the sample event is the webhook). Returns the session's id.
+async fn open_session_and_approve(running: &Running) -> SessionId {
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/v1/tokens", running.base_url))
+        .bearer_auth(SAMPLE_KEY)
+        .json(&json!({"user_id": SAMPLE_USER, "verification_type": "BASIC"}))
+        .send()
+        .await
+        .expect("the local server answers");
+    assert_eq!(r.status(), 201, "a token for user-42");
+    let body: Value = r.json().await.expect("JSON");
+    let id = body["session"]["id"].as_str().expect("session.id");
+    assert_eq!(
+        body["session"]["status"], "created",
+        "an open session: {body}"
+    );
+    let r = http
+        .post(format!(
+            "{}/sandbox/authento/control/users/{SAMPLE_USER}",
+            running.base_url
+        ))
+        .json(&json!({"verification_type": "BASIC", "action": "approve", "deliver": false}))
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert_eq!(r.status(), 200, "simulator control call");
+    SessionId::parse(id).expect("a session id")
+}
+
+#[test]
+fn every_sample_event_has_an_expectation_and_every_expectation_a_file() {
+    let files = event_files();
+    let expected: BTreeSet<String> = expectations().iter().map(|e| e.file.to_owned()).collect();
+    let untested: Vec<_> = files.difference(&expected).collect();
+    assert!(
+        untested.is_empty(),
+        "events/ has files without an expectation in tests/integration/events.rs: {untested:?}"
+    );
+    let missing: Vec<_> = expected.difference(&files).collect();
+    assert!(
+        missing.is_empty(),
+        "expected files missing from events/: {missing:?}"
+    );
+}
+
+#[test]
+fn every_sample_event_is_listed_in_the_readme() {
+    let readme = std::fs::read_to_string(events_dir().join("README.md")).expect("events/README.md");
+    for file in event_files() {
+        assert!(
+            readme.contains(&format!("`{file}`")),
+            "events/README.md does not list {file}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_event_goes_through_its_handler() {
+    // First, so a new file fails here too, before anything is started.
+    every_sample_event_has_an_expectation_and_every_expectation_a_file();
+    let running = start_gateway().await;
+    let app = running.app.clone();
+    let mut webhook_session = None;
+
+    for e in expectations() {
+        match e.before {
+            Before::Nothing => {}
+            Before::OpenSessionAndApprovedAuthentoUser => {
+                webhook_session = Some(open_session_and_approve(&running).await);
+            }
+        }
+        let (status, body) = invoke(&app, e.file).await;
+        assert_eq!(status, e.status, "events/{} answered {body}", e.file);
+        (e.facts)(&body);
+    }
+
+    // The webhook verified the open session, and a redelivery is only acknowledged.
+    let id = webhook_session.expect("the webhook event ran");
+    let s = app
+        .store
+        .get_session(&id)
+        .await
+        .expect("store")
+        .expect("the session");
+    assert_eq!(
+        s.status,
+        Status::Verified,
+        "the webhook applied Authento's state"
+    );
+    let (status, body) = invoke(&app, "webhook-authento.reviewed.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"received": true, "duplicate": true}));
+
+    running.stop().await;
+}

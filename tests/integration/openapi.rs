@@ -1,0 +1,817 @@
+//! `openapi.yaml` stays true: it declares exactly the routes the gateway serves, `template.yaml`
+//! wires each of them to the function that serves it, and real answers of the local server match
+//! the schema openapi.yaml declares for their operation, status and content type.
+//!
+//! The schema checker below knows the subset of JSON Schema that openapi.yaml's responses use:
+//! `$ref` (to `#/...`), `type` (one or several), `enum`, `const`, `required`, `properties`,
+//! `additionalProperties`, `items`, `allOf`/`anyOf`/`oneOf`, `minimum`/`maximum`,
+//! `minLength`/`maxLength` and `format` (`date-time`, `uri`, `uri-reference`). `pattern` is not
+//! checked (no regex crate in the workspace). A keyword it does not know fails the test, so a new
+//! one in openapi.yaml can't be silently ignored. Objects are closed: a property the schema does
+//! not declare fails, unless the schema says `additionalProperties`; so a field added to the code
+//! but not to openapi.yaml is caught.
+
+use idv::http::{Function, ROUTES};
+use idv_tests::{Backend, Gateway, Reply};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn repo_file(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// openapi.yaml as JSON.
+fn openapi() -> Value {
+    serde_norway::from_str(&repo_file("openapi.yaml")).expect("openapi.yaml is YAML")
+}
+
+fn routes() -> BTreeMap<(String, String), Function> {
+    ROUTES
+        .iter()
+        .map(|(m, p, f)| ((m.to_string(), p.to_string()), *f))
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------
+// Routes
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn openapi_declares_exactly_the_routes_the_gateway_serves() {
+    let doc = openapi();
+    let paths = doc["paths"].as_object().expect("openapi.yaml has paths");
+    let mut declared = BTreeSet::new();
+    for (path, item) in paths {
+        let item = item.as_object().expect("a path item");
+        for key in item.keys() {
+            if HTTP_METHODS.contains(&key.as_str()) {
+                declared.insert((key.to_ascii_uppercase(), path.clone()));
+            }
+        }
+    }
+    let served: BTreeSet<_> = routes().into_keys().collect();
+    let undeclared: Vec<_> = served.difference(&declared).collect();
+    assert!(
+        undeclared.is_empty(),
+        "routes the gateway serves that openapi.yaml does not declare: {undeclared:?}"
+    );
+    let unserved: Vec<_> = declared.difference(&served).collect();
+    assert!(
+        unserved.is_empty(),
+        "operations openapi.yaml declares that the gateway does not serve: {unserved:?}"
+    );
+}
+
+/// One `HttpApi` event of template.yaml.
+#[derive(Debug)]
+struct TemplateRoute {
+    resource: String,
+    binary: String,
+    method: String,
+    path: String,
+    payload_format: Option<String>,
+    api_id_ref: Option<String>,
+}
+
+fn yaml_str(v: &serde_norway::Value) -> Option<String> {
+    match v {
+        serde_norway::Value::String(s) => Some(s.clone()),
+        serde_norway::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The `HttpApi` events of every `AWS::Serverless::Function` of template.yaml. CloudFormation's
+/// short tags (`!Ref`, `!GetAtt`, `!Sub`, `!If`) load as tagged values.
+fn template_routes() -> Vec<TemplateRoute> {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(&repo_file("template.yaml")).expect("template.yaml is YAML");
+    let resources = doc
+        .get("Resources")
+        .and_then(|r| r.as_mapping())
+        .expect("template.yaml has Resources");
+    let mut out = Vec::new();
+    for (name, resource) in resources {
+        if resource.get("Type").and_then(|t| t.as_str()) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = yaml_str(name).expect("a resource name");
+        let binary = resource
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary"))
+            .and_then(yaml_str)
+            .unwrap_or_else(|| panic!("{name} has no Metadata.BuildProperties.Binary"));
+        let events = resource
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(|e| e.as_mapping());
+        for (_, event) in events.into_iter().flatten() {
+            if event.get("Type").and_then(|t| t.as_str()) != Some("HttpApi") {
+                continue;
+            }
+            let props = event.get("Properties").expect("HttpApi event properties");
+            let field = |k: &str| props.get(k).and_then(yaml_str);
+            let api_id_ref = match props.get("ApiId") {
+                Some(serde_norway::Value::Tagged(t)) if t.tag == "Ref" => yaml_str(&t.value),
+                _ => None,
+            };
+            out.push(TemplateRoute {
+                resource: name.clone(),
+                binary: binary.clone(),
+                method: field("Method")
+                    .unwrap_or_else(|| panic!("{name}: an HttpApi event without Method"))
+                    .to_ascii_uppercase(),
+                path: field("Path")
+                    .unwrap_or_else(|| panic!("{name}: an HttpApi event without Path")),
+                payload_format: field("PayloadFormatVersion"),
+                api_id_ref,
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn template_routes_each_route_to_the_function_that_serves_it() {
+    let served = routes();
+    let wired = template_routes();
+    let mut seen = BTreeSet::new();
+    for r in &wired {
+        let key = (r.method.clone(), r.path.clone());
+        let function = served.get(&key).unwrap_or_else(|| {
+            panic!(
+                "template.yaml routes {} {} ({}) but the gateway does not serve it",
+                r.method, r.path, r.resource
+            )
+        });
+        assert_eq!(
+            r.binary,
+            function.binary(),
+            "template.yaml sends {} {} to {}; the route table to {}",
+            r.method,
+            r.path,
+            r.binary,
+            function.binary()
+        );
+        // from_lambda reads payload format 2.0, and all routes belong to the one HTTP API.
+        assert_eq!(
+            r.payload_format.as_deref(),
+            Some("2.0"),
+            "{} {}",
+            r.method,
+            r.path
+        );
+        assert_eq!(
+            r.api_id_ref.as_deref(),
+            Some("HttpApi"),
+            "{} {}",
+            r.method,
+            r.path
+        );
+        assert!(
+            seen.insert(key),
+            "template.yaml routes {} {} twice",
+            r.method,
+            r.path
+        );
+        assert!(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../functions")
+                .join(&r.binary)
+                .join("Cargo.toml")
+                .exists(),
+            "{}: no crate functions/{} builds its binary",
+            r.resource,
+            r.binary
+        );
+    }
+    let unwired: Vec<_> = served.keys().filter(|k| !seen.contains(*k)).collect();
+    assert!(
+        unwired.is_empty(),
+        "routes the gateway serves that template.yaml does not route: {unwired:?}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// The schema checker
+// ------------------------------------------------------------------------------------------
+
+/// Keywords that say nothing about validity.
+const ANNOTATIONS: [&str; 9] = [
+    "description",
+    "example",
+    "examples",
+    "default",
+    "title",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+];
+
+struct Spec {
+    doc: Value,
+}
+
+impl Spec {
+    fn load() -> Spec {
+        Spec { doc: openapi() }
+    }
+
+    /// Follows a local `$ref` (`#/components/...`).
+    fn pointer(&self, reference: &str) -> &Value {
+        let pointer = reference
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("only local $refs are supported: {reference}"));
+        self.doc
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("openapi.yaml: dangling $ref {reference}"))
+    }
+
+    /// An object that may be a `$ref` to one (a response, a parameter).
+    fn deref<'a>(&'a self, v: &'a Value) -> &'a Value {
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => self.deref(self.pointer(r)),
+            None => v,
+        }
+    }
+
+    /// The schema openapi.yaml declares for this operation's answer with this status and
+    /// content type; an undeclared status or content type is an error.
+    fn response_schema(
+        &self,
+        method: &str,
+        template: &str,
+        status: u16,
+        content_type: &str,
+    ) -> Result<&Value, String> {
+        let op = self
+            .doc
+            .get("paths")
+            .and_then(|p| p.get(template))
+            .and_then(|p| p.get(method.to_ascii_lowercase()))
+            .ok_or_else(|| format!("openapi.yaml has no operation {method} {template}"))?;
+        let responses = op
+            .get("responses")
+            .ok_or_else(|| format!("{method} {template} declares no responses"))?;
+        let response = responses
+            .get(status.to_string())
+            .or_else(|| responses.get(format!("{}XX", status / 100)))
+            .or_else(|| responses.get("default"))
+            .ok_or_else(|| format!("{method} {template} does not declare status {status}"))?;
+        let response = self.deref(response);
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let content = response.get("content").ok_or_else(|| {
+            format!("{method} {template} {status} declares no body, but one came")
+        })?;
+        content
+            .get(&media)
+            .and_then(|c| c.get("schema"))
+            .ok_or_else(|| {
+                format!(
+                    "{method} {template} {status} declares {:?}, not {media:?}",
+                    content
+                        .as_object()
+                        .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                        .unwrap_or_default()
+                )
+            })
+    }
+
+    /// Checks `value` against `schema`, adding one line per violation to `errors`.
+    fn check(&self, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+        let schema = match schema {
+            Value::Bool(true) => return,
+            Value::Bool(false) => {
+                errors.push(format!("{at}: nothing is allowed here"));
+                return;
+            }
+            Value::Object(o) => o,
+            other => panic!("openapi.yaml: a schema that is not an object at {at}: {other}"),
+        };
+        for (keyword, arg) in schema {
+            match keyword.as_str() {
+                k if ANNOTATIONS.contains(&k) => {}
+                // Checked with `properties`; not checked: no regex crate (see the module doc).
+                "additionalProperties" | "pattern" => {}
+                "$ref" => {
+                    let target = self.pointer(arg.as_str().expect("a $ref string"));
+                    self.check(target, value, at, errors);
+                }
+                "type" => {
+                    let allowed: Vec<&str> = match arg {
+                        Value::String(t) => vec![t.as_str()],
+                        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+                        other => panic!("openapi.yaml: type {other} at {at}"),
+                    };
+                    if !allowed.iter().any(|t| has_type(value, t)) {
+                        errors.push(format!("{at}: {value} is not of type {allowed:?}"));
+                    }
+                }
+                "enum" => {
+                    let options = arg.as_array().expect("an enum list");
+                    if !options.contains(value) {
+                        errors.push(format!("{at}: {value} is not one of {arg}"));
+                    }
+                }
+                "const" => {
+                    if value != arg {
+                        errors.push(format!("{at}: {value} is not {arg}"));
+                    }
+                }
+                "required" => {
+                    if let Some(obj) = value.as_object() {
+                        for name in arg.as_array().expect("a required list") {
+                            let name = name.as_str().expect("a property name");
+                            if !obj.contains_key(name) {
+                                errors.push(format!("{at}: required property {name:?} is missing"));
+                            }
+                        }
+                    }
+                }
+                "properties" => {
+                    let declared = arg.as_object().expect("properties");
+                    if let Some(obj) = value.as_object() {
+                        for (name, v) in obj {
+                            let here = format!("{at}.{name}");
+                            match (declared.get(name), schema.get("additionalProperties")) {
+                                (Some(s), _) => self.check(s, v, &here, errors),
+                                (None, Some(extra)) => self.check(extra, v, &here, errors),
+                                (None, None) => errors.push(format!(
+                                    "{here}: a property openapi.yaml does not declare (value {v})"
+                                )),
+                            }
+                        }
+                    }
+                }
+                "items" => {
+                    if let Some(items) = value.as_array() {
+                        for (i, v) in items.iter().enumerate() {
+                            self.check(arg, v, &format!("{at}[{i}]"), errors);
+                        }
+                    }
+                }
+                "allOf" => {
+                    for s in arg.as_array().expect("allOf list") {
+                        self.check(s, value, at, errors);
+                    }
+                }
+                "anyOf" | "oneOf" => {
+                    let branches = arg.as_array().expect("a list of schemas");
+                    let mut failures = Vec::new();
+                    let mut matched = 0;
+                    for s in branches {
+                        let mut errs = Vec::new();
+                        self.check(s, value, at, &mut errs);
+                        if errs.is_empty() {
+                            matched += 1;
+                        } else {
+                            failures.push(errs.join("; "));
+                        }
+                    }
+                    if matched == 0 {
+                        errors.push(format!(
+                            "{at}: {value} matches none of {keyword}: {failures:?}"
+                        ));
+                    } else if keyword == "oneOf" && matched > 1 {
+                        errors.push(format!("{at}: {value} matches {matched} branches of oneOf"));
+                    }
+                }
+                "minimum" | "maximum" => {
+                    let bound = arg.as_f64().expect("a number");
+                    if let Some(n) = value.as_f64() {
+                        let ok = if keyword == "minimum" {
+                            n >= bound
+                        } else {
+                            n <= bound
+                        };
+                        if !ok {
+                            errors.push(format!("{at}: {n} violates {keyword} {bound}"));
+                        }
+                    }
+                }
+                "minLength" | "maxLength" => {
+                    let bound = arg.as_u64().expect("a length") as usize;
+                    if let Some(s) = value.as_str() {
+                        let n = s.chars().count();
+                        let ok = if keyword == "minLength" {
+                            n >= bound
+                        } else {
+                            n <= bound
+                        };
+                        if !ok {
+                            errors.push(format!("{at}: length {n} violates {keyword} {bound}"));
+                        }
+                    }
+                }
+                "format" => {
+                    if let Some(s) = value.as_str()
+                        && let Err(why) = check_format(arg.as_str().expect("a format"), s)
+                    {
+                        errors.push(format!("{at}: {s:?} {why}"));
+                    }
+                }
+                other => errors.push(format!(
+                    "{at}: the checker does not know the keyword {other:?}; teach it before relying on it"
+                )),
+            }
+        }
+    }
+
+    /// The reply must be declared for the operation (status and content type) and its body must
+    /// match the declared schema.
+    fn assert_conforms(&self, method: &str, template: &str, reply: &Reply) {
+        let content_type = reply
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let schema = self
+            .response_schema(method, template, reply.status, content_type)
+            .unwrap_or_else(|e| panic!("{e}; body: {}", reply.body));
+        let mut errors = Vec::new();
+        self.check(schema, &reply.body, "$", &mut errors);
+        assert!(
+            errors.is_empty(),
+            "{method} {template} answered {} with a body openapi.yaml does not allow:\n  {}\nbody: {:#}",
+            reply.status,
+            errors.join("\n  "),
+            reply.body
+        );
+    }
+}
+
+fn has_type(v: &Value, t: &str) -> bool {
+    match t {
+        "null" => v.is_null(),
+        "boolean" => v.is_boolean(),
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        other => panic!("openapi.yaml: unknown type {other:?}"),
+    }
+}
+
+fn check_format(format: &str, s: &str) -> Result<(), String> {
+    match format {
+        "date-time" => {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map(|_| ())
+                .map_err(|e| format!("is not an RFC 3339 date-time: {e}"))
+        }
+        "uri" => url::Url::parse(s)
+            .map(|_| ())
+            .map_err(|e| format!("is not an absolute URI: {e}")),
+        "uri-reference" => url::Url::parse("https://base.invalid/")
+            .and_then(|base| base.join(s))
+            .map(|_| ())
+            .map_err(|e| format!("is not a URI reference: {e}")),
+        other => Err(format!(
+            "has the format {other:?}, which the checker does not know"
+        )),
+    }
+}
+
+#[test]
+fn the_checker_catches_what_openapi_forbids() {
+    let spec = Spec::load();
+    let session = json!({"$ref": "#/components/schemas/Session"});
+    let good = json!({
+        "id": "ses_01jd8x7k2m4n6p8q0r2s4t6v8w", "object": "verification_session",
+        "provider": "authento", "user_id": "user-42", "status": "verified",
+        "provider_status": "VERIFIED", "last_error": null, "verification_type": "BASIC",
+        "created_at": "2026-11-18T11:06:40Z", "updated_at": "2026-11-18T11:12:03Z",
+        "expires_at": null
+    });
+    let errors = |v: &Value| {
+        let mut e = Vec::new();
+        spec.check(&session, v, "$", &mut e);
+        e
+    };
+    assert_eq!(errors(&good), Vec::<String>::new());
+    let mut extra = good.clone();
+    extra["history"] = json!([]);
+    assert_eq!(errors(&extra).len(), 1, "an undeclared property");
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("expires_at");
+    assert_eq!(errors(&missing).len(), 1, "a required property");
+    let mut wrong = good.clone();
+    wrong["status"] = json!("approved");
+    wrong["last_error"] = json!({"code": "x"});
+    wrong["created_at"] = json!("yesterday");
+    assert_eq!(errors(&wrong).len(), 3, "{:?}", errors(&wrong));
+}
+
+// ------------------------------------------------------------------------------------------
+// Real answers
+// ------------------------------------------------------------------------------------------
+
+async fn post_unauthenticated(gw: &Gateway, path: &str, body: &Value) -> Reply {
+    gw.send(gw.http.post(gw.url(path)).json(body)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuing_a_token_answers_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let op = ("POST", "/v1/tokens");
+
+    let r = gw.issue_token("user-oa-token", "BASIC").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    let r = gw
+        .post(
+            "/v1/tokens",
+            &json!({"user_id": "user-oa-full", "verification_type": "POA", "user_type": "CORPORATE", "lang": "de"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    // Every field wrong at once: a problem with `errors`.
+    let r = gw
+        .post(
+            "/v1/tokens",
+            &json!({"user_id": "has space", "verification_type": "GOLD", "extra": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["errors"].as_array().is_some_and(|e| e.len() == 3),
+        "{}",
+        r.body
+    );
+    spec.assert_conforms(op.0, op.1, &r);
+
+    let r = post_unauthenticated(
+        &gw,
+        "/v1/tokens",
+        &json!({"user_id": "u", "verification_type": "BASIC"}),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    let r = gw
+        .send(
+            gw.http
+                .post(gw.url("/v1/tokens"))
+                .bearer_auth(&gw.key)
+                .header("content-type", "text/plain")
+                .body("user_id=u"),
+        )
+        .await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    let r = gw
+        .send(
+            gw.http
+                .post(gw.url("/v1/tokens"))
+                .bearer_auth(&gw.key)
+                .header("idempotency-key", "oa-1")
+                .json(&json!({"user_id": "user-oa-idem", "verification_type": "BASIC"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = gw
+        .send(
+            gw.http
+                .post(gw.url("/v1/tokens"))
+                .bearer_auth(&gw.key)
+                .header("idempotency-key", "oa-1")
+                .json(&json!({"user_id": "user-oa-idem", "verification_type": "POA"})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_a_session_answers_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let op = ("POST", "/v1/sessions");
+
+    // A provider that is not served: 422.
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "user-oa-nevis"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    let r = gw
+        .post("/v1/sessions", &json!({"user_id": "user-oa-none"}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    // Authento: openapi.yaml (and api.md: "same as /v1/tokens") declare TokenResponse.
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "authento", "user_id": "user-oa-start", "verification_type": "POA"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_listing_and_canceling_sessions_answer_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let get = ("GET", "/v1/sessions/{id}");
+    let list = ("GET", "/v1/users/{user_id}/sessions");
+    let cancel = ("POST", "/v1/sessions/{id}/cancel");
+    let user = "user-oa-read";
+
+    // Created, never seen by Authento: nulls where openapi.yaml allows them.
+    let created = gw.issue_token(user, "BASIC").await;
+    let id = created.body["session"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = gw.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(get.0, get.1, &r);
+
+    // Rejected by Authento: `failed`, with a provider status and a `last_error` object.
+    let rejected = gw.issue_token(user, "POA").await;
+    let rejected_id = rejected.body["session"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    gw.authento(user, "POA", "reject", false).await;
+    let r = gw.get(&format!("/v1/sessions/{rejected_id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "failed", "{}", r.body);
+    assert!(r.body["last_error"].is_object(), "{}", r.body);
+    spec.assert_conforms(get.0, get.1, &r);
+
+    let r = gw.get("/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa").await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    spec.assert_conforms(get.0, get.1, &r);
+    let r = gw.get(&format!("/v1/sessions/{id}?refresh=maybe")).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(get.0, get.1, &r);
+
+    // One page with a cursor, then the last one.
+    let r = gw.get(&format!("/v1/users/{user}/sessions?limit=1")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["next_cursor"].is_string(), "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    let cursor = r.body["next_cursor"].as_str().expect("cursor").to_owned();
+    let r = gw
+        .send(
+            gw.http
+                .get(gw.url(&format!("/v1/users/{user}/sessions")))
+                .query(&[("limit", "1"), ("cursor", cursor.as_str())])
+                .bearer_auth(&gw.key),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    let r = gw.get(&format!("/v1/users/{user}/sessions?limit=0")).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+
+    let r = gw
+        .post(&format!("/v1/sessions/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "canceled", "{}", r.body);
+    spec.assert_conforms(cancel.0, cancel.1, &r);
+    let r = gw
+        .post(&format!("/v1/sessions/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    spec.assert_conforms(cancel.0, cancel.1, &r);
+
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_answer_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let op = ("POST", "/v1/webhooks/authento");
+    let user = "user-oa-hook";
+    gw.issue_token(user, "BASIC").await;
+    let sim = gw.authento(user, "BASIC", "approve", false).await;
+    let body = sim["webhook"]["body"].as_str().expect("webhook body");
+    let digest = sim["webhook"]["digest"].as_str().expect("webhook digest");
+
+    let r = gw.deliver_authento(body, Some(&"0".repeat(64))).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.body["code"], "invalid_signature", "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    let r = gw.deliver_authento(body, Some(digest)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+    let r = gw.deliver_authento(body, Some(digest)).await;
+    assert_eq!(r.body["duplicate"], true, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_whose_authento_read_is_refused_answers_a_declared_status() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let user = "user-oa-refused";
+    gw.issue_token(user, "BASIC").await;
+    let sim = gw.authento(user, "BASIC", "approve", false).await;
+    // Authento refuses the gateway's read (as with wrong API credentials).
+    let r = gw
+        .send(
+            gw.http
+                .post(gw.url("/sandbox/authento/control/faults"))
+                .json(&json!({"fail_next": 1, "status": 401})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = gw
+        .deliver_authento(
+            sim["webhook"]["body"].as_str().expect("body"),
+            sim["webhook"]["digest"].as_str(),
+        )
+        .await;
+    spec.assert_conforms("POST", "/v1/webhooks/authento", &r);
+    gw.stop().await;
+}
+
+/// The routes' path parameters filled in with values that match no session.
+fn sample_path(template: &str) -> String {
+    template
+        .replace("{id}", "ses_aaaaaaaaaaaaaaaaaaaaaaaaaa")
+        .replace("{user_id}", "user-oa-nobody")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_openapi_secures_with_the_api_key_refuse_calls_without_it() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let global_security = spec.doc.get("security").cloned().unwrap_or(json!([]));
+    for (method, template, _) in ROUTES {
+        let op = &spec.doc["paths"][*template][method.to_ascii_lowercase()];
+        let security = op.get("security").unwrap_or(&global_security);
+        let needs_key = security
+            .as_array()
+            .is_some_and(|s| s.iter().any(|req| req.get("apiKey").is_some()));
+        let url = gw.url(&sample_path(template));
+        let req = match *method {
+            "GET" => gw.http.get(url),
+            _ => gw.http.post(url).json(&json!({})),
+        };
+        let r = gw.send(req).await;
+        spec.assert_conforms(method, template, &r);
+        if needs_key {
+            assert_eq!(
+                r.status, 401,
+                "{method} {template} without a key: {}",
+                r.body
+            );
+            assert_eq!(r.body["code"], "unauthenticated", "{method} {template}");
+            assert_eq!(
+                r.headers
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok()),
+                Some("Bearer"),
+                "{method} {template}"
+            );
+        } else {
+            assert_ne!(
+                r.body["code"], "unauthenticated",
+                "{method} {template} is declared without security but asked for a key"
+            );
+        }
+    }
+    gw.stop().await;
+}

@@ -1,0 +1,308 @@
+//! api.md's webhook rules and input rules: anything forged, truncated, replayed, unauthenticated,
+//! malformed or oversized gets its documented error and leaves the table unchanged.
+
+use idv_tests::{Backend, Gateway};
+use serde_json::json;
+
+async fn with_open_session(user: &str) -> (Gateway, String) {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let r = gw.issue_token(user, "BASIC").await;
+    assert_eq!(r.status, 201);
+    (gw, r.body["session"]["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn forged_truncated_or_unsigned_webhooks_are_refused_and_change_nothing() {
+    let (gw, _) = with_open_session("user-w").await;
+    let sim = gw.authento("user-w", "BASIC", "approve", false).await;
+    let body = sim["webhook"]["body"].as_str().unwrap().to_owned();
+    let digest = sim["webhook"]["digest"].as_str().unwrap().to_owned();
+    let before = gw.snapshot().await;
+
+    let forged = idv::webhooks::hmac_digest::sign_hex("not-the-secret", body.as_bytes());
+    let tampered = body.replace("VERIFIED", "REJECTED");
+    let cases: Vec<(&str, String, Option<String>)> = vec![
+        ("forged digest", body.clone(), Some(forged)),
+        (
+            "truncated body",
+            body[..body.len() - 1].to_owned(),
+            Some(digest.clone()),
+        ),
+        ("tampered body", tampered, Some(digest.clone())),
+        ("no digest", body.clone(), None),
+        ("digest of nothing", body.clone(), Some(String::new())),
+    ];
+    for (what, b, d) in cases {
+        let r = gw.deliver_authento(&b, d.as_deref()).await;
+        assert_eq!(r.status, 401, "{what}: {:?}", r.body);
+        assert_eq!(r.body["code"], "invalid_signature", "{what}");
+        assert_eq!(r.headers["content-type"], "application/problem+json");
+    }
+    let wrong_alg = gw
+        .send(
+            gw.http
+                .post(gw.url("/v1/webhooks/authento"))
+                .header("x-payload-digest", &digest)
+                .header("x-payload-digest-alg", "HMAC_SHA1_HEX")
+                .body(body.clone()),
+        )
+        .await;
+    assert_eq!(wrong_alg.status, 401);
+    assert_eq!(
+        gw.snapshot().await,
+        before,
+        "no session, dedupe record or history changed"
+    );
+
+    // The genuine delivery is applied once; its replay is a duplicate that changes nothing.
+    let first = gw.deliver_authento(&body, Some(&digest)).await;
+    assert_eq!(
+        (first.status, first.body.clone()),
+        (200, json!({"received": true, "duplicate": false}))
+    );
+    let applied = gw.snapshot().await;
+    let replay = gw.deliver_authento(&body, Some(&digest)).await;
+    assert_eq!(
+        (replay.status, replay.body.clone()),
+        (200, json!({"received": true, "duplicate": true}))
+    );
+    assert_eq!(gw.snapshot().await, applied);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_base64_digest_is_accepted_too() {
+    use base64::Engine;
+    let (gw, id) = with_open_session("user-b64").await;
+    let sim = gw.authento("user-b64", "BASIC", "submit", false).await;
+    let hex_digest = sim["webhook"]["digest"].as_str().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(hex::decode(hex_digest).unwrap());
+    let r = gw
+        .deliver_authento(sim["webhook"]["body"].as_str().unwrap(), Some(&b64))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        gw.get(&format!("/v1/sessions/{id}?refresh=false"))
+            .await
+            .body["status"],
+        "processing"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_previous_webhook_secret_is_accepted_while_rotating() {
+    // The gateway's secret names a new current secret and keeps the simulator's as previous.
+    let (gw, id) = with_open_session("user-rot").await;
+    let mut doc = gw.running.secrets.clone();
+    let auth = doc.authento.as_mut().unwrap();
+    auth.webhook_secret_previous = Some(auth.webhook_secret.clone());
+    auth.webhook_secret = "a-brand-new-secret".into();
+    let store = gw.running.app.store.clone();
+    let app = idv::App::new(
+        gw.running.app.config.clone(),
+        store,
+        idv::secrets::SecretSource::Static(std::sync::Arc::new(doc)),
+        std::sync::Arc::new(idv::clock::SystemClock),
+    );
+    let sim = gw.authento("user-rot", "BASIC", "approve", false).await;
+    let body = sim["webhook"]["body"].as_str().unwrap();
+    let ack = idv::flows::authento::ingest_webhook(
+        &app,
+        body.as_bytes(),
+        sim["webhook"]["digest"].as_str(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(!ack.duplicate);
+    assert_eq!(
+        gw.get(&format!("/v1/sessions/{id}?refresh=false"))
+            .await
+            .body["status"],
+        "verified"
+    );
+    let new_digest = idv::webhooks::hmac_digest::sign_hex("a-brand-new-secret", body.as_bytes());
+    let again =
+        idv::flows::authento::ingest_webhook(&app, body.as_bytes(), Some(&new_digest), None)
+            .await
+            .unwrap();
+    assert!(
+        again.duplicate,
+        "the current secret verifies the same delivery"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_for_a_user_without_a_session_is_kept_as_unmatched() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let sim = gw.authento("user-nobody", "BASIC", "open", false).await;
+    let body = sim["webhook"]["body"].as_str().unwrap();
+    let r = gw
+        .deliver_authento(body, sim["webhook"]["digest"].as_str())
+        .await;
+    assert_eq!(r.status, 200);
+    let id = idv::providers::authento::webhook::event_id(body.as_bytes());
+    let state = gw
+        .running
+        .app
+        .store
+        .delivery_state("authento", &id)
+        .await
+        .unwrap();
+    assert_eq!(state, Some(idv::store::DeliveryState::Unmatched));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_whose_authoritative_read_fails_is_retryable_and_processed_on_redelivery() {
+    let (gw, id) = with_open_session("user-retry").await;
+    let sim = gw.authento("user-retry", "BASIC", "approve", false).await;
+    let (body, digest) = (
+        sim["webhook"]["body"].as_str().unwrap(),
+        sim["webhook"]["digest"].as_str(),
+    );
+    gw.send(
+        gw.http
+            .post(gw.url("/sandbox/authento/control/faults"))
+            .json(&json!({"fail_next": 3, "status": 503})),
+    )
+    .await;
+    let r = gw.deliver_authento(body, digest).await;
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert_eq!(
+        gw.get(&format!("/v1/sessions/{id}?refresh=false"))
+            .await
+            .body["status"],
+        "created"
+    );
+    let again = gw.deliver_authento(body, digest).await;
+    assert_eq!(
+        again.body,
+        json!({"received": true, "duplicate": false}),
+        "not swallowed as a duplicate"
+    );
+    assert_eq!(
+        gw.get(&format!("/v1/sessions/{id}?refresh=false"))
+            .await
+            .body["status"],
+        "verified"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_api_key_is_401_and_touches_nothing() {
+    let (gw, id) = with_open_session("user-k").await;
+    let before = gw.snapshot().await;
+    let body = json!({"user_id": "user-k2", "verification_type": "BASIC"});
+    for auth in [
+        None,
+        Some("Bearer wrong-key"),
+        Some("Basic dXNlcjpwYXNz"),
+        Some(gw.key.as_str()),
+    ] {
+        let mut req = gw.http.post(gw.url("/v1/tokens")).json(&body);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let r = gw.send(req).await;
+        assert_eq!(r.status, 401, "{auth:?}");
+        assert_eq!(r.body["code"], "unauthenticated");
+    }
+    let r = gw
+        .send(gw.http.get(gw.url(&format!("/v1/sessions/{id}"))))
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(gw.snapshot().await, before);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_oversized_or_non_json_bodies_are_refused_and_touch_nothing() {
+    let (gw, _) = with_open_session("user-bad").await;
+    let before = gw.snapshot().await;
+    let post_raw = |body: Vec<u8>, ct: &str| {
+        gw.http
+            .post(gw.url("/v1/tokens"))
+            .bearer_auth(&gw.key)
+            .header("content-type", ct)
+            .body(body)
+    };
+    let r = gw
+        .send(post_raw(b"{not json".to_vec(), "application/json"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (400, json!("invalid_request"))
+    );
+    let r = gw
+        .send(post_raw(b"[1,2]".to_vec(), "application/json"))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = gw
+        .send(post_raw(br#"{"user_id":"u"}"#.to_vec(), "text/plain"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (415, json!("unsupported_media_type"))
+    );
+    let mut big = br#"{"user_id":"u","verification_type":"BASIC","pad":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 70 * 1024));
+    big.extend(br#""}"#);
+    let r = gw.send(post_raw(big.clone(), "application/json")).await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (413, json!("payload_too_large"))
+    );
+    let r = gw
+        .send(gw.http.post(gw.url("/v1/webhooks/authento")).body(big))
+        .await;
+    assert_eq!(r.status, 413);
+
+    // Every bad field is named at once.
+    let r = gw.post("/v1/tokens", &json!({"user_id": "has space", "verification_type": "FULL", "lang": "english", "extra": 1})).await;
+    assert_eq!(r.status, 400);
+    let mut fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["extra", "lang", "user_id", "verification_type"]);
+    let r = gw.post("/v1/tokens", &json!({})).await;
+    assert_eq!(r.body["errors"].as_array().unwrap().len(), 2);
+    let r = gw.get("/v1/users/user-bad/sessions?limit=1000").await;
+    assert_eq!(r.body["errors"][0]["field"], "limit");
+    let r = gw.get("/v1/users/user-bad/sessions?cursor=forged").await;
+    assert_eq!(r.body["errors"][0]["field"], "cursor");
+
+    // An authentic webhook whose body we cannot read is refused too.
+    let secret = gw
+        .running
+        .secrets
+        .authento
+        .as_ref()
+        .unwrap()
+        .webhook_secret
+        .clone();
+    let junk = br#"{"event":"REVIEWED"}"#;
+    let d = idv::webhooks::hmac_digest::sign_hex(&secret, junk);
+    let r = gw
+        .deliver_authento(std::str::from_utf8(junk).unwrap(), Some(&d))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(gw.snapshot().await, before);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_are_problem_404s() {
+    let gw = Gateway::start(Backend::Memory).await;
+    let r = gw.get("/v1/nothing-here").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.headers["content-type"], "application/problem+json");
+    gw.stop().await;
+}
