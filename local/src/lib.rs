@@ -40,6 +40,9 @@ pub struct Options {
     pub authento_rate_limit: u32,
     /// Fixed Authento credentials (sample events sign with known ones); default: random per start.
     pub authento: Option<AuthentoSecrets>,
+    /// The gateway secret as a JSON file (the same shape as in Secrets Manager), re-read like the
+    /// deployed one. Its API keys and Authento credentials replace the generated ones.
+    pub secrets_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             settings: HashMap::new(),
             authento_rate_limit: 5,
             authento: None,
+            secrets_file: None,
         }
     }
 }
@@ -92,19 +96,32 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = format!("http://{addr}");
 
-    let api_keys = if opts.api_keys.is_empty() {
+    let from_file = match &opts.secrets_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(SecretDoc::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let api_keys = if opts.api_keys.is_empty() && from_file.is_none() {
         vec![("local-app".to_owned(), random("idv_sk_local_"))]
     } else {
         opts.api_keys.clone()
     };
-    let authento = opts.authento.clone().unwrap_or_else(|| AuthentoSecrets {
-        api_key: random("ak_"),
-        api_secret: random("as_"),
-        jwt_secret: random("jwt_"),
-        webhook_secret: random("whsec_"),
-        webhook_secret_previous: None,
-    });
-    let secrets = SecretDoc {
+    let file_authento = from_file.as_ref().and_then(|d| d.authento.clone());
+    let authento = opts
+        .authento
+        .clone()
+        .or(file_authento)
+        .unwrap_or_else(|| AuthentoSecrets {
+            api_key: random("ak_"),
+            api_secret: random("as_"),
+            jwt_secret: random("jwt_"),
+            webhook_secret: random("whsec_"),
+            webhook_secret_previous: None,
+        });
+    let mut secrets = SecretDoc {
         api_keys: api_keys
             .iter()
             .map(|(tenant, key)| ApiKeyEntry {
@@ -114,6 +131,9 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             .collect(),
         authento: Some(authento.clone()),
     };
+    if let Some(doc) = &from_file {
+        secrets.api_keys.extend(doc.api_keys.iter().cloned());
+    }
 
     // The gateway's settings: the caller's, then the environment, then sandbox defaults.
     let sandbox = format!("{base_url}/sandbox/authento");
@@ -152,7 +172,10 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     let app = Arc::new(App::new(
         config.clone(),
         store,
-        SecretSource::Static(Arc::new(secrets.clone())),
+        match &opts.secrets_file {
+            Some(path) => SecretSource::File(path.clone()),
+            None => SecretSource::Static(Arc::new(secrets.clone())),
+        },
         Arc::new(SystemClock),
     ));
 

@@ -12,6 +12,9 @@ USAGE: cargo run -p idv-local -- [--port N] [--dynamodb-endpoint URL [--table NA
                            (also IDV_DYNAMODB_ENDPOINT)
   --table NAME             table to use/create there (default idv-local)
   --api-key KEY            accept this API key (default: a new random one, printed)
+  --secrets-file PATH      the gateway secret as JSON (same shape as in Secrets Manager; also
+                           IDV_SECRETS_FILE): its API-key digests and Authento credentials are
+                           used instead of generated ones
 
 Settings of the functions (IDV_REFRESH_AFTER_SECONDS, IDV_TOKEN_TTL_SECONDS, ...) are read from the
 environment as in Lambda.";
@@ -25,6 +28,10 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         .ok()
         .filter(|v| !v.is_empty());
     let mut table = "idv-local".to_owned();
+    opts.secrets_file = std::env::var("IDV_SECRETS_FILE")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Into::into);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
@@ -35,6 +42,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             }
             "--dynamodb-endpoint" => endpoint = Some(value("--dynamodb-endpoint")?),
             "--table" => table = value("--table")?,
+            "--secrets-file" => opts.secrets_file = Some(value("--secrets-file")?.into()),
             "--api-key" => opts.api_keys = vec![("local-app".into(), value("--api-key")?)],
             "-h" | "--help" => return Err(HELP.to_owned()),
             other => return Err(format!("unknown argument {other}\n\n{HELP}")),
@@ -68,7 +76,12 @@ async fn main() {
         }
     };
     let base = running.base_url.clone();
-    let (tenant, key) = running.api_keys[0].clone();
+    let (tenant, key) = running.api_keys.first().cloned().unwrap_or_else(|| {
+        (
+            "(from the secrets file)".into(),
+            "(one of the secrets file's keys)".into(),
+        )
+    });
     println!(
         "idv-gateway local server on {base} ({store})
   API key (tenant {tenant}): {key}

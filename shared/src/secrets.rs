@@ -70,7 +70,15 @@ impl std::fmt::Debug for SecretDoc {
 
 impl SecretDoc {
     pub fn parse(json: &str) -> Result<Self, String> {
-        let doc: SecretDoc = serde_json::from_str(json).map_err(|e| format!("secret JSON: {e}"))?;
+        // serde's message can quote the offending value: only its position may reach a log.
+        let doc: SecretDoc = serde_json::from_str(json).map_err(|e| {
+            format!(
+                "secret JSON is invalid at line {} column {} ({:?})",
+                e.line(),
+                e.column(),
+                e.classify()
+            )
+        })?;
         for k in &doc.api_keys {
             if k.sha256.len() != 64 || !k.sha256.bytes().all(|c| c.is_ascii_hexdigit()) {
                 return Err(format!(
