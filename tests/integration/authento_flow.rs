@@ -127,14 +127,8 @@ async fn authento_down_leaves_the_session_unchanged_and_answers_a_retryable_503(
     let gw = gateway().await;
     let id = sid(&gw.issue_token("user-down", "BASIC").await.body);
     let before = gw.snapshot().await;
-    let faults = gw
-        .send(
-            gw.http
-                .post(gw.url("/sandbox/authento/control/faults"))
-                .json(&json!({"fail_next": 10, "status": 500})),
-        )
+    gw.authento_faults(json!({"fail_next": 10, "status": 500}))
         .await;
-    assert_eq!(faults.status, 200);
     let r = gw.get(&format!("/v1/sessions/{id}")).await;
     assert_eq!(r.status, 503, "{:?}", r.body);
     assert_eq!(r.body["code"], "provider_unavailable");
@@ -148,12 +142,8 @@ async fn a_429_from_authento_is_waited_out_when_short() {
     let gw = gateway().await;
     let id = sid(&gw.issue_token("user-429", "BASIC").await.body);
     gw.authento("user-429", "BASIC", "submit", false).await;
-    gw.send(
-        gw.http
-            .post(gw.url("/sandbox/authento/control/faults"))
-            .json(&json!({"fail_next": 1, "status": 429})),
-    )
-    .await;
+    gw.authento_faults(json!({"fail_next": 1, "status": 429}))
+        .await;
     let r = gw.get(&format!("/v1/sessions/{id}")).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["status"], "processing");
@@ -301,12 +291,7 @@ async fn a_terminal_session_cannot_be_canceled() {
         .post(&format!("/v1/sessions/{id}/cancel"), &json!({}))
         .await;
     assert_eq!(r.status, 409, "{:?}", r.body);
-    assert_eq!(
-        gw.get(&format!("/v1/sessions/{id}?refresh=false"))
-            .await
-            .body["status"],
-        "verified"
-    );
+    assert_eq!(gw.stored_status(&id).await, "verified");
     gw.stop().await;
 }
 

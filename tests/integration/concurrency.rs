@@ -12,12 +12,8 @@ async fn a_stale_authoritative_read_loses_to_a_newer_one() {
     let id = r.body["session"]["id"].as_str().unwrap().to_owned();
     let a = gw.authento("user-race", "BASIC", "submit", false).await;
     // Webhook A's read of Authento is answered late, with the state of its time (PROCESSING)...
-    gw.send(
-        gw.http
-            .post(gw.url("/sandbox/authento/control/faults"))
-            .json(&json!({"delay_next": 1, "delay_ms": 800})),
-    )
-    .await;
+    gw.authento_faults(json!({"delay_next": 1, "delay_ms": 800}))
+        .await;
     let slow = {
         let http = gw.http.clone();
         let url = gw.url("/v1/webhooks/authento");

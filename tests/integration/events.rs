@@ -8,7 +8,7 @@
 use idv::http::lambda::{from_lambda, to_lambda};
 use idv::http::{Function, ROUTES};
 use idv::secrets::AuthentoSecrets;
-use idv::session::{HistoryEntry, Provider, Session, SessionId, Source, Status, VerificationType};
+use idv::session::{HistoryEntry, Provider, Session, SessionId, Status, VerificationType};
 use idv::store::{RefClaim, authento_ref_key};
 use idv_local::{Options, Running};
 use serde_json::{Value, json};
@@ -202,16 +202,7 @@ async fn seed_sample_session(app: &idv::App) {
     let mut session = Session::new(TENANT, Provider::Authento, SAMPLE_USER, now);
     session.id = SessionId::parse(SAMPLE_SESSION).expect("the sample id is a session id");
     session.verification_type = Some(VerificationType::Basic);
-    let history = HistoryEntry {
-        session_id: session.id.clone(),
-        version: 1,
-        at: now,
-        from: Status::Created,
-        to: Status::Created,
-        provider_status: None,
-        source: Source::App,
-        reason: Some("created".into()),
-    };
+    let history = HistoryEntry::created(&session);
     let claim = RefClaim {
         key: authento_ref_key(SAMPLE_USER, "BASIC"),
         tenant: TENANT.into(),

@@ -628,7 +628,7 @@ async fn starting_a_session_answers_as_openapi_declares() {
     assert_eq!(r.status, 400, "{}", r.body);
     spec.assert_conforms(op.0, op.1, &r);
 
-    // Authento: openapi.yaml (and api.md: "same as /v1/tokens") declare TokenResponse.
+    // Authento: the session object itself, with `client` (token, verify_url), as for every provider.
     let r = gw
         .post(
             "/v1/sessions",
@@ -749,14 +749,8 @@ async fn a_webhook_whose_authento_read_is_refused_answers_a_declared_status() {
     gw.issue_token(user, "BASIC").await;
     let sim = gw.authento(user, "BASIC", "approve", false).await;
     // Authento refuses the gateway's read (as with wrong API credentials).
-    let r = gw
-        .send(
-            gw.http
-                .post(gw.url("/sandbox/authento/control/faults"))
-                .json(&json!({"fail_next": 1, "status": 401})),
-        )
+    gw.authento_faults(json!({"fail_next": 1, "status": 401}))
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
     let r = gw
         .deliver_authento(
             sim["webhook"]["body"].as_str().expect("body"),

@@ -32,16 +32,7 @@ fn session(tenant: &str, user: &str, at: OffsetDateTime) -> Session {
 }
 
 fn first_entry(s: &Session) -> HistoryEntry {
-    HistoryEntry {
-        session_id: s.id.clone(),
-        version: 1,
-        at: s.created_at,
-        from: Status::Created,
-        to: Status::Created,
-        provider_status: None,
-        source: Source::App,
-        reason: Some("created".into()),
-    }
+    HistoryEntry::created(s)
 }
 
 async fn create(store: &dyn Store, s: &Session) {

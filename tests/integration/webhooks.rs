@@ -81,12 +81,7 @@ async fn a_base64_digest_is_accepted_too() {
         .deliver_authento(sim["webhook"]["body"].as_str().unwrap(), Some(&b64))
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        gw.get(&format!("/v1/sessions/{id}?refresh=false"))
-            .await
-            .body["status"],
-        "processing"
-    );
+    assert_eq!(gw.stored_status(&id).await, "processing");
     gw.stop().await;
 }
 
@@ -116,12 +111,7 @@ async fn the_previous_webhook_secret_is_accepted_while_rotating() {
     .await
     .unwrap();
     assert!(!ack.duplicate);
-    assert_eq!(
-        gw.get(&format!("/v1/sessions/{id}?refresh=false"))
-            .await
-            .body["status"],
-        "verified"
-    );
+    assert_eq!(gw.stored_status(&id).await, "verified");
     let new_digest = idv::webhooks::hmac_digest::sign_hex("a-brand-new-secret", body.as_bytes());
     let again =
         idv::flows::authento::ingest_webhook(&app, body.as_bytes(), Some(&new_digest), None)
@@ -163,32 +153,18 @@ async fn a_webhook_whose_authoritative_read_fails_is_retryable_and_processed_on_
         sim["webhook"]["body"].as_str().unwrap(),
         sim["webhook"]["digest"].as_str(),
     );
-    gw.send(
-        gw.http
-            .post(gw.url("/sandbox/authento/control/faults"))
-            .json(&json!({"fail_next": 3, "status": 503})),
-    )
-    .await;
+    gw.authento_faults(json!({"fail_next": 3, "status": 503}))
+        .await;
     let r = gw.deliver_authento(body, digest).await;
     assert_eq!(r.status, 503, "{:?}", r.body);
-    assert_eq!(
-        gw.get(&format!("/v1/sessions/{id}?refresh=false"))
-            .await
-            .body["status"],
-        "created"
-    );
+    assert_eq!(gw.stored_status(&id).await, "created");
     let again = gw.deliver_authento(body, digest).await;
     assert_eq!(
         again.body,
         json!({"received": true, "duplicate": false}),
         "not swallowed as a duplicate"
     );
-    assert_eq!(
-        gw.get(&format!("/v1/sessions/{id}?refresh=false"))
-            .await
-            .body["status"],
-        "verified"
-    );
+    assert_eq!(gw.stored_status(&id).await, "verified");
     gw.stop().await;
 }
 

@@ -138,6 +138,26 @@ impl Gateway {
         .await
     }
 
+    /// The session's stored status, without a provider refresh.
+    pub async fn stored_status(&self, id: &str) -> Value {
+        self.get(&format!("/v1/sessions/{id}?refresh=false"))
+            .await
+            .body["status"]
+            .clone()
+    }
+
+    /// Makes the Authento simulator's next user-info reads fail or lag (`/control/faults`).
+    pub async fn authento_faults(&self, faults: Value) {
+        let r = self
+            .send(
+                self.http
+                    .post(self.url("/sandbox/authento/control/faults"))
+                    .json(&faults),
+            )
+            .await;
+        assert_eq!(r.status, 200, "simulator faults: {:?}", r.body);
+    }
+
     /// Drives the Authento simulator like a tester would (its webhook goes to the gateway unless
     /// `deliver` is false). Returns the simulator's answer, with the webhook body and digest.
     pub async fn authento(&self, user_id: &str, vt: &str, action: &str, deliver: bool) -> Value {

@@ -4,7 +4,7 @@
 use super::idempotency::{self, IdempotencyKey};
 use crate::providers::authento::token::{self, Claims};
 use crate::secrets::AuthentoSecrets;
-use crate::session::{HistoryEntry, Provider, Session, Source, Status, VerificationType};
+use crate::session::{HistoryEntry, Provider, Session, VerificationType};
 use crate::store::{IdempotencyRecord, RefClaim, StoreError, authento_ref_key};
 use crate::{App, Error};
 
@@ -86,16 +86,7 @@ pub async fn issue(
         session.verification_type = Some(input.verification_type);
         session.user_type = input.user_type.clone();
         session.lang = input.lang.clone();
-        let history = HistoryEntry {
-            session_id: session.id.clone(),
-            version: 1,
-            at: now,
-            from: Status::Created,
-            to: Status::Created,
-            provider_status: None,
-            source: Source::App,
-            reason: Some("created".into()),
-        };
+        let history = HistoryEntry::created(&session);
         let claim = RefClaim {
             key: ref_key.clone(),
             tenant: tenant.to_owned(),

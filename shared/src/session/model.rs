@@ -243,6 +243,22 @@ pub struct HistoryEntry {
     pub reason: Option<String>,
 }
 
+impl HistoryEntry {
+    /// The first entry of every session: it was created, by the app.
+    pub fn created(session: &Session) -> Self {
+        HistoryEntry {
+            session_id: session.id.clone(),
+            version: session.version,
+            at: session.created_at,
+            from: Status::Created,
+            to: Status::Created,
+            provider_status: None,
+            source: Source::App,
+            reason: Some("created".into()),
+        }
+    }
+}
+
 /// api.md: 1-128 chars of `[A-Za-z0-9._:@-]`.
 pub fn is_valid_user_id(s: &str) -> bool {
     (1..=128).contains(&s.len())
