@@ -6,8 +6,12 @@ pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // At debug/trace the runtime and HTTP crates log whole events and headers (API keys, digests):
+    // they stay at info whatever the level asked for.
+    const CAPPED: &str = ",lambda_runtime=info,lambda_http=info,hyper=info,hyper_util=info,reqwest=info,aws_smithy_runtime=info,aws_sigv4=info,h2=info";
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(format!("{}{CAPPED}", level.to_lowercase()))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info{CAPPED}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
