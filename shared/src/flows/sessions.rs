@@ -14,10 +14,16 @@ pub async fn get(app: &App, tenant: &str, id: &str, refresh: bool) -> Result<Ses
     if !refresh || session.status.is_terminal() || !is_due(app, &session) {
         return Ok(session);
     }
+    refresh_from_provider(app, session).await
+}
+
+/// Reads the session's provider for its authoritative state and applies it: the one dispatch point
+/// for every caller that refreshes (app reads, scheduled reconciliation).
+pub async fn refresh_from_provider(app: &App, session: Session) -> Result<Session, Error> {
     match session.provider {
         Provider::Authento => super::authento::refresh(app, session).await,
         // Other providers arrive with their own issues; until then their state is what is stored.
-        _ => Ok(session),
+        Provider::Prove | Provider::Nevis | Provider::Passbase => Ok(session),
     }
 }
 
