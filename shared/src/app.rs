@@ -3,6 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SecretsLocation, StoreKind};
 use crate::providers::authento::AuthentoClient;
+use crate::providers::prove::ProveClient;
 use crate::secrets::{SecretDoc, SecretSource, SecretsCache};
 use crate::store::{DynamoStore, MemoryStore, Store};
 use std::sync::Arc;
@@ -12,6 +13,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub secrets: SecretsCache,
     pub authento: AuthentoClient,
+    /// Holds Prove's OAuth token: built once per container, shared by its invocations.
+    pub prove: ProveClient,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -77,16 +80,18 @@ impl App {
             .build()
             .expect("a TLS client can be built");
         let authento = AuthentoClient::new(
-            http,
+            http.clone(),
             &config.authento.api_url,
             config.authento.max_requests_per_second,
         );
+        let prove = ProveClient::new(http.clone(), &config.prove.na_url, &config.prove.eu_url);
         let secrets = SecretsCache::new(secrets, config.secrets_ttl);
         App {
             config,
             store,
             secrets,
             authento,
+            prove,
             clock,
         }
     }

@@ -32,12 +32,28 @@ pub struct AuthentoConfig {
     pub max_requests_per_second: u32,
 }
 
+/// Prove: one base URL per region, and the flow deadlines Prove documents.
+#[derive(Debug, Clone)]
+pub struct ProveConfig {
+    /// North American numbers (+1) go here, e.g. `https://platform.proveapis.com`.
+    pub na_url: String,
+    /// Every other number goes here, e.g. `https://platform.eu.proveapis.com`.
+    pub eu_url: String,
+    /// Instant Link (desktop) possession window: 3 minutes (older Prove docs say 5).
+    pub instant_link_window: Duration,
+    /// OTP (mobile) possession window: 2 minutes.
+    pub otp_window: Duration,
+    /// The flow (correlation id, authToken) lives 15 minutes.
+    pub session_window: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub store: StoreKind,
     pub secrets: SecretsLocation,
     pub secrets_ttl: Duration,
     pub authento: AuthentoConfig,
+    pub prove: ProveConfig,
     pub token_ttl: Duration,
     /// A non-terminal session is re-read from its provider when its last check is older than this.
     pub refresh_after: Duration,
@@ -109,6 +125,16 @@ impl Config {
                 max_requests_per_second: u32::try_from(num("IDV_AUTHENTO_MAX_RPS", 5)?.max(1))
                     .unwrap_or(5),
             },
+            prove: ProveConfig {
+                na_url: url("IDV_PROVE_NA_URL", "https://platform.proveapis.com")?,
+                eu_url: url("IDV_PROVE_EU_URL", "https://platform.eu.proveapis.com")?,
+                instant_link_window: Duration::from_secs(num(
+                    "IDV_PROVE_INSTANT_LINK_SECONDS",
+                    180,
+                )?),
+                otp_window: Duration::from_secs(num("IDV_PROVE_OTP_SECONDS", 120)?),
+                session_window: Duration::from_secs(num("IDV_PROVE_SESSION_SECONDS", 900)?),
+            },
             token_ttl: Duration::from_secs(num("IDV_TOKEN_TTL_SECONDS", 900)?.clamp(60, 86_400)),
             refresh_after: Duration::from_secs(num("IDV_REFRESH_AFTER_SECONDS", 5)?),
             provider_timeout: Duration::from_millis(num("IDV_PROVIDER_TIMEOUT_MS", 5000)?.max(100)),
@@ -141,6 +167,9 @@ mod tests {
         assert_eq!(c.store, StoreKind::DynamoDb { table: "t".into() });
         assert_eq!(c.token_ttl, Duration::from_secs(900));
         assert_eq!(c.authento.api_url, "https://api.authento.io/v1");
+        assert_eq!(c.prove.na_url, "https://platform.proveapis.com");
+        assert_eq!(c.prove.eu_url, "https://platform.eu.proveapis.com");
+        assert_eq!(c.prove.otp_window, Duration::from_secs(120));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! ```json
 //! {"api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>"}],
 //!  "authento": {"api_key": "..", "api_secret": "..", "jwt_secret": "..",
-//!               "webhook_secret": "..", "webhook_secret_previous": null}}
+//!               "webhook_secret": "..", "webhook_secret_previous": null},
+//!  "prove": {"client_id": "..", "client_secret": "..", "webhook_secret": "whsec_..",
+//!            "webhook_secret_previous": null}}
 //! ```
 
 use crate::error::Error;
@@ -50,12 +52,44 @@ impl AuthentoSecrets {
     }
 }
 
+/// Prove: OAuth2 client credentials and the Identity Manager webhook secret (Prove Portal).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+pub struct ProveSecrets {
+    pub client_id: String,
+    pub client_secret: String,
+    /// The Portal's `whsec_...` string, used as the HS256 key as it is.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Still accepted while the webhook secret is rotated.
+    #[serde(default)]
+    pub webhook_secret_previous: Option<String>,
+}
+
+impl std::fmt::Debug for ProveSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProveSecrets(<redacted>)")
+    }
+}
+
+impl ProveSecrets {
+    /// The webhook secrets to accept, current first.
+    pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {
+        self.webhook_secret
+            .as_deref()
+            .into_iter()
+            .chain(self.webhook_secret_previous.as_deref())
+            .filter(|s| !s.is_empty())
+    }
+}
+
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct SecretDoc {
     #[serde(default)]
     pub api_keys: Vec<ApiKeyEntry>,
     #[serde(default)]
     pub authento: Option<AuthentoSecrets>,
+    #[serde(default)]
+    pub prove: Option<ProveSecrets>,
 }
 
 // Secrets never reach a log through Debug.
@@ -64,6 +98,7 @@ impl std::fmt::Debug for SecretDoc {
         f.debug_struct("SecretDoc")
             .field("api_keys", &self.api_keys.len())
             .field("authento", &self.authento.as_ref().map(|_| "<redacted>"))
+            .field("prove", &self.prove.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

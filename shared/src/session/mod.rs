@@ -7,4 +7,5 @@ pub use model::{
     HistoryEntry, LastError, Provider, Session, SessionId, Source, Status, VerificationType,
     is_valid_user_id,
 };
+pub use model::{IdentityEvent, Possession, ProveDetails, ProveRegion};
 pub use state::{Decision, Proposal, decide};

@@ -199,8 +199,93 @@ pub struct Session {
     /// Start time (ms) of the provider read whose state the session holds: a read that started
     /// earlier than this one is older and is refused.
     pub provider_seen_ms: Option<i64>,
+    /// Prove flows only: what the gateway keeps of a Prove session (no personal data).
+    pub prove: Option<ProveDetails>,
     /// Optimistic-concurrency version: every write checks and bumps it.
     pub version: u64,
+}
+
+/// Prove's `possessionType`: how the user proves they hold the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Possession {
+    /// OTP by SMS (after Mobile Auth); 2-minute window.
+    Mobile,
+    /// Instant Link by SMS; 3-minute window.
+    Desktop,
+    /// No possession check.
+    None,
+}
+
+impl Possession {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Possession::Mobile => "mobile",
+            Possession::Desktop => "desktop",
+            Possession::None => "none",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mobile" => Some(Self::Mobile),
+            "desktop" => Some(Self::Desktop),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// Which Prove platform serves the number: North America (+1) or the EU one for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProveRegion {
+    Na,
+    Eu,
+}
+
+impl ProveRegion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProveRegion::Na => "na",
+            ProveRegion::Eu => "eu",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "na" => Some(Self::Na),
+            "eu" => Some(Self::Eu),
+            _ => None,
+        }
+    }
+}
+
+/// A Prove session's own facts. The correlation id is the session's `provider_ref`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProveDetails {
+    pub possession: Possession,
+    pub region: ProveRegion,
+    /// `+1*******011`: the only form of the phone number that is kept.
+    pub phone_masked: String,
+    /// Instant Link / OTP window: a flow still waiting on possession after this is expired.
+    pub possession_deadline: Option<OffsetDateTime>,
+    /// Identity Manager id of the verified identity (its webhooks name it).
+    pub identity_id: Option<String>,
+    /// An Identity Manager event said the verified number changed hands or went away.
+    pub reverification_recommended: bool,
+}
+
+/// One Identity Manager event recorded on a verified Prove session (a separate item: they can
+/// accumulate beyond what one session item may hold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityEvent {
+    pub session_id: SessionId,
+    /// Prove's event id (the dedupe key).
+    pub event_id: String,
+    /// `PHONE_NUMBER_CHANGE`, `DISCONNECT`, `PORT`, ... kept as Prove spells it, unknown ones too.
+    pub event_type: String,
+    /// When Prove says it happened, if it said so in RFC 3339.
+    pub occurred_at: Option<OffsetDateTime>,
+    pub received_at: OffsetDateTime,
 }
 
 impl Session {
@@ -222,6 +307,7 @@ impl Session {
             expires_at: None,
             last_checked_at: None,
             provider_seen_ms: None,
+            prove: None,
             version: 1,
         }
     }

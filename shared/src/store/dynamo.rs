@@ -8,9 +8,12 @@
 //! | provider ref      | `REF#<key>`                 | `REF`         | provider identity -> session |
 //! | webhook delivery  | `WH#<provider>#<event id>`  | `WH`          | dedupe, TTL               |
 //! | idempotency key   | `IDEM#<tenant>#<key>`       | `IDEM`        | TTL                       |
+//! | identity event    | `SES#<id>`                  | `IE#<event id>` | Prove Identity Manager  |
 
 use super::*;
-use crate::session::{LastError, Provider, Source, Status, VerificationType};
+use crate::session::{
+    LastError, Possession, ProveDetails, ProveRegion, Provider, Source, Status, VerificationType,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -281,8 +284,69 @@ fn session_item(x: &Session) -> Item {
     put_opt(&mut item, "expires_at", x.expires_at.map(ts));
     put_opt(&mut item, "last_checked_at", x.last_checked_at.map(ts));
     put_opt(&mut item, "provider_seen_ms", x.provider_seen_ms.map(n));
+    if let Some(p) = &x.prove {
+        prove_attributes(&mut item, p);
+    }
     item.insert("version".into(), n(x.version));
     item
+}
+
+/// A Prove session's own attributes, `prove_`-prefixed. No phone number but the masked one.
+fn prove_attributes(item: &mut Item, p: &ProveDetails) {
+    item.insert("prove_possession".into(), s(p.possession.as_str()));
+    item.insert("prove_region".into(), s(p.region.as_str()));
+    item.insert("prove_phone_masked".into(), s(&p.phone_masked));
+    put_opt(
+        item,
+        "prove_possession_deadline",
+        p.possession_deadline.map(ts),
+    );
+    put_opt(item, "prove_identity_id", p.identity_id.clone().map(s));
+    if p.reverification_recommended {
+        item.insert(
+            "prove_reverification_recommended".into(),
+            AttributeValue::Bool(true),
+        );
+    }
+}
+
+fn prove_from(item: &Item) -> StoreResult<Option<ProveDetails>> {
+    let Some(possession) = opt_s(item, "prove_possession") else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("bad {what}"));
+    Ok(Some(ProveDetails {
+        possession: Possession::parse(&possession).ok_or_else(|| corrupt("prove_possession"))?,
+        region: ProveRegion::parse(get_s(item, "prove_region")?)
+            .ok_or_else(|| corrupt("prove_region"))?,
+        phone_masked: get_s(item, "prove_phone_masked")?.to_owned(),
+        possession_deadline: opt_ts(item, "prove_possession_deadline")?,
+        identity_id: opt_s(item, "prove_identity_id"),
+        reverification_recommended: item
+            .get("prove_reverification_recommended")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+    }))
+}
+
+fn identity_event_item(e: &IdentityEvent) -> Item {
+    let mut item = key(session_pk(&e.session_id), &format!("IE#{}", e.event_id));
+    item.insert("event_id".into(), s(&e.event_id));
+    item.insert("event_type".into(), s(&e.event_type));
+    put_opt(&mut item, "occurred_at", e.occurred_at.map(ts));
+    item.insert("received_at".into(), ts(e.received_at));
+    item
+}
+
+fn identity_event_from(id: &SessionId, item: &Item) -> StoreResult<IdentityEvent> {
+    Ok(IdentityEvent {
+        session_id: id.clone(),
+        event_id: get_s(item, "event_id")?.to_owned(),
+        event_type: get_s(item, "event_type")?.to_owned(),
+        occurred_at: opt_ts(item, "occurred_at")?,
+        received_at: parse_ts(get_s(item, "received_at")?)?,
+    })
 }
 
 fn session_from(item: &Item) -> StoreResult<Session> {
@@ -314,6 +378,7 @@ fn session_from(item: &Item) -> StoreResult<Session> {
         expires_at: opt_ts(item, "expires_at")?,
         last_checked_at: opt_ts(item, "last_checked_at")?,
         provider_seen_ms: opt_n(item, "provider_seen_ms"),
+        prove: prove_from(item)?,
         version: get_n(item, "version")?,
     })
 }
@@ -694,5 +759,90 @@ impl Store for DynamoStore {
             .await
             .map(|_| ())
             .map_err(write_error)
+    }
+
+    async fn claim_ref(&self, c: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("REF#{}", c.key)))
+            .item("sk", s("REF"))
+            .item("session_id", s(session_id.as_str()))
+            .item("tenant", s(&c.tenant));
+        req = match &c.replaces {
+            None => req.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => req
+                .condition_expression("session_id = :old")
+                .expression_attribute_values(":old", s(old.as_str())),
+        };
+        req.send().await.map(|_| ()).map_err(write_error)
+    }
+
+    async fn add_identity_event(
+        &self,
+        w: SessionWrite<'_>,
+        event: &IdentityEvent,
+    ) -> StoreResult<()> {
+        let mut items = vec![
+            self.put(session_item(w.session), Some("#v = :expected"))
+                .name("#v", "version")
+                .value(":expected", n(w.expected_version))
+                .build()?,
+            // Unconditional: the same event stored again is the same item.
+            self.put(identity_event_item(event), None).build()?,
+        ];
+        if let Some(h) = w.history {
+            items.push(
+                self.put(history_item(h), Some("attribute_not_exists(pk)"))
+                    .build()?,
+            );
+        }
+        if let Some((provider, event_id)) = w.applies_delivery {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
+                .update_expression("SET #st = :applied, session_id = :sid")
+                .expression_attribute_names("#st", "state")
+                .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
+                .expression_attribute_values(":sid", s(w.session.id.as_str()))
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        self.transact(items).await
+    }
+
+    async fn identity_events(
+        &self,
+        id: &SessionId,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityEvent>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :ie)")
+                .expression_attribute_values(":pk", s(session_pk(id)))
+                .expression_attribute_values(":ie", s("IE#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(read_error)?;
+            for item in page.items.unwrap_or_default() {
+                out.push(identity_event_from(id, &item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| (b.received_at, &b.event_id).cmp(&(a.received_at, &a.event_id)));
+        out.truncate(limit);
+        Ok(out)
     }
 }

@@ -11,6 +11,7 @@ struct Inner {
     refs: HashMap<String, ProviderRef>,
     deliveries: HashMap<(String, String), DeliveryState>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
+    identity_events: HashMap<(SessionId, String), IdentityEvent>,
 }
 
 #[derive(Default)]
@@ -210,5 +211,66 @@ impl Store for MemoryStore {
         }
         g.idempotency.insert(k, r.clone());
         Ok(())
+    }
+
+    async fn claim_ref(&self, c: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
+        let mut g = self.lock();
+        if g.refs.get(&c.key).map(|r| &r.session_id) != c.replaces.as_ref() {
+            return Err(StoreError::Conflict);
+        }
+        g.refs.insert(
+            c.key.clone(),
+            ProviderRef {
+                key: c.key.clone(),
+                session_id: session_id.clone(),
+                tenant: c.tenant.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn add_identity_event(
+        &self,
+        w: SessionWrite<'_>,
+        event: &IdentityEvent,
+    ) -> StoreResult<()> {
+        let mut g = self.lock();
+        match g.sessions.get(&w.session.id) {
+            Some(s) if s.version == w.expected_version => {}
+            _ => return Err(StoreError::Conflict),
+        }
+        g.sessions.insert(w.session.id.clone(), w.session.clone());
+        if let Some(h) = w.history {
+            g.history
+                .insert((h.session_id.to_string(), h.version), h.clone());
+        }
+        g.identity_events.insert(
+            (event.session_id.clone(), event.event_id.clone()),
+            event.clone(),
+        );
+        if let Some((provider, event_id)) = w.applies_delivery {
+            g.deliveries.insert(
+                (provider.to_owned(), event_id.to_owned()),
+                DeliveryState::Applied,
+            );
+        }
+        Ok(())
+    }
+
+    async fn identity_events(
+        &self,
+        id: &SessionId,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityEvent>> {
+        let g = self.lock();
+        let mut out: Vec<IdentityEvent> = g
+            .identity_events
+            .values()
+            .filter(|e| &e.session_id == id)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (b.received_at, &b.event_id).cmp(&(a.received_at, &a.event_id)));
+        out.truncate(limit);
+        Ok(out)
     }
 }

@@ -8,7 +8,7 @@ mod memory;
 pub use dynamo::{DynamoStore, create_table};
 pub use memory::MemoryStore;
 
-use crate::session::{HistoryEntry, Session, SessionId};
+use crate::session::{HistoryEntry, IdentityEvent, Session, SessionId};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -178,6 +178,32 @@ pub trait Store: Send + Sync {
 
     /// `Conflict` if the key is already bound.
     async fn put_idempotency(&self, record: &IdempotencyRecord) -> StoreResult<()>;
+
+    /// Points `claim.key` at `session_id` outside a session creation (e.g. a Prove identity that
+    /// a later read revealed). `Conflict` unless it points nowhere yet or still at `replaces`.
+    async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()>;
+
+    /// Stores an identity event of a session together with the session write (its version
+    /// checked) and the delivery's `applied` mark, atomically. Re-storing the same event id
+    /// overwrites it.
+    async fn add_identity_event(
+        &self,
+        write: SessionWrite<'_>,
+        event: &IdentityEvent,
+    ) -> StoreResult<()>;
+
+    /// A session's identity events, newest first (at most `limit`).
+    async fn identity_events(
+        &self,
+        id: &SessionId,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityEvent>>;
+}
+
+/// The key of the ref that ties a Prove Identity Manager identity to the latest verified session
+/// that enrolled it (its webhooks name only the identity).
+pub fn prove_identity_ref_key(identity_id: &str) -> String {
+    format!("prove#identity#{identity_id}")
 }
 
 /// The key of the ref that ties an Authento user's track to its open session.

@@ -1,0 +1,471 @@
+//! Prove's platform API: an OAuth2 `client_credentials` token (`POST /token`), then JSON calls
+//! with `Authorization: Bearer`. The token is cached per region until shortly before it expires;
+//! the client lives in `App`, so every invocation of a warm container shares it.
+//!
+//! Retries: the token and `/v3/verify-status` are safe to repeat (jittered backoff on 429, 5xx and
+//! transport errors). `/v3/verify` and `/v3/identity` are sent once: a second `/v3/verify` would
+//! start a second flow (and text the user again). A 401 on any call means the request was not
+//! served: the cached token is dropped and the call is sent once more with a fresh one.
+
+use crate::error::Error;
+use crate::providers::retry;
+use crate::secrets::ProveSecrets;
+use crate::session::ProveRegion;
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const PROVIDER: &str = "prove";
+const ATTEMPTS: u32 = 3;
+/// A token is renewed this long before Prove says it expires (clock skew, slow calls).
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// Prove's error body for 400/401/403/404/500: `{"code": 1003, "message": "step not allowed"}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ApiError {
+    #[serde(default)]
+    pub code: Option<i64>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Prove's code for a step called out of order (e.g. a status read of a flow that is over).
+pub const STEP_NOT_ALLOWED: i64 = 1003;
+/// Sandbox: the phone number is not one of Prove's test users.
+pub const NO_TEST_USER: i64 = 8007;
+
+/// `POST /v3/verify` (legacy Verified Users). Personal data: never logged, never stored.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyRequest {
+    pub first_name: String,
+    pub last_name: String,
+    pub phone_number: String,
+    pub possession_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_address: Option<String>,
+    /// Spelled as Prove's JSON spells it (the Go SDK's field is `FinalTargetURL`).
+    #[serde(rename = "finalTargetUrl", skip_serializing_if = "Option::is_none")]
+    pub final_target_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms_message: Option<String>,
+    #[serde(rename = "allowOTPRetry", skip_serializing_if = "Option::is_none")]
+    pub allow_otp_retry: Option<bool>,
+    /// Our session id.
+    pub client_request_id: String,
+    /// Our user id.
+    pub client_customer_id: String,
+}
+
+impl std::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyRequest")
+            .field("possession_type", &self.possession_type)
+            .field("client_request_id", &self.client_request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyResponse {
+    /// For the client SDK's `Authenticate()`; handed to the app once, never stored or logged.
+    #[serde(default)]
+    pub auth_token: Option<String>,
+    pub correlation_id: String,
+    pub success: String,
+    #[serde(default)]
+    pub possession_result: String,
+    #[serde(default)]
+    pub verify_result: String,
+}
+
+impl std::fmt::Debug for VerifyResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyResponse")
+            .field("correlation_id", &self.correlation_id)
+            .field("success", &self.success)
+            .field("possession_result", &self.possession_result)
+            .field("verify_result", &self.verify_result)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResponse {
+    pub success: String,
+    #[serde(default)]
+    pub possession_result: String,
+    #[serde(default)]
+    pub verify_result: String,
+    /// ASSUMPTION: present once Prove enrolled the verified identity (legacy SDK field).
+    #[serde(default)]
+    pub identity_id: Option<String>,
+}
+
+/// A `/v3/verify-status` answer.
+#[derive(Debug, Clone)]
+pub enum StatusRead {
+    Status(StatusResponse),
+    /// 403 code 1003: Prove no longer serves this flow (its window closed).
+    StepNotAllowed,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnrollResponse {
+    /// The doc example's name; the current SDK calls it `proveId`.
+    #[serde(alias = "proveId")]
+    identity_id: Option<String>,
+    #[serde(default)]
+    success: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+struct CachedToken {
+    client_id: String,
+    token: String,
+    renew_at: Instant,
+}
+
+pub struct ProveClient {
+    http: reqwest::Client,
+    na_url: String,
+    eu_url: String,
+    /// One token per region. A tokio mutex held across the fetch: concurrent callers of a cold
+    /// container wait for one token request instead of each sending their own.
+    tokens: tokio::sync::Mutex<HashMap<ProveRegion, CachedToken>>,
+}
+
+/// Whether a call may be sent again after a failure that may have reached Prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Safe,
+    Never,
+}
+
+impl ProveClient {
+    pub fn new(http: reqwest::Client, na_url: &str, eu_url: &str) -> Self {
+        Self {
+            http,
+            na_url: na_url.trim_end_matches('/').to_owned(),
+            eu_url: eu_url.trim_end_matches('/').to_owned(),
+            tokens: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn base(&self, region: ProveRegion) -> &str {
+        match region {
+            ProveRegion::Na => &self.na_url,
+            ProveRegion::Eu => &self.eu_url,
+        }
+    }
+
+    /// Starts a flow. Sent once, whatever happens.
+    pub async fn verify(
+        &self,
+        creds: &ProveSecrets,
+        region: ProveRegion,
+        req: &VerifyRequest,
+    ) -> Result<VerifyResponse, Error> {
+        let (status, body) = self
+            .call(creds, region, "/v3/verify", req, Retry::Never)
+            .await?;
+        if !status.is_success() {
+            return Err(api_error(status, &body));
+        }
+        parse(&body, "verify")
+    }
+
+    /// The flow's current result. A read: retried when that is safe.
+    pub async fn verify_status(
+        &self,
+        creds: &ProveSecrets,
+        region: ProveRegion,
+        correlation_id: &str,
+        client_request_id: &str,
+    ) -> Result<StatusRead, Error> {
+        let body = serde_json::json!({
+            "correlationId": correlation_id,
+            "clientRequestId": client_request_id,
+        });
+        let (status, bytes) = self
+            .call(creds, region, "/v3/verify-status", &body, Retry::Safe)
+            .await?;
+        if status == StatusCode::FORBIDDEN && error_body(&bytes).code == Some(STEP_NOT_ALLOWED) {
+            return Ok(StatusRead::StepNotAllowed);
+        }
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        parse(&bytes, "verify-status").map(StatusRead::Status)
+    }
+
+    /// Enrolls a verified identity with Identity Manager; its id keys the identity's webhooks.
+    pub async fn enroll_identity(
+        &self,
+        creds: &ProveSecrets,
+        region: ProveRegion,
+        phone_number: &str,
+        client_customer_id: &str,
+    ) -> Result<String, Error> {
+        let body = serde_json::json!({
+            "phoneNumber": phone_number,
+            "clientCustomerId": client_customer_id,
+        });
+        let (status, bytes) = self
+            .call(creds, region, "/v3/identity", &body, Retry::Never)
+            .await?;
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        let r: EnrollResponse = parse(&bytes, "identity")?;
+        match (r.success, r.identity_id) {
+            (Some(false), _) | (_, None) => Err(Error::Provider {
+                provider: PROVIDER,
+                detail: "identity enrollment answered without an identity id".into(),
+            }),
+            (_, Some(id)) => Ok(id),
+        }
+    }
+
+    /// One authenticated JSON call; the answer's status and body (errors are the caller's).
+    async fn call<T: Serialize + ?Sized>(
+        &self,
+        creds: &ProveSecrets,
+        region: ProveRegion,
+        path: &str,
+        body: &T,
+        retry: Retry,
+    ) -> Result<(StatusCode, bytes::Bytes), Error> {
+        let url = format!("{}{path}", self.base(region));
+        let mut attempt = 0;
+        let mut renewed = false;
+        loop {
+            attempt += 1;
+            let token = self.token(creds, region).await?;
+            let sent = self
+                .http
+                .post(&url)
+                .bearer_auth(&token)
+                .header("Accept", "application/json")
+                .json(body)
+                .send()
+                .await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    // A timeout may have reached Prove: only a safe call is sent again.
+                    if retry == Retry::Safe && attempt < ATTEMPTS {
+                        tokio::time::sleep(retry::backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(transport(&e));
+                }
+            };
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && !renewed {
+                // Not served: the token was revoked or expired early. One fresh try.
+                renewed = true;
+                self.forget_token(region).await;
+                continue;
+            }
+            let again = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+            if again && retry == Retry::Safe && attempt < ATTEMPTS {
+                let wait = retry::retry_after(resp.headers())
+                    .filter(|w| *w <= Duration::from_secs(1))
+                    .unwrap_or_else(|| retry::backoff(attempt));
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let retry_after = retry::retry_after(resp.headers());
+            let bytes = resp.bytes().await.map_err(|e| transport(&e))?;
+            if again {
+                return Err(Error::ProviderUnavailable {
+                    provider: PROVIDER,
+                    detail: format!("{path} answered {status}"),
+                    retry_after: retry_after.unwrap_or(Duration::from_secs(2)),
+                });
+            }
+            return Ok((status, bytes));
+        }
+    }
+
+    /// The region's bearer token, fetched when missing, about to expire, or of other credentials.
+    async fn token(&self, creds: &ProveSecrets, region: ProveRegion) -> Result<String, Error> {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.get(&region)
+            && t.client_id == creds.client_id
+            && Instant::now() < t.renew_at
+        {
+            return Ok(t.token.clone());
+        }
+        let fetched = self.fetch_token(creds, region).await?;
+        let token = fetched.access_token.clone();
+        let lifetime = Duration::from_secs(fetched.expires_in.unwrap_or(3600));
+        tokens.insert(
+            region,
+            CachedToken {
+                client_id: creds.client_id.clone(),
+                token: fetched.access_token,
+                renew_at: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN),
+            },
+        );
+        Ok(token)
+    }
+
+    async fn forget_token(&self, region: ProveRegion) {
+        self.tokens.lock().await.remove(&region);
+    }
+
+    async fn fetch_token(
+        &self,
+        creds: &ProveSecrets,
+        region: ProveRegion,
+    ) -> Result<TokenResponse, Error> {
+        let url = format!("{}/token", self.base(region));
+        let form = [
+            ("client_id", creds.client_id.as_str()),
+            ("client_secret", creds.client_secret.as_str()),
+            ("grant_type", "client_credentials"),
+        ];
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.http.post(&url).form(&form).send().await;
+            let transient = match &result {
+                Ok(r) => {
+                    r.status() == StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error()
+                }
+                Err(_) => true,
+            };
+            if transient && attempt < ATTEMPTS {
+                tokio::time::sleep(retry::backoff(attempt)).await;
+                continue;
+            }
+            let resp = result.map_err(|e| transport(&e))?;
+            let status = resp.status();
+            let bytes = resp.bytes().await.map_err(|e| transport(&e))?;
+            if transient {
+                return Err(Error::ProviderUnavailable {
+                    provider: PROVIDER,
+                    detail: format!("/token answered {status}"),
+                    retry_after: Duration::from_secs(2),
+                });
+            }
+            if !status.is_success() {
+                // Wrong client credentials: an operator must act. The body is not echoed.
+                return Err(Error::Provider {
+                    provider: PROVIDER,
+                    detail: format!("/token answered {status}"),
+                });
+            }
+            return parse(&bytes, "token");
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|_| Error::Provider {
+        provider: PROVIDER,
+        detail: format!("unreadable {what} answer"),
+    })
+}
+
+fn error_body(bytes: &[u8]) -> ApiError {
+    serde_json::from_slice(bytes).unwrap_or_default()
+}
+
+fn transport(e: &reqwest::Error) -> Error {
+    Error::ProviderUnavailable {
+        provider: PROVIDER,
+        detail: if e.is_timeout() {
+            "timed out".into()
+        } else {
+            "unreachable".into()
+        },
+        retry_after: Duration::from_secs(2),
+    }
+}
+
+/// Prove's `{code, message}` on our error codes: a sandbox number that is no test user is the
+/// caller's mistake (400 on `phone_number`); anything else Prove refuses is a 502 for us.
+fn api_error(status: StatusCode, bytes: &[u8]) -> Error {
+    let e = error_body(bytes);
+    if status == StatusCode::BAD_REQUEST && e.code == Some(NO_TEST_USER) {
+        return Error::invalid(
+            "phone_number",
+            "unknown_test_user",
+            "Prove's sandbox has no test user with this phone number",
+        );
+    }
+    Error::Provider {
+        provider: PROVIDER,
+        detail: format!(
+            "answered {status} code {} ({})",
+            e.code.map_or("-".to_owned(), |c| c.to_string()),
+            e.message.as_deref().unwrap_or("no message")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verify_request_uses_proves_field_names() {
+        let r = VerifyRequest {
+            first_name: "A".into(),
+            last_name: "B".into(),
+            phone_number: "2001004011".into(),
+            possession_type: "desktop".into(),
+            email_address: None,
+            final_target_url: Some("https://example.com/x".into()),
+            sms_message: None,
+            allow_otp_retry: Some(true),
+            client_request_id: "ses_x".into(),
+            client_customer_id: "user-42".into(),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["finalTargetUrl"], "https://example.com/x");
+        assert_eq!(v["allowOTPRetry"], true);
+        assert_eq!(v["clientRequestId"], "ses_x");
+        assert_eq!(v["clientCustomerId"], "user-42");
+        assert!(v.get("emailAddress").is_none());
+        assert!(!format!("{r:?}").contains("2001004011"));
+    }
+
+    #[test]
+    fn the_auth_token_never_shows_in_debug() {
+        let r: VerifyResponse = serde_json::from_str(
+            r#"{"success":"pending","authToken":"eyJsecret","possessionResult":"pending","verifyResult":"pending","correlationId":"c1"}"#,
+        )
+        .unwrap();
+        assert!(!format!("{r:?}").contains("eyJsecret"));
+    }
+
+    #[test]
+    fn proves_errors_map_to_ours() {
+        let e = api_error(
+            StatusCode::BAD_REQUEST,
+            br#"{"code":8007,"message":"no test user found matching the phone number"}"#,
+        );
+        assert!(matches!(e, Error::InvalidRequest(ref f) if f[0].field == "phone_number"));
+        let e = api_error(
+            StatusCode::BAD_REQUEST,
+            br#"{"code":1001,"message":"field 'flowType' is missing"}"#,
+        );
+        assert!(matches!(e, Error::Provider { ref detail, .. } if detail.contains("1001")));
+        let e = api_error(StatusCode::NOT_FOUND, b"not json");
+        assert!(matches!(e, Error::Provider { .. }));
+    }
+}

@@ -1,0 +1,115 @@
+//! Prove's results on our status set (providers.md §6). `success` is a string: `"true"`,
+//! `"pending"` or `"false"`; `possessionResult`/`verifyResult` say which check is done or failed.
+
+use crate::session::{LastError, Proposal, Source, Status};
+
+/// What one of Prove's answers says about a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<'a> {
+    pub success: &'a str,
+    pub possession_result: &'a str,
+    pub verify_result: &'a str,
+}
+
+impl Outcome<'_> {
+    /// Still waiting for the client SDK's possession check.
+    pub fn awaits_possession(&self) -> bool {
+        self.success == "pending" && self.possession_result == "pending"
+    }
+}
+
+pub fn proposal(o: &Outcome<'_>) -> Proposal {
+    let (status, last_error) = match o.success {
+        "true" => (Status::Verified, None),
+        "false" => (Status::Failed, Some(failure(o))),
+        // Possession done (or not asked), the verification still running: Prove decides.
+        "pending" if o.possession_result != "pending" => (Status::Processing, None),
+        // Waiting on the user; an unknown word claims nothing new either.
+        _ => (Status::Pending, None),
+    };
+    Proposal {
+        status,
+        provider_status: Some(o.success.to_owned()),
+        last_error,
+        source: Source::ProviderRead,
+    }
+}
+
+fn failure(o: &Outcome<'_>) -> LastError {
+    let (code, message) = if o.possession_result == "failed" {
+        (
+            "possession_failed",
+            "the user could not prove possession of the phone",
+        )
+    } else if o.verify_result == "failed" {
+        (
+            "verification_failed",
+            "Prove could not verify the user's identity",
+        )
+    } else {
+        ("failed", "Prove did not verify the user")
+    };
+    LastError {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// A flow Prove no longer lets us read (403 code 1003), or whose possession window closed.
+pub fn expired(reason: &str) -> Proposal {
+    Proposal {
+        status: Status::Expired,
+        provider_status: None,
+        last_error: Some(LastError {
+            code: reason.into(),
+            message: "the possession check was not completed in time".into(),
+        }),
+        source: Source::Deadline,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o<'a>(s: &'a str, p: &'a str, v: &'a str) -> Outcome<'a> {
+        Outcome {
+            success: s,
+            possession_result: p,
+            verify_result: v,
+        }
+    }
+
+    #[test]
+    fn each_result_maps_as_providers_md_says() {
+        assert_eq!(
+            proposal(&o("pending", "pending", "pending")).status,
+            Status::Pending
+        );
+        assert_eq!(
+            proposal(&o("pending", "success", "pending")).status,
+            Status::Processing
+        );
+        assert_eq!(
+            proposal(&o("true", "success", "success")).status,
+            Status::Verified
+        );
+        assert_eq!(
+            proposal(&o("true", "not_applicable", "success")).status,
+            Status::Verified
+        );
+        let p = proposal(&o("false", "failed", "not_applicable"));
+        assert_eq!(p.status, Status::Failed);
+        assert_eq!(p.last_error.unwrap().code, "possession_failed");
+        let v = proposal(&o("false", "success", "failed"));
+        assert_eq!(v.last_error.unwrap().code, "verification_failed");
+        assert_eq!(v.provider_status.as_deref(), Some("false"));
+    }
+
+    #[test]
+    fn only_a_pending_possession_awaits_the_user() {
+        assert!(o("pending", "pending", "pending").awaits_possession());
+        assert!(!o("pending", "success", "pending").awaits_possession());
+        assert!(!o("false", "pending", "failed").awaits_possession());
+    }
+}
