@@ -9,9 +9,10 @@ pub mod sandbox;
 use idv::App;
 use idv::clock::SystemClock;
 use idv::config::{Config, SecretsLocation};
-use idv::secrets::{ApiKeyEntry, AuthentoSecrets, SecretDoc, SecretSource};
+use idv::secrets::{ApiKeyEntry, AuthentoSecrets, ProveSecrets, SecretDoc, SecretSource};
 use idv::store::{DynamoStore, MemoryStore, Store};
 use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
+use sandbox::prove::{ProveSim, ProveSimConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct Options {
     pub authento_rate_limit: u32,
     /// Fixed Authento credentials (sample events sign with known ones); default: random per start.
     pub authento: Option<AuthentoSecrets>,
+    /// Fixed Prove credentials (sample events sign with a known webhook secret); default: random.
+    pub prove: Option<ProveSecrets>,
     /// The gateway secret as a JSON file (the same shape as in Secrets Manager), re-read like the
     /// deployed one. Its API keys and Authento credentials replace the generated ones.
     pub secrets_file: Option<std::path::PathBuf>,
@@ -54,6 +57,7 @@ impl Default for Options {
             settings: HashMap::new(),
             authento_rate_limit: 5,
             authento: None,
+            prove: None,
             secrets_file: None,
         }
     }
@@ -65,6 +69,7 @@ pub struct Running {
     pub api_keys: Vec<(String, String)>,
     pub app: Arc<App>,
     pub authento: AuthentoSim,
+    pub prove: ProveSim,
     /// The provider credentials the gateway and the simulators share (generated per start).
     pub secrets: SecretDoc,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -121,6 +126,17 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             webhook_secret: random("whsec_"),
             webhook_secret_previous: None,
         });
+    let file_prove = from_file.as_ref().and_then(|d| d.prove.clone());
+    let prove = opts
+        .prove
+        .clone()
+        .or(file_prove)
+        .unwrap_or_else(|| ProveSecrets {
+            client_id: random("prove_cid_"),
+            client_secret: random("prove_cs_"),
+            webhook_secret: Some(random("whsec_")),
+            webhook_secret_previous: None,
+        });
     let mut secrets = SecretDoc {
         api_keys: api_keys
             .iter()
@@ -130,6 +146,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             })
             .collect(),
         authento: Some(authento.clone()),
+        prove: Some(prove.clone()),
     };
     if let Some(doc) = &from_file {
         secrets.api_keys.extend(doc.api_keys.iter().cloned());
@@ -143,6 +160,9 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         ("IDV_AUTHENTO_API_URL", format!("{sandbox}/v1")),
         ("IDV_AUTHENTO_VERIFY_URL", sandbox.clone()),
         ("IDV_AUTHENTO_ISSUER", "localhost".to_owned()),
+        // Both Prove regions are served by the one simulator, each under its own prefix.
+        ("IDV_PROVE_NA_URL", format!("{base_url}/sandbox/prove/na")),
+        ("IDV_PROVE_EU_URL", format!("{base_url}/sandbox/prove/eu")),
     ]);
     let lookup = |k: &str| {
         opts.settings
@@ -189,8 +209,16 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         rate_limit_per_sec: opts.authento_rate_limit,
     });
 
+    let prove_sim = ProveSim::new(ProveSimConfig {
+        client_id: prove.client_id.clone(),
+        client_secret: prove.client_secret.clone(),
+        webhook_secret: prove.webhook_secret.clone().unwrap_or_default(),
+        webhook_url: Some(format!("{base_url}/v1/webhooks/prove")),
+    });
+
     let router = axum::Router::new()
         .nest("/sandbox/authento", sim.router())
+        .nest("/sandbox/prove", prove_sim.router())
         .merge(gateway::router(app.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -207,6 +235,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         api_keys,
         app,
         authento: sim,
+        prove: prove_sim,
         secrets,
         shutdown: Some(tx),
         task,

@@ -79,6 +79,7 @@ impl Gateway {
             // The gateway's own pacing is under test, not the simulator's patience.
             authento_rate_limit: 1000,
             authento: None,
+            prove: None,
             secrets_file: None,
         };
         let running = idv_local::start(opts).await.expect("local server starts");
@@ -181,6 +182,76 @@ impl Gateway {
             .body(body.to_owned());
         if let Some(d) = digest {
             req = req.header("x-payload-digest", d);
+        }
+        self.send(req).await
+    }
+
+    /// `POST /v1/sessions` for Prove with the test user who passes, `possession_type` as given,
+    /// and `extra` fields merged over it.
+    pub async fn start_prove(&self, user_id: &str, possession: &str, extra: Value) -> Reply {
+        let mut body = serde_json::json!({
+            "provider": "prove", "user_id": user_id, "phone_number": "+12001004011",
+            "first_name": "Sheilakathryn", "last_name": "Butrimovich",
+            "possession_type": possession,
+        });
+        if possession == "desktop" {
+            body["final_target_url"] = "https://www.example.com/landing-page".into();
+        }
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        self.post("/v1/sessions", &body).await
+    }
+
+    /// Stands for the client SDK's `Authenticate()`: `passed`, `failed` or `timed_out`.
+    pub async fn prove_authenticate(&self, auth_token: &str, outcome: &str) {
+        let r = self
+            .send(
+                self.http
+                    .post(self.url("/sandbox/prove/control/authenticate"))
+                    .json(&serde_json::json!({"auth_token": auth_token, "outcome": outcome})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "simulator authenticate: {:?}", r.body);
+    }
+
+    /// Makes the Prove simulator's next calls of one endpoint fail or lag (`/control/faults`).
+    pub async fn prove_faults(&self, faults: Value) {
+        let r = self
+            .send(
+                self.http
+                    .post(self.url("/sandbox/prove/control/faults"))
+                    .json(&faults),
+            )
+            .await;
+        assert_eq!(r.status, 200, "simulator faults: {:?}", r.body);
+    }
+
+    /// Has the Prove simulator send (or, with `deliver` false, only sign) an Identity Manager
+    /// event about `identity_id`. Returns `{body, authorization, delivered}`.
+    pub async fn prove_webhook(&self, identity_id: &str, event_type: &str, deliver: bool) -> Value {
+        let r = self
+            .send(
+                self.http
+                    .post(self.url("/sandbox/prove/control/webhooks"))
+                    .json(&serde_json::json!({"identity_id": identity_id, "event_type": event_type, "deliver": deliver})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "simulator webhook: {:?}", r.body);
+        r.body
+    }
+
+    /// Delivers a body to `/v1/webhooks/prove` with an `X-Prove-Authorization` header, if any.
+    pub async fn deliver_prove(&self, body: &str, authorization: Option<&str>) -> Reply {
+        let mut req = self
+            .http
+            .post(self.url("/v1/webhooks/prove"))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(a) = authorization {
+            req = req.header("x-prove-authorization", a);
         }
         self.send(req).await
     }

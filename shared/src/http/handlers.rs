@@ -2,7 +2,7 @@
 
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, problem, views};
 use crate::flows::idempotency::IdempotencyKey;
-use crate::flows::{authento, sessions, tokens};
+use crate::flows::{authento, prove, sessions, tokens};
 use crate::session::{VerificationType, is_valid_user_id};
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
@@ -46,6 +46,18 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             &json!({"received": true, "duplicate": ack.duplicate}),
         ));
     }
+    if *route == Route::ProveWebhook {
+        let ack = prove::ingest_webhook(
+            app,
+            &req.body,
+            req.header(crate::providers::prove::webhook::AUTH_HEADER),
+        )
+        .await?;
+        return Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({"received": true, "duplicate": ack.duplicate}),
+        ));
+    }
     let doc = app.secrets.get().await?;
     let tenant = auth::authenticate(&doc, req.header("authorization"))?;
     match route {
@@ -74,7 +86,21 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                         &views::session(&issued.session, Some(client)),
                     ))
                 }
-                Some("prove") => Err(Error::ProviderNotConfigured("prove")),
+                Some("prove") => {
+                    let input = super::prove_input::start_input(&body)?;
+                    let idem = idempotency(req, route)?;
+                    let started = prove::start(app, &tenant, &input, idem.as_ref()).await?;
+                    // A replay cannot give the token again: it is never stored.
+                    let client = if started.replayed {
+                        json!({"auth_token": null, "replayed": true})
+                    } else {
+                        json!({"auth_token": started.auth_token})
+                    };
+                    Ok(ApiResponse::json(
+                        StatusCode::CREATED,
+                        &views::session(&started.session, Some(client)),
+                    ))
+                }
                 Some("nevis") => Err(Error::ProviderNotConfigured("nevis")),
                 Some("passbase") => Err(Error::ProviderNotConfigured("passbase")),
                 Some(_) => Err(Error::invalid(
@@ -129,6 +155,13 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 Some(_) => return Err(Error::invalid("refresh", "invalid_value", "true or false")),
             };
             let s = sessions::get(app, &tenant, id, refresh).await?;
+            if s.prove.is_some() {
+                let events = prove::identity_events(app, &s).await?;
+                return Ok(ApiResponse::json(
+                    StatusCode::OK,
+                    &views::session_with_events(&s, &events),
+                ));
+            }
             Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
         }
         Route::ListUserSessions { user_id } => {
@@ -156,7 +189,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 sessions::list(app, &tenant, user_id, limit, req.query_param("cursor")).await?;
             Ok(ApiResponse::json(StatusCode::OK, &views::list(&page)))
         }
-        Route::AuthentoWebhook => unreachable!("handled above"),
+        Route::AuthentoWebhook | Route::ProveWebhook => unreachable!("handled above"),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod auth;
 mod handlers;
 pub mod lambda;
 pub mod problem;
+mod prove_input;
 pub mod routes;
 mod views;
 

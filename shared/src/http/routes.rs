@@ -9,6 +9,7 @@ pub enum Function {
     StartSession,
     GetSession,
     WebhookAuthento,
+    WebhookProve,
 }
 
 impl Function {
@@ -18,6 +19,7 @@ impl Function {
             Function::StartSession => "start-session",
             Function::GetSession => "get-session",
             Function::WebhookAuthento => "webhook-authento",
+            Function::WebhookProve => "webhook-prove",
         }
     }
 }
@@ -30,6 +32,7 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("GET", "/v1/sessions/{id}", Function::GetSession),
     ("GET", "/v1/users/{user_id}/sessions", Function::GetSession),
     ("POST", "/v1/webhooks/authento", Function::WebhookAuthento),
+    ("POST", "/v1/webhooks/prove", Function::WebhookProve),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,7 @@ pub enum Route {
     GetSession { id: String },
     ListUserSessions { user_id: String },
     AuthentoWebhook,
+    ProveWebhook,
 }
 
 impl Route {
@@ -49,6 +53,7 @@ impl Route {
             Route::StartSession | Route::CancelSession { .. } => Function::StartSession,
             Route::GetSession { .. } | Route::ListUserSessions { .. } => Function::GetSession,
             Route::AuthentoWebhook => Function::WebhookAuthento,
+            Route::ProveWebhook => Function::WebhookProve,
         }
     }
 
@@ -61,6 +66,7 @@ impl Route {
             Route::GetSession { .. } => "GET /v1/sessions/{id}",
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
             Route::AuthentoWebhook => "POST /v1/webhooks/authento",
+            Route::ProveWebhook => "POST /v1/webhooks/prove",
         }
     }
 
@@ -81,6 +87,7 @@ impl Route {
                 user_id: decode(user)?,
             },
             ("POST", ["v1", "webhooks", "authento"]) => Route::AuthentoWebhook,
+            ("POST", ["v1", "webhooks", "prove"]) => Route::ProveWebhook,
             _ => return None,
         })
     }

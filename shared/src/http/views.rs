@@ -1,7 +1,7 @@
 //! The wire shapes of api.md.
 
 use crate::clock::rfc3339;
-use crate::session::Session;
+use crate::session::{IdentityEvent, Session};
 use crate::store::Page;
 use serde_json::{Value, json};
 
@@ -20,9 +20,29 @@ pub fn session(s: &Session, client: Option<Value>) -> Value {
         "updated_at": rfc3339(s.updated_at),
         "expires_at": s.expires_at.map(rfc3339),
     });
+    if let Some(p) = &s.prove {
+        v["reverification_recommended"] = json!(p.reverification_recommended);
+    }
     if let Some(c) = client {
         v["client"] = c;
     }
+    v
+}
+
+/// A Prove session read on its own: with its Identity Manager events (newest first).
+pub fn session_with_events(s: &Session, events: &[IdentityEvent]) -> Value {
+    let mut v = session(s, None);
+    v["identity_events"] = events
+        .iter()
+        .map(|e| {
+            json!({
+                "event_id": e.event_id,
+                "type": e.event_type,
+                "occurred_at": e.occurred_at.map(rfc3339),
+                "received_at": rfc3339(e.received_at),
+            })
+        })
+        .collect();
     v
 }
 
