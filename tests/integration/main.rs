@@ -4,6 +4,8 @@ mod authento_flow;
 mod concurrency;
 mod events;
 mod openapi;
+mod prove_flow;
+mod prove_webhooks;
 mod secrets;
 mod store_contract;
 mod webhooks;
