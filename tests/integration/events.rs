@@ -7,9 +7,12 @@
 
 use idv::http::lambda::{from_lambda, to_lambda};
 use idv::http::{Function, ROUTES};
-use idv::secrets::AuthentoSecrets;
-use idv::session::{HistoryEntry, Provider, Session, SessionId, Status, VerificationType};
-use idv::store::{RefClaim, authento_ref_key};
+use idv::secrets::{AuthentoSecrets, ProveSecrets};
+use idv::session::{
+    HistoryEntry, Possession, ProveDetails, ProveRegion, Provider, Session, SessionId, Status,
+    VerificationType,
+};
+use idv::store::{RefClaim, authento_ref_key, prove_identity_ref_key};
 use idv_local::{Options, Running};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -20,6 +23,10 @@ const TENANT: &str = "events-app";
 const SAMPLE_KEY: &str = "idv_sk_events_sample_key";
 /// The secret `webhook-authento.reviewed.json` is signed with (events/README.md).
 const SAMPLE_WEBHOOK_SECRET: &str = "events-sample-webhook-secret";
+/// The secret `webhook-prove.disconnect.json`'s JWT is signed with (events/README.md).
+const SAMPLE_PROVE_WEBHOOK_SECRET: &str = "events-sample-prove-webhook-secret";
+/// The enrolled identity `webhook-prove.disconnect.json` is about.
+const SAMPLE_IDENTITY: &str = "64ec34e4-6b91-427c-839c-b443dd1570fc";
 /// The session the get and cancel events name.
 const SAMPLE_SESSION: &str = "ses_eventsample000000000000001";
 /// The user the token, list and webhook events are about.
@@ -32,6 +39,8 @@ enum Before {
     /// The webhook re-reads Authento for the user's open sessions: the simulator must know
     /// user-42 (approved on BASIC), and user-42 must have an open BASIC session.
     OpenSessionAndApprovedAuthentoUser,
+    /// The Prove webhook names an identity: a verified Prove session of user-42 enrolled it.
+    VerifiedProveSessionWithIdentity,
 }
 
 /// One file's expectation. They run in this order, against one gateway.
@@ -79,6 +88,26 @@ fn expectations() -> Vec<Expect> {
                 let token = s["client"]["token"].as_str().expect("client.token");
                 assert!(!token.is_empty(), "an empty client.token: {b}");
             },
+        },
+        Expect {
+            file: "start-session.prove.json",
+            before: Before::Nothing,
+            status: 201,
+            facts: |b| {
+                assert_eq!(b["provider"], "prove", "{b}");
+                assert_eq!(b["user_id"], "user-44", "{b}");
+                assert_eq!(b["status"], "pending", "waiting on possession: {b}");
+                let token = b["client"]["auth_token"]
+                    .as_str()
+                    .expect("client.auth_token");
+                assert!(!token.is_empty(), "an empty auth_token: {b}");
+            },
+        },
+        Expect {
+            file: "webhook-prove.disconnect.json",
+            before: Before::VerifiedProveSessionWithIdentity,
+            status: 200,
+            facts: |b| assert_eq!(b, &json!({"received": true, "duplicate": false})),
         },
         Expect {
             file: "get-session.get.json",
@@ -188,6 +217,12 @@ async fn start_gateway() -> Running {
             webhook_secret: SAMPLE_WEBHOOK_SECRET.into(),
             webhook_secret_previous: None,
         }),
+        prove: Some(ProveSecrets {
+            client_id: format!("cid_{}", idv::ids::random_token()),
+            client_secret: format!("cs_{}", idv::ids::random_token()),
+            webhook_secret: Some(SAMPLE_PROVE_WEBHOOK_SECRET.into()),
+            webhook_secret_previous: None,
+        }),
         ..Default::default()
     })
     .await
@@ -212,6 +247,34 @@ async fn seed_sample_session(app: &idv::App) {
         .create_session(&session, &history, Some(&claim), None)
         .await
         .expect("the sample session is stored");
+}
+
+/// A verified Prove session of user-42 (tenant `events-app`) that enrolled the sample identity.
+async fn seed_verified_prove_session(app: &idv::App) -> SessionId {
+    let now = app.clock.now();
+    let mut session = Session::new(TENANT, Provider::Prove, SAMPLE_USER, now);
+    session.status = Status::Verified;
+    session.provider_status = Some("true".into());
+    session.provider_ref = Some("713189b8-5555-4b08-83ba-75d08780aebd".into());
+    session.prove = Some(ProveDetails {
+        possession: Possession::None,
+        region: ProveRegion::Na,
+        phone_masked: "+1*******011".into(),
+        possession_deadline: None,
+        identity_id: Some(SAMPLE_IDENTITY.into()),
+        reverification_recommended: false,
+    });
+    let history = HistoryEntry::created(&session);
+    let claim = RefClaim {
+        key: prove_identity_ref_key(SAMPLE_IDENTITY),
+        tenant: TENANT.into(),
+        replaces: None,
+    };
+    app.store
+        .create_session(&session, &history, Some(&claim), None)
+        .await
+        .expect("the sample prove session is stored");
+    session.id
 }
 
 /// Opens user-42's BASIC session through the API and approves user-42 in the simulator (without
@@ -279,12 +342,16 @@ async fn every_sample_event_goes_through_its_handler() {
     let running = start_gateway().await;
     let app = running.app.clone();
     let mut webhook_session = None;
+    let mut prove_session = None;
 
     for e in expectations() {
         match e.before {
             Before::Nothing => {}
             Before::OpenSessionAndApprovedAuthentoUser => {
                 webhook_session = Some(open_session_and_approve(&running).await);
+            }
+            Before::VerifiedProveSessionWithIdentity => {
+                prove_session = Some(seed_verified_prove_session(&app).await);
             }
         }
         let (status, body) = invoke(&app, e.file).await;
@@ -306,6 +373,22 @@ async fn every_sample_event_goes_through_its_handler() {
         "the webhook applied Authento's state"
     );
     let (status, body) = invoke(&app, "webhook-authento.reviewed.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"received": true, "duplicate": true}));
+
+    // The Prove event was recorded on the verified session, which now asks for re-verification.
+    let id = prove_session.expect("the prove webhook event ran");
+    let s = app
+        .store
+        .get_session(&id)
+        .await
+        .expect("store")
+        .expect("the session");
+    assert!(s.prove.expect("prove details").reverification_recommended);
+    let events = app.store.identity_events(&id, 10).await.expect("store");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "DISCONNECT");
+    let (status, body) = invoke(&app, "webhook-prove.disconnect.json").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"received": true, "duplicate": true}));
 

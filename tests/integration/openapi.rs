@@ -809,3 +809,91 @@ async fn routes_openapi_secures_with_the_api_key_refuse_calls_without_it() {
     }
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prove_answers_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start_with(Backend::Memory, &[("IDV_REFRESH_AFTER_SECONDS", "0")]).await;
+    let start = ("POST", "/v1/sessions");
+    let get = ("GET", "/v1/sessions/{id}");
+    let list = ("GET", "/v1/users/{user_id}/sessions");
+    let hook = ("POST", "/v1/webhooks/prove");
+
+    // Started (with client.auth_token), replayed (client.replayed), refused per field.
+    let send = |extra: Value| gw.start_prove("user-oa-prove", "mobile", extra);
+    let r = send(json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms(start.0, start.1, &r);
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let replay = |key: &str| {
+        gw.send(
+            gw.http
+                .post(gw.url("/v1/sessions"))
+                .bearer_auth(&gw.key)
+                .header("idempotency-key", key.to_owned())
+                .json(&json!({"provider": "prove", "user_id": "user-oa-prove", "phone_number": "2001004011",
+                    "first_name": "Sheilakathryn", "last_name": "Butrimovich", "possession_type": "none"})),
+        )
+    };
+    let first = replay("oa-prove-key").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    spec.assert_conforms(start.0, start.1, &first);
+    let again = replay("oa-prove-key").await;
+    assert_eq!(again.body["client"]["replayed"], true, "{}", again.body);
+    spec.assert_conforms(start.0, start.1, &again);
+    let r = send(json!({"phone_number": "12"})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(start.0, start.1, &r);
+
+    // Read while pending, then failed (a last_error), and listed.
+    let r = gw.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(get.0, get.1, &r);
+    let r = gw.start_prove("user-oa-prove", "mobile", json!({})).await;
+    let failed = r.body["id"].as_str().expect("id").to_owned();
+    gw.prove_authenticate(r.body["client"]["auth_token"].as_str().unwrap(), "failed")
+        .await;
+    let r = gw.get(&format!("/v1/sessions/{failed}")).await;
+    assert_eq!(r.body["status"], "failed", "{}", r.body);
+    spec.assert_conforms(get.0, get.1, &r);
+    let r = gw.get("/v1/users/user-oa-prove/sessions").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+
+    // Webhooks: refused, taken, duplicate; and the session with its identity events.
+    let verified = first.body["id"].as_str().expect("id").to_owned();
+    let identity = gw
+        .running
+        .app
+        .store
+        .get_session(&idv::session::SessionId::parse(&verified).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .prove
+        .and_then(|p| p.identity_id)
+        .expect("enrolled");
+    let sent = gw.prove_webhook(&identity, "DISCONNECT", false).await;
+    let body = sent["body"].as_str().expect("body");
+    let r = gw.deliver_prove(body, Some("Bearer not.a.jwt")).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    spec.assert_conforms(hook.0, hook.1, &r);
+    let r = gw.deliver_prove(body, sent["authorization"].as_str()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(hook.0, hook.1, &r);
+    let r = gw.deliver_prove(body, sent["authorization"].as_str()).await;
+    assert_eq!(r.body["duplicate"], true, "{}", r.body);
+    spec.assert_conforms(hook.0, hook.1, &r);
+    let r = gw.deliver_prove("{}", sent["authorization"].as_str()).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(hook.0, hook.1, &r);
+    let r = gw.get(&format!("/v1/sessions/{verified}")).await;
+    assert_eq!(
+        r.body["identity_events"][0]["type"], "DISCONNECT",
+        "{}",
+        r.body
+    );
+    spec.assert_conforms(get.0, get.1, &r);
+
+    gw.stop().await;
+}
