@@ -5,6 +5,7 @@ mod concurrency;
 mod events;
 mod openapi;
 mod prove_flow;
+mod prove_store_contract;
 mod prove_webhooks;
 mod secrets;
 mod store_contract;

@@ -1,0 +1,208 @@
+//! The store ports Prove added, held to one contract on both adapters (in-memory and DynamoDB
+//! Local): Prove details round-trip, identity refs are claimed like creation refs, and identity
+//! events are written atomically with their session and delivery.
+
+use idv::session::{
+    HistoryEntry, IdentityEvent, Possession, ProveDetails, ProveRegion, Provider, Session,
+    SessionId,
+};
+use idv::store::{
+    Delivery, DeliveryOutcome, DeliveryState, DynamoStore, MemoryStore, RefClaim, SessionWrite,
+    Store, StoreError, prove_identity_ref_key,
+};
+use idv_tests::{dynamo_client, unique_table};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+async fn dynamo() -> Arc<dyn Store> {
+    let client = dynamo_client().await;
+    let table = unique_table("idv-prove-contract");
+    idv::store::create_table(&client, &table)
+        .await
+        .expect("create table");
+    Arc::new(DynamoStore::new(client, table))
+}
+
+fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+/// Whole seconds: the DynamoDB adapter stores RFC 3339, the comparison must not see nanos.
+fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+fn prove_session(user: &str) -> Session {
+    let at = now();
+    let mut s = Session::new("app-a", Provider::Prove, user, at);
+    s.provider_ref = Some("713189b8-5555-4b08-83ba-75d08780aebd".into());
+    s.expires_at = Some(at + Duration::minutes(15));
+    s.prove = Some(ProveDetails {
+        possession: Possession::Desktop,
+        region: ProveRegion::Eu,
+        phone_masked: "+4********002".into(),
+        possession_deadline: Some(at + Duration::minutes(3)),
+        identity_id: Some("identity-1".into()),
+        reverification_recommended: true,
+    });
+    s
+}
+
+async fn create(store: &dyn Store, s: &Session) {
+    store
+        .create_session(s, &HistoryEntry::created(s), None, None)
+        .await
+        .expect("create");
+}
+
+fn event(s: &Session, id: &str, at: OffsetDateTime) -> IdentityEvent {
+    IdentityEvent {
+        session_id: s.id.clone(),
+        event_id: id.into(),
+        event_type: "DISCONNECT".into(),
+        occurred_at: Some(at - Duration::minutes(1)),
+        received_at: at,
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory_adapter {
+            $( #[tokio::test] async fn $name() { super::$name(super::memory()).await } )*
+        }
+        mod dynamodb_adapter {
+            $( #[tokio::test] async fn $name() { super::$name(super::dynamo().await).await } )*
+        }
+    };
+}
+
+contract!(
+    prove_details_read_back_identically,
+    identity_refs_are_claimed_once_and_moved_only_from_where_they_point,
+    an_identity_event_is_written_with_its_session_and_delivery_or_not_at_all,
+);
+
+async fn prove_details_read_back_identically(store: Arc<dyn Store>) {
+    let s = prove_session("user-p1");
+    create(store.as_ref(), &s).await;
+    assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
+}
+
+async fn identity_refs_are_claimed_once_and_moved_only_from_where_they_point(
+    store: Arc<dyn Store>,
+) {
+    let key = prove_identity_ref_key("identity-1");
+    let (a, b) = (SessionId::generate(), SessionId::generate());
+    let claim = |replaces: Option<SessionId>| RefClaim {
+        key: key.clone(),
+        tenant: "app-a".into(),
+        replaces,
+    };
+    store.claim_ref(&claim(None), &a).await.unwrap();
+    assert_eq!(
+        store.claim_ref(&claim(None), &b).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.claim_ref(&claim(Some(b.clone())), &b).await,
+        Err(StoreError::Conflict),
+        "a stale replaces"
+    );
+    store.claim_ref(&claim(Some(a.clone())), &b).await.unwrap();
+    let r = store.get_ref(&key).await.unwrap().unwrap();
+    assert_eq!((r.session_id, r.tenant.as_str()), (b, "app-a"));
+}
+
+async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_all(
+    store: Arc<dyn Store>,
+) {
+    let s = prove_session("user-p2");
+    create(store.as_ref(), &s).await;
+    let at = now();
+    let delivery = Delivery {
+        provider: "prove",
+        event_id: "e1".into(),
+        subject: Some("identity-1".into()),
+        received_at: at,
+        expires_at: at + Duration::days(1),
+    };
+    assert_eq!(
+        store.record_delivery(&delivery).await.unwrap(),
+        DeliveryOutcome::New
+    );
+    let mut next = s.clone();
+    next.version = s.version + 1;
+
+    // A stale version: nothing of it is written.
+    let stale = SessionWrite {
+        session: &next,
+        expected_version: s.version + 7,
+        history: None,
+        applies_delivery: Some(("prove", "e1")),
+    };
+    assert_eq!(
+        store.add_identity_event(stale, &event(&s, "e1", at)).await,
+        Err(StoreError::Conflict)
+    );
+    assert!(store.identity_events(&s.id, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.delivery_state("prove", "e1").await.unwrap(),
+        Some(DeliveryState::Received)
+    );
+
+    let write = SessionWrite {
+        session: &next,
+        expected_version: s.version,
+        history: None,
+        applies_delivery: Some(("prove", "e1")),
+    };
+    store
+        .add_identity_event(write, &event(&s, "e1", at))
+        .await
+        .unwrap();
+    assert_eq!(store.get_session(&s.id).await.unwrap(), Some(next.clone()));
+    assert_eq!(
+        store.delivery_state("prove", "e1").await.unwrap(),
+        Some(DeliveryState::Applied)
+    );
+
+    // The same event again overwrites; a later one comes first; the limit holds.
+    let mut third = next.clone();
+    third.version = next.version + 1;
+    let write = SessionWrite {
+        session: &third,
+        expected_version: next.version,
+        history: None,
+        applies_delivery: None,
+    };
+    store
+        .add_identity_event(write, &event(&s, "e1", at))
+        .await
+        .unwrap();
+    let mut fourth = third.clone();
+    fourth.version = third.version + 1;
+    let write = SessionWrite {
+        session: &fourth,
+        expected_version: third.version,
+        history: None,
+        applies_delivery: None,
+    };
+    store
+        .add_identity_event(write, &event(&s, "e2", at + Duration::seconds(5)))
+        .await
+        .unwrap();
+    let events = store.identity_events(&s.id, 10).await.unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, ["e2", "e1"]);
+    assert_eq!(events[1], event(&s, "e1", at));
+    assert_eq!(store.identity_events(&s.id, 1).await.unwrap().len(), 1);
+    // Another session's events are its own.
+    assert!(
+        store
+            .identity_events(&SessionId::generate(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
