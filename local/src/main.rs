@@ -13,8 +13,8 @@ USAGE: cargo run -p idv-local -- [--port N] [--dynamodb-endpoint URL [--table NA
   --table NAME             table to use/create there (default idv-local)
   --api-key KEY            accept this API key (default: a new random one, printed)
   --secrets-file PATH      the gateway secret as JSON (same shape as in Secrets Manager; also
-                           IDV_SECRETS_FILE): its API-key digests and Authento credentials are
-                           used instead of generated ones
+                           IDV_SECRETS_FILE): its API-key digests and Authento and Prove
+                           credentials are used instead of generated ones
 
 Settings of the functions (IDV_REFRESH_AFTER_SECONDS, IDV_TOKEN_TTL_SECONDS, ...) are read from the
 environment as in Lambda.";
@@ -86,6 +86,7 @@ async fn main() {
         "idv-gateway local server on {base} ({store})
   API key (tenant {tenant}): {key}
   Authento simulator:       {base}/sandbox/authento
+  Prove simulator:          {base}/sandbox/prove (test user +12001004011 Sheilakathryn Butrimovich)
 
 Try:
   export IDV=\"{base}\" KEY=\"{key}\"
