@@ -470,3 +470,34 @@ async fn invalid_prove_requests_are_refused_per_field_and_change_nothing() {
     assert_eq!(gw.snapshot().await, before, "nothing stored");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_refused_token_is_a_502_a_token_blip_is_retried_and_a_revoked_token_renewed_once() {
+    let gw = gateway().await;
+    let before = gw.snapshot().await;
+    // Prove refuses our client credentials: an operator must act; nothing is sent or stored.
+    gw.prove_faults(json!({"endpoint": "token", "fail_next": 1, "status": 401}))
+        .await;
+    let r = gw.start_prove("user-tk", "mobile", json!({})).await;
+    assert_eq!(r.status, 502, "{:?}", r.body);
+    assert_eq!(r.body["code"], "provider_error");
+    assert_eq!(gw.running.prove.verify_requests(), 0);
+    assert_eq!(gw.snapshot().await, before);
+
+    // A 503 of the token endpoint is retried (a token request is safe to repeat).
+    gw.prove_faults(json!({"endpoint": "token", "fail_next": 1, "status": 503}))
+        .await;
+    let r = gw.start_prove("user-tk", "mobile", json!({})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(gw.running.prove.token_requests(), 3);
+    let id = id_of(&r.body);
+
+    // Prove stops honouring the cached token: it is dropped, a new one fetched, the read sent again.
+    gw.prove_faults(json!({"endpoint": "verify-status", "fail_next": 1, "status": 401}))
+        .await;
+    let g = gw.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(g.status, 200, "{:?}", g.body);
+    assert_eq!(g.body["status"], "pending");
+    assert_eq!(gw.running.prove.token_requests(), 4);
+    gw.stop().await;
+}

@@ -362,6 +362,7 @@ async fn token(
     if form.client_id.as_deref() != Some(c.client_id.as_str())
         || form.client_secret.as_deref() != Some(c.client_secret.as_str())
     {
+        // ASSUMPTION: /token refuses wrong credentials with 401 and Prove's usual body.
         return prove_error(StatusCode::UNAUTHORIZED, 1002, "invalid client credentials");
     }
     let access = random("sim_at_");
@@ -470,7 +471,7 @@ async fn verify(
         );
     }
     let phone = normalize_phone(b.phone_number.as_deref().unwrap_or_default());
-    // Each region's sandbox knows its own test users only.
+    // ASSUMPTION: each region's sandbox knows its own test users only.
     let Some(user) = TEST_USERS
         .iter()
         .find(|u| u.phone == phone && u.region == region)
@@ -500,6 +501,7 @@ async fn verify(
     let mut s = sim.state();
     if possession == "none" {
         // No possession check: Prove answers at once (sandbox: true / not_applicable / success).
+        // ASSUMPTION: without a possession check there is no authToken for the client SDK.
         flow.possession = Possession::Passed;
         s.flows.insert(correlation_id.clone(), flow);
         return Json(json!({

@@ -196,8 +196,8 @@ fn identity_of(s: &Session) -> Option<&str> {
     s.prove.as_ref()?.identity_id.as_deref()
 }
 
-/// The first answer's session, as it is now. ASSUMPTION-free choice: the `authToken` is never
-/// stored, so a replay cannot give it again; it says so with `replayed` instead.
+/// The first answer's session, as it is now. Our choice (openapi.yaml, README): the `authToken`
+/// is never stored, so a replay cannot give it again; it says so with `replayed` instead.
 async fn replay(app: &App, r: &IdempotencyRecord) -> Result<Started, Error> {
     let session = app
         .store

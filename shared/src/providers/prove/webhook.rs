@@ -21,7 +21,8 @@ struct Claims {
 /// Authentic iff the header is `Bearer <JWT>` and the JWT is HS256 under one of the secrets, with
 /// `iss` = `Prove Identity`, an `exp` not past and an `iat` not in the future (60 s leeway).
 /// ASSUMPTION: the JWT binds no hash of the body (Prove documents none); it is checked before the
-/// body is looked at, and the body is then only parsed.
+/// body is looked at, and the body is then only parsed. ASSUMPTION: the HMAC key is the Portal
+/// secret exactly as shown, `whsec_` prefix included (Prove's snippet uses the string as is).
 pub fn is_authentic<'a>(
     secrets: impl IntoIterator<Item = &'a str>,
     header: Option<&str>,
