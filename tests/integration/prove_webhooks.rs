@@ -308,3 +308,65 @@ async fn an_authentic_body_that_is_not_an_event_array_is_a_400_that_changes_noth
     assert_eq!(gw.snapshot().await, before);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_about_one_identity_are_all_recorded() {
+    let (gw, id, identity) = with_enrolled_identity("user-race").await;
+    let secret = webhook_secret(&gw);
+    let t = now();
+    let auth = bearer(
+        &secret,
+        json!({"iss": "Prove Identity", "iat": t, "exp": t + 300}),
+    );
+    let kinds = [
+        "PORT",
+        "LINE_TYPE_CHANGE",
+        "DISCONNECT",
+        "PHONE_NUMBER_CHANGE",
+        "NEW_KIND",
+    ];
+    let tasks: Vec<_> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let (http, url, auth) = (gw.http.clone(), gw.url("/v1/webhooks/prove"), auth.clone());
+            let body = event(&format!("evt-race-{i}"), kind, &identity);
+            tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-prove-authorization", auth)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("the local server answers");
+                (r.status().as_u16(), r.json::<Value>().await.expect("JSON"))
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (status, body) = t.await.expect("task");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["duplicate"], false);
+    }
+    let g = gw.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(
+        g.body["identity_events"].as_array().unwrap().len(),
+        kinds.len(),
+        "no event lost to a race: {:?}",
+        g.body
+    );
+    assert_eq!(g.body["reverification_recommended"], true);
+    for i in 0..kinds.len() {
+        assert_eq!(
+            gw.running
+                .app
+                .store
+                .delivery_state("prove", &format!("evt-race-{i}"))
+                .await
+                .unwrap(),
+            Some(idv::store::DeliveryState::Applied)
+        );
+    }
+    gw.stop().await;
+}
