@@ -107,6 +107,13 @@ async fn apply_once(
     if let Some(r) = &book.provider_ref {
         next.provider_ref = Some(r.clone());
     }
+    // The next scheduled check is written with the result it follows (one conditional write).
+    crate::session::schedule::after_write(
+        &mut next,
+        current.status,
+        !stale && book.checked_at.is_some(),
+        now,
+    );
     next.version = current.version;
     if next == *current {
         // Nothing to store; a delivery is still settled so that a redelivery is a duplicate.

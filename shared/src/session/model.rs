@@ -199,6 +199,11 @@ pub struct Session {
     /// Start time (ms) of the provider read whose state the session holds: a read that started
     /// earlier than this one is older and is refused.
     pub provider_seen_ms: Option<i64>,
+    /// When scheduled reconciliation should look at this session next (`None`: never). Only open
+    /// sessions carry one; the due index holds exactly those.
+    pub next_check_at: Option<OffsetDateTime>,
+    /// Scheduled checks since the last status change: the backoff grows with it.
+    pub check_attempts: u32,
     /// Optimistic-concurrency version: every write checks and bumps it.
     pub version: u64,
 }
@@ -222,6 +227,8 @@ impl Session {
             expires_at: None,
             last_checked_at: None,
             provider_seen_ms: None,
+            next_check_at: None,
+            check_attempts: 0,
             version: 1,
         }
     }
