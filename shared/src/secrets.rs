@@ -5,7 +5,8 @@
 //! ```json
 //! {"api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>"}],
 //!  "authento": {"api_key": "..", "api_secret": "..", "jwt_secret": "..",
-//!               "webhook_secret": "..", "webhook_secret_previous": null}}
+//!               "webhook_secret": "..", "webhook_secret_previous": null},
+//!  "nevis": {"access_key": ".."}}
 //! ```
 
 use crate::error::Error;
@@ -50,12 +51,26 @@ impl AuthentoSecrets {
     }
 }
 
+/// Nevis Authentication Cloud: the custom integration's access key (sent as a bearer token).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+pub struct NevisSecrets {
+    pub access_key: String,
+}
+
+impl std::fmt::Debug for NevisSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NevisSecrets(<redacted>)")
+    }
+}
+
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct SecretDoc {
     #[serde(default)]
     pub api_keys: Vec<ApiKeyEntry>,
     #[serde(default)]
     pub authento: Option<AuthentoSecrets>,
+    #[serde(default)]
+    pub nevis: Option<NevisSecrets>,
 }
 
 // Secrets never reach a log through Debug.
@@ -64,6 +79,7 @@ impl std::fmt::Debug for SecretDoc {
         f.debug_struct("SecretDoc")
             .field("api_keys", &self.api_keys.len())
             .field("authento", &self.authento.as_ref().map(|_| "<redacted>"))
+            .field("nevis", &self.nevis.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

@@ -1,4 +1,5 @@
 //! One module per provider: its client, its status mapping, its webhook dialect.
 
 pub mod authento;
+pub mod nevis;
 pub mod retry;
