@@ -22,8 +22,9 @@ pub async fn get(app: &App, tenant: &str, id: &str, refresh: bool) -> Result<Ses
 pub async fn refresh_from_provider(app: &App, session: Session) -> Result<Session, Error> {
     match session.provider {
         Provider::Authento => super::authento::refresh(app, session).await,
+        Provider::Nevis => super::nevis::refresh(app, session).await,
         // Other providers arrive with their own issues; until then their state is what is stored.
-        Provider::Prove | Provider::Nevis | Provider::Passbase => Ok(session),
+        Provider::Prove | Provider::Passbase => Ok(session),
     }
 }
 
@@ -35,7 +36,7 @@ fn is_due(app: &App, s: &Session) -> bool {
 }
 
 /// Our own deadline: an open session past `expires_at` is expired, whatever the provider says.
-async fn expire_if_due(app: &App, s: Session) -> Result<Session, Error> {
+pub(crate) async fn expire_if_due(app: &App, s: Session) -> Result<Session, Error> {
     match s.expires_at {
         Some(at) if !s.status.is_terminal() && at <= app.clock.now() => {
             let p = Proposal {
