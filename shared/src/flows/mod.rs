@@ -3,6 +3,8 @@
 mod apply;
 pub mod authento;
 pub mod idempotency;
+pub mod nevis;
+pub mod reconcile;
 pub mod sessions;
 pub mod tokens;
 

@@ -9,6 +9,8 @@ pub enum Function {
     StartSession,
     GetSession,
     WebhookAuthento,
+    /// Not HTTP: an EventBridge schedule invokes it (no entry in `ROUTES`).
+    Reconcile,
 }
 
 impl Function {
@@ -18,6 +20,7 @@ impl Function {
             Function::StartSession => "start-session",
             Function::GetSession => "get-session",
             Function::WebhookAuthento => "webhook-authento",
+            Function::Reconcile => "reconcile",
         }
     }
 }
