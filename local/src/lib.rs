@@ -9,9 +9,10 @@ pub mod sandbox;
 use idv::App;
 use idv::clock::SystemClock;
 use idv::config::{Config, SecretsLocation};
-use idv::secrets::{ApiKeyEntry, AuthentoSecrets, SecretDoc, SecretSource};
+use idv::secrets::{ApiKeyEntry, AuthentoSecrets, NevisSecrets, SecretDoc, SecretSource};
 use idv::store::{DynamoStore, MemoryStore, Store};
 use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
+use sandbox::nevis::{NevisSim, NevisSimConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +44,11 @@ pub struct Options {
     /// The gateway secret as a JSON file (the same shape as in Secrets Manager), re-read like the
     /// deployed one. Its API keys and Authento credentials replace the generated ones.
     pub secrets_file: Option<std::path::PathBuf>,
+    /// How long a finished Nevis capture reads `in_progress` in the simulator before its result.
+    pub nevis_processing_ms: u64,
+    /// Runs `reconcile` in the background this often (as EventBridge does every minute);
+    /// `None`: never (tests call it themselves).
+    pub reconcile_every: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -55,6 +61,8 @@ impl Default for Options {
             authento_rate_limit: 5,
             authento: None,
             secrets_file: None,
+            nevis_processing_ms: 0,
+            reconcile_every: None,
         }
     }
 }
@@ -65,14 +73,19 @@ pub struct Running {
     pub api_keys: Vec<(String, String)>,
     pub app: Arc<App>,
     pub authento: AuthentoSim,
+    pub nevis: NevisSim,
     /// The provider credentials the gateway and the simulators share (generated per start).
     pub secrets: SecretDoc,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    reconcile: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     pub async fn stop(mut self) {
+        if let Some(r) = self.reconcile.take() {
+            r.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -121,6 +134,12 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             webhook_secret: random("whsec_"),
             webhook_secret_previous: None,
         });
+    let nevis_secrets = from_file
+        .as_ref()
+        .and_then(|d| d.nevis.clone())
+        .unwrap_or_else(|| NevisSecrets {
+            access_key: random("nevis_ak_"),
+        });
     let mut secrets = SecretDoc {
         api_keys: api_keys
             .iter()
@@ -130,6 +149,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             })
             .collect(),
         authento: Some(authento.clone()),
+        nevis: Some(nevis_secrets.clone()),
     };
     if let Some(doc) = &from_file {
         secrets.api_keys.extend(doc.api_keys.iter().cloned());
@@ -143,6 +163,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         ("IDV_AUTHENTO_API_URL", format!("{sandbox}/v1")),
         ("IDV_AUTHENTO_VERIFY_URL", sandbox.clone()),
         ("IDV_AUTHENTO_ISSUER", "localhost".to_owned()),
+        ("IDV_NEVIS_API_URL", format!("{base_url}/sandbox/nevis")),
     ]);
     let lookup = |k: &str| {
         opts.settings
@@ -189,8 +210,15 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         rate_limit_per_sec: opts.authento_rate_limit,
     });
 
+    let nevis = NevisSim::new(NevisSimConfig {
+        access_key: nevis_secrets.access_key.clone(),
+        instance_url: format!("{base_url}/sandbox/nevis"),
+        processing_ms: opts.nevis_processing_ms,
+    });
+
     let router = axum::Router::new()
         .nest("/sandbox/authento", sim.router())
+        .nest("/sandbox/nevis", nevis.router())
         .merge(gateway::router(app.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -201,15 +229,29 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             tracing::error!(error = %e, "local server stopped");
         }
     });
+    // What EventBridge does in AWS: reconcile on a schedule, so Nevis sessions finish unpolled.
+    let reconcile = opts.reconcile_every.map(|every| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                idv::flows::reconcile::run(app.clone()).await;
+            }
+        })
+    });
     Ok(Running {
         addr,
         base_url,
         api_keys,
         app,
         authento: sim,
+        nevis,
         secrets,
         shutdown: Some(tx),
         task,
+        reconcile,
     })
 }
 
