@@ -3,7 +3,9 @@
 mod authento_flow;
 mod concurrency;
 mod events;
+mod nevis_flow;
 mod openapi;
+mod reconcile;
 mod secrets;
 mod store_contract;
 mod webhooks;

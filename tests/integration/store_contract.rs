@@ -476,7 +476,11 @@ async fn all_due(store: &dyn Store, at: OffsetDateTime) -> Vec<String> {
     let mut ids = Vec::new();
     for shard in 0..DUE_SHARDS {
         for s in store.due_sessions(shard, at, 100).await.unwrap() {
-            assert_eq!(due_shard(&s.id), shard, "a session is found in its own shard");
+            assert_eq!(
+                due_shard(&s.id),
+                shard,
+                "a session is found in its own shard"
+            );
             ids.push(s.id.to_string());
         }
     }
