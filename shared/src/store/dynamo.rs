@@ -1,5 +1,5 @@
-//! DynamoDB adapter: one table, `pk`/`sk`, one index `gsi1` (a user's sessions, newest first),
-//! TTL on `ttl`. Every state change is a conditional write on `version`.
+//! DynamoDB adapter: one table, `pk`/`sk`, one index `gsi1` (a user's sessions, newest first), a
+//! sparse index `gsi2` (open sessions by when their next check is due), TTL on `ttl`. Every state change is a conditional write on `version`.
 //!
 //! | item              | pk                          | sk            | notes                     |
 //! |-------------------|-----------------------------|---------------|---------------------------|
