@@ -637,7 +637,7 @@ mod tests {
         assert_eq!(send(&router, faults).await.0, 200);
         assert_eq!(send(&router, api("POST", SESSIONS, Some(KEY))).await.0, 503);
         assert_eq!(send(&router, api("POST", SESSIONS, Some(KEY))).await.0, 200);
-        assert_eq!(s.create_requests(), 5);
+        assert_eq!(s.create_requests(), 4);
         assert_eq!(s.get_requests(), 1);
     }
 }
