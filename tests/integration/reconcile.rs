@@ -253,3 +253,79 @@ async fn reconcile_over_1000_sessions_touches_only_the_10_due() {
     assert_eq!(gw.running.nevis.get_requests() - reads, 10);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_bounded_by_its_session_cap_and_its_time_budget() {
+    let gw = gateway(&[
+        ("IDV_RECONCILE_MAX_SESSIONS", "2"),
+        ("IDV_RECONCILE_CONCURRENCY", "1"),
+        ("IDV_RECONCILE_BUDGET_SECONDS", "1"),
+    ])
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (id, tc, _) = start(&gw, &format!("user-cap-{i}")).await;
+        gw.nevis(&tc, "complete", None).await;
+        ids.push(id);
+    }
+    // The first read outlasts the budget: the second session waits for the one slot, and by
+    // then the run starts nothing new. The third is beyond the cap.
+    gw.nevis_faults(json!({"delay_next": 1, "delay_ms": 1500}))
+        .await;
+    let run = reconcile::run(gw.app_at(LATER)).await;
+    assert_eq!(
+        (run.due, run.refreshed, run.deferred, run.failed),
+        (2, 1, 1, 0),
+        "{run:?}"
+    );
+    assert_eq!(gw.running.nevis.get_requests(), 1);
+    // What was left is still due: the next runs finish it.
+    let run = reconcile::run(gw.app_at(LATER)).await;
+    assert_eq!((run.due, run.refreshed, run.deferred), (2, 2, 0), "{run:?}");
+    for id in &ids {
+        assert_eq!(gw.stored_status(id).await, "verified");
+    }
+    gw.stop().await;
+}
+
+/// An open Authento session whose next check is `check_in` and deadline `expires_in` from now.
+async fn push_session(gw: &Gateway, check_in: Duration, expires_in: Duration) -> Session {
+    let now = time::OffsetDateTime::now_utc();
+    let mut s = Session::new(TENANT, Provider::Authento, "user-push", now);
+    s.verification_type = Some(idv::session::VerificationType::Basic);
+    s.expires_at = Some(now + expires_in);
+    s.next_check_at = Some(now + check_in);
+    gw.running
+        .app
+        .store
+        .create_session(&s, &HistoryEntry::created(&s), None, None)
+        .await
+        .unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_provider_sessions_are_expired_at_their_deadline_without_a_provider_read() {
+    let gw = gateway(&[]).await;
+    let overdue = push_session(&gw, Duration::seconds(-5), Duration::seconds(-5)).await;
+    let early = push_session(&gw, Duration::seconds(-5), Duration::hours(1)).await;
+    let run = reconcile::run(gw.app_at(Duration::ZERO)).await;
+    assert_eq!(
+        (run.due, run.expired, run.rescheduled),
+        (2, 1, 1),
+        "{run:?}"
+    );
+    assert_eq!(
+        gw.running.authento.userinfo_requests(),
+        0,
+        "no provider read"
+    );
+    assert_eq!(
+        stored(&gw, overdue.id.as_str()).await.status,
+        Status::Expired
+    );
+    // Not polled (push provider): its next check is its deadline.
+    let s = stored(&gw, early.id.as_str()).await;
+    assert_eq!((s.status, s.next_check_at), (Status::Created, s.expires_at));
+    gw.stop().await;
+}
