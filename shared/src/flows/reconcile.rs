@@ -54,17 +54,7 @@ pub async fn run(app: Arc<App>) -> Summary {
     let cfg = app.config.reconcile.clone();
     let mut summary = Summary::default();
 
-    let per_shard = cfg.max_sessions.div_ceil(usize::from(DUE_SHARDS)).max(1);
-    let mut due: Vec<Session> = Vec::new();
-    for shard in 0..DUE_SHARDS {
-        match app.store.due_sessions(shard, now, per_shard).await {
-            Ok(found) => due.extend(found),
-            Err(e) => {
-                summary.shard_errors += 1;
-                tracing::warn!(shard, error = %e, "reconcile: due query failed");
-            }
-        }
-    }
+    let mut due = find_due(&app, now, cfg.max_sessions, &mut summary).await;
     // Earliest first across shards.
     due.sort_by_key(|s| s.next_check_at);
     due.truncate(cfg.max_sessions);
@@ -117,6 +107,37 @@ pub async fn run(app: Arc<App>) -> Summary {
         "reconcile run"
     );
     summary
+}
+
+/// Up to `max` due sessions over all shards: each shard is asked for its share first; shards that
+/// filled their share are asked again for more while the run has room (most runs: one query each).
+async fn find_due(
+    app: &App,
+    now: time::OffsetDateTime,
+    max: usize,
+    summary: &mut Summary,
+) -> Vec<Session> {
+    let mut found: Vec<Vec<Session>> = vec![Vec::new(); usize::from(DUE_SHARDS)];
+    let mut limit = max.div_ceil(usize::from(DUE_SHARDS)).max(1);
+    let mut ask: Vec<u16> = (0..DUE_SHARDS).collect();
+    loop {
+        for &shard in &ask {
+            match app.store.due_sessions(shard, now, limit).await {
+                Ok(sessions) => found[usize::from(shard)] = sessions,
+                Err(e) => {
+                    summary.shard_errors += 1;
+                    tracing::warn!(shard, error = %e, "reconcile: due query failed");
+                }
+            }
+        }
+        let total: usize = found.iter().map(Vec::len).sum();
+        ask.retain(|&shard| found[usize::from(shard)].len() >= limit);
+        if total >= max || ask.is_empty() {
+            break;
+        }
+        limit += (max - total).div_ceil(ask.len());
+    }
+    found.into_iter().flatten().collect()
 }
 
 async fn one(app: &App, session: Session) -> Outcome {
@@ -174,4 +195,63 @@ async fn reschedule_to_deadline(app: &App, session: Session) -> Result<(), Error
 /// nothing the run needs (the time is the clock's); it is accepted whatever its shape.
 pub async fn handle_scheduled_event(app: Arc<App>, _event: serde_json::Value) -> Summary {
     run(app).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+    use crate::secrets::{SecretDoc, SecretSource};
+    use crate::session::{HistoryEntry, Provider};
+    use crate::store::{MemoryStore, Store, due_shard};
+
+    fn app(max: &str, store: Arc<dyn Store>, now: time::OffsetDateTime) -> App {
+        let config = Config::from_lookup(|k| match k {
+            "IDV_STORE" => Some("memory".into()),
+            "IDV_SECRETS_FILE" => Some("(inline)".into()),
+            "IDV_RECONCILE_MAX_SESSIONS" => Some(max.into()),
+            _ => None,
+        })
+        .unwrap();
+        App::new(
+            config,
+            store,
+            SecretSource::Static(Arc::new(SecretDoc::default())),
+            Arc::new(ManualClock::new(now)),
+        )
+    }
+
+    /// Due sessions, all in one shard, due 30, 20 and 10 seconds ago.
+    async fn crowded_shard(store: &dyn Store, now: time::OffsetDateTime) -> Vec<Session> {
+        let mut made = Vec::new();
+        while made.len() < 3 {
+            let mut s = Session::new("t", Provider::Nevis, "u", now);
+            if due_shard(&s.id) != 5 {
+                continue;
+            }
+            s.next_check_at = Some(now - time::Duration::seconds(30 - 10 * made.len() as i64));
+            store
+                .create_session(&s, &HistoryEntry::created(&s), None, None)
+                .await
+                .unwrap();
+            made.push(s);
+        }
+        made
+    }
+
+    #[tokio::test]
+    async fn a_crowded_shard_gets_the_room_others_leave() {
+        let now = time::OffsetDateTime::now_utc();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let made = crowded_shard(&*store, now).await;
+        // A cap of 2 is a share of 1 per shard; the one crowded shard is asked again for more.
+        let app = app("2", store, now);
+        let mut summary = Summary::default();
+        let mut found = find_due(&app, now, 2, &mut summary).await;
+        found.sort_by_key(|s| s.next_check_at);
+        let ids: Vec<_> = found.iter().map(|s| s.id.clone()).collect();
+        assert_eq!(ids, [made[0].id.clone(), made[1].id.clone()]);
+        assert_eq!(summary.shard_errors, 0);
+    }
 }
