@@ -9,9 +9,12 @@ pub mod sandbox;
 use idv::App;
 use idv::clock::SystemClock;
 use idv::config::{Config, SecretsLocation};
-use idv::secrets::{ApiKeyEntry, AuthentoSecrets, ProveSecrets, SecretDoc, SecretSource};
+use idv::secrets::{
+    ApiKeyEntry, AuthentoSecrets, NevisSecrets, ProveSecrets, SecretDoc, SecretSource,
+};
 use idv::store::{DynamoStore, MemoryStore, Store};
 use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
+use sandbox::nevis::{NevisSim, NevisSimConfig};
 use sandbox::prove::{ProveSim, ProveSimConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,6 +49,11 @@ pub struct Options {
     /// The gateway secret as a JSON file (the same shape as in Secrets Manager), re-read like the
     /// deployed one. Its API keys and Authento credentials replace the generated ones.
     pub secrets_file: Option<std::path::PathBuf>,
+    /// How long a finished Nevis capture reads `in_progress` in the simulator before its result.
+    pub nevis_processing_ms: u64,
+    /// Runs `reconcile` in the background this often (as EventBridge does every minute);
+    /// `None`: never (tests call it themselves).
+    pub reconcile_every: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -59,6 +67,8 @@ impl Default for Options {
             authento: None,
             prove: None,
             secrets_file: None,
+            nevis_processing_ms: 0,
+            reconcile_every: None,
         }
     }
 }
@@ -70,14 +80,19 @@ pub struct Running {
     pub app: Arc<App>,
     pub authento: AuthentoSim,
     pub prove: ProveSim,
+    pub nevis: NevisSim,
     /// The provider credentials the gateway and the simulators share (generated per start).
     pub secrets: SecretDoc,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    reconcile: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     pub async fn stop(mut self) {
+        if let Some(r) = self.reconcile.take() {
+            r.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -137,6 +152,12 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             webhook_secret: Some(random("whsec_")),
             webhook_secret_previous: None,
         });
+    let nevis_secrets = from_file
+        .as_ref()
+        .and_then(|d| d.nevis.clone())
+        .unwrap_or_else(|| NevisSecrets {
+            access_key: random("nevis_ak_"),
+        });
     let mut secrets = SecretDoc {
         api_keys: api_keys
             .iter()
@@ -147,6 +168,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             .collect(),
         authento: Some(authento.clone()),
         prove: Some(prove.clone()),
+        nevis: Some(nevis_secrets.clone()),
     };
     if let Some(doc) = &from_file {
         secrets.api_keys.extend(doc.api_keys.iter().cloned());
@@ -163,6 +185,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         // Both Prove regions are served by the one simulator, each under its own prefix.
         ("IDV_PROVE_NA_URL", format!("{base_url}/sandbox/prove/na")),
         ("IDV_PROVE_EU_URL", format!("{base_url}/sandbox/prove/eu")),
+        ("IDV_NEVIS_API_URL", format!("{base_url}/sandbox/nevis")),
     ]);
     let lookup = |k: &str| {
         opts.settings
@@ -215,10 +238,16 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         webhook_secret: prove.webhook_secret.clone().unwrap_or_default(),
         webhook_url: Some(format!("{base_url}/v1/webhooks/prove")),
     });
+    let nevis = NevisSim::new(NevisSimConfig {
+        access_key: nevis_secrets.access_key.clone(),
+        instance_url: format!("{base_url}/sandbox/nevis"),
+        processing_ms: opts.nevis_processing_ms,
+    });
 
     let router = axum::Router::new()
         .nest("/sandbox/authento", sim.router())
         .nest("/sandbox/prove", prove_sim.router())
+        .nest("/sandbox/nevis", nevis.router())
         .merge(gateway::router(app.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -229,6 +258,18 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             tracing::error!(error = %e, "local server stopped");
         }
     });
+    // What EventBridge does in AWS: reconcile on a schedule, so Nevis sessions finish unpolled.
+    let reconcile = opts.reconcile_every.map(|every| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                idv::flows::reconcile::run(app.clone()).await;
+            }
+        })
+    });
     Ok(Running {
         addr,
         base_url,
@@ -236,9 +277,11 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         app,
         authento: sim,
         prove: prove_sim,
+        nevis,
         secrets,
         shutdown: Some(tx),
         task,
+        reconcile,
     })
 }
 

@@ -12,6 +12,9 @@ USAGE: cargo run -p idv-local -- [--port N] [--dynamodb-endpoint URL [--table NA
                            (also IDV_DYNAMODB_ENDPOINT)
   --table NAME             table to use/create there (default idv-local)
   --api-key KEY            accept this API key (default: a new random one, printed)
+  --reconcile-every SECS   run the scheduled reconciliation every SECS seconds (default 5; 0 = never;
+                           also IDV_LOCAL_RECONCILE_SECONDS), as EventBridge does every minute
+  --nevis-processing-ms MS how long the Nevis simulator takes to decide a finished capture (3000)
   --secrets-file PATH      the gateway secret as JSON (same shape as in Secrets Manager; also
                            IDV_SECRETS_FILE): its API-key digests and Authento and Prove
                            credentials are used instead of generated ones
@@ -28,6 +31,14 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         .ok()
         .filter(|v| !v.is_empty());
     let mut table = "idv-local".to_owned();
+    let mut reconcile_secs: u64 = match std::env::var("IDV_LOCAL_RECONCILE_SECONDS") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| "IDV_LOCAL_RECONCILE_SECONDS must be a number")?,
+        Err(_) => 5,
+    };
+    opts.nevis_processing_ms = 3000;
     opts.secrets_file = std::env::var("IDV_SECRETS_FILE")
         .ok()
         .filter(|v| !v.is_empty())
@@ -42,12 +53,24 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             }
             "--dynamodb-endpoint" => endpoint = Some(value("--dynamodb-endpoint")?),
             "--table" => table = value("--table")?,
+            "--reconcile-every" => {
+                reconcile_secs = value("--reconcile-every")?
+                    .parse()
+                    .map_err(|_| "--reconcile-every must be a number")?
+            }
+            "--nevis-processing-ms" => {
+                opts.nevis_processing_ms = value("--nevis-processing-ms")?
+                    .parse()
+                    .map_err(|_| "--nevis-processing-ms must be a number")?
+            }
             "--secrets-file" => opts.secrets_file = Some(value("--secrets-file")?.into()),
             "--api-key" => opts.api_keys = vec![("local-app".into(), value("--api-key")?)],
             "-h" | "--help" => return Err(HELP.to_owned()),
             other => return Err(format!("unknown argument {other}\n\n{HELP}")),
         }
     }
+    opts.reconcile_every =
+        (reconcile_secs > 0).then(|| std::time::Duration::from_secs(reconcile_secs));
     if let Some(endpoint) = endpoint {
         opts.store = StoreChoice::DynamoDb { endpoint, table };
     }
@@ -68,6 +91,7 @@ async fn main() {
         StoreChoice::Memory => "in-memory store".to_owned(),
         StoreChoice::DynamoDb { endpoint, table } => format!("DynamoDB {endpoint}, table {table}"),
     };
+    let every = opts.reconcile_every;
     let running = match idv_local::start(opts).await {
         Ok(r) => r,
         Err(e) => {
@@ -76,6 +100,10 @@ async fn main() {
         }
     };
     let base = running.base_url.clone();
+    let reconcile = match every {
+        Some(d) => format!("{}s", d.as_secs()),
+        None => "never: disabled".into(),
+    };
     let (tenant, key) = running.api_keys.first().cloned().unwrap_or_else(|| {
         (
             "(from the secrets file)".into(),
@@ -87,6 +115,7 @@ async fn main() {
   API key (tenant {tenant}): {key}
   Authento simulator:       {base}/sandbox/authento
   Prove simulator:          {base}/sandbox/prove (test user +12001004011 Sheilakathryn Butrimovich)
+  Nevis simulator:          {base}/sandbox/nevis (reconcile runs every {reconcile})
 
 Try:
   export IDV=\"{base}\" KEY=\"{key}\"
@@ -96,6 +125,9 @@ Try:
   curl -s -X POST $IDV/sandbox/authento/control/users/user-42 -H 'Content-Type: application/json' \\
        -d '{{\"verification_type\":\"BASIC\",\"action\":\"approve\"}}'
   curl -s $IDV/v1/users/user-42/sessions -H \"Authorization: Bearer $KEY\"
+  # Nevis: start a session, open client.start_url in a browser and complete the capture
+  curl -s -X POST $IDV/v1/sessions -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \
+       -d '{{\"provider\":\"nevis\",\"user_id\":\"user-42\"}}'
 "
     );
     tokio::select! {

@@ -3,6 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SecretsLocation, StoreKind};
 use crate::providers::authento::AuthentoClient;
+use crate::providers::nevis::NevisClient;
 use crate::providers::prove::ProveClient;
 use crate::secrets::{SecretDoc, SecretSource, SecretsCache};
 use crate::store::{DynamoStore, MemoryStore, Store};
@@ -15,6 +16,7 @@ pub struct App {
     pub authento: AuthentoClient,
     /// Holds Prove's OAuth token: built once per container, shared by its invocations.
     pub prove: ProveClient,
+    pub nevis: NevisClient,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -79,6 +81,7 @@ impl App {
             .user_agent(concat!("idv-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a TLS client can be built");
+        let nevis = NevisClient::new(http.clone(), config.nevis.api_url.as_deref());
         let authento = AuthentoClient::new(
             http.clone(),
             &config.authento.api_url,
@@ -92,6 +95,7 @@ impl App {
             secrets,
             authento,
             prove,
+            nevis,
             clock,
         }
     }

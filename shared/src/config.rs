@@ -48,6 +48,25 @@ pub struct ProveConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct NevisConfig {
+    /// The instance URL, e.g. `https://{instance}.mauth.nevis.cloud`; `None`: Nevis is not served.
+    pub api_url: Option<String>,
+    /// Our deadline: a Nevis session still open this long after it started is expired
+    /// (Nevis documents no expiry of its own).
+    pub session_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    /// Most sessions one run looks at (the rest are due on the next run).
+    pub max_sessions: usize,
+    /// Provider reads in flight at once.
+    pub concurrency: usize,
+    /// A run starts no new work after this long (the function's timeout is longer).
+    pub budget: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub store: StoreKind,
     pub secrets: SecretsLocation,
@@ -60,6 +79,8 @@ pub struct Config {
     pub provider_timeout: Duration,
     pub dedupe_ttl: Duration,
     pub idempotency_ttl: Duration,
+    pub nevis: NevisConfig,
+    pub reconcile: ReconcileConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +163,22 @@ impl Config {
             idempotency_ttl: Duration::from_secs(
                 3600 * num("IDV_IDEMPOTENCY_TTL_HOURS", 24)?.max(1),
             ),
+            nevis: NevisConfig {
+                api_url: match get("IDV_NEVIS_API_URL").filter(|v| !v.is_empty()) {
+                    Some(_) => Some(url("IDV_NEVIS_API_URL", "")?),
+                    None => None,
+                },
+                session_ttl: Duration::from_secs(
+                    num("IDV_NEVIS_SESSION_TTL_SECONDS", 3600)?.clamp(60, 7 * 86_400),
+                ),
+            },
+            reconcile: ReconcileConfig {
+                max_sessions: usize::try_from(num("IDV_RECONCILE_MAX_SESSIONS", 500)?.max(1))
+                    .unwrap_or(500),
+                concurrency: usize::try_from(num("IDV_RECONCILE_CONCURRENCY", 8)?.clamp(1, 64))
+                    .unwrap_or(8),
+                budget: Duration::from_secs(num("IDV_RECONCILE_BUDGET_SECONDS", 40)?.max(1)),
+            },
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod http;
 pub mod ids;
 pub mod logging;
 pub mod providers;
+pub mod scheduled;
 pub mod secrets;
 pub mod session;
 pub mod store;

@@ -7,7 +7,8 @@
 //!  "authento": {"api_key": "..", "api_secret": "..", "jwt_secret": "..",
 //!               "webhook_secret": "..", "webhook_secret_previous": null},
 //!  "prove": {"client_id": "..", "client_secret": "..", "webhook_secret": "whsec_..",
-//!            "webhook_secret_previous": null}}
+//!            "webhook_secret_previous": null},
+//!  "nevis": {"access_key": ".."}}
 //! ```
 
 use crate::error::Error;
@@ -81,6 +82,17 @@ impl ProveSecrets {
             .filter(|s| !s.is_empty())
     }
 }
+/// Nevis Authentication Cloud: the custom integration's access key (sent as a bearer token).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+pub struct NevisSecrets {
+    pub access_key: String,
+}
+
+impl std::fmt::Debug for NevisSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NevisSecrets(<redacted>)")
+    }
+}
 
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct SecretDoc {
@@ -90,6 +102,7 @@ pub struct SecretDoc {
     pub authento: Option<AuthentoSecrets>,
     #[serde(default)]
     pub prove: Option<ProveSecrets>,
+    pub nevis: Option<NevisSecrets>,
 }
 
 // Secrets never reach a log through Debug.
@@ -99,6 +112,7 @@ impl std::fmt::Debug for SecretDoc {
             .field("api_keys", &self.api_keys.len())
             .field("authento", &self.authento.as_ref().map(|_| "<redacted>"))
             .field("prove", &self.prove.as_ref().map(|_| "<redacted>"))
+            .field("nevis", &self.nevis.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

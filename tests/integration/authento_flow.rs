@@ -240,7 +240,7 @@ async fn start_session_with_authento_is_the_same_as_a_token() {
     let p = gw
         .post(
             "/v1/sessions",
-            &json!({"provider": "nevis", "user_id": "user-s"}),
+            &json!({"provider": "passbase", "user_id": "user-s"}),
         )
         .await;
     assert_eq!(p.status, 422);

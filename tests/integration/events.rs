@@ -17,6 +17,7 @@ use idv_local::{Options, Running};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The tenant and key the app-route events authenticate with (events/README.md).
 const TENANT: &str = "events-app";
@@ -41,6 +42,8 @@ enum Before {
     OpenSessionAndApprovedAuthentoUser,
     /// The Prove webhook names an identity: a verified Prove session of user-42 enrolled it.
     VerifiedProveSessionWithIdentity,
+    /// An open Nevis session past its deadline, due for reconcile.
+    OverdueNevisSession,
 }
 
 /// One file's expectation. They run in this order, against one gateway.
@@ -145,6 +148,29 @@ fn expectations() -> Vec<Expect> {
                 assert_eq!(b["status"], "canceled", "{b}");
             },
         },
+        Expect {
+            file: "start-session.nevis.json",
+            before: Before::Nothing,
+            status: 201,
+            facts: |b| {
+                assert_eq!(b["provider"], "nevis", "{b}");
+                assert_eq!(b["user_id"], "user-44", "{b}");
+                assert_eq!(b["status"], "created", "{b}");
+                let url = b["client"]["start_url"].as_str().expect("client.start_url");
+                assert!(url.contains("/idv/welcome.html?tc="), "{b}");
+            },
+        },
+        // Not HTTP: the handler's answer is the run's summary (200 here means it ran).
+        Expect {
+            file: "reconcile.scheduled.json",
+            before: Before::OverdueNevisSession,
+            status: 200,
+            facts: |b| {
+                assert_eq!(b["due"], 1, "only the overdue session is due: {b}");
+                assert_eq!(b["expired"], 1, "{b}");
+                assert_eq!(b["failed"], 0, "{b}");
+            },
+        },
         // Last: canceling a session the webhook had verified would be a 409. The sample session
         // is canceled by now, so the webhook gets a second session, opened through the API.
         Expect {
@@ -176,13 +202,22 @@ fn function_of(file: &str) -> Function {
     ROUTES
         .iter()
         .map(|(_, _, f)| *f)
+        .chain([Function::Reconcile]) // scheduled, not routed
         .find(|f| f.binary() == binary)
         .unwrap_or_else(|| panic!("events/{file}: no function has the binary {binary:?}"))
 }
 
 /// Pushes one event file through its function, as the Lambda runtime would.
-async fn invoke(app: &idv::App, file: &str) -> (u16, Value) {
+async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
     let raw = std::fs::read_to_string(events_dir().join(file)).expect("event file");
+    if function_of(file) == Function::Reconcile {
+        // What `idv::scheduled::run_reconcile` does with the runtime's payload.
+        let event: Value =
+            serde_json::from_str(&raw).unwrap_or_else(|e| panic!("events/{file} is not JSON: {e}"));
+        assert_eq!(event["detail-type"], "Scheduled Event", "events/{file}");
+        let summary = idv::flows::reconcile::handle_scheduled_event(app.clone(), event).await;
+        return (200, serde_json::to_value(summary).expect("a summary"));
+    }
     let req = lambda_http::request::from_str(&raw)
         .unwrap_or_else(|e| panic!("events/{file} is not an API Gateway event: {e}"));
     let resp = to_lambda(idv::http::handle(app, function_of(file), from_lambda(req)).await);
@@ -277,6 +312,24 @@ async fn seed_verified_prove_session(app: &idv::App) -> SessionId {
     session.id
 }
 
+/// An open Nevis session of `events-app` whose deadline passed a minute ago: reconcile's work.
+async fn seed_overdue_nevis_session(app: &idv::App) {
+    let now = app.clock.now();
+    let mut session = Session::new(
+        TENANT,
+        Provider::Nevis,
+        "user-45",
+        now - time::Duration::hours(2),
+    );
+    session.provider_ref = Some("123456789".into());
+    session.expires_at = Some(now - time::Duration::minutes(1));
+    session.next_check_at = session.expires_at;
+    app.store
+        .create_session(&session, &HistoryEntry::created(&session), None, None)
+        .await
+        .expect("the overdue session is stored");
+}
+
 /// Opens user-42's BASIC session through the API and approves user-42 in the simulator (without
 /// a webhook: the sample event is the webhook). Returns the session's id.
 async fn open_session_and_approve(running: &Running) -> SessionId {
@@ -353,6 +406,7 @@ async fn every_sample_event_goes_through_its_handler() {
             Before::VerifiedProveSessionWithIdentity => {
                 prove_session = Some(seed_verified_prove_session(&app).await);
             }
+            Before::OverdueNevisSession => seed_overdue_nevis_session(&running.app).await,
         }
         let (status, body) = invoke(&app, e.file).await;
         assert_eq!(status, e.status, "events/{} answered {body}", e.file);

@@ -3,10 +3,12 @@
 mod authento_flow;
 mod concurrency;
 mod events;
+mod nevis_flow;
 mod openapi;
 mod prove_flow;
 mod prove_store_contract;
 mod prove_webhooks;
+mod reconcile;
 mod secrets;
 mod store_contract;
 mod webhooks;

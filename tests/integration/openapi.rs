@@ -616,7 +616,7 @@ async fn starting_a_session_answers_as_openapi_declares() {
     let r = gw
         .post(
             "/v1/sessions",
-            &json!({"provider": "nevis", "user_id": "user-oa-nevis"}),
+            &json!({"provider": "passbase", "user_id": "user-oa-passbase"}),
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
@@ -637,6 +637,20 @@ async fn starting_a_session_answers_as_openapi_declares() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     spec.assert_conforms(op.0, op.1, &r);
+
+    // Nevis: `client` holds `start_url`; a read of it conforms too.
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "user-oa-nevis"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms(op.0, op.1, &r);
+    let id = r.body["id"].as_str().unwrap();
+    let r = gw.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms("GET", "/v1/sessions/{id}", &r);
 
     gw.stop().await;
 }

@@ -3,8 +3,8 @@
 
 use idv::session::{HistoryEntry, Provider, Session, SessionId, Source, Status};
 use idv::store::{
-    Delivery, DeliveryOutcome, DeliveryState, DynamoStore, IdempotencyRecord, MemoryStore,
-    RefClaim, SessionWrite, Store, StoreError,
+    DUE_SHARDS, Delivery, DeliveryOutcome, DeliveryState, DynamoStore, IdempotencyRecord,
+    MemoryStore, RefClaim, SessionWrite, Store, StoreError, due_shard,
 };
 use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
@@ -81,6 +81,8 @@ contract!(
     cursors_page_through_and_foreign_cursors_are_refused,
     deliveries_are_duplicates_only_once_applied,
     idempotency_keys_bind_once,
+    due_sessions_are_open_ones_whose_check_is_due,
+    the_due_query_is_bounded_and_earliest_first,
 );
 
 async fn a_created_session_reads_back_identically(store: Arc<dyn Store>) {
@@ -458,4 +460,108 @@ async fn idempotency_keys_bind_once(store: Arc<dyn Store>) {
         ..rec.clone()
     };
     store.put_idempotency(&other).await.unwrap();
+}
+
+/// A Nevis session whose next check is `in_` from `at` (negative: overdue).
+fn scheduled(at: OffsetDateTime, in_: time::Duration) -> Session {
+    let mut s = Session::new("t", Provider::Nevis, "user-due", at);
+    s.provider_ref = Some("123456789".into());
+    s.next_check_at = Some(at + in_);
+    s.check_attempts = 2;
+    s
+}
+
+/// Every shard's due sessions, by id.
+async fn all_due(store: &dyn Store, at: OffsetDateTime) -> Vec<String> {
+    let mut ids = Vec::new();
+    for shard in 0..DUE_SHARDS {
+        for s in store.due_sessions(shard, at, 100).await.unwrap() {
+            assert_eq!(
+                due_shard(&s.id),
+                shard,
+                "a session is found in its own shard"
+            );
+            ids.push(s.id.to_string());
+        }
+    }
+    ids.sort();
+    ids
+}
+
+async fn due_sessions_are_open_ones_whose_check_is_due(store: Arc<dyn Store>) {
+    let t = now();
+    let overdue = scheduled(t, time::Duration::seconds(-30));
+    let due_now = scheduled(t, time::Duration::ZERO);
+    let later = scheduled(t, time::Duration::seconds(30));
+    let unscheduled = session("t", "user-none", t);
+    for s in [&overdue, &due_now, &later, &unscheduled] {
+        create(&*store, s).await;
+    }
+    let mut expected = vec![overdue.id.to_string(), due_now.id.to_string()];
+    expected.sort();
+    assert_eq!(all_due(&*store, t).await, expected);
+    // What it reads back is the session as stored, schedule included.
+    let shard = due_shard(&overdue.id);
+    let found = store.due_sessions(shard, t, 100).await.unwrap();
+    assert!(found.contains(&overdue));
+
+    // Ended: it leaves the index. Checked again later: it is not due until then.
+    let (mut ended, h) = bumped(&overdue, Status::Verified);
+    ended.next_check_at = None;
+    store
+        .update_session(SessionWrite {
+            session: &ended,
+            expected_version: overdue.version,
+            history: Some(&h),
+            applies_delivery: None,
+        })
+        .await
+        .unwrap();
+    let mut pushed = due_now.clone();
+    pushed.next_check_at = Some(t + time::Duration::minutes(1));
+    pushed.version += 1;
+    store
+        .update_session(SessionWrite {
+            session: &pushed,
+            expected_version: due_now.version,
+            history: None,
+            applies_delivery: None,
+        })
+        .await
+        .unwrap();
+    assert!(all_due(&*store, t).await.is_empty());
+    let mut at_two_minutes = vec![pushed.id.to_string(), later.id.to_string()];
+    at_two_minutes.sort();
+    assert_eq!(
+        all_due(&*store, t + time::Duration::minutes(2)).await,
+        at_two_minutes
+    );
+}
+
+async fn the_due_query_is_bounded_and_earliest_first(store: Arc<dyn Store>) {
+    let t = now();
+    // Five sessions of one shard, due 50, 40, ... 10 seconds ago (created in shuffled order).
+    let mut same_shard = Vec::new();
+    while same_shard.len() < 5 {
+        let s = scheduled(t, time::Duration::ZERO);
+        if due_shard(&s.id) == 3 {
+            same_shard.push(s);
+        }
+    }
+    for (i, s) in same_shard.iter_mut().enumerate() {
+        s.next_check_at = Some(t - time::Duration::seconds(10 * (5 - i as i64)));
+    }
+    for i in [2, 0, 4, 1, 3] {
+        create(&*store, &same_shard[i]).await;
+    }
+    let got: Vec<SessionId> = store
+        .due_sessions(3, t, 3)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let want: Vec<SessionId> = same_shard[..3].iter().map(|s| s.id.clone()).collect();
+    assert_eq!(got, want);
+    assert!(store.due_sessions(4, t, 3).await.unwrap().is_empty());
 }

@@ -3,9 +3,14 @@
 //! provider simulators mounted. Tests talk HTTP to it and look at the table directly.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use idv::App;
+use idv::clock::ManualClock;
+use idv::secrets::SecretSource;
+use idv::store::Store;
 use idv_local::{Options, Running, StoreChoice};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 pub use idv_local;
 
@@ -81,6 +86,8 @@ impl Gateway {
             authento: None,
             prove: None,
             secrets_file: None,
+            nevis_processing_ms: 0,
+            reconcile_every: None,
         };
         let running = idv_local::start(opts).await.expect("local server starts");
         Gateway {
@@ -256,6 +263,55 @@ impl Gateway {
         self.send(req).await
     }
 
+    /// Drives the Nevis simulator as the user would (`open`, `complete`, `fail`, `abandon`).
+    pub async fn nevis(
+        &self,
+        nevis_session_id: &str,
+        action: &str,
+        error_code: Option<&str>,
+    ) -> Value {
+        let r = self
+            .send(
+                self.http
+                    .post(self.url(&format!(
+                        "/sandbox/nevis/control/sessions/{nevis_session_id}"
+                    )))
+                    .json(&serde_json::json!({"action": action, "error_code": error_code})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "nevis simulator control: {:?}", r.body);
+        r.body
+    }
+
+    /// Makes the Nevis simulator's next API requests fail or lag (`/control/faults`).
+    pub async fn nevis_faults(&self, faults: Value) {
+        let r = self
+            .send(
+                self.http
+                    .post(self.url("/sandbox/nevis/control/faults"))
+                    .json(&faults),
+            )
+            .await;
+        assert_eq!(r.status, 200, "nevis simulator faults: {:?}", r.body);
+    }
+
+    /// The gateway as a function running `ahead` of now would see it: same configuration, store
+    /// and secret, a clock of its own (for `reconcile`, whose work depends on what is due).
+    pub fn app_at(&self, ahead: time::Duration) -> Arc<App> {
+        self.app_with(self.running.app.store.clone(), ahead)
+    }
+
+    /// As `app_at`, over another store (e.g. one whose DynamoDB calls are counted).
+    pub fn app_with(&self, store: Arc<dyn Store>, ahead: time::Duration) -> Arc<App> {
+        let clock = ManualClock::new(time::OffsetDateTime::now_utc() + ahead);
+        Arc::new(App::new(
+            self.running.app.config.clone(),
+            store,
+            SecretSource::Static(Arc::new(self.running.secrets.clone())),
+            Arc::new(clock),
+        ))
+    }
+
     /// Every item of the table, keyed by `pk|sk` (for "the table is unchanged" checks).
     pub async fn snapshot(&self) -> BTreeMap<String, HashMap<String, AttributeValue>> {
         let table = self.table.as_ref().expect("a DynamoDB-backed gateway");
@@ -295,5 +351,71 @@ pub async fn scan(
             Some(k) if !k.is_empty() => start = Some(k),
             _ => return out,
         }
+    }
+}
+
+/// Counts the DynamoDB operations a client sends, by operation name (`Query`, `PutItem`, ...):
+/// an SDK interceptor, so it sees every request on the wire, retries included, whatever code
+/// path sent it.
+#[derive(Debug, Clone, Default)]
+pub struct DynamoCalls(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl DynamoCalls {
+    /// A DynamoDB Local client whose every operation is counted here.
+    pub async fn client() -> (aws_sdk_dynamodb::Client, DynamoCalls) {
+        let calls = DynamoCalls::default();
+        let base = dynamo_client().await;
+        let conf = base
+            .config()
+            .to_builder()
+            .interceptor(calls.clone())
+            .build();
+        (aws_sdk_dynamodb::Client::from_conf(conf), calls)
+    }
+
+    /// Counts so far, by operation.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn get(&self, operation: &str) -> u64 {
+        self.counts().get(operation).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts().values().sum()
+    }
+
+    pub fn reset(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for DynamoCalls {
+    fn name(&self) -> &'static str {
+        "DynamoCalls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        // DynamoDB's JSON protocol names the operation in `X-Amz-Target: DynamoDB_20120810.<Op>`.
+        let op = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("unknown")
+            .to_owned();
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(op)
+            .or_default() += 1;
+        Ok(())
     }
 }

@@ -20,7 +20,7 @@ pub struct Bookkeeping<'a> {
     pub reason: Option<&'static str>,
 }
 
-const ATTEMPTS: usize = 5;
+const ATTEMPTS: u32 = 8;
 
 /// Applies `proposal` to the session, retrying on a lost race against the fresh state.
 /// Returns the session as stored afterwards and the decision taken.
@@ -30,10 +30,13 @@ pub async fn apply_with_retry(
     proposal: &Proposal,
     book: &Bookkeeping<'_>,
 ) -> Result<(Session, Decision), Error> {
-    for _ in 0..ATTEMPTS {
+    for attempt in 1..=ATTEMPTS {
         match apply_once(app, &current, proposal, book).await {
             Ok(done) => return Ok(done),
             Err(StoreError::Conflict) => {
+                // Many writers on one session (a burst of webhooks and reads, two reconcile runs):
+                // a jittered pause spreads their retries instead of colliding again at once.
+                tokio::time::sleep(conflict_pause(attempt)).await;
                 current = app
                     .store
                     .get_session(&current.id)
@@ -46,6 +49,13 @@ pub async fn apply_with_retry(
     Err(Error::StoreUnavailable(
         "too much contention on one session".into(),
     ))
+}
+
+/// Up to 10 ms doubling per attempt (capped at 320 ms), full jitter.
+fn conflict_pause(attempt: u32) -> std::time::Duration {
+    use rand::Rng;
+    let cap = 10u64 << attempt.min(5);
+    std::time::Duration::from_millis(rand::rng().random_range(0..=cap))
 }
 
 async fn apply_once(
@@ -107,6 +117,13 @@ async fn apply_once(
     if let Some(r) = &book.provider_ref {
         next.provider_ref = Some(r.clone());
     }
+    // The next scheduled check is written with the result it follows (one conditional write).
+    crate::session::schedule::after_write(
+        &mut next,
+        current.status,
+        !stale && book.checked_at.is_some(),
+        now,
+    );
     next.version = current.version;
     if next == *current {
         // Nothing to store; a delivery is still settled so that a redelivery is a duplicate.

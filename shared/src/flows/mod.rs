@@ -3,7 +3,9 @@
 mod apply;
 pub mod authento;
 pub mod idempotency;
+pub mod nevis;
 pub mod prove;
+pub mod reconcile;
 pub mod sessions;
 pub mod tokens;
 

@@ -134,6 +134,10 @@ pub async fn start(
         details.identity_id = Some(id);
     }
     session.prove = Some(details);
+    if !session.status.is_terminal() {
+        // Prove is pull-based: scheduled reconciliation follows the flow from here.
+        crate::session::schedule::first_check(&mut session, now);
+    }
     let mut history = HistoryEntry::created(&session);
     history.to = session.status;
     history.provider_status = session.provider_status.clone();

@@ -23,8 +23,9 @@ pub async fn refresh_from_provider(app: &App, session: Session) -> Result<Sessio
     match session.provider {
         Provider::Authento => super::authento::refresh(app, session).await,
         Provider::Prove => super::prove::refresh(app, session).await,
+        Provider::Nevis => super::nevis::refresh(app, session).await,
         // Other providers arrive with their own issues; until then their state is what is stored.
-        Provider::Nevis | Provider::Passbase => Ok(session),
+        Provider::Passbase => Ok(session),
     }
 }
 
@@ -36,7 +37,7 @@ fn is_due(app: &App, s: &Session) -> bool {
 }
 
 /// Our own deadline: an open session past `expires_at` is expired, whatever the provider says.
-async fn expire_if_due(app: &App, s: Session) -> Result<Session, Error> {
+pub(crate) async fn expire_if_due(app: &App, s: Session) -> Result<Session, Error> {
     match s.expires_at {
         Some(at) if !s.status.is_terminal() && at <= app.clock.now() => {
             let p = Proposal {

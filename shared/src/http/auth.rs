@@ -54,6 +54,7 @@ mod tests {
             ],
             authento: None,
             prove: None,
+            nevis: None,
         }
     }
 

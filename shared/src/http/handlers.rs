@@ -2,7 +2,7 @@
 
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, problem, views};
 use crate::flows::idempotency::IdempotencyKey;
-use crate::flows::{authento, prove, sessions, tokens};
+use crate::flows::{authento, nevis, prove, sessions, tokens};
 use crate::session::{VerificationType, is_valid_user_id};
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
@@ -101,7 +101,16 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                         &views::session(&started.session, Some(client)),
                     ))
                 }
-                Some("nevis") => Err(Error::ProviderNotConfigured("nevis")),
+                Some("nevis") => {
+                    let input = nevis::parse_start(&body)?;
+                    let idem = idempotency(req, route)?;
+                    let started = nevis::start(app, &tenant, &input, idem.as_ref()).await?;
+                    let client = json!({"start_url": started.start_url});
+                    Ok(ApiResponse::json(
+                        StatusCode::CREATED,
+                        &views::session(&started.session, Some(client)),
+                    ))
+                }
                 Some("passbase") => Err(Error::ProviderNotConfigured("passbase")),
                 Some(_) => Err(Error::invalid(
                     "provider",

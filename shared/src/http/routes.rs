@@ -10,6 +10,8 @@ pub enum Function {
     GetSession,
     WebhookAuthento,
     WebhookProve,
+    /// Not HTTP: an EventBridge schedule invokes it (no entry in `ROUTES`).
+    Reconcile,
 }
 
 impl Function {
@@ -20,6 +22,7 @@ impl Function {
             Function::GetSession => "get-session",
             Function::WebhookAuthento => "webhook-authento",
             Function::WebhookProve => "webhook-prove",
+            Function::Reconcile => "reconcile",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! One module per provider: its client, its status mapping, its webhook dialect.
 
 pub mod authento;
+pub mod nevis;
 pub mod prove;
 pub mod retry;

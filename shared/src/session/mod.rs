@@ -1,6 +1,7 @@
 //! The verification session: one model and one state machine for every provider. No I/O here.
 
 mod model;
+pub mod schedule;
 mod state;
 
 pub use model::{

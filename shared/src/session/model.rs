@@ -201,6 +201,11 @@ pub struct Session {
     pub provider_seen_ms: Option<i64>,
     /// Prove flows only: what the gateway keeps of a Prove session (no personal data).
     pub prove: Option<ProveDetails>,
+    /// When scheduled reconciliation should look at this session next (`None`: never). Only open
+    /// sessions carry one; the due index holds exactly those.
+    pub next_check_at: Option<OffsetDateTime>,
+    /// Scheduled checks since the last status change: the backoff grows with it.
+    pub check_attempts: u32,
     /// Optimistic-concurrency version: every write checks and bumps it.
     pub version: u64,
 }
@@ -308,6 +313,8 @@ impl Session {
             last_checked_at: None,
             provider_seen_ms: None,
             prove: None,
+            next_check_at: None,
+            check_attempts: 0,
             version: 1,
         }
     }

@@ -1,9 +1,10 @@
-//! DynamoDB adapter: one table, `pk`/`sk`, one index `gsi1` (a user's sessions, newest first),
-//! TTL on `ttl`. Every state change is a conditional write on `version`.
+//! DynamoDB adapter: one table, `pk`/`sk`, one index `gsi1` (a user's sessions, newest first), a
+//! sparse index `gsi2` (open sessions by when their next check is due), TTL on `ttl`. Every state change is a conditional write on `version`.
 //!
 //! | item              | pk                          | sk            | notes                     |
 //! |-------------------|-----------------------------|---------------|---------------------------|
 //! | session           | `SES#<id>`                  | `SES`         | gsi1: `USR#<tenant>#<user>` / `<created ns>#<id>` |
+//! |                   |                             |               | gsi2 (open sessions with a next check only): `DUE#<shard>` / `<next check ms>#<id>` |
 //! | history entry     | `SES#<id>`                  | `H#<version>` | append-only               |
 //! | provider ref      | `REF#<key>`                 | `REF`         | provider identity -> session |
 //! | webhook delivery  | `WH#<provider>#<event id>`  | `WH`          | dedupe, TTL               |
@@ -95,6 +96,17 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
         )
         .build()
         .map_err(|e| e.to_string())?;
+    let due = GlobalSecondaryIndex::builder()
+        .index_name("gsi2")
+        .key_schema(key("gsi2pk", KeyType::Hash)?)
+        .key_schema(key("gsi2sk", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
     client
         .create_table()
         .table_name(table)
@@ -103,9 +115,12 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
         .attribute_definitions(attr("sk")?)
         .attribute_definitions(attr("gsi1pk")?)
         .attribute_definitions(attr("gsi1sk")?)
+        .attribute_definitions(attr("gsi2pk")?)
+        .attribute_definitions(attr("gsi2sk")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
         .global_secondary_indexes(gsi)
+        .global_secondary_indexes(due)
         .send()
         .await
         .map(|_| ())
@@ -235,6 +250,20 @@ fn user_sk(s: &Session) -> String {
         s.id
     )
 }
+fn due_pk(shard: u16) -> String {
+    format!("DUE#{shard:02}")
+}
+/// Fixed-width milliseconds, so that string order is time order; the id keeps keys unique.
+fn due_sk(at: OffsetDateTime, id: &SessionId) -> String {
+    format!("{:015}#{id}", unix_ms(at))
+}
+/// Everything due at or before `at`: `~` sorts after every session id character.
+fn due_upto(at: OffsetDateTime) -> String {
+    format!("{:015}#~", unix_ms(at))
+}
+fn unix_ms(at: OffsetDateTime) -> i128 {
+    (at.unix_timestamp_nanos() / 1_000_000).max(0)
+}
 fn delivery_pk(provider: &str, event_id: &str) -> String {
     format!("WH#{provider}#{event_id}")
 }
@@ -286,6 +315,15 @@ fn session_item(x: &Session) -> Item {
     put_opt(&mut item, "provider_seen_ms", x.provider_seen_ms.map(n));
     if let Some(p) = &x.prove {
         prove_attributes(&mut item, p);
+    }
+    put_opt(&mut item, "next_check_at", x.next_check_at.map(ts));
+    if x.check_attempts > 0 {
+        item.insert("check_attempts".into(), n(x.check_attempts));
+    }
+    // Sparse: a session leaves the due index by writing it without these (a put replaces the item).
+    if let (true, Some(at)) = (is_scheduled(x), x.next_check_at) {
+        item.insert("gsi2pk".into(), s(due_pk(due_shard(&x.id))));
+        item.insert("gsi2sk".into(), s(due_sk(at, &x.id)));
     }
     item.insert("version".into(), n(x.version));
     item
@@ -379,6 +417,8 @@ fn session_from(item: &Item) -> StoreResult<Session> {
         last_checked_at: opt_ts(item, "last_checked_at")?,
         provider_seen_ms: opt_n(item, "provider_seen_ms"),
         prove: prove_from(item)?,
+        next_check_at: opt_ts(item, "next_check_at")?,
+        check_attempts: opt_n(item, "check_attempts").unwrap_or(0),
         version: get_n(item, "version")?,
     })
 }
@@ -844,5 +884,31 @@ impl Store for DynamoStore {
         out.sort_by(|a, b| (b.received_at, &b.event_id).cmp(&(a.received_at, &a.event_id)));
         out.truncate(limit);
         Ok(out)
+    }
+
+    async fn due_sessions(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        // One page: what does not fit is due on the next run (earliest first, so nothing starves).
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi2")
+            .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
+            .expression_attribute_values(":pk", s(due_pk(shard)))
+            .expression_attribute_values(":upto", s(due_upto(now)))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(read_error)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(session_from)
+            .collect()
     }
 }

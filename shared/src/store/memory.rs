@@ -273,4 +273,21 @@ impl Store for MemoryStore {
         out.truncate(limit);
         Ok(out)
     }
+
+    async fn due_sessions(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        let g = self.lock();
+        let mut due: Vec<&Session> = g
+            .sessions
+            .values()
+            .filter(|s| is_scheduled(s) && due_shard(&s.id) == shard)
+            .filter(|s| s.next_check_at.is_some_and(|at| at <= now))
+            .collect();
+        due.sort_by_key(|s| (s.next_check_at, s.id.to_string()));
+        Ok(due.into_iter().take(limit).cloned().collect())
+    }
 }

@@ -198,6 +198,16 @@ pub trait Store: Send + Sync {
         id: &SessionId,
         limit: usize,
     ) -> StoreResult<Vec<IdentityEvent>>;
+
+    /// Open sessions of one due shard whose `next_check_at` is at or before `now`, earliest first,
+    /// at most `limit`. Read from an index that holds only open sessions with a next check, so
+    /// the cost follows the number due, not the size of the table.
+    async fn due_sessions(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>>;
 }
 
 /// The key of the ref that ties a Prove Identity Manager identity to the latest verified session
@@ -206,7 +216,31 @@ pub fn prove_identity_ref_key(identity_id: &str) -> String {
     format!("prove#identity#{identity_id}")
 }
 
+/// The due index is spread over this many partition keys, so that it never becomes one hot
+/// partition however many sessions are open.
+pub const DUE_SHARDS: u16 = 16;
+
+/// A session's due shard: a stable hash (FNV-1a) of its id, the same in every process and release.
+pub fn due_shard(id: &SessionId) -> u16 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in id.as_str().bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h % u32::from(DUE_SHARDS)) as u16
+}
+
+/// Whether a session belongs in the due index.
+pub fn is_scheduled(s: &Session) -> bool {
+    !s.status.is_terminal() && s.next_check_at.is_some()
+}
+
 /// The key of the ref that ties an Authento user's track to its open session.
 pub fn authento_ref_key(user_id: &str, verification_type: &str) -> String {
     format!("authento#{user_id}#{verification_type}")
+}
+
+/// The key of the ref that ties a Nevis IDV `sessionId` to our session (one each way).
+pub fn nevis_ref_key(nevis_session_id: &str) -> String {
+    format!("nevis#{nevis_session_id}")
 }

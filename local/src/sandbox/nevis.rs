@@ -1,0 +1,643 @@
+//! Nevis IDV simulator: an independent implementation of Nevis Authentication Cloud's documented
+//! identity-verification API (`POST`/`GET idverification/sessions`, bearer access key, nine-digit
+//! `sessionId`, `startUrl` = `.../idv/welcome.html?tc={sessionId}`, statuses `pending`,
+//! `in_progress`, `failed`, `verified`), the welcome page where a tester plays the user, and
+//! `/control/*` routes that let tests drive and break it.
+//!
+//! A session is `pending` until its welcome page is opened (the user consents and starts the
+//! capture: `in_progress`). Completing or failing the capture gives the result after
+//! `processing_ms` (Nevis "takes up to a few minutes"); until then it still reads `in_progress`.
+//! Abandoning changes nothing: Nevis keeps answering the last status, and the gateway's own
+//! deadline expires the session. Facts the docs do not state are marked `// ASSUMPTION:`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use bytes::Bytes;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::html_escape;
+
+// ASSUMPTION: the IDV endpoints live under `/api/v1/` like Nevis's other Authentication Cloud APIs.
+const SESSIONS: &str = "/api/v1/idverification/sessions";
+
+/// ASSUMPTION: Nevis documents no IDV error codes; these are the simulator's.
+pub const ERROR_CODES: [&str; 5] = [
+    "DOCUMENT_NOT_READABLE",
+    "DOCUMENT_EXPIRED",
+    "DOCUMENT_NOT_SUPPORTED",
+    "FACE_MISMATCH",
+    "LIVENESS_CHECK_FAILED",
+];
+
+#[derive(Clone, Debug)]
+pub struct NevisSimConfig {
+    /// The custom integration's access key (bearer token).
+    pub access_key: String,
+    /// Where the simulator is mounted, as callers reach it: the instance URL.
+    pub instance_url: String,
+    /// How long a finished capture reads `in_progress` before its result shows.
+    pub processing_ms: u64,
+}
+
+/// The simulator; cheap to clone, all clones share one state.
+#[derive(Clone)]
+pub struct NevisSim {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: NevisSimConfig,
+    state: Mutex<SimState>,
+}
+
+#[derive(Default)]
+struct SimState {
+    sessions: HashMap<String, SimSession>,
+    faults: Faults,
+    create_requests: u64,
+    get_requests: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+struct Faults {
+    fail_next: u32,
+    fail_status: u16,
+    delay_next: u32,
+    delay_ms: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Phase {
+    Pending,
+    InProgress,
+    Finished {
+        error_code: Option<String>,
+        ready_at: Instant,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct SimSession {
+    phase: Phase,
+    abandoned: bool,
+}
+
+impl SimSession {
+    fn status(&self) -> &'static str {
+        match &self.phase {
+            Phase::Pending => "pending",
+            Phase::InProgress => "in_progress",
+            Phase::Finished { ready_at, .. } if Instant::now() < *ready_at => "in_progress",
+            Phase::Finished {
+                error_code: None, ..
+            } => "verified",
+            Phase::Finished { .. } => "failed",
+        }
+    }
+
+    /// The GET answer. ASSUMPTION: result data under `result`, error codes under `errors`.
+    fn body(&self, id: &str) -> Value {
+        let status = self.status();
+        let mut v = json!({"sessionId": id, "status": status});
+        match (&self.phase, status) {
+            (_, "verified") => {
+                v["result"] = json!({
+                    "document": {"type": "PASSPORT", "issuingCountry": "CHE", "expiryDate": "2031-01-01"},
+                    "person": {"firstName": "Erika", "lastName": "Muster", "dateOfBirth": "1990-01-01"}
+                });
+            }
+            (
+                Phase::Finished {
+                    error_code: Some(code),
+                    ..
+                },
+                "failed",
+            ) => {
+                v["errors"] = json!([{"code": code, "message": describe(code)}]);
+            }
+            _ => {}
+        }
+        v
+    }
+}
+
+fn describe(code: &str) -> &'static str {
+    match code {
+        "DOCUMENT_NOT_READABLE" => "The document could not be read.",
+        "DOCUMENT_EXPIRED" => "The document has expired.",
+        "DOCUMENT_NOT_SUPPORTED" => "The document type is not supported.",
+        "FACE_MISMATCH" => "The face does not match the document photo.",
+        "LIVENESS_CHECK_FAILED" => "The liveness check failed.",
+        _ => "The identity verification failed.",
+    }
+}
+
+/// What a tester (page) or a test (control route) does as the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    /// Consent given, capture started: `pending` -> `in_progress`.
+    Open,
+    Complete,
+    Fail,
+    Abandon,
+}
+
+impl Action {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "open" => Self::Open,
+            "complete" => Self::Complete,
+            "fail" => Self::Fail,
+            "abandon" => Self::Abandon,
+            _ => return None,
+        })
+    }
+}
+
+impl NevisSim {
+    pub fn new(config: NevisSimConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(SimState::default()),
+            }),
+        }
+    }
+
+    /// Routes relative to the mount point (mount with `Router::nest`).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(SESSIONS, post(create_session))
+            .route(&format!("{SESSIONS}/{{session_id}}"), get(get_session))
+            .route("/idv/welcome.html", get(welcome_page))
+            .route("/idv/action", post(page_action))
+            .route("/control/sessions/{session_id}", post(control_session))
+            .route("/control/faults", post(control_faults))
+            .route("/control/stats", get(control_stats))
+            .with_state(self.clone())
+    }
+
+    /// `GET idverification/sessions/{id}` requests received, refused ones included.
+    pub fn get_requests(&self) -> u64 {
+        self.state().get_requests
+    }
+
+    pub fn create_requests(&self) -> u64 {
+        self.state().create_requests
+    }
+
+    fn state(&self) -> MutexGuard<'_, SimState> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies a user action; `Err` names why it is refused.
+    fn act(&self, id: &str, action: Action, error_code: Option<&str>) -> Result<Value, String> {
+        let processing = Duration::from_millis(self.inner.config.processing_ms);
+        let mut state = self.state();
+        let session = state.sessions.get_mut(id).ok_or("unknown session")?;
+        match (action, &session.phase) {
+            (Action::Open, Phase::Pending) => session.phase = Phase::InProgress,
+            (Action::Open, _) => {} // reopening the page changes nothing
+            (Action::Complete | Action::Fail, Phase::Finished { .. }) => {
+                return Err("the capture is already finished".into());
+            }
+            (Action::Complete, _) => {
+                session.phase = Phase::Finished {
+                    error_code: None,
+                    ready_at: Instant::now() + processing,
+                }
+            }
+            (Action::Fail, _) => {
+                let code = error_code.unwrap_or(ERROR_CODES[0]);
+                if code.is_empty()
+                    || code.len() > 64
+                    || !code
+                        .bytes()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+                {
+                    return Err("error_code must be 1-64 chars of [A-Z0-9_]".into());
+                }
+                session.phase = Phase::Finished {
+                    error_code: Some(code.to_owned()),
+                    ready_at: Instant::now() + processing,
+                }
+            }
+            (Action::Abandon, _) => session.abandoned = true,
+        }
+        Ok(session.body(id))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API
+// ---------------------------------------------------------------------------------------------
+
+/// ASSUMPTION: errors answer `{"error": "..."}` with Nevis ID Cloud's generic statuses
+/// (401 missing key, 403 invalid key, 404 unknown session).
+fn api_error(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({"error": error}))).into_response()
+}
+
+/// `None` when the bearer access key is right; else the refusal to answer.
+fn refusal(sim: &NevisSim, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Some(api_error(StatusCode::UNAUTHORIZED, "missing access key"));
+    };
+    let ok: bool = token
+        .as_bytes()
+        .ct_eq(sim.inner.config.access_key.as_bytes())
+        .into();
+    (!ok).then(|| api_error(StatusCode::FORBIDDEN, "invalid access key"))
+}
+
+/// Injected failures and delays, taken in order by API requests.
+async fn injected(sim: &NevisSim) -> Option<Response> {
+    let (fail, delay) = {
+        let mut state = sim.state();
+        let f = &mut state.faults;
+        let delay = if f.delay_next > 0 {
+            f.delay_next -= 1;
+            Duration::from_millis(f.delay_ms)
+        } else {
+            Duration::ZERO
+        };
+        let fail = if f.fail_next > 0 {
+            f.fail_next -= 1;
+            Some(StatusCode::from_u16(f.fail_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        } else {
+            None
+        };
+        (fail, delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    fail.map(|status| api_error(status, "injected failure"))
+}
+
+async fn create_session(State(sim): State<NevisSim>, headers: HeaderMap) -> Response {
+    sim.state().create_requests += 1;
+    if let Some(refused) = refusal(&sim, &headers) {
+        return refused;
+    }
+    if let Some(failure) = injected(&sim).await {
+        return failure;
+    }
+    let id = {
+        let mut state = sim.state();
+        let id = loop {
+            let candidate = rand::rng()
+                .random_range(100_000_000u32..=999_999_999)
+                .to_string();
+            if !state.sessions.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        state.sessions.insert(
+            id.clone(),
+            SimSession {
+                phase: Phase::Pending,
+                abandoned: false,
+            },
+        );
+        id
+    };
+    let start_url = format!(
+        "{}/idv/welcome.html?tc={id}",
+        sim.inner.config.instance_url.trim_end_matches('/')
+    );
+    // ASSUMPTION: 200 with exactly the two documented fields.
+    Json(json!({"sessionId": id, "startUrl": start_url})).into_response()
+}
+
+async fn get_session(
+    State(sim): State<NevisSim>,
+    Path(session_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    sim.state().get_requests += 1;
+    if let Some(refused) = refusal(&sim, &headers) {
+        return refused;
+    }
+    if let Some(failure) = injected(&sim).await {
+        return failure;
+    }
+    let state = sim.state();
+    match state.sessions.get(&session_id) {
+        Some(s) => Json(s.body(&session_id)).into_response(),
+        None => api_error(StatusCode::NOT_FOUND, "session not found"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The welcome page (the user's side)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct PageQuery {
+    tc: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    tc: Option<String>,
+    action: Option<String>,
+    error_code: Option<String>,
+}
+
+async fn welcome_page(State(sim): State<NevisSim>, Query(q): Query<PageQuery>) -> Response {
+    let Some(tc) = q.tc.filter(|t| sim.state().sessions.contains_key(t)) else {
+        return page_error(
+            StatusCode::NOT_FOUND,
+            "unknown identity verification session",
+        );
+    };
+    // Opening the page is the user's consent and the start of the capture.
+    let _ = sim.act(&tc, Action::Open, None);
+    let (status, abandoned) = {
+        let state = sim.state();
+        let s = &state.sessions[&tc];
+        (s.status(), s.abandoned)
+    };
+    Html(render_page(&tc, status, abandoned)).into_response()
+}
+
+async fn page_action(State(sim): State<NevisSim>, Form(form): Form<ActionForm>) -> Response {
+    let (Some(tc), Some(action)) = (form.tc, form.action.as_deref().and_then(Action::parse)) else {
+        return page_error(StatusCode::BAD_REQUEST, "unknown session or action");
+    };
+    if let Err(why) = sim.act(&tc, action, form.error_code.as_deref()) {
+        return page_error(StatusCode::CONFLICT, &why);
+    }
+    let tc: String = url::form_urlencoded::byte_serialize(tc.as_bytes()).collect();
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("welcome.html?tc={tc}"))],
+    )
+        .into_response()
+}
+
+fn page_error(status: StatusCode, reason: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html><head><title>Nevis IDV (sandbox)</title></head>\
+         <body><h1>Identity verification unavailable</h1><p>{}</p></body></html>",
+        html_escape(reason)
+    );
+    (status, Html(body)).into_response()
+}
+
+fn render_page(tc: &str, status: &str, abandoned: bool) -> String {
+    let tc = html_escape(tc);
+    let form = |action: &str, extra: &str, label: &str| {
+        format!(
+            "<form method=\"post\" action=\"action\">\
+             <input type=\"hidden\" name=\"tc\" value=\"{tc}\">\
+             <input type=\"hidden\" name=\"action\" value=\"{action}\">{extra}\
+             <button type=\"submit\">{label}</button></form>\n"
+        )
+    };
+    let options: String = ERROR_CODES
+        .iter()
+        .map(|c| format!("<option>{c}</option>"))
+        .collect();
+    let select = format!("<select name=\"error_code\">{options}</select>");
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\">\
+         <title>Nevis identity verification (sandbox)</title></head><body>\n\
+         <h1>Nevis identity verification (sandbox)</h1>\n\
+         <dl><dt>Session</dt><dd id=\"session\">{tc}</dd>\
+         <dt>Status</dt><dd id=\"status\">{status}</dd>\
+         <dt>Abandoned</dt><dd id=\"abandoned\">{abandoned}</dd></dl>\n\
+         {complete}{fail}{abandon}</body></html>",
+        complete = form("complete", "", "Complete the capture (verified)"),
+        fail = form("fail", &select, "Fail the capture"),
+        abandon = form("abandon", "", "Abandon (leave the page)"),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control routes (tests and testers only)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct ControlRequest {
+    action: String,
+    #[serde(default)]
+    error_code: Option<String>,
+}
+
+fn bad_request(error: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": error}))).into_response()
+}
+
+async fn control_session(
+    State(sim): State<NevisSim>,
+    Path(session_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let request: ControlRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&format!("invalid request: {e}")),
+    };
+    let Some(action) = Action::parse(&request.action) else {
+        return bad_request("action must be open, complete, fail or abandon");
+    };
+    match sim.act(&session_id, action, request.error_code.as_deref()) {
+        Ok(v) => Json(v).into_response(),
+        Err(why) if why == "unknown session" => api_error(StatusCode::NOT_FOUND, &why),
+        Err(why) => bad_request(&why),
+    }
+}
+
+#[derive(Deserialize)]
+struct FaultsRequest {
+    fail_next: Option<u32>,
+    status: Option<u16>,
+    delay_next: Option<u32>,
+    delay_ms: Option<u64>,
+}
+
+async fn control_faults(State(sim): State<NevisSim>, body: Bytes) -> Response {
+    let request: FaultsRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&format!("invalid request: {e}")),
+    };
+    let status = request.status.unwrap_or(500);
+    if StatusCode::from_u16(status).is_err() {
+        return bad_request("invalid status");
+    }
+    let mut state = sim.state();
+    if let Some(n) = request.fail_next {
+        state.faults.fail_next = n;
+        state.faults.fail_status = status;
+    }
+    if let Some(n) = request.delay_next {
+        state.faults.delay_next = n;
+        state.faults.delay_ms = request.delay_ms.unwrap_or(0);
+    }
+    Json(state.faults).into_response()
+}
+
+async fn control_stats(State(sim): State<NevisSim>) -> Response {
+    let state = sim.state();
+    Json(json!({
+        "create_requests": state.create_requests,
+        "get_requests": state.get_requests,
+        "sessions": state.sessions.len(),
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    const KEY: &str = "test-access-key";
+
+    fn sim(processing_ms: u64) -> NevisSim {
+        NevisSim::new(NevisSimConfig {
+            access_key: KEY.into(),
+            instance_url: "http://sim.local/sandbox/nevis".into(),
+            processing_ms,
+        })
+    }
+
+    async fn send(router: &Router, req: Request<Body>) -> (StatusCode, Value) {
+        let resp = router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn api(method: &str, path: &str, key: Option<&str>) -> Request<Body> {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            b = b.header("authorization", format!("Bearer {k}"));
+        }
+        b.header("content-type", "application/json")
+            .body(Body::from("{}"))
+            .unwrap()
+    }
+
+    fn control(id: &str, body: Value) -> Request<Body> {
+        Request::builder()
+            .method("POST")
+            .uri(format!("/control/sessions/{id}"))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_goes_pending_in_progress_then_verified() {
+        let router = sim(0).router();
+        let (status, created) = send(&router, api("POST", SESSIONS, Some(KEY))).await;
+        assert_eq!(status, 200);
+        let id = created["sessionId"].as_str().unwrap().to_owned();
+        assert_eq!(id.len(), 9);
+        assert_eq!(
+            created["startUrl"],
+            format!("http://sim.local/sandbox/nevis/idv/welcome.html?tc={id}")
+        );
+        let read = |router: &Router| {
+            let router = router.clone();
+            let id = id.clone();
+            async move { send(&router, api("GET", &format!("{SESSIONS}/{id}"), Some(KEY))).await }
+        };
+        assert_eq!(read(&router).await.1["status"], "pending");
+        let page = router
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri(format!("/idv/welcome.html?tc={id}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(read(&router).await.1["status"], "in_progress");
+        send(&router, control(&id, json!({"action": "complete"}))).await;
+        let (_, done) = read(&router).await;
+        assert_eq!(done["status"], "verified");
+        assert!(done["result"].is_object());
+    }
+
+    #[tokio::test]
+    async fn a_failed_capture_reports_its_code_after_processing() {
+        let s = sim(60_000);
+        let router = s.router();
+        let (_, created) = send(&router, api("POST", SESSIONS, Some(KEY))).await;
+        let id = created["sessionId"].as_str().unwrap();
+        let (_, body) = send(
+            &router,
+            control(id, json!({"action": "fail", "error_code": "FACE_MISMATCH"})),
+        )
+        .await;
+        // Still processing: the result shows only after processing_ms.
+        assert_eq!(body["status"], "in_progress");
+        let fast = sim(0);
+        let router = fast.router();
+        let (_, created) = send(&router, api("POST", SESSIONS, Some(KEY))).await;
+        let id = created["sessionId"].as_str().unwrap();
+        let (_, body) = send(
+            &router,
+            control(id, json!({"action": "fail", "error_code": "FACE_MISMATCH"})),
+        )
+        .await;
+        assert_eq!(body["status"], "failed");
+        assert_eq!(body["errors"][0]["code"], "FACE_MISMATCH");
+    }
+
+    #[tokio::test]
+    async fn the_access_key_is_required_and_faults_are_injected() {
+        let s = sim(0);
+        let router = s.router();
+        assert_eq!(send(&router, api("POST", SESSIONS, None)).await.0, 401);
+        assert_eq!(
+            send(&router, api("POST", SESSIONS, Some("wrong"))).await.0,
+            403
+        );
+        assert_eq!(
+            send(
+                &router,
+                api("GET", &format!("{SESSIONS}/123456789"), Some(KEY))
+            )
+            .await
+            .0,
+            404
+        );
+        let faults = Request::builder()
+            .method("POST")
+            .uri("/control/faults")
+            .body(Body::from(r#"{"fail_next":1,"status":503}"#))
+            .unwrap();
+        assert_eq!(send(&router, faults).await.0, 200);
+        assert_eq!(send(&router, api("POST", SESSIONS, Some(KEY))).await.0, 503);
+        assert_eq!(send(&router, api("POST", SESSIONS, Some(KEY))).await.0, 200);
+        assert_eq!(s.create_requests(), 4);
+        assert_eq!(s.get_requests(), 1);
+    }
+}

@@ -1,0 +1,257 @@
+//! Scheduled reconciliation (every minute): refreshes the open sessions of pull-based providers
+//! whose next check is due, and expires open sessions of any provider past their deadline.
+//!
+//! - Finds work through the sparse due index (`Store::due_sessions`, one query per shard), never a
+//!   table scan: its cost follows what is due, not how many sessions exist.
+//! - Bounded: at most `max_sessions` per run, `concurrency` provider reads at once, and no new
+//!   work after `budget`; what is left is still due on the next run.
+//! - Safe to run twice at once: every write is conditional on the session's version (a loser
+//!   re-reads and decides again), and a failed read leaves the session as it was, still due.
+
+use super::sessions::{expire_if_due, refresh_from_provider};
+use crate::session::{Session, schedule};
+use crate::store::{DUE_SHARDS, SessionWrite, StoreError};
+use crate::{App, Error};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// What one run did: counts only (logged as one line, returned to the Lambda runtime).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Sessions the due index returned.
+    pub due: usize,
+    /// Read from their provider and written back (with their next check).
+    pub refreshed: usize,
+    /// Of those, how many changed status.
+    pub changed: usize,
+    /// Expired by our deadline.
+    pub expired: usize,
+    /// Push-provider sessions whose next check moved to their deadline.
+    pub rescheduled: usize,
+    /// Provider or store failures: those sessions are unchanged and due again next run.
+    pub failed: usize,
+    /// Left for the next run because the time budget ran out.
+    pub deferred: usize,
+    /// Shards whose query failed.
+    pub shard_errors: usize,
+    pub elapsed_ms: u64,
+}
+
+enum Outcome {
+    Refreshed { changed: bool },
+    Expired,
+    Rescheduled,
+    Failed,
+}
+
+/// One run. Errors are counted, not returned: one bad session or shard must not stop the rest.
+pub async fn run(app: Arc<App>) -> Summary {
+    let started = Instant::now();
+    let now = app.clock.now();
+    let cfg = app.config.reconcile.clone();
+    let mut summary = Summary::default();
+
+    let mut due = find_due(&app, now, cfg.max_sessions, &mut summary).await;
+    // Earliest first across shards.
+    due.sort_by_key(|s| s.next_check_at);
+    due.truncate(cfg.max_sessions);
+    summary.due = due.len();
+
+    let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for session in due {
+        if started.elapsed() >= cfg.budget {
+            summary.deferred += 1;
+            continue;
+        }
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        // The budget may have run out while waiting for a slot.
+        if started.elapsed() >= cfg.budget {
+            summary.deferred += 1;
+            continue;
+        }
+        let app = app.clone();
+        tasks.spawn(async move {
+            let outcome = one(&app, session).await;
+            drop(permit);
+            outcome
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Outcome::Refreshed { changed }) => {
+                summary.refreshed += 1;
+                summary.changed += usize::from(changed);
+            }
+            Ok(Outcome::Expired) => summary.expired += 1,
+            Ok(Outcome::Rescheduled) => summary.rescheduled += 1,
+            Ok(Outcome::Failed) | Err(_) => summary.failed += 1,
+        }
+    }
+    summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        due = summary.due,
+        refreshed = summary.refreshed,
+        changed = summary.changed,
+        expired = summary.expired,
+        rescheduled = summary.rescheduled,
+        failed = summary.failed,
+        deferred = summary.deferred,
+        shard_errors = summary.shard_errors,
+        ms = summary.elapsed_ms,
+        "reconcile run"
+    );
+    summary
+}
+
+/// Up to `max` due sessions over all shards: each shard is asked for its share first; shards that
+/// filled their share are asked again for more while the run has room (most runs: one query each).
+async fn find_due(
+    app: &App,
+    now: time::OffsetDateTime,
+    max: usize,
+    summary: &mut Summary,
+) -> Vec<Session> {
+    let mut found: Vec<Vec<Session>> = vec![Vec::new(); usize::from(DUE_SHARDS)];
+    let mut limit = max.div_ceil(usize::from(DUE_SHARDS)).max(1);
+    let mut ask: Vec<u16> = (0..DUE_SHARDS).collect();
+    loop {
+        for &shard in &ask {
+            match app.store.due_sessions(shard, now, limit).await {
+                Ok(sessions) => found[usize::from(shard)] = sessions,
+                Err(e) => {
+                    summary.shard_errors += 1;
+                    tracing::warn!(shard, error = %e, "reconcile: due query failed");
+                }
+            }
+        }
+        let total: usize = found.iter().map(Vec::len).sum();
+        ask.retain(|&shard| found[usize::from(shard)].len() >= limit);
+        if total >= max || ask.is_empty() {
+            break;
+        }
+        limit += (max - total).div_ceil(ask.len());
+    }
+    found.into_iter().flatten().collect()
+}
+
+async fn one(app: &App, session: Session) -> Outcome {
+    let id = session.id.clone();
+    let before = session.status;
+    let now = app.clock.now();
+    let result = if session.expires_at.is_some_and(|at| at <= now) {
+        expire_if_due(app, session).await.map(|s| {
+            if s.status.is_terminal() && s.status != before {
+                Outcome::Expired
+            } else {
+                Outcome::Refreshed { changed: false }
+            }
+        })
+    } else if schedule::is_pull_based(session.provider) {
+        refresh_from_provider(app, session)
+            .await
+            .map(|s| Outcome::Refreshed {
+                changed: s.status != before,
+            })
+    } else {
+        reschedule_to_deadline(app, session)
+            .await
+            .map(|()| Outcome::Rescheduled)
+    };
+    result.unwrap_or_else(|e| {
+        // Unchanged and still due: the next run tries again. No personal data in `e`.
+        tracing::warn!(session_id = %id, error = %e, "reconcile: session not refreshed");
+        Outcome::Failed
+    })
+}
+
+/// A push provider's session that became due before its deadline (e.g. the deadline moved): its
+/// next check is its deadline. A lost race means someone else wrote it: nothing to do.
+async fn reschedule_to_deadline(app: &App, session: Session) -> Result<(), Error> {
+    let mut next = session.clone();
+    next.next_check_at = session.expires_at;
+    next.version = session.version + 1;
+    match app
+        .store
+        .update_session(SessionWrite {
+            session: &next,
+            expected_version: session.version,
+            history: None,
+            applies_delivery: None,
+        })
+        .await
+    {
+        Ok(()) | Err(StoreError::Conflict) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The Lambda entry: an EventBridge scheduled event in, the run's summary out. The event carries
+/// nothing the run needs (the time is the clock's); it is accepted whatever its shape.
+pub async fn handle_scheduled_event(app: Arc<App>, _event: serde_json::Value) -> Summary {
+    run(app).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+    use crate::secrets::{SecretDoc, SecretSource};
+    use crate::session::{HistoryEntry, Provider};
+    use crate::store::{MemoryStore, Store, due_shard};
+
+    fn app(max: &str, store: Arc<dyn Store>, now: time::OffsetDateTime) -> App {
+        let config = Config::from_lookup(|k| match k {
+            "IDV_STORE" => Some("memory".into()),
+            "IDV_SECRETS_FILE" => Some("(inline)".into()),
+            "IDV_RECONCILE_MAX_SESSIONS" => Some(max.into()),
+            _ => None,
+        })
+        .unwrap();
+        App::new(
+            config,
+            store,
+            SecretSource::Static(Arc::new(SecretDoc::default())),
+            Arc::new(ManualClock::new(now)),
+        )
+    }
+
+    /// Due sessions, all in one shard, due 30, 20 and 10 seconds ago.
+    async fn crowded_shard(store: &dyn Store, now: time::OffsetDateTime) -> Vec<Session> {
+        let mut made = Vec::new();
+        while made.len() < 3 {
+            let mut s = Session::new("t", Provider::Nevis, "u", now);
+            if due_shard(&s.id) != 5 {
+                continue;
+            }
+            s.next_check_at = Some(now - time::Duration::seconds(30 - 10 * made.len() as i64));
+            store
+                .create_session(&s, &HistoryEntry::created(&s), None, None)
+                .await
+                .unwrap();
+            made.push(s);
+        }
+        made
+    }
+
+    #[tokio::test]
+    async fn a_crowded_shard_gets_the_room_others_leave() {
+        let now = time::OffsetDateTime::now_utc();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let made = crowded_shard(&*store, now).await;
+        // A cap of 2 is a share of 1 per shard; the one crowded shard is asked again for more.
+        let app = app("2", store, now);
+        let mut summary = Summary::default();
+        let mut found = find_due(&app, now, 2, &mut summary).await;
+        found.sort_by_key(|s| s.next_check_at);
+        let ids: Vec<_> = found.iter().map(|s| s.id.clone()).collect();
+        assert_eq!(ids, [made[0].id.clone(), made[1].id.clone()]);
+        assert_eq!(summary.shard_errors, 0);
+    }
+}

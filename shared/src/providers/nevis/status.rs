@@ -1,0 +1,88 @@
+//! Nevis IDV statuses on our status set (providers.md §6): `pending` (the user has not started)
+//! is `created`, `in_progress` is `pending`, `verified` and `failed` are decisions; a failure
+//! carries Nevis's error codes in `last_error`.
+
+use super::wire::NevisSession;
+use crate::session::{LastError, Proposal, Source, Status};
+
+pub fn proposal(s: &NevisSession) -> Proposal {
+    let word = s.status.to_ascii_lowercase();
+    let (status, last_error) = match word.as_str() {
+        "pending" => (Status::Created, None),
+        "in_progress" => (Status::Pending, None),
+        "verified" => (Status::Verified, None),
+        "failed" => (Status::Failed, Some(failure(s))),
+        // ASSUMPTION: an undocumented word means the user is still at it; it stays visible in
+        // provider_status and claims no decision.
+        _ => (Status::Pending, None),
+    };
+    Proposal {
+        status,
+        provider_status: Some(s.status.clone()),
+        last_error,
+        source: Source::ProviderRead,
+    }
+}
+
+/// The first error code is the code; every code is in the message (Nevis may report several).
+fn failure(s: &NevisSession) -> LastError {
+    match s.errors.first() {
+        None => LastError {
+            code: "failed".into(),
+            message: "Nevis reported the verification as failed without an error code".into(),
+        },
+        Some(first) => LastError {
+            code: first.code.clone(),
+            message: format!(
+                "Nevis error codes: {}",
+                s.errors
+                    .iter()
+                    .map(|e| e.code.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::nevis::wire::NevisError;
+
+    fn session(status: &str, codes: &[&str]) -> NevisSession {
+        NevisSession {
+            session_id: Some("123456789".into()),
+            status: status.into(),
+            errors: codes
+                .iter()
+                .map(|c| NevisError {
+                    code: (*c).into(),
+                    message: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn each_word_maps_as_providers_md_says() {
+        assert_eq!(proposal(&session("pending", &[])).status, Status::Created);
+        assert_eq!(
+            proposal(&session("in_progress", &[])).status,
+            Status::Pending
+        );
+        assert_eq!(proposal(&session("verified", &[])).status, Status::Verified);
+        let p = proposal(&session("failed", &["FACE_MISMATCH", "LIVENESS_FAILED"]));
+        assert_eq!(p.status, Status::Failed);
+        let e = p.last_error.unwrap();
+        assert_eq!(e.code, "FACE_MISMATCH");
+        assert!(e.message.contains("LIVENESS_FAILED"));
+        assert_eq!(p.provider_status.as_deref(), Some("failed"));
+    }
+
+    #[test]
+    fn a_failure_without_codes_still_says_failed() {
+        let p = proposal(&session("failed", &[]));
+        assert_eq!(p.last_error.unwrap().code, "failed");
+    }
+}

@@ -1,0 +1,74 @@
+//! The shapes Nevis's IDV endpoints speak, kept in one place because most of them are assumed.
+
+use serde::Deserialize;
+
+// ASSUMPTION: the documented relative path `idverification/sessions` sits under `/api/v1/` of the
+// instance URL, like Nevis's other Authentication Cloud endpoints.
+pub const SESSIONS_PATH: &str = "/api/v1/idverification/sessions";
+
+/// The documented start URL's shape, rebuilt for a replayed create (the id is all it varies by).
+pub fn start_url(instance_url: &str, session_id: &str) -> String {
+    format!(
+        "{}/idv/welcome.html?tc={session_id}",
+        instance_url.trim_end_matches('/')
+    )
+}
+
+/// Answer of `POST idverification/sessions` (documented fields).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    pub session_id: String,
+    pub start_url: String,
+}
+
+/// "a unique nine-digit identifier" (documented).
+pub fn is_session_id(s: &str) -> bool {
+    s.len() == 9 && s.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// Answer of `GET idverification/sessions/{sessionId}`.
+// ASSUMPTION: `status` as documented; `errors[]` of `{code, message?}` on `failed`; the result
+// data (identity and document fields) under `result`, which the gateway does not keep (personal
+// data).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NevisSession {
+    #[serde(default)]
+    pub session_id: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub errors: Vec<NevisError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NevisError {
+    pub code: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_and_assumed_shapes() {
+        let c: Created = serde_json::from_str(
+            r#"{"sessionId":"123456789","startUrl":"https://x.mauth.nevis.cloud/idv/welcome.html?tc=123456789"}"#,
+        )
+        .unwrap();
+        assert!(is_session_id(&c.session_id));
+        assert_eq!(
+            c.start_url,
+            start_url("https://x.mauth.nevis.cloud/", "123456789")
+        );
+        let s: NevisSession = serde_json::from_str(
+            r#"{"sessionId":"123456789","status":"failed","errors":[{"code":"DOCUMENT_EXPIRED"}],"result":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.errors[0].code, "DOCUMENT_EXPIRED");
+        assert!(!is_session_id("12345678"));
+        assert!(!is_session_id("12345678a"));
+    }
+}

@@ -1,0 +1,125 @@
+//! When scheduled reconciliation looks at a session again. Pull-based providers (Prove, Nevis)
+//! send no webhooks, so the gateway polls them: first after 5 s, then doubling up to 60 s, so that
+//! thousands of open sessions do not flood a provider. No I/O here.
+
+use super::model::{Provider, Session, Status};
+use time::{Duration, OffsetDateTime};
+
+/// The first check's delay; each later one doubles, up to `MAX_DELAY`.
+pub const FIRST_DELAY: Duration = Duration::seconds(5);
+pub const MAX_DELAY: Duration = Duration::seconds(60);
+
+/// Providers whose outcome only a read of their API tells (providers.md §5): reconcile polls them.
+pub fn is_pull_based(provider: Provider) -> bool {
+    matches!(provider, Provider::Prove | Provider::Nevis)
+}
+
+/// Delay before check number `attempt` (1-based): 5 s, 10 s, 20 s, 40 s, then 60 s.
+pub fn delay(attempt: u32) -> Duration {
+    let doubled = FIRST_DELAY * 2_i32.pow(attempt.saturating_sub(1).min(4));
+    doubled.min(MAX_DELAY)
+}
+
+/// The first check of a new session: soon, and never after its deadline.
+pub fn first_check(session: &mut Session, now: OffsetDateTime) {
+    if is_pull_based(session.provider) {
+        session.check_attempts = 1;
+        session.next_check_at = Some(cap(now + delay(1), session.expires_at));
+    } else {
+        // A push provider is only looked at again when its deadline passes.
+        session.check_attempts = 0;
+        session.next_check_at = session.expires_at;
+    }
+}
+
+/// Updates the schedule of `next` (the state about to be written over a session that had
+/// `previous` status). `read` says whether the provider was just read for it.
+pub fn after_write(next: &mut Session, previous: Status, read: bool, now: OffsetDateTime) {
+    if next.status.is_terminal() {
+        // Nothing left to check: the item leaves the due index.
+        next.next_check_at = None;
+        next.check_attempts = 0;
+        return;
+    }
+    if read && is_pull_based(next.provider) {
+        // A change means the user is active: look again soon. Otherwise back off further.
+        next.check_attempts = if next.status != previous {
+            1
+        } else {
+            next.check_attempts.saturating_add(1)
+        };
+        next.next_check_at = Some(cap(now + delay(next.check_attempts), next.expires_at));
+    }
+}
+
+/// Never later than the deadline: expiry is a check too.
+fn cap(at: OffsetDateTime, deadline: Option<OffsetDateTime>) -> OffsetDateTime {
+    match deadline {
+        Some(d) if d < at => d,
+        _ => at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(provider: Provider) -> Session {
+        Session::new(
+            "t",
+            provider,
+            "u",
+            OffsetDateTime::UNIX_EPOCH + Duration::days(20_000),
+        )
+    }
+
+    #[test]
+    fn checks_back_off_from_5_to_60_seconds() {
+        let secs: Vec<i64> = (1..=7).map(|a| delay(a).whole_seconds()).collect();
+        assert_eq!(secs, [5, 10, 20, 40, 60, 60, 60]);
+    }
+
+    #[test]
+    fn only_prove_and_nevis_are_polled() {
+        assert!(is_pull_based(Provider::Nevis));
+        assert!(is_pull_based(Provider::Prove));
+        assert!(!is_pull_based(Provider::Authento));
+        assert!(!is_pull_based(Provider::Passbase));
+    }
+
+    #[test]
+    fn unchanged_reads_back_off_and_a_change_starts_over() {
+        let mut s = session(Provider::Nevis);
+        let now = s.created_at;
+        first_check(&mut s, now);
+        assert_eq!(s.next_check_at, Some(now + Duration::seconds(5)));
+        after_write(&mut s, Status::Created, true, now);
+        assert_eq!(s.next_check_at, Some(now + Duration::seconds(10)));
+        s.status = Status::Pending;
+        after_write(&mut s, Status::Created, true, now);
+        assert_eq!(s.check_attempts, 1);
+        assert_eq!(s.next_check_at, Some(now + Duration::seconds(5)));
+    }
+
+    #[test]
+    fn the_deadline_caps_the_next_check_and_terminal_sessions_have_none() {
+        let mut s = session(Provider::Nevis);
+        let now = s.created_at;
+        s.expires_at = Some(now + Duration::seconds(2));
+        first_check(&mut s, now);
+        assert_eq!(s.next_check_at, s.expires_at);
+        s.status = Status::Verified;
+        after_write(&mut s, Status::Pending, true, now);
+        assert_eq!((s.next_check_at, s.check_attempts), (None, 0));
+    }
+
+    #[test]
+    fn push_providers_are_only_scheduled_for_their_deadline() {
+        let mut s = session(Provider::Authento);
+        let now = s.created_at;
+        first_check(&mut s, now);
+        assert_eq!(s.next_check_at, None);
+        after_write(&mut s, Status::Created, true, now);
+        assert_eq!(s.next_check_at, None);
+    }
+}
