@@ -9,9 +9,10 @@ pub mod sandbox;
 use idv::App;
 use idv::clock::SystemClock;
 use idv::config::{Config, SecretsLocation};
-use idv::secrets::{ApiKeyEntry, AuthentoSecrets, SecretDoc, SecretSource};
+use idv::secrets::{ApiKeyEntry, AuthentoSecrets, PassbaseSecrets, SecretDoc, SecretSource};
 use idv::store::{DynamoStore, MemoryStore, Store};
 use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
+use sandbox::passbase::{PassbaseSim, PassbaseSimConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub struct Options {
     pub authento_rate_limit: u32,
     /// Fixed Authento credentials (sample events sign with known ones); default: random per start.
     pub authento: Option<AuthentoSecrets>,
+    /// Fixed Passbase credentials (the sample webhook is encrypted with a known secret); default:
+    /// random per start.
+    pub passbase: Option<PassbaseSecrets>,
     /// The gateway secret as a JSON file (the same shape as in Secrets Manager), re-read like the
     /// deployed one. Its API keys and Authento credentials replace the generated ones.
     pub secrets_file: Option<std::path::PathBuf>,
@@ -54,6 +58,7 @@ impl Default for Options {
             settings: HashMap::new(),
             authento_rate_limit: 5,
             authento: None,
+            passbase: None,
             secrets_file: None,
         }
     }
@@ -65,6 +70,7 @@ pub struct Running {
     pub api_keys: Vec<(String, String)>,
     pub app: Arc<App>,
     pub authento: AuthentoSim,
+    pub passbase: PassbaseSim,
     /// The provider credentials the gateway and the simulators share (generated per start).
     pub secrets: SecretDoc,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -121,6 +127,16 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             webhook_secret: random("whsec_"),
             webhook_secret_previous: None,
         });
+    let file_passbase = from_file.as_ref().and_then(|d| d.passbase.clone());
+    let passbase = opts
+        .passbase
+        .clone()
+        .or(file_passbase)
+        .unwrap_or_else(|| PassbaseSecrets {
+            api_key: random("pb_sk_"),
+            // Passbase's webhook secret is 32 characters (the AES-256 key).
+            webhook_secret: hex::encode(rand::random::<[u8; 16]>()),
+        });
     let mut secrets = SecretDoc {
         api_keys: api_keys
             .iter()
@@ -130,6 +146,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             })
             .collect(),
         authento: Some(authento.clone()),
+        passbase: Some(passbase.clone()),
     };
     if let Some(doc) = &from_file {
         secrets.api_keys.extend(doc.api_keys.iter().cloned());
@@ -143,6 +160,10 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         ("IDV_AUTHENTO_API_URL", format!("{sandbox}/v1")),
         ("IDV_AUTHENTO_VERIFY_URL", sandbox.clone()),
         ("IDV_AUTHENTO_ISSUER", "localhost".to_owned()),
+        (
+            "IDV_PASSBASE_API_URL",
+            format!("{base_url}/sandbox/passbase/verification/v2"),
+        ),
     ]);
     let lookup = |k: &str| {
         opts.settings
@@ -189,8 +210,15 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         rate_limit_per_sec: opts.authento_rate_limit,
     });
 
+    let passbase_sim = PassbaseSim::new(PassbaseSimConfig {
+        api_key: passbase.api_key.clone(),
+        webhook_secret: passbase.webhook_secret.clone(),
+        webhook_url: Some(format!("{base_url}/v1/webhooks/passbase")),
+    });
+
     let router = axum::Router::new()
         .nest("/sandbox/authento", sim.router())
+        .nest("/sandbox/passbase", passbase_sim.router())
         .merge(gateway::router(app.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -207,6 +235,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         api_keys,
         app,
         authento: sim,
+        passbase: passbase_sim,
         secrets,
         shutdown: Some(tx),
         task,

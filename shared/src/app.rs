@@ -3,6 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SecretsLocation, StoreKind};
 use crate::providers::authento::AuthentoClient;
+use crate::providers::passbase::PassbaseClient;
 use crate::secrets::{SecretDoc, SecretSource, SecretsCache};
 use crate::store::{DynamoStore, MemoryStore, Store};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub secrets: SecretsCache,
     pub authento: AuthentoClient,
+    pub passbase: PassbaseClient,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -76,6 +78,7 @@ impl App {
             .user_agent(concat!("idv-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a TLS client can be built");
+        let passbase = PassbaseClient::new(http.clone(), &config.passbase.api_url);
         let authento = AuthentoClient::new(
             http,
             &config.authento.api_url,
@@ -87,6 +90,7 @@ impl App {
             store,
             secrets,
             authento,
+            passbase,
             clock,
         }
     }

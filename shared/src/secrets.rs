@@ -5,7 +5,8 @@
 //! ```json
 //! {"api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>"}],
 //!  "authento": {"api_key": "..", "api_secret": "..", "jwt_secret": "..",
-//!               "webhook_secret": "..", "webhook_secret_previous": null}}
+//!               "webhook_secret": "..", "webhook_secret_previous": null},
+//!  "passbase": {"api_key": "<secret API key>", "webhook_secret": "<32 characters>"}}
 //! ```
 
 use crate::error::Error;
@@ -50,12 +51,28 @@ impl AuthentoSecrets {
     }
 }
 
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+pub struct PassbaseSecrets {
+    /// The secret API key (`X-API-KEY`), never the publishable one.
+    pub api_key: String,
+    /// The webhook encryption secret: 32 characters, used as the AES-256 key.
+    pub webhook_secret: String,
+}
+
+impl std::fmt::Debug for PassbaseSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PassbaseSecrets(<redacted>)")
+    }
+}
+
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct SecretDoc {
     #[serde(default)]
     pub api_keys: Vec<ApiKeyEntry>,
     #[serde(default)]
     pub authento: Option<AuthentoSecrets>,
+    #[serde(default)]
+    pub passbase: Option<PassbaseSecrets>,
 }
 
 // Secrets never reach a log through Debug.
@@ -64,6 +81,7 @@ impl std::fmt::Debug for SecretDoc {
         f.debug_struct("SecretDoc")
             .field("api_keys", &self.api_keys.len())
             .field("authento", &self.authento.as_ref().map(|_| "<redacted>"))
+            .field("passbase", &self.passbase.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -86,6 +104,13 @@ impl SecretDoc {
                     k.tenant
                 ));
             }
+        }
+        if let Some(p) = &doc.passbase
+            && p.webhook_secret.len() != crate::webhooks::aes_cbc_body::KEY_LEN
+        {
+            return Err(
+                "passbase.webhook_secret must be exactly 32 characters (the AES-256 key)".into(),
+            );
         }
         Ok(doc)
     }
@@ -181,6 +206,19 @@ mod tests {
     #[test]
     fn malformed_digests_are_refused() {
         assert!(SecretDoc::parse(r#"{"api_keys":[{"tenant":"a","sha256":"abc"}]}"#).is_err());
+    }
+
+    #[test]
+    fn a_passbase_webhook_secret_must_be_an_aes_256_key() {
+        let ok =
+            r#"{"passbase":{"api_key":"k","webhook_secret":"0123456789abcdef0123456789abcdef"}}"#;
+        assert!(SecretDoc::parse(ok).unwrap().passbase.is_some());
+        let short = r#"{"passbase":{"api_key":"k","webhook_secret":"too-short"}}"#;
+        let err = SecretDoc::parse(short).unwrap_err();
+        assert!(
+            !err.contains("too-short"),
+            "the value is never quoted: {err}"
+        );
     }
 
     #[test]

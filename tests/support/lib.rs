@@ -79,6 +79,7 @@ impl Gateway {
             // The gateway's own pacing is under test, not the simulator's patience.
             authento_rate_limit: 1000,
             authento: None,
+            passbase: None,
             secrets_file: None,
         };
         let running = idv_local::start(opts).await.expect("local server starts");

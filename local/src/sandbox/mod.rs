@@ -2,6 +2,7 @@
 //! integration tests and developers can run full flows offline.
 
 pub mod authento;
+pub mod passbase;
 
 /// Escapes text for interpolation into HTML element content and quoted attribute values.
 pub fn html_escape(text: &str) -> String {

@@ -3,6 +3,7 @@
 mod apply;
 pub mod authento;
 pub mod idempotency;
+pub mod passbase;
 pub mod sessions;
 pub mod tokens;
 

@@ -22,8 +22,9 @@ pub async fn get(app: &App, tenant: &str, id: &str, refresh: bool) -> Result<Ses
 pub async fn refresh_from_provider(app: &App, session: Session) -> Result<Session, Error> {
     match session.provider {
         Provider::Authento => super::authento::refresh(app, session).await,
+        Provider::Passbase => super::passbase::refresh(app, session).await,
         // Other providers arrive with their own issues; until then their state is what is stored.
-        Provider::Prove | Provider::Nevis | Provider::Passbase => Ok(session),
+        Provider::Prove | Provider::Nevis => Ok(session),
     }
 }
 

@@ -53,6 +53,7 @@ mod tests {
                 },
             ],
             authento: None,
+            passbase: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub enum Function {
     StartSession,
     GetSession,
     WebhookAuthento,
+    WebhookPassbase,
 }
 
 impl Function {
@@ -18,6 +19,7 @@ impl Function {
             Function::StartSession => "start-session",
             Function::GetSession => "get-session",
             Function::WebhookAuthento => "webhook-authento",
+            Function::WebhookPassbase => "webhook-passbase",
         }
     }
 }
@@ -30,6 +32,13 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("GET", "/v1/sessions/{id}", Function::GetSession),
     ("GET", "/v1/users/{user_id}/sessions", Function::GetSession),
     ("POST", "/v1/webhooks/authento", Function::WebhookAuthento),
+    ("POST", "/v1/sessions/{id}/link", Function::StartSession),
+    (
+        "GET",
+        "/v1/users/{user_id}/reauthentications",
+        Function::GetSession,
+    ),
+    ("POST", "/v1/webhooks/passbase", Function::WebhookPassbase),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +49,9 @@ pub enum Route {
     GetSession { id: String },
     ListUserSessions { user_id: String },
     AuthentoWebhook,
+    LinkSession { id: String },
+    ListUserReauthentications { user_id: String },
+    PassbaseWebhook,
 }
 
 impl Route {
@@ -49,6 +61,9 @@ impl Route {
             Route::StartSession | Route::CancelSession { .. } => Function::StartSession,
             Route::GetSession { .. } | Route::ListUserSessions { .. } => Function::GetSession,
             Route::AuthentoWebhook => Function::WebhookAuthento,
+            Route::LinkSession { .. } => Function::StartSession,
+            Route::ListUserReauthentications { .. } => Function::GetSession,
+            Route::PassbaseWebhook => Function::WebhookPassbase,
         }
     }
 
@@ -61,6 +76,9 @@ impl Route {
             Route::GetSession { .. } => "GET /v1/sessions/{id}",
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
             Route::AuthentoWebhook => "POST /v1/webhooks/authento",
+            Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
+            Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
+            Route::PassbaseWebhook => "POST /v1/webhooks/passbase",
         }
     }
 
@@ -81,6 +99,13 @@ impl Route {
                 user_id: decode(user)?,
             },
             ("POST", ["v1", "webhooks", "authento"]) => Route::AuthentoWebhook,
+            ("POST", ["v1", "sessions", id, "link"]) => Route::LinkSession { id: decode(id)? },
+            ("GET", ["v1", "users", user, "reauthentications"]) => {
+                Route::ListUserReauthentications {
+                    user_id: decode(user)?,
+                }
+            }
+            ("POST", ["v1", "webhooks", "passbase"]) => Route::PassbaseWebhook,
             _ => return None,
         })
     }

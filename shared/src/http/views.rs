@@ -1,7 +1,7 @@
 //! The wire shapes of api.md.
 
 use crate::clock::rfc3339;
-use crate::session::Session;
+use crate::session::{Reauthentication, Session};
 use crate::store::Page;
 use serde_json::{Value, json};
 
@@ -20,10 +20,30 @@ pub fn session(s: &Session, client: Option<Value>) -> Value {
         "updated_at": rfc3339(s.updated_at),
         "expires_at": s.expires_at.map(rfc3339),
     });
+    if let Some(e) = &s.evidence {
+        // Passbase: what the document check concluded, never who the person is.
+        v["score"] = json!(e.score);
+        v["document_type"] = json!(e.document_type);
+        v["document_country"] = json!(e.document_country);
+    }
     if let Some(c) = client {
         v["client"] = c;
     }
     v
+}
+
+pub fn reauthentications(list: &[Reauthentication]) -> Value {
+    json!({
+        "object": "list",
+        "data": list.iter().map(|r| json!({
+            "object": "reauthentication",
+            "provider": r.provider.as_str(),
+            "identity_id": r.identity_id,
+            "session_id": r.session_id.as_str(),
+            "outcome": r.outcome,
+            "at": rfc3339(r.at),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 pub fn list(page: &Page) -> Value {

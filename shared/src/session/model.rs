@@ -199,8 +199,22 @@ pub struct Session {
     /// Start time (ms) of the provider read whose state the session holds: a read that started
     /// earlier than this one is older and is refused.
     pub provider_seen_ms: Option<i64>,
+    /// What the provider concluded about the document, without personal data (Passbase).
+    pub evidence: Option<Evidence>,
     /// Optimistic-concurrency version: every write checks and bumps it.
     pub version: u64,
+}
+
+/// The few facts of a document check a session keeps (api.md, data minimisation): never names,
+/// dates of birth, document numbers or emails.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Evidence {
+    /// The provider's confidence, 0..1.
+    pub score: Option<f64>,
+    /// e.g. `PASSPORT`, `NATIONAL_ID_CARD`, `DRIVERS_LICENSE`.
+    pub document_type: Option<String>,
+    /// The issuing country as the provider reports it (e.g. `DEU`).
+    pub document_country: Option<String>,
 }
 
 impl Session {
@@ -222,6 +236,7 @@ impl Session {
             expires_at: None,
             last_checked_at: None,
             provider_seen_ms: None,
+            evidence: None,
             version: 1,
         }
     }

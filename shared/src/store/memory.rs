@@ -11,6 +11,10 @@ struct Inner {
     refs: HashMap<String, ProviderRef>,
     deliveries: HashMap<(String, String), DeliveryState>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
+    /// (provider, subject) -> event ids kept as unmatched.
+    unmatched: HashMap<(String, String), Vec<String>>,
+    /// (tenant, user) -> reauthentications in arrival order.
+    reauthentications: HashMap<(String, String), Vec<Reauthentication>>,
 }
 
 #[derive(Default)]
@@ -210,5 +214,89 @@ impl Store for MemoryStore {
         }
         g.idempotency.insert(k, r.clone());
         Ok(())
+    }
+
+    async fn claim_ref(&self, c: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
+        let mut g = self.lock();
+        let current = g.refs.get(&c.key).map(|r| r.session_id.clone());
+        match current {
+            None => {}
+            Some(id) if &id == session_id || Some(&id) == c.replaces.as_ref() => {}
+            Some(_) => return Err(StoreError::Conflict),
+        }
+        g.refs.insert(
+            c.key.clone(),
+            ProviderRef {
+                key: c.key.clone(),
+                session_id: session_id.clone(),
+                tenant: c.tenant.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn keep_unmatched(&self, d: &Delivery) -> StoreResult<()> {
+        let mut g = self.lock();
+        g.deliveries.insert(
+            (d.provider.to_owned(), d.event_id.clone()),
+            DeliveryState::Unmatched,
+        );
+        if let Some(subject) = &d.subject {
+            let ids = g
+                .unmatched
+                .entry((d.provider.to_owned(), subject.clone()))
+                .or_default();
+            if !ids.contains(&d.event_id) {
+                ids.push(d.event_id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn unmatched_deliveries(
+        &self,
+        provider: &'static str,
+        subject: &str,
+    ) -> StoreResult<Vec<String>> {
+        let g = self.lock();
+        Ok(g.unmatched
+            .get(&(provider.to_owned(), subject.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter(|id| {
+                g.deliveries.get(&(provider.to_owned(), (*id).clone()))
+                    == Some(&DeliveryState::Unmatched)
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()> {
+        let mut g = self.lock();
+        let list = g
+            .reauthentications
+            .entry((r.tenant.clone(), r.user_id.clone()))
+            .or_default();
+        if !list.iter().any(|x| x.event_id == r.event_id) {
+            list.push(r.clone());
+        }
+        Ok(())
+    }
+
+    async fn list_reauthentications(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Reauthentication>> {
+        let g = self.lock();
+        let mut all: Vec<Reauthentication> = g
+            .reauthentications
+            .get(&(tenant.to_owned(), user_id.to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        all.sort_by(|a, b| (b.at, &b.event_id).cmp(&(a.at, &a.event_id)));
+        all.truncate(limit);
+        Ok(all)
     }
 }
