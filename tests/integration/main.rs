@@ -5,6 +5,7 @@ mod concurrency;
 mod events;
 mod openapi;
 mod passbase_flow;
+mod passbase_store;
 mod passbase_support;
 mod passbase_webhooks;
 mod secrets;
