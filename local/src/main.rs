@@ -86,6 +86,7 @@ async fn main() {
         "idv-gateway local server on {base} ({store})
   API key (tenant {tenant}): {key}
   Authento simulator:       {base}/sandbox/authento
+  Passbase simulator:       {base}/sandbox/passbase
 
 Try:
   export IDV=\"{base}\" KEY=\"{key}\"
