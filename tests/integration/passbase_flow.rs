@@ -457,3 +457,37 @@ async fn the_same_idempotency_key_answers_the_same_passbase_session() {
     assert_eq!(other.status, 409);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_watchlist_hit_after_approval_sends_the_decision_back_to_review() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let key = new_identity(&gw, None).await;
+    let id = linked_session(&gw, "user-pb13", &key).await;
+    act(&gw, &key, &["approve"], "each").await;
+    assert_eq!(gw.stored_status(&id).await, "verified");
+    // WATCHLIST_MONITORING: Passbase sets the identity back to `pending` (the customer decides).
+    act(&gw, &key, &["watchlist"], "each").await;
+    let s = gw
+        .get(&format!("/v1/sessions/{id}?refresh=false"))
+        .await
+        .body;
+    assert_eq!(
+        (s["status"].clone(), s["provider_status"].clone()),
+        (json!("processing"), json!("pending")),
+        "{s}"
+    );
+    let h = history(&gw, &id).await;
+    assert_eq!(
+        h.last().unwrap(),
+        &(
+            "verified".into(),
+            "processing".into(),
+            Some("overturned".into())
+        )
+    );
+    // A data point update changes nothing about the decision, and is applied once.
+    let report = act(&gw, &key, &["update_datapoint"], "each").await;
+    assert_eq!(report["delivered"], json!([200]));
+    assert_eq!(gw.stored_status(&id).await, "processing");
+    gw.stop().await;
+}
