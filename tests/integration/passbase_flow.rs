@@ -421,6 +421,16 @@ async fn bad_passbase_input_is_a_field_error_and_changes_nothing() {
         )
         .await;
     assert_eq!(r.status, 404);
+    let r = gw
+        .post(
+            "/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa/link",
+            &json!({"identity_access_key": "b76e244e-26a3-49ef-9c72-3e599bf0b5f2", "user_id": "u-1"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].clone()),
+        (400, json!("user_id"))
+    );
     assert_eq!(gw.snapshot().await, before);
 
     // An Authento session cannot take a Passbase identity.

@@ -2,7 +2,7 @@
 
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, problem, views};
 use crate::flows::idempotency::IdempotencyKey;
-use crate::flows::{authento, passbase, sessions, tokens};
+use crate::flows::{authento, sessions, tokens};
 use crate::session::{VerificationType, is_valid_user_id};
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
@@ -47,11 +47,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         ));
     }
     if *route == Route::PassbaseWebhook {
-        let ack = passbase::ingest_webhook(app, &req.body).await?;
-        return Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({"received": true, "duplicate": ack.duplicate}),
-        ));
+        return super::passbase_routes::webhook(app, req).await;
     }
     let doc = app.secrets.get().await?;
     let tenant = auth::authenticate(&doc, req.header("authorization"))?;
@@ -84,14 +80,8 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 Some("prove") => Err(Error::ProviderNotConfigured("prove")),
                 Some("nevis") => Err(Error::ProviderNotConfigured("nevis")),
                 Some("passbase") => {
-                    let input = passbase_input(&body)?;
                     let idem = idempotency(req, route)?;
-                    let s = passbase::start(app, &tenant, &input, idem.as_ref()).await?;
-                    let client = json!({"metadata": passbase::client_metadata(&s.id)});
-                    Ok(ApiResponse::json(
-                        StatusCode::CREATED,
-                        &views::session(&s, Some(client)),
-                    ))
+                    super::passbase_routes::start(app, &tenant, &body, idem.as_ref()).await
                 }
                 Some(_) => Err(Error::invalid(
                     "provider",
@@ -174,61 +164,11 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         }
         Route::LinkSession { id } => {
             let body = json_object(req)?;
-            let key = identity_key_field(&body, true)?.unwrap_or_default();
             let idem = idempotency(req, route)?;
-            if let Some(k) = &idem
-                && let Some(r) = crate::flows::idempotency::lookup(app, &tenant, k).await?
-            {
-                let s = sessions::get(app, &tenant, r.session_id.as_str(), false).await?;
-                return Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)));
-            }
-            let s = passbase::link(app, &tenant, id, &key).await?;
-            if let Some(k) = idem {
-                let now = app.clock.now();
-                let record = crate::store::IdempotencyRecord {
-                    tenant: tenant.clone(),
-                    key: k.key,
-                    request_hash: k.request_hash,
-                    session_id: s.id.clone(),
-                    status: 200,
-                    issued_at: None,
-                    created_at: now,
-                    expires_at: now + app.config.idempotency_ttl,
-                };
-                // The link happened; a lost race on the key changes nothing for this answer.
-                match app.store.put_idempotency(&record).await {
-                    Ok(()) | Err(crate::store::StoreError::Conflict) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
+            super::passbase_routes::link(app, &tenant, id, &body, idem).await
         }
         Route::ListUserReauthentications { user_id } => {
-            if !is_valid_user_id(user_id) {
-                return Err(Error::invalid(
-                    "user_id",
-                    "invalid_format",
-                    "1-128 chars of [A-Za-z0-9._:@-]",
-                ));
-            }
-            let limit = match req.query_param("limit") {
-                None => 20,
-                Some(v) => match v.parse::<usize>() {
-                    Ok(n) if (1..=100).contains(&n) => n,
-                    _ => {
-                        return Err(Error::invalid(
-                            "limit",
-                            "out_of_range",
-                            "a whole number from 1 to 100",
-                        ));
-                    }
-                },
-            };
-            let list = passbase::reauthentications(app, &tenant, user_id, limit).await?;
-            Ok(ApiResponse::json(
-                StatusCode::OK,
-                &views::reauthentications(&list),
-            ))
+            super::passbase_routes::reauthentications(app, &tenant, user_id, req).await
         }
         Route::AuthentoWebhook | Route::PassbaseWebhook => unreachable!("handled above"),
     }
@@ -345,70 +285,6 @@ fn token_input(
             verification_type,
             user_type,
             lang,
-        }),
-        _ => Err(Error::InvalidRequest(errors)),
-    }
-}
-
-/// `identity_access_key`: the Passbase SDK's UUID. Reported as a field error when malformed.
-fn identity_key_field(body: &Map<String, Value>, required: bool) -> Result<Option<String>, Error> {
-    match body.get("identity_access_key").filter(|v| !v.is_null()) {
-        None if required => Err(Error::invalid(
-            "identity_access_key",
-            "required",
-            "identity_access_key is required",
-        )),
-        None => Ok(None),
-        Some(Value::String(k)) if crate::providers::passbase::is_identity_key(k) => {
-            Ok(Some(k.to_ascii_lowercase()))
-        }
-        Some(_) => Err(Error::invalid(
-            "identity_access_key",
-            "invalid_format",
-            "the UUID the Passbase SDK's onFinish reports",
-        )),
-    }
-}
-
-/// Validates `POST /v1/sessions` for Passbase, reporting every bad field at once.
-fn passbase_input(body: &Map<String, Value>) -> Result<passbase::StartInput, Error> {
-    const FIELDS: [&str; 3] = ["provider", "user_id", "identity_access_key"];
-    let mut errors: Vec<FieldError> = body
-        .keys()
-        .filter(|k| !FIELDS.contains(&k.as_str()))
-        .map(|k| FieldError::new(k, "unknown_field", "this field is not part of the request"))
-        .collect();
-    let user_id = match body.get("user_id").filter(|v| !v.is_null()) {
-        None => {
-            errors.push(FieldError::new(
-                "user_id",
-                "required",
-                "user_id is required",
-            ));
-            None
-        }
-        Some(Value::String(s)) if is_valid_user_id(s) => Some(s.clone()),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "user_id",
-                "invalid_format",
-                "1-128 chars of [A-Za-z0-9._:@-]",
-            ));
-            None
-        }
-    };
-    let identity_key = match identity_key_field(body, false) {
-        Ok(k) => k,
-        Err(Error::InvalidRequest(mut e)) => {
-            errors.append(&mut e);
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    match user_id {
-        Some(user_id) if errors.is_empty() => Ok(passbase::StartInput {
-            user_id,
-            identity_key,
         }),
         _ => Err(Error::InvalidRequest(errors)),
     }
