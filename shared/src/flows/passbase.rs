@@ -73,6 +73,7 @@ pub async fn start(
             ));
         }
         let now = app.clock.now();
+        // ASSUMPTION: Passbase documents no expiry for sessions or keys: `expires_at` stays null.
         let mut session = Session::new(tenant, Provider::Passbase, &input.user_id, now);
         session.provider_ref = input.identity_key.clone();
         let history = HistoryEntry::created(&session);
