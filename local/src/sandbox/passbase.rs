@@ -117,6 +117,8 @@ impl PassbaseSim {
     /// Routes relative to the mount point (mount with `Router::nest`).
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/verification/v2/identities", get(identities))
+            .route("/verification/v1/identities", get(identities))
             .route("/verification/v2/identities/{id}", get(identity))
             // Older SDKs and integrations use v1 with the same paths.
             .route("/verification/v1/identities/{id}", get(identity))
@@ -198,6 +200,52 @@ async fn identity(
             "identity not found with the given ID",
         ),
     }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /identities?limit=&cursor=`: `{cursor: {next}, data: [Identity]}`, oldest first.
+// ASSUMPTION: the cursor is opaque; here it is the id of the last identity of the previous page.
+async fn identities(
+    State(sim): State<PassbaseSim>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+) -> Response {
+    let presented = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !bool::from(
+        presented
+            .as_bytes()
+            .ct_eq(sim.inner.config.api_key.as_bytes()),
+    ) {
+        return error(StatusCode::UNAUTHORIZED, "your api_key is invalid");
+    }
+    let st = sim.state();
+    let mut all: Vec<&SimIdentity> = st.identities.values().collect();
+    all.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    let start = match &q.cursor {
+        None => 0,
+        Some(c) => match all.iter().position(|i| &i.id == c) {
+            Some(p) => p + 1,
+            None => return error(StatusCode::BAD_REQUEST, "bad input parameter"),
+        },
+    };
+    let limit = q.limit.unwrap_or(10).clamp(1, 100);
+    let page: Vec<&SimIdentity> = all.iter().skip(start).take(limit).copied().collect();
+    let next = (start + page.len() < all.len())
+        .then(|| page.last().map(|i| i.id.clone()))
+        .flatten();
+    Json(json!({
+        "cursor": {"next": next},
+        "data": page.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }
 
 // ---- control --------------------------------------------------------------------------------
@@ -498,6 +546,21 @@ mod tests {
             StatusCode::NOT_FOUND
         );
         assert_eq!(s.identity_reads(), 3);
+        let list = |cursor: &str| {
+            Request::get(format!("/verification/v2/identities?limit=1{cursor}"))
+                .header("x-api-key", "sk-test")
+                .body(Body::empty())
+                .unwrap()
+        };
+        call(&s, post("/control/identities", json!({}))).await;
+        let (st, page) = call(&s, list("")).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(page["data"].as_array().unwrap().len(), 1);
+        let next = page["cursor"]["next"].as_str().unwrap().to_owned();
+        let (_, last) = call(&s, list(&format!("&cursor={next}"))).await;
+        assert_eq!(last["data"].as_array().unwrap().len(), 1);
+        assert!(last["cursor"]["next"].is_null());
+        assert_ne!(last["data"][0]["id"], page["data"][0]["id"]);
     }
 
     #[tokio::test]
