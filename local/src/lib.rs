@@ -10,11 +10,13 @@ use idv::App;
 use idv::clock::SystemClock;
 use idv::config::{Config, SecretsLocation};
 use idv::secrets::{
-    ApiKeyEntry, AuthentoSecrets, NevisSecrets, ProveSecrets, SecretDoc, SecretSource,
+    ApiKeyEntry, AuthentoSecrets, NevisSecrets, PassbaseSecrets, ProveSecrets, SecretDoc,
+    SecretSource,
 };
 use idv::store::{DynamoStore, MemoryStore, Store};
 use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
 use sandbox::nevis::{NevisSim, NevisSimConfig};
+use sandbox::passbase::{PassbaseSim, PassbaseSimConfig};
 use sandbox::prove::{ProveSim, ProveSimConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,6 +48,9 @@ pub struct Options {
     pub authento: Option<AuthentoSecrets>,
     /// Fixed Prove credentials (sample events sign with a known webhook secret); default: random.
     pub prove: Option<ProveSecrets>,
+    /// Fixed Passbase credentials (the sample webhook is encrypted with a known secret); default:
+    /// random per start.
+    pub passbase: Option<PassbaseSecrets>,
     /// The gateway secret as a JSON file (the same shape as in Secrets Manager), re-read like the
     /// deployed one. Its API keys and Authento credentials replace the generated ones.
     pub secrets_file: Option<std::path::PathBuf>,
@@ -66,6 +71,7 @@ impl Default for Options {
             authento_rate_limit: 5,
             authento: None,
             prove: None,
+            passbase: None,
             secrets_file: None,
             nevis_processing_ms: 0,
             reconcile_every: None,
@@ -81,6 +87,7 @@ pub struct Running {
     pub authento: AuthentoSim,
     pub prove: ProveSim,
     pub nevis: NevisSim,
+    pub passbase: PassbaseSim,
     /// The provider credentials the gateway and the simulators share (generated per start).
     pub secrets: SecretDoc,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -158,6 +165,16 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         .unwrap_or_else(|| NevisSecrets {
             access_key: random("nevis_ak_"),
         });
+    let file_passbase = from_file.as_ref().and_then(|d| d.passbase.clone());
+    let passbase = opts
+        .passbase
+        .clone()
+        .or(file_passbase)
+        .unwrap_or_else(|| PassbaseSecrets {
+            api_key: random("pb_sk_"),
+            // Passbase's webhook secret is 32 characters (the AES-256 key).
+            webhook_secret: hex::encode(rand::random::<[u8; 16]>()),
+        });
     let mut secrets = SecretDoc {
         api_keys: api_keys
             .iter()
@@ -169,6 +186,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         authento: Some(authento.clone()),
         prove: Some(prove.clone()),
         nevis: Some(nevis_secrets.clone()),
+        passbase: Some(passbase.clone()),
     };
     if let Some(doc) = &from_file {
         secrets.api_keys.extend(doc.api_keys.iter().cloned());
@@ -186,6 +204,10 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         ("IDV_PROVE_NA_URL", format!("{base_url}/sandbox/prove/na")),
         ("IDV_PROVE_EU_URL", format!("{base_url}/sandbox/prove/eu")),
         ("IDV_NEVIS_API_URL", format!("{base_url}/sandbox/nevis")),
+        (
+            "IDV_PASSBASE_API_URL",
+            format!("{base_url}/sandbox/passbase/verification/v2"),
+        ),
     ]);
     let lookup = |k: &str| {
         opts.settings
@@ -243,11 +265,17 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         instance_url: format!("{base_url}/sandbox/nevis"),
         processing_ms: opts.nevis_processing_ms,
     });
+    let passbase_sim = PassbaseSim::new(PassbaseSimConfig {
+        api_key: passbase.api_key.clone(),
+        webhook_secret: passbase.webhook_secret.clone(),
+        webhook_url: Some(format!("{base_url}/v1/webhooks/passbase")),
+    });
 
     let router = axum::Router::new()
         .nest("/sandbox/authento", sim.router())
         .nest("/sandbox/prove", prove_sim.router())
         .nest("/sandbox/nevis", nevis.router())
+        .nest("/sandbox/passbase", passbase_sim.router())
         .merge(gateway::router(app.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -278,6 +306,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         authento: sim,
         prove: prove_sim,
         nevis,
+        passbase: passbase_sim,
         secrets,
         shutdown: Some(tx),
         task,

@@ -116,6 +116,7 @@ async fn main() {
   Authento simulator:       {base}/sandbox/authento
   Prove simulator:          {base}/sandbox/prove (test user +12001004011 Sheilakathryn Butrimovich)
   Nevis simulator:          {base}/sandbox/nevis (reconcile runs every {reconcile})
+  Passbase simulator:       {base}/sandbox/passbase
 
 Try:
   export IDV=\"{base}\" KEY=\"{key}\"

@@ -4,6 +4,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SecretsLocation, StoreKind};
 use crate::providers::authento::AuthentoClient;
 use crate::providers::nevis::NevisClient;
+use crate::providers::passbase::PassbaseClient;
 use crate::providers::prove::ProveClient;
 use crate::secrets::{SecretDoc, SecretSource, SecretsCache};
 use crate::store::{DynamoStore, MemoryStore, Store};
@@ -17,6 +18,7 @@ pub struct App {
     /// Holds Prove's OAuth token: built once per container, shared by its invocations.
     pub prove: ProveClient,
     pub nevis: NevisClient,
+    pub passbase: PassbaseClient,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -82,6 +84,7 @@ impl App {
             .build()
             .expect("a TLS client can be built");
         let nevis = NevisClient::new(http.clone(), config.nevis.api_url.as_deref());
+        let passbase = PassbaseClient::new(http.clone(), &config.passbase.api_url);
         let authento = AuthentoClient::new(
             http.clone(),
             &config.authento.api_url,
@@ -96,6 +99,7 @@ impl App {
             authento,
             prove,
             nevis,
+            passbase,
             clock,
         }
     }

@@ -67,12 +67,22 @@ pub struct ReconcileConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct PassbaseConfig {
+    /// REST base, e.g. `https://api.passbase.com/verification/v2` (v1 differs only in the prefix).
+    pub api_url: String,
+    /// Accept unencrypted JSON webhooks (Passbase's encryption switched off). Off by default:
+    /// without encryption nothing proves a delivery came from Passbase.
+    pub allow_plaintext: bool,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub store: StoreKind,
     pub secrets: SecretsLocation,
     pub secrets_ttl: Duration,
     pub authento: AuthentoConfig,
     pub prove: ProveConfig,
+    pub passbase: PassbaseConfig,
     pub token_ttl: Duration,
     /// A non-terminal session is re-read from its provider when its last check is older than this.
     pub refresh_after: Duration,
@@ -155,6 +165,21 @@ impl Config {
                 )?),
                 otp_window: Duration::from_secs(num("IDV_PROVE_OTP_SECONDS", 120)?),
                 session_window: Duration::from_secs(num("IDV_PROVE_SESSION_SECONDS", 900)?),
+            },
+            passbase: PassbaseConfig {
+                api_url: url(
+                    "IDV_PASSBASE_API_URL",
+                    "https://api.passbase.com/verification/v2",
+                )?,
+                allow_plaintext: match get("IDV_PASSBASE_ALLOW_PLAINTEXT").as_deref() {
+                    None | Some("" | "false") => false,
+                    Some("true") => true,
+                    Some(v) => {
+                        return Err(ConfigError(format!(
+                            "IDV_PASSBASE_ALLOW_PLAINTEXT must be true or false, got {v:?}"
+                        )));
+                    }
+                },
             },
             token_ttl: Duration::from_secs(num("IDV_TOKEN_TTL_SECONDS", 900)?.clamp(60, 86_400)),
             refresh_after: Duration::from_secs(num("IDV_REFRESH_AFTER_SECONDS", 5)?),

@@ -8,7 +8,8 @@
 //!               "webhook_secret": "..", "webhook_secret_previous": null},
 //!  "prove": {"client_id": "..", "client_secret": "..", "webhook_secret": "whsec_..",
 //!            "webhook_secret_previous": null},
-//!  "nevis": {"access_key": ".."}}
+//!  "nevis": {"access_key": ".."},
+//!  "passbase": {"api_key": "<secret API key>", "webhook_secret": "<32 characters>"}}
 //! ```
 
 use crate::error::Error;
@@ -82,6 +83,7 @@ impl ProveSecrets {
             .filter(|s| !s.is_empty())
     }
 }
+
 /// Nevis Authentication Cloud: the custom integration's access key (sent as a bearer token).
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 pub struct NevisSecrets {
@@ -94,6 +96,20 @@ impl std::fmt::Debug for NevisSecrets {
     }
 }
 
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+pub struct PassbaseSecrets {
+    /// The secret API key (`X-API-KEY`), never the publishable one.
+    pub api_key: String,
+    /// The webhook encryption secret: 32 characters, used as the AES-256 key.
+    pub webhook_secret: String,
+}
+
+impl std::fmt::Debug for PassbaseSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PassbaseSecrets(<redacted>)")
+    }
+}
+
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct SecretDoc {
     #[serde(default)]
@@ -103,6 +119,7 @@ pub struct SecretDoc {
     #[serde(default)]
     pub prove: Option<ProveSecrets>,
     pub nevis: Option<NevisSecrets>,
+    pub passbase: Option<PassbaseSecrets>,
 }
 
 // Secrets never reach a log through Debug.
@@ -113,6 +130,7 @@ impl std::fmt::Debug for SecretDoc {
             .field("authento", &self.authento.as_ref().map(|_| "<redacted>"))
             .field("prove", &self.prove.as_ref().map(|_| "<redacted>"))
             .field("nevis", &self.nevis.as_ref().map(|_| "<redacted>"))
+            .field("passbase", &self.passbase.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -135,6 +153,13 @@ impl SecretDoc {
                     k.tenant
                 ));
             }
+        }
+        if let Some(p) = &doc.passbase
+            && p.webhook_secret.len() != crate::webhooks::aes_cbc_body::KEY_LEN
+        {
+            return Err(
+                "passbase.webhook_secret must be exactly 32 characters (the AES-256 key)".into(),
+            );
         }
         Ok(doc)
     }
@@ -230,6 +255,19 @@ mod tests {
     #[test]
     fn malformed_digests_are_refused() {
         assert!(SecretDoc::parse(r#"{"api_keys":[{"tenant":"a","sha256":"abc"}]}"#).is_err());
+    }
+
+    #[test]
+    fn a_passbase_webhook_secret_must_be_an_aes_256_key() {
+        let ok =
+            r#"{"passbase":{"api_key":"k","webhook_secret":"0123456789abcdef0123456789abcdef"}}"#;
+        assert!(SecretDoc::parse(ok).unwrap().passbase.is_some());
+        let short = r#"{"passbase":{"api_key":"k","webhook_secret":"too-short"}}"#;
+        let err = SecretDoc::parse(short).unwrap_err();
+        assert!(
+            !err.contains("too-short"),
+            "the value is never quoted: {err}"
+        );
     }
 
     #[test]

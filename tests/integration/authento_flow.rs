@@ -237,12 +237,15 @@ async fn start_session_with_authento_is_the_same_as_a_token() {
         r.body["id"].as_str().unwrap(),
         "the same open session"
     );
-    let p = gw
+    // A provider this deployment has no credentials or URL for.
+    let unconfigured = Gateway::start_with(Backend::Memory, &[("IDV_NEVIS_API_URL", "")]).await;
+    let p = unconfigured
         .post(
             "/v1/sessions",
-            &json!({"provider": "passbase", "user_id": "user-s"}),
+            &json!({"provider": "nevis", "user_id": "user-s"}),
         )
         .await;
+    unconfigured.stop().await;
     assert_eq!(p.status, 422);
     assert_eq!(p.body["code"], "provider_not_configured");
     gw.stop().await;

@@ -7,7 +7,7 @@
 
 use idv::http::lambda::{from_lambda, to_lambda};
 use idv::http::{Function, ROUTES};
-use idv::secrets::{AuthentoSecrets, ProveSecrets};
+use idv::secrets::{AuthentoSecrets, PassbaseSecrets, ProveSecrets};
 use idv::session::{
     HistoryEntry, Possession, ProveDetails, ProveRegion, Provider, Session, SessionId, Status,
     VerificationType,
@@ -32,6 +32,12 @@ const SAMPLE_IDENTITY: &str = "64ec34e4-6b91-427c-839c-b443dd1570fc";
 const SAMPLE_SESSION: &str = "ses_eventsample000000000000001";
 /// The user the token, list and webhook events are about.
 const SAMPLE_USER: &str = "user-42";
+/// The secret `webhook-passbase.completed.json` is encrypted with (events/README.md).
+const SAMPLE_PASSBASE_SECRET: &str = "events-sample-passbase-secret-32";
+/// The Passbase session the link event names, user-45's, waiting for its identity.
+const SAMPLE_PASSBASE_SESSION: &str = "ses_eventsample000000000000002";
+/// The identity the link and Passbase webhook events name.
+const SAMPLE_PASSBASE_IDENTITY: &str = "5a3c1b2e-0d4f-4e6a-9b8c-7d6e5f4a3b2c";
 
 /// What must be in place before an event is pushed.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +50,9 @@ enum Before {
     VerifiedProveSessionWithIdentity,
     /// An open Nevis session past its deadline, due for reconcile.
     OverdueNevisSession,
+    /// The link event needs user-45's waiting Passbase session, and the webhook after it an
+    /// identity the simulator knows (approved, without a webhook: the sample event is the one).
+    WaitingPassbaseSessionAndApprovedIdentity,
 }
 
 /// One file's expectation. They run in this order, against one gateway.
@@ -179,6 +188,43 @@ fn expectations() -> Vec<Expect> {
             status: 200,
             facts: |b| assert_eq!(b, &json!({"received": true, "duplicate": false})),
         },
+        Expect {
+            file: "start-session.passbase.json",
+            before: Before::Nothing,
+            status: 201,
+            facts: |b| {
+                assert_eq!(b["provider"], "passbase", "{b}");
+                assert_eq!(b["user_id"], "user-44", "{b}");
+                assert_eq!(b["status"], "created", "{b}");
+                let meta = b["client"]["metadata"].as_str().expect("client.metadata");
+                let meta: Value = serde_json::from_str(meta).expect("metadata is JSON");
+                assert_eq!(meta["session_ref"], b["id"], "{b}");
+            },
+        },
+        Expect {
+            file: "start-session.link.json",
+            before: Before::WaitingPassbaseSessionAndApprovedIdentity,
+            status: 200,
+            facts: |b| {
+                assert_eq!(b["id"], SAMPLE_PASSBASE_SESSION, "{b}");
+                assert_eq!(b["provider"], "passbase", "{b}");
+            },
+        },
+        Expect {
+            file: "webhook-passbase.completed.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| assert_eq!(b, &json!({"received": true, "duplicate": false})),
+        },
+        Expect {
+            file: "get-session.reauthentications.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| {
+                assert_eq!(b["object"], "list", "{b}");
+                assert!(b["data"].is_array(), "{b}");
+            },
+        },
     ]
 }
 
@@ -257,6 +303,10 @@ async fn start_gateway() -> Running {
             client_secret: format!("cs_{}", idv::ids::random_token()),
             webhook_secret: Some(SAMPLE_PROVE_WEBHOOK_SECRET.into()),
             webhook_secret_previous: None,
+        }),
+        passbase: Some(PassbaseSecrets {
+            api_key: format!("pb_sk_{}", idv::ids::random_token()),
+            webhook_secret: SAMPLE_PASSBASE_SECRET.into(),
         }),
         ..Default::default()
     })
@@ -361,6 +411,34 @@ async fn open_session_and_approve(running: &Running) -> SessionId {
     SessionId::parse(id).expect("a session id")
 }
 
+/// user-45's Passbase session waiting for its identity, and that identity approved in the
+/// simulator (its webhook is the sample event).
+async fn seed_waiting_passbase_session(running: &Running) {
+    let app = &running.app;
+    let mut session = Session::new(TENANT, Provider::Passbase, "user-45", app.clock.now());
+    session.id = SessionId::parse(SAMPLE_PASSBASE_SESSION).expect("a session id");
+    app.store
+        .create_session(&session, &HistoryEntry::created(&session), None, None)
+        .await
+        .expect("the sample Passbase session is stored");
+    let http = reqwest::Client::new();
+    let sim = format!("{}/sandbox/passbase/control/identities", running.base_url);
+    let r = http
+        .post(&sim)
+        .json(&json!({"id": SAMPLE_PASSBASE_IDENTITY}))
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert_eq!(r.status(), 201, "simulator identity");
+    let r = http
+        .post(format!("{sim}/{SAMPLE_PASSBASE_IDENTITY}"))
+        .json(&json!({"action": "approve", "deliver": "none"}))
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert_eq!(r.status(), 200, "simulator approval");
+}
+
 #[test]
 fn every_sample_event_has_an_expectation_and_every_expectation_a_file() {
     let files = event_files();
@@ -407,6 +485,9 @@ async fn every_sample_event_goes_through_its_handler() {
                 prove_session = Some(seed_verified_prove_session(&app).await);
             }
             Before::OverdueNevisSession => seed_overdue_nevis_session(&running.app).await,
+            Before::WaitingPassbaseSessionAndApprovedIdentity => {
+                seed_waiting_passbase_session(&running).await;
+            }
         }
         let (status, body) = invoke(&app, e.file).await;
         assert_eq!(status, e.status, "events/{} answered {body}", e.file);
@@ -443,6 +524,23 @@ async fn every_sample_event_goes_through_its_handler() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, "DISCONNECT");
     let (status, body) = invoke(&app, "webhook-prove.disconnect.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"received": true, "duplicate": true}));
+
+    // The Passbase webhook verified the linked session; its redelivery is only acknowledged.
+    let id = SessionId::parse(SAMPLE_PASSBASE_SESSION).expect("a session id");
+    let s = app
+        .store
+        .get_session(&id)
+        .await
+        .expect("store")
+        .expect("the session");
+    assert_eq!(
+        s.status,
+        Status::Verified,
+        "the webhook applied Passbase's identity"
+    );
+    let (status, body) = invoke(&app, "webhook-passbase.completed.json").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"received": true, "duplicate": true}));
 

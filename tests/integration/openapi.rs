@@ -612,13 +612,15 @@ async fn starting_a_session_answers_as_openapi_declares() {
     let gw = Gateway::start(Backend::Memory).await;
     let op = ("POST", "/v1/sessions");
 
-    // A provider that is not served: 422.
-    let r = gw
+    // A provider this deployment is not configured for (no Nevis instance URL): 422.
+    let unconfigured = Gateway::start_with(Backend::Memory, &[("IDV_NEVIS_API_URL", "")]).await;
+    let r = unconfigured
         .post(
             "/v1/sessions",
-            &json!({"provider": "passbase", "user_id": "user-oa-passbase"}),
+            &json!({"provider": "nevis", "user_id": "user-oa-nevis"}),
         )
         .await;
+    unconfigured.stop().await;
     assert_eq!(r.status, 422, "{}", r.body);
     spec.assert_conforms(op.0, op.1, &r);
 
@@ -908,6 +910,77 @@ async fn prove_answers_as_openapi_declares() {
         r.body
     );
     spec.assert_conforms(get.0, get.1, &r);
+
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passbase_routes_answer_as_openapi_declares() {
+    use super::passbase_support::{act, bodies, deliver, new_identity, start};
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let user = "user-oa-passbase";
+
+    // Waiting for the key: `client.metadata`; then linked; then verified with its evidence.
+    let r = start(&gw, user, None).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms("POST", "/v1/sessions", &r);
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let r = start(&gw, user, Some("not-a-uuid")).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms("POST", "/v1/sessions", &r);
+
+    let key = new_identity(&gw, None).await;
+    let link = ("POST", "/v1/sessions/{id}/link");
+    let r = gw
+        .post(
+            &format!("/v1/sessions/{id}/link"),
+            &json!({"identity_access_key": key}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(link.0, link.1, &r);
+    let r = gw
+        .post(
+            &format!("/v1/sessions/{id}/link"),
+            &json!({"identity_access_key": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(link.0, link.1, &r);
+
+    let hook = ("POST", "/v1/webhooks/passbase");
+    let report = act(&gw, &key, &["approve", "authenticate"], "none").await;
+    for body in bodies(&report) {
+        let r = deliver(&gw, &body).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        spec.assert_conforms(hook.0, hook.1, &r);
+    }
+    let r = deliver(&gw, "not encrypted").await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    spec.assert_conforms(hook.0, hook.1, &r);
+
+    let r = gw.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(r.body["status"], "verified", "{}", r.body);
+    assert!(r.body["score"].is_number(), "{}", r.body);
+    spec.assert_conforms("GET", "/v1/sessions/{id}", &r);
+    let r = gw.get(&format!("/v1/users/{user}/sessions")).await;
+    spec.assert_conforms("GET", "/v1/users/{user_id}/sessions", &r);
+
+    let reauth = ("GET", "/v1/users/{user_id}/reauthentications");
+    let r = gw.get(&format!("/v1/users/{user}/reauthentications")).await;
+    assert_eq!(
+        r.body["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.body
+    );
+    spec.assert_conforms(reauth.0, reauth.1, &r);
+    let r = gw
+        .get(&format!("/v1/users/{user}/reauthentications?limit=500"))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(reauth.0, reauth.1, &r);
 
     gw.stop().await;
 }

@@ -85,6 +85,7 @@ impl Gateway {
             authento_rate_limit: 1000,
             authento: None,
             prove: None,
+            passbase: None,
             secrets_file: None,
             nevis_processing_ms: 0,
             reconcile_every: None,

@@ -3,6 +3,7 @@
 
 pub mod authento;
 pub mod nevis;
+pub mod passbase;
 pub mod prove;
 
 /// Escapes text for interpolation into HTML element content and quoted attribute values.

@@ -1,7 +1,7 @@
 //! Writing a change to a session: the state machine decides, one conditional write stores the new
 //! state with its history entry, and a lost race re-reads and decides again.
 
-use crate::session::{Decision, HistoryEntry, Proposal, Session, Status, decide};
+use crate::session::{Decision, Evidence, HistoryEntry, Proposal, Session, Status, decide};
 use crate::store::{SessionWrite, StoreError};
 use crate::{App, Error};
 use time::OffsetDateTime;
@@ -18,6 +18,8 @@ pub struct Bookkeeping<'a> {
     /// The webhook delivery this write applies.
     pub delivery: Option<(&'static str, &'a str)>,
     pub reason: Option<&'static str>,
+    /// Document facts from the same provider read (kept only from a read that is not stale).
+    pub evidence: Option<Evidence>,
 }
 
 const ATTEMPTS: u32 = 8;
@@ -112,6 +114,9 @@ async fn apply_once(
         }
         if let Some(ms) = book.seen_ms {
             next.provider_seen_ms = Some(ms);
+        }
+        if let Some(e) = &book.evidence {
+            next.evidence = Some(e.clone());
         }
     }
     if let Some(r) = &book.provider_ref {

@@ -42,6 +42,7 @@ async fn apply_lookup(
         },
         delivery: delivery.map(|d| (PROVIDER, d)),
         reason: None,
+        evidence: None,
     };
     let (session, _) = apply_with_retry(app, session, &proposal, &book).await?;
     Ok(session)

@@ -4,6 +4,7 @@ mod apply;
 pub mod authento;
 pub mod idempotency;
 pub mod nevis;
+pub mod passbase;
 pub mod prove;
 pub mod reconcile;
 pub mod sessions;

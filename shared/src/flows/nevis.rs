@@ -175,6 +175,7 @@ pub async fn refresh(app: &App, session: Session) -> Result<Session, Error> {
         provider_ref: None,
         delivery: None,
         reason: None,
+        evidence: None,
     };
     let (session, _) = apply_with_retry(app, session, &proposal, &book).await?;
     Ok(session)

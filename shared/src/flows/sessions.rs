@@ -24,8 +24,7 @@ pub async fn refresh_from_provider(app: &App, session: Session) -> Result<Sessio
         Provider::Authento => super::authento::refresh(app, session).await,
         Provider::Prove => super::prove::refresh(app, session).await,
         Provider::Nevis => super::nevis::refresh(app, session).await,
-        // Other providers arrive with their own issues; until then their state is what is stored.
-        Provider::Passbase => Ok(session),
+        Provider::Passbase => super::passbase::refresh(app, session).await,
     }
 }
 

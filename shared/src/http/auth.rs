@@ -55,6 +55,7 @@ mod tests {
             authento: None,
             prove: None,
             nevis: None,
+            passbase: None,
         }
     }
 

@@ -58,6 +58,9 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             &json!({"received": true, "duplicate": ack.duplicate}),
         ));
     }
+    if *route == Route::PassbaseWebhook {
+        return super::passbase_routes::webhook(app, req).await;
+    }
     let doc = app.secrets.get().await?;
     let tenant = auth::authenticate(&doc, req.header("authorization"))?;
     match route {
@@ -111,7 +114,10 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                         &views::session(&started.session, Some(client)),
                     ))
                 }
-                Some("passbase") => Err(Error::ProviderNotConfigured("passbase")),
+                Some("passbase") => {
+                    let idem = idempotency(req, route)?;
+                    super::passbase_routes::start(app, &tenant, &body, idem.as_ref()).await
+                }
                 Some(_) => Err(Error::invalid(
                     "provider",
                     "invalid_value",
@@ -198,7 +204,17 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 sessions::list(app, &tenant, user_id, limit, req.query_param("cursor")).await?;
             Ok(ApiResponse::json(StatusCode::OK, &views::list(&page)))
         }
-        Route::AuthentoWebhook | Route::ProveWebhook => unreachable!("handled above"),
+        Route::LinkSession { id } => {
+            let body = json_object(req)?;
+            let idem = idempotency(req, route)?;
+            super::passbase_routes::link(app, &tenant, id, &body, idem).await
+        }
+        Route::ListUserReauthentications { user_id } => {
+            super::passbase_routes::reauthentications(app, &tenant, user_id, req).await
+        }
+        Route::AuthentoWebhook | Route::ProveWebhook | Route::PassbaseWebhook => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod auth;
 mod handlers;
 pub mod lambda;
+mod passbase_routes;
 pub mod problem;
 mod prove_input;
 pub mod routes;

@@ -12,6 +12,7 @@ pub enum Function {
     WebhookProve,
     /// Not HTTP: an EventBridge schedule invokes it (no entry in `ROUTES`).
     Reconcile,
+    WebhookPassbase,
 }
 
 impl Function {
@@ -23,6 +24,7 @@ impl Function {
             Function::WebhookAuthento => "webhook-authento",
             Function::WebhookProve => "webhook-prove",
             Function::Reconcile => "reconcile",
+            Function::WebhookPassbase => "webhook-passbase",
         }
     }
 }
@@ -36,6 +38,13 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("GET", "/v1/users/{user_id}/sessions", Function::GetSession),
     ("POST", "/v1/webhooks/authento", Function::WebhookAuthento),
     ("POST", "/v1/webhooks/prove", Function::WebhookProve),
+    ("POST", "/v1/sessions/{id}/link", Function::StartSession),
+    (
+        "GET",
+        "/v1/users/{user_id}/reauthentications",
+        Function::GetSession,
+    ),
+    ("POST", "/v1/webhooks/passbase", Function::WebhookPassbase),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +56,9 @@ pub enum Route {
     ListUserSessions { user_id: String },
     AuthentoWebhook,
     ProveWebhook,
+    LinkSession { id: String },
+    ListUserReauthentications { user_id: String },
+    PassbaseWebhook,
 }
 
 impl Route {
@@ -57,6 +69,9 @@ impl Route {
             Route::GetSession { .. } | Route::ListUserSessions { .. } => Function::GetSession,
             Route::AuthentoWebhook => Function::WebhookAuthento,
             Route::ProveWebhook => Function::WebhookProve,
+            Route::LinkSession { .. } => Function::StartSession,
+            Route::ListUserReauthentications { .. } => Function::GetSession,
+            Route::PassbaseWebhook => Function::WebhookPassbase,
         }
     }
 
@@ -70,6 +85,9 @@ impl Route {
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
             Route::AuthentoWebhook => "POST /v1/webhooks/authento",
             Route::ProveWebhook => "POST /v1/webhooks/prove",
+            Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
+            Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
+            Route::PassbaseWebhook => "POST /v1/webhooks/passbase",
         }
     }
 
@@ -91,6 +109,13 @@ impl Route {
             },
             ("POST", ["v1", "webhooks", "authento"]) => Route::AuthentoWebhook,
             ("POST", ["v1", "webhooks", "prove"]) => Route::ProveWebhook,
+            ("POST", ["v1", "sessions", id, "link"]) => Route::LinkSession { id: decode(id)? },
+            ("GET", ["v1", "users", user, "reauthentications"]) => {
+                Route::ListUserReauthentications {
+                    user_id: decode(user)?,
+                }
+            }
+            ("POST", ["v1", "webhooks", "passbase"]) => Route::PassbaseWebhook,
             _ => return None,
         })
     }

@@ -1,7 +1,7 @@
 //! The wire shapes of api.md.
 
 use crate::clock::rfc3339;
-use crate::session::{IdentityEvent, Session};
+use crate::session::{IdentityEvent, Reauthentication, Session};
 use crate::store::Page;
 use serde_json::{Value, json};
 
@@ -22,6 +22,12 @@ pub fn session(s: &Session, client: Option<Value>) -> Value {
     });
     if let Some(p) = &s.prove {
         v["reverification_recommended"] = json!(p.reverification_recommended);
+    }
+    if let Some(e) = &s.evidence {
+        // Passbase: what the document check concluded, never who the person is.
+        v["score"] = json!(e.score);
+        v["document_type"] = json!(e.document_type);
+        v["document_country"] = json!(e.document_country);
     }
     if let Some(c) = client {
         v["client"] = c;
@@ -44,6 +50,20 @@ pub fn session_with_events(s: &Session, events: &[IdentityEvent]) -> Value {
         })
         .collect();
     v
+}
+
+pub fn reauthentications(list: &[Reauthentication]) -> Value {
+    json!({
+        "object": "list",
+        "data": list.iter().map(|r| json!({
+            "object": "reauthentication",
+            "provider": r.provider.as_str(),
+            "identity_id": r.identity_id,
+            "session_id": r.session_id.as_str(),
+            "outcome": r.outcome,
+            "at": rfc3339(r.at),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 pub fn list(page: &Page) -> Value {

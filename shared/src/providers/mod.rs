@@ -2,5 +2,6 @@
 
 pub mod authento;
 pub mod nevis;
+pub mod passbase;
 pub mod prove;
 pub mod retry;

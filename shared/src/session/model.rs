@@ -206,6 +206,8 @@ pub struct Session {
     pub next_check_at: Option<OffsetDateTime>,
     /// Scheduled checks since the last status change: the backoff grows with it.
     pub check_attempts: u32,
+    /// What the provider concluded about the document, without personal data (Passbase).
+    pub evidence: Option<Evidence>,
     /// Optimistic-concurrency version: every write checks and bumps it.
     pub version: u64,
 }
@@ -293,6 +295,18 @@ pub struct IdentityEvent {
     pub received_at: OffsetDateTime,
 }
 
+/// The few facts of a document check a session keeps (api.md, data minimisation): never names,
+/// dates of birth, document numbers or emails.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Evidence {
+    /// The provider's confidence, 0..1.
+    pub score: Option<f64>,
+    /// e.g. `PASSPORT`, `NATIONAL_ID_CARD`, `DRIVERS_LICENSE`.
+    pub document_type: Option<String>,
+    /// The issuing country as the provider reports it (e.g. `DEU`).
+    pub document_country: Option<String>,
+}
+
 impl Session {
     pub fn new(tenant: &str, provider: Provider, user_id: &str, now: OffsetDateTime) -> Self {
         Session {
@@ -315,6 +329,7 @@ impl Session {
             prove: None,
             next_check_at: None,
             check_attempts: 0,
+            evidence: None,
             version: 1,
         }
     }

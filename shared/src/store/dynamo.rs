@@ -10,10 +10,13 @@
 //! | webhook delivery  | `WH#<provider>#<event id>`  | `WH`          | dedupe, TTL               |
 //! | idempotency key   | `IDEM#<tenant>#<key>`       | `IDEM`        | TTL                       |
 //! | identity event    | `SES#<id>`                  | `IE#<event id>` | Prove Identity Manager  |
+//! | unmatched delivery| `UNM#<provider>#<subject>`  | `WH#<event id>` | finds kept deliveries on link, TTL |
+//! | reauthentication  | `RA#<tenant>#<user>`        | `<at ns>#<event id>` | newest first by query |
 
 use super::*;
 use crate::session::{
-    LastError, Possession, ProveDetails, ProveRegion, Provider, Source, Status, VerificationType,
+    Evidence, LastError, Possession, ProveDetails, ProveRegion, Provider, Reauthentication, Source,
+    Status, VerificationType,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -270,6 +273,12 @@ fn delivery_pk(provider: &str, event_id: &str) -> String {
 fn idem_pk(tenant: &str, key: &str) -> String {
     format!("IDEM#{tenant}#{key}")
 }
+fn unmatched_pk(provider: &str, subject: &str) -> String {
+    format!("UNM#{provider}#{subject}")
+}
+fn reauth_pk(tenant: &str, user_id: &str) -> String {
+    format!("RA#{tenant}#{user_id}")
+}
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
 }
@@ -324,6 +333,15 @@ fn session_item(x: &Session) -> Item {
     if let (true, Some(at)) = (is_scheduled(x), x.next_check_at) {
         item.insert("gsi2pk".into(), s(due_pk(due_shard(&x.id))));
         item.insert("gsi2sk".into(), s(due_sk(at, &x.id)));
+    }
+    if let Some(e) = &x.evidence {
+        put_opt(&mut item, "score", e.score.map(n));
+        put_opt(&mut item, "document_type", e.document_type.clone().map(s));
+        put_opt(
+            &mut item,
+            "document_country",
+            e.document_country.clone().map(s),
+        );
     }
     item.insert("version".into(), n(x.version));
     item
@@ -419,6 +437,14 @@ fn session_from(item: &Item) -> StoreResult<Session> {
         prove: prove_from(item)?,
         next_check_at: opt_ts(item, "next_check_at")?,
         check_attempts: opt_n(item, "check_attempts").unwrap_or(0),
+        evidence: {
+            let e = Evidence {
+                score: opt_n(item, "score"),
+                document_type: opt_s(item, "document_type"),
+                document_country: opt_s(item, "document_country"),
+            };
+            (e != Evidence::default()).then_some(e)
+        },
         version: get_n(item, "version")?,
     })
 }
@@ -492,6 +518,33 @@ fn idem_from(tenant: &str, key: &str, item: &Item) -> StoreResult<IdempotencyRec
         issued_at: opt_n(item, "issued_at"),
         created_at: parse_ts(get_s(item, "created_at")?)?,
         expires_at: parse_ts(get_s(item, "expires_at")?)?,
+    })
+}
+
+fn reauth_item(r: &Reauthentication) -> Item {
+    let sk = format!("{:020}#{}", r.at.unix_timestamp_nanos().max(0), r.event_id);
+    let mut item = key(reauth_pk(&r.tenant, &r.user_id), &sk);
+    item.insert("provider".into(), s(r.provider.as_str()));
+    item.insert("identity_id".into(), s(&r.identity_id));
+    item.insert("session_id".into(), s(r.session_id.as_str()));
+    item.insert("at".into(), ts(r.at));
+    item.insert("outcome".into(), s(&r.outcome));
+    item.insert("event_id".into(), s(&r.event_id));
+    item
+}
+
+fn reauth_from(tenant: &str, user_id: &str, item: &Item) -> StoreResult<Reauthentication> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("bad reauthentication {what}"));
+    Ok(Reauthentication {
+        tenant: tenant.to_owned(),
+        user_id: user_id.to_owned(),
+        provider: Provider::parse(get_s(item, "provider")?).ok_or_else(|| corrupt("provider"))?,
+        identity_id: get_s(item, "identity_id")?.to_owned(),
+        session_id: SessionId::parse(get_s(item, "session_id")?)
+            .ok_or_else(|| corrupt("session id"))?,
+        at: parse_ts(get_s(item, "at")?)?,
+        outcome: get_s(item, "outcome")?.to_owned(),
+        event_id: get_s(item, "event_id")?.to_owned(),
     })
 }
 
@@ -802,18 +855,21 @@ impl Store for DynamoStore {
     }
 
     async fn claim_ref(&self, c: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
+        let mut item = key(format!("REF#{}", c.key), "REF");
+        item.insert("session_id".into(), s(session_id.as_str()));
+        item.insert("tenant".into(), s(&c.tenant));
         let mut req = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("REF#{}", c.key)))
-            .item("sk", s("REF"))
-            .item("session_id", s(session_id.as_str()))
-            .item("tenant", s(&c.tenant));
+            .set_item(Some(item))
+            .expression_attribute_values(":sid", s(session_id.as_str()));
         req = match &c.replaces {
-            None => req.condition_expression("attribute_not_exists(pk)"),
+            None => req.condition_expression("attribute_not_exists(pk) OR session_id = :sid"),
             Some(old) => req
-                .condition_expression("session_id = :old")
+                .condition_expression(
+                    "attribute_not_exists(pk) OR session_id = :sid OR session_id = :old",
+                )
                 .expression_attribute_values(":old", s(old.as_str())),
         };
         req.send().await.map(|_| ()).map_err(write_error)
@@ -849,6 +905,29 @@ impl Store for DynamoStore {
                 .build()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             items.push(TransactWriteItem::builder().update(update).build());
+        }
+        self.transact(items).await
+    }
+
+    async fn keep_unmatched(&self, d: &Delivery) -> StoreResult<()> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(d.provider, &d.event_id), "WH")))
+            .update_expression("SET #st = :st")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":st", s(DeliveryState::Unmatched.as_str()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if let Some(subject) = &d.subject {
+            let mut item = key(
+                unmatched_pk(d.provider, subject),
+                &format!("WH#{}", d.event_id),
+            );
+            item.insert("event_id".into(), s(&d.event_id));
+            item.insert("received_at".into(), ts(d.received_at));
+            item.insert("ttl".into(), n(d.expires_at.unix_timestamp()));
+            items.push(self.put(item, None).build()?);
         }
         self.transact(items).await
     }
@@ -909,6 +988,73 @@ impl Store for DynamoStore {
             .unwrap_or_default()
             .iter()
             .map(session_from)
+            .collect()
+    }
+
+    async fn unmatched_deliveries(
+        &self,
+        provider: &'static str,
+        subject: &str,
+    ) -> StoreResult<Vec<String>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(unmatched_pk(provider, subject)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_error)?;
+        let mut ids = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let id = get_s(&item, "event_id")?.to_owned();
+            // The filing stays behind once matched; the delivery's own state is the truth.
+            if self.delivery_state(provider, &id).await? == Some(DeliveryState::Unmatched) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(reauth_item(r)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            // The same event, recorded by an earlier attempt.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    async fn list_reauthentications(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Reauthentication>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(reauth_pk(tenant, user_id)))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .send()
+            .await
+            .map_err(read_error)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| reauth_from(tenant, user_id, i))
             .collect()
     }
 }

@@ -12,6 +12,10 @@ struct Inner {
     deliveries: HashMap<(String, String), DeliveryState>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
     identity_events: HashMap<(SessionId, String), IdentityEvent>,
+    /// (provider, subject) -> event ids kept as unmatched.
+    unmatched: HashMap<(String, String), Vec<String>>,
+    /// (tenant, user) -> reauthentications in arrival order.
+    reauthentications: HashMap<(String, String), Vec<Reauthentication>>,
 }
 
 #[derive(Default)]
@@ -215,8 +219,11 @@ impl Store for MemoryStore {
 
     async fn claim_ref(&self, c: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
         let mut g = self.lock();
-        if g.refs.get(&c.key).map(|r| &r.session_id) != c.replaces.as_ref() {
-            return Err(StoreError::Conflict);
+        let current = g.refs.get(&c.key).map(|r| r.session_id.clone());
+        match current {
+            None => {}
+            Some(id) if &id == session_id || Some(&id) == c.replaces.as_ref() => {}
+            Some(_) => return Err(StoreError::Conflict),
         }
         g.refs.insert(
             c.key.clone(),
@@ -257,6 +264,24 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn keep_unmatched(&self, d: &Delivery) -> StoreResult<()> {
+        let mut g = self.lock();
+        g.deliveries.insert(
+            (d.provider.to_owned(), d.event_id.clone()),
+            DeliveryState::Unmatched,
+        );
+        if let Some(subject) = &d.subject {
+            let ids = g
+                .unmatched
+                .entry((d.provider.to_owned(), subject.clone()))
+                .or_default();
+            if !ids.contains(&d.event_id) {
+                ids.push(d.event_id.clone());
+            }
+        }
+        Ok(())
+    }
+
     async fn identity_events(
         &self,
         id: &SessionId,
@@ -289,5 +314,52 @@ impl Store for MemoryStore {
             .collect();
         due.sort_by_key(|s| (s.next_check_at, s.id.to_string()));
         Ok(due.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn unmatched_deliveries(
+        &self,
+        provider: &'static str,
+        subject: &str,
+    ) -> StoreResult<Vec<String>> {
+        let g = self.lock();
+        Ok(g.unmatched
+            .get(&(provider.to_owned(), subject.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter(|id| {
+                g.deliveries.get(&(provider.to_owned(), (*id).clone()))
+                    == Some(&DeliveryState::Unmatched)
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()> {
+        let mut g = self.lock();
+        let list = g
+            .reauthentications
+            .entry((r.tenant.clone(), r.user_id.clone()))
+            .or_default();
+        if !list.iter().any(|x| x.event_id == r.event_id) {
+            list.push(r.clone());
+        }
+        Ok(())
+    }
+
+    async fn list_reauthentications(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Reauthentication>> {
+        let g = self.lock();
+        let mut all: Vec<Reauthentication> = g
+            .reauthentications
+            .get(&(tenant.to_owned(), user_id.to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        all.sort_by(|a, b| (b.at, &b.event_id).cmp(&(a.at, &a.event_id)));
+        all.truncate(limit);
+        Ok(all)
     }
 }

@@ -8,7 +8,7 @@ mod memory;
 pub use dynamo::{DynamoStore, create_table};
 pub use memory::MemoryStore;
 
-use crate::session::{HistoryEntry, IdentityEvent, Session, SessionId};
+use crate::session::{HistoryEntry, IdentityEvent, Reauthentication, Session, SessionId};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -179,9 +179,32 @@ pub trait Store: Send + Sync {
     /// `Conflict` if the key is already bound.
     async fn put_idempotency(&self, record: &IdempotencyRecord) -> StoreResult<()>;
 
-    /// Points `claim.key` at `session_id` outside a session creation (e.g. a Prove identity that
-    /// a later read revealed). `Conflict` unless it points nowhere yet or still at `replaces`.
+    /// Points `claim.key` at an existing session (a provider identity linked after creation).
+    /// `Conflict` if it already points at another session than `session_id` or `claim.replaces`;
+    /// pointing it again at the same session changes nothing.
     async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()>;
+
+    /// Marks a recorded delivery `unmatched` and files it under its `subject`, so that linking
+    /// that provider identity later finds it. A delivery without a subject is only marked.
+    async fn keep_unmatched(&self, delivery: &Delivery) -> StoreResult<()>;
+
+    /// Event ids of the deliveries about `subject` that are still `unmatched`.
+    async fn unmatched_deliveries(
+        &self,
+        provider: &'static str,
+        subject: &str,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Records a reauthentication once: the same event again changes nothing.
+    async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()>;
+
+    /// A user's reauthentications of one tenant, newest first, at most `limit`.
+    async fn list_reauthentications(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Reauthentication>>;
 
     /// Stores an identity event of a session together with the session write (its version
     /// checked) and the delivery's `applied` mark, atomically. Re-storing the same event id

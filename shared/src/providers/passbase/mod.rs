@@ -1,0 +1,49 @@
+//! Passbase. Everything about how Passbase works is here: the identities API (`X-API-KEY`), its
+//! identity model read without personal data, its statuses, and its encrypted webhooks.
+//!
+//! Assumptions where Passbase's docs are silent (each is marked ASSUMPTION at its place):
+//! - the webhooks other than `VERIFICATION_REVIEWED` carry the same envelope
+//!   (`event`, `key`, `status`, `created`, `updated`, `processed`);
+//! - an event name we do not know is still a change to re-read, not a forgery;
+//! - a delivery without `updated` is identified by `created` (then by nothing: one per key+event);
+//! - `IDENTITY_AUTHENTICATED` without a `status` reports an approved reauthentication;
+//! - the identity's `metadata` comes back as the JSON object the app encrypted for the SDK,
+//!   `{"session_ref": "ses_..."}` (a JSON string of it is accepted too).
+
+pub mod client;
+pub mod identity;
+pub mod status;
+pub mod webhook;
+
+pub use client::{IdentityLookup, PassbaseClient};
+pub use identity::Identity;
+
+/// The key of the ref that ties a Passbase identity (the SDK's identity access key, the webhook's
+/// `key`) to its session.
+pub fn ref_key(identity_key: &str) -> String {
+    format!("passbase#{identity_key}")
+}
+
+/// Passbase identity ids are UUIDs (`identityAccessKey`); anything else is refused before it
+/// reaches a URL or the table.
+pub fn is_identity_key(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_keys_are_uuids() {
+        assert!(is_identity_key("b76e244e-26a3-49ef-9c72-3e599bf0b5f2"));
+        assert!(!is_identity_key("b76e244e26a349ef9c723e599bf0b5f2"));
+        assert!(!is_identity_key("../../settings-aaaa-bbbb-cccc-dddddddd"));
+        assert!(!is_identity_key(""));
+    }
+}

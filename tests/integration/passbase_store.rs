@@ -1,0 +1,179 @@
+//! The store's part of Passbase, held to one contract on both adapters (in-memory and DynamoDB
+//! Local): document evidence on the session, identities linked after creation, deliveries kept
+//! until their identity is linked, reauthentications.
+
+use idv::session::{Evidence, HistoryEntry, Provider, Reauthentication, Session};
+use idv::store::{
+    Delivery, DeliveryOutcome, DeliveryState, DynamoStore, MemoryStore, RefClaim, Store, StoreError,
+};
+use idv_tests::{dynamo_client, unique_table};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+async fn dynamo() -> Arc<dyn Store> {
+    let client = dynamo_client().await;
+    let table = unique_table("idv-pb-contract");
+    idv::store::create_table(&client, &table)
+        .await
+        .expect("create table");
+    Arc::new(DynamoStore::new(client, table))
+}
+
+fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+async fn created(store: &dyn Store, tenant: &str, user: &str) -> Session {
+    let s = Session::new(tenant, Provider::Passbase, user, OffsetDateTime::now_utc());
+    store
+        .create_session(&s, &HistoryEntry::created(&s), None, None)
+        .await
+        .expect("create");
+    s
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory_adapter {
+            $( #[tokio::test] async fn $name() { super::$name(super::memory()).await } )*
+        }
+        mod dynamodb_adapter {
+            $( #[tokio::test] async fn $name() { super::$name(super::dynamo().await).await } )*
+        }
+    };
+}
+
+contract!(
+    evidence_reads_back_identically,
+    an_identity_is_linked_to_one_session,
+    kept_deliveries_are_found_by_their_identity_until_settled,
+    reauthentications_are_recorded_once_and_listed_newest_first,
+);
+
+async fn evidence_reads_back_identically(store: Arc<dyn Store>) {
+    let mut s = Session::new("t", Provider::Passbase, "u", OffsetDateTime::now_utc());
+    s.evidence = Some(Evidence {
+        score: Some(0.93),
+        document_type: Some("PASSPORT".into()),
+        document_country: Some("DEU".into()),
+    });
+    store
+        .create_session(&s, &HistoryEntry::created(&s), None, None)
+        .await
+        .unwrap();
+    assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
+}
+
+async fn an_identity_is_linked_to_one_session(store: Arc<dyn Store>) {
+    let a = created(&*store, "t", "u1").await;
+    let b = created(&*store, "t", "u2").await;
+    let claim = RefClaim {
+        key: "passbase#b76e244e-26a3-49ef-9c72-3e599bf0b5f2".into(),
+        tenant: "t".into(),
+        replaces: None,
+    };
+    store.claim_ref(&claim, &a.id).await.unwrap();
+    // Again for the same session: nothing changes; for another: refused.
+    store.claim_ref(&claim, &a.id).await.unwrap();
+    assert_eq!(
+        store.claim_ref(&claim, &b.id).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_ref(&claim.key).await.unwrap().unwrap().session_id,
+        a.id
+    );
+}
+
+async fn kept_deliveries_are_found_by_their_identity_until_settled(store: Arc<dyn Store>) {
+    let now = OffsetDateTime::now_utc();
+    let delivery = |event_id: &str, subject: &str| Delivery {
+        provider: "passbase",
+        event_id: event_id.into(),
+        subject: Some(subject.into()),
+        received_at: now,
+        expires_at: now + time::Duration::days(30),
+    };
+    let mine = delivery("k1#VERIFICATION_COMPLETED#1", "k1");
+    let other = delivery("k2#VERIFICATION_COMPLETED#1", "k2");
+    for d in [&mine, &other] {
+        assert_eq!(
+            store.record_delivery(d).await.unwrap(),
+            DeliveryOutcome::New
+        );
+        store.keep_unmatched(d).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .delivery_state("passbase", &mine.event_id)
+            .await
+            .unwrap(),
+        Some(DeliveryState::Unmatched)
+    );
+    assert_eq!(
+        store.unmatched_deliveries("passbase", "k1").await.unwrap(),
+        vec![mine.event_id.clone()]
+    );
+    assert!(
+        store
+            .unmatched_deliveries("passbase", "k3")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Settled: no longer kept, and a redelivery is a duplicate.
+    store
+        .set_delivery_state("passbase", &mine.event_id, DeliveryState::Applied)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .unmatched_deliveries("passbase", "k1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.record_delivery(&mine).await.unwrap(),
+        DeliveryOutcome::Duplicate
+    );
+}
+
+async fn reauthentications_are_recorded_once_and_listed_newest_first(store: Arc<dyn Store>) {
+    let s = created(&*store, "t", "u").await;
+    let base = OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
+    let reauth = |tenant: &str, secs: i64, event: &str| Reauthentication {
+        tenant: tenant.into(),
+        user_id: "u".into(),
+        provider: Provider::Passbase,
+        identity_id: "k1".into(),
+        session_id: s.id.clone(),
+        at: base + time::Duration::seconds(secs),
+        outcome: "approved".into(),
+        event_id: event.into(),
+    };
+    let older = reauth("t", 0, "k1#IDENTITY_AUTHENTICATED#0");
+    let newer = reauth("t", 60, "k1#IDENTITY_AUTHENTICATED#60");
+    for r in [&older, &newer, &older] {
+        store.add_reauthentication(r).await.unwrap();
+    }
+    store
+        .add_reauthentication(&reauth("other", 30, "k1#IDENTITY_AUTHENTICATED#30"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_reauthentications("t", "u", 10).await.unwrap(),
+        vec![newer.clone(), older]
+    );
+    assert_eq!(
+        store.list_reauthentications("t", "u", 1).await.unwrap(),
+        vec![newer]
+    );
+    assert!(
+        store
+            .list_reauthentications("t", "nobody", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
