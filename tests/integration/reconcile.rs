@@ -305,27 +305,71 @@ async fn push_session(gw: &Gateway, check_in: Duration, expires_in: Duration) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn push_provider_sessions_are_expired_at_their_deadline_without_a_provider_read() {
+async fn push_provider_sessions_expire_at_their_deadline_and_are_read_when_due() {
     let gw = gateway(&[]).await;
     let overdue = push_session(&gw, Duration::seconds(-5), Duration::seconds(-5)).await;
-    let early = push_session(&gw, Duration::seconds(-5), Duration::hours(1)).await;
+    let due = push_session(&gw, Duration::seconds(-5), Duration::hours(1)).await;
     let run = reconcile::run(gw.app_at(Duration::ZERO)).await;
-    assert_eq!(
-        (run.due, run.expired, run.rescheduled),
-        (2, 1, 1),
-        "{run:?}"
-    );
+    assert_eq!((run.due, run.expired, run.refreshed), (2, 1, 1), "{run:?}");
     assert_eq!(
         gw.running.authento.userinfo_requests(),
-        0,
-        "no provider read"
+        1,
+        "only the open one is read"
     );
     assert_eq!(
         stored(&gw, overdue.id.as_str()).await.status,
         Status::Expired
     );
-    // Not polled (push provider): its next check is its deadline.
-    let s = stored(&gw, early.id.as_str()).await;
-    assert_eq!((s.status, s.next_check_at), (Status::Created, s.expires_at));
+    // Authento knows nothing new of the user: the next check backs off, before the deadline.
+    let s = stored(&gw, due.id.as_str()).await;
+    assert_eq!(s.status, Status::Created);
+    let next = s.next_check_at.expect("still scheduled");
+    assert!(next > time::OffsetDateTime::now_utc() + Duration::minutes(9));
+    assert!(next <= s.expires_at.unwrap());
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_authento_webhook_is_caught_up_by_reconcile_once_it_is_overdue() {
+    let gw = gateway(&[]).await;
+    let r = gw.issue_token("user-lost-hook", "BASIC").await;
+    let id = r.body["session"]["id"].as_str().unwrap().to_owned();
+    // Authento approves, but its webhook never arrives.
+    gw.authento("user-lost-hook", "BASIC", "approve", false)
+        .await;
+
+    let soon = reconcile::run(gw.app_at(Duration::minutes(1))).await;
+    assert_eq!(soon.due, 0, "not overdue yet: webhooks usually come");
+    let late = reconcile::run(gw.app_at(Duration::minutes(11))).await;
+    assert_eq!(
+        (late.due, late.refreshed, late.changed),
+        (1, 1, 1),
+        "{late:?}"
+    );
+    assert_eq!(gw.stored_status(&id).await, "verified");
+    assert_eq!(
+        stored(&gw, &id).await.next_check_at,
+        None,
+        "done: out of the index"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passbase_session_with_nothing_to_read_yet_is_rescheduled_not_repicked() {
+    let gw = gateway(&[]).await;
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "passbase", "user_id": "user-pb-wait"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let first = reconcile::run(gw.app_at(Duration::minutes(11))).await;
+    assert_eq!((first.due, first.rescheduled), (1, 1), "{first:?}");
+    let again = reconcile::run(gw.app_at(Duration::minutes(12))).await;
+    assert_eq!(again.due, 0, "backed off, not due on every run");
+    assert_eq!(gw.stored_status(&id).await, "created");
     gw.stop().await;
 }

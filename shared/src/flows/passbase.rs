@@ -76,6 +76,8 @@ pub async fn start(
         // ASSUMPTION: Passbase documents no expiry for sessions or keys: `expires_at` stays null.
         let mut session = Session::new(tenant, Provider::Passbase, &input.user_id, now);
         session.provider_ref = input.identity_key.clone();
+        // Push provider: reconcile reads it if its webhook is overdue.
+        crate::session::schedule::first_check(&mut session, now);
         let history = HistoryEntry::created(&session);
         let claim = input.identity_key.as_ref().map(|k| RefClaim {
             key: ref_key(k),

@@ -1,5 +1,6 @@
-//! Scheduled reconciliation (every minute): refreshes the open sessions of pull-based providers
-//! whose next check is due, and expires open sessions of any provider past their deadline.
+//! Scheduled reconciliation (every minute): refreshes the open sessions whose next check is due
+//! (pull-based providers on their polling schedule, push providers whose webhook is overdue), and
+//! expires open sessions of any provider past their deadline.
 //!
 //! - Finds work through the sparse due index (`Store::due_sessions`, one query per shard), never a
 //!   table scan: its cost follows what is due, not how many sessions exist.
@@ -152,16 +153,20 @@ async fn one(app: &App, session: Session) -> Outcome {
                 Outcome::Refreshed { changed: false }
             }
         })
-    } else if schedule::is_pull_based(session.provider) {
-        refresh_from_provider(app, session)
-            .await
-            .map(|s| Outcome::Refreshed {
-                changed: s.status != before,
-            })
     } else {
-        reschedule_to_deadline(app, session)
-            .await
-            .map(|()| Outcome::Rescheduled)
+        // Pull providers are due by their polling schedule; push providers when their webhook is
+        // overdue. Either way the provider's API is the truth.
+        match refresh_from_provider(app, session).await {
+            Ok(s) if !s.status.is_terminal() && s.next_check_at.is_none_or(|at| at <= now) => {
+                // Nothing could be read (e.g. a Passbase session not linked yet): back off, or
+                // it would be due again on every run.
+                reschedule(app, s).await.map(|()| Outcome::Rescheduled)
+            }
+            Ok(s) => Ok(Outcome::Refreshed {
+                changed: s.status != before,
+            }),
+            Err(e) => Err(e),
+        }
     };
     result.unwrap_or_else(|e| {
         // Unchanged and still due: the next run tries again. No personal data in `e`.
@@ -170,11 +175,11 @@ async fn one(app: &App, session: Session) -> Outcome {
     })
 }
 
-/// A push provider's session that became due before its deadline (e.g. the deadline moved): its
-/// next check is its deadline. A lost race means someone else wrote it: nothing to do.
-async fn reschedule_to_deadline(app: &App, session: Session) -> Result<(), Error> {
+/// The next check of a session whose check learnt nothing: one step further back. A lost race
+/// means someone else wrote it (and its schedule): nothing to do.
+async fn reschedule(app: &App, session: Session) -> Result<(), Error> {
     let mut next = session.clone();
-    next.next_check_at = session.expires_at;
+    schedule::back_off(&mut next, app.clock.now());
     next.version = session.version + 1;
     match app
         .store

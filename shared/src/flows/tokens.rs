@@ -86,6 +86,8 @@ pub async fn issue(
         session.verification_type = Some(input.verification_type);
         session.user_type = input.user_type.clone();
         session.lang = input.lang.clone();
+        // Push provider: reconcile reads Authento if no webhook brought news for a while.
+        crate::session::schedule::first_check(&mut session, now);
         let history = HistoryEntry::created(&session);
         let claim = RefClaim {
             key: ref_key.clone(),

@@ -1,6 +1,8 @@
 //! When scheduled reconciliation looks at a session again. Pull-based providers (Prove, Nevis)
 //! send no webhooks, so the gateway polls them: first after 5 s, then doubling up to 60 s, so that
-//! thousands of open sessions do not flood a provider. No I/O here.
+//! thousands of open sessions do not flood a provider. Push providers (Authento, Passbase) are
+//! read when their webhook is overdue: after 10 minutes without news, then doubling up to 6 hours,
+//! so that a lost or never-sent webhook still ends in the provider's state. No I/O here.
 
 use super::model::{Provider, Session, Status};
 use time::{Duration, OffsetDateTime};
@@ -8,6 +10,9 @@ use time::{Duration, OffsetDateTime};
 /// The first check's delay; each later one doubles, up to `MAX_DELAY`.
 pub const FIRST_DELAY: Duration = Duration::seconds(5);
 pub const MAX_DELAY: Duration = Duration::seconds(60);
+/// How long a push provider's open session may go without news before reconcile reads it.
+pub const PUSH_FIRST_DELAY: Duration = Duration::minutes(10);
+pub const PUSH_MAX_DELAY: Duration = Duration::hours(6);
 
 /// Providers whose outcome only a read of their API tells (providers.md §5): reconcile polls them.
 pub fn is_pull_based(provider: Provider) -> bool {
@@ -20,16 +25,39 @@ pub fn delay(attempt: u32) -> Duration {
     doubled.min(MAX_DELAY)
 }
 
-/// The first check of a new session: soon, and never after its deadline.
-pub fn first_check(session: &mut Session, now: OffsetDateTime) {
-    if is_pull_based(session.provider) {
-        session.check_attempts = 1;
-        session.next_check_at = Some(cap(now + delay(1), session.expires_at));
+/// Delay before an overdue-webhook check number `attempt` (1-based): 10 min doubling to 6 h.
+pub fn push_delay(attempt: u32) -> Duration {
+    let doubled = PUSH_FIRST_DELAY * 2_i32.pow(attempt.saturating_sub(1).min(6));
+    doubled.min(PUSH_MAX_DELAY)
+}
+
+/// The delay before check `attempt` of a session of this provider.
+pub fn delay_for(provider: Provider, attempt: u32) -> Duration {
+    if is_pull_based(provider) {
+        delay(attempt)
     } else {
-        // A push provider is only looked at again when its deadline passes.
-        session.check_attempts = 0;
-        session.next_check_at = session.expires_at;
+        push_delay(attempt)
     }
+}
+
+/// The first check of a new session: soon for a pull provider, when its webhook would be overdue
+/// for a push provider, and never after its deadline.
+pub fn first_check(session: &mut Session, now: OffsetDateTime) {
+    session.check_attempts = 1;
+    session.next_check_at = Some(cap(
+        now + delay_for(session.provider, 1),
+        session.expires_at,
+    ));
+}
+
+/// The next check after one that learnt nothing new (e.g. nothing to read yet): one step further
+/// back, never after the deadline.
+pub fn back_off(session: &mut Session, now: OffsetDateTime) {
+    session.check_attempts = session.check_attempts.saturating_add(1);
+    session.next_check_at = Some(cap(
+        now + delay_for(session.provider, session.check_attempts),
+        session.expires_at,
+    ));
 }
 
 /// Updates the schedule of `next` (the state about to be written over a session that had
@@ -41,14 +69,21 @@ pub fn after_write(next: &mut Session, previous: Status, read: bool, now: Offset
         next.check_attempts = 0;
         return;
     }
-    if read && is_pull_based(next.provider) {
-        // A change means the user is active: look again soon. Otherwise back off further.
+    if read {
+        // A change means the user is active: look again soon. Otherwise back off further. For a
+        // push provider a read (a webhook's or ours) is news: the overdue clock starts again.
         next.check_attempts = if next.status != previous {
             1
         } else {
             next.check_attempts.saturating_add(1)
         };
-        next.next_check_at = Some(cap(now + delay(next.check_attempts), next.expires_at));
+        next.next_check_at = Some(cap(
+            now + delay_for(next.provider, next.check_attempts),
+            next.expires_at,
+        ));
+    } else if next.next_check_at.is_none() {
+        // An open session always has a next check (e.g. one stored before schedules existed).
+        first_check(next, now);
     }
 }
 
@@ -114,12 +149,32 @@ mod tests {
     }
 
     #[test]
-    fn push_providers_are_only_scheduled_for_their_deadline() {
+    fn push_providers_are_read_when_their_webhook_is_overdue() {
         let mut s = session(Provider::Authento);
         let now = s.created_at;
         first_check(&mut s, now);
-        assert_eq!(s.next_check_at, None);
+        assert_eq!(s.next_check_at, Some(now + Duration::minutes(10)));
+        // A read that changed nothing: further back, up to six hours.
         after_write(&mut s, Status::Created, true, now);
-        assert_eq!(s.next_check_at, None);
+        assert_eq!(s.next_check_at, Some(now + Duration::minutes(20)));
+        let mins: Vec<i64> = (1..=9).map(|a| push_delay(a).whole_minutes()).collect();
+        assert_eq!(mins, [10, 20, 40, 80, 160, 320, 360, 360, 360]);
+        // News (a status change) starts the overdue clock again.
+        s.status = Status::Processing;
+        after_write(&mut s, Status::Created, true, now);
+        assert_eq!(s.next_check_at, Some(now + Duration::minutes(10)));
+    }
+
+    #[test]
+    fn a_check_with_nothing_to_read_backs_off_too() {
+        let mut s = session(Provider::Passbase);
+        let now = s.created_at;
+        first_check(&mut s, now);
+        back_off(&mut s, now);
+        assert_eq!(s.next_check_at, Some(now + Duration::minutes(20)));
+        let mut n = session(Provider::Nevis);
+        first_check(&mut n, now);
+        back_off(&mut n, now);
+        assert_eq!(n.next_check_at, Some(now + Duration::seconds(10)));
     }
 }
