@@ -83,6 +83,7 @@ contract!(
     idempotency_keys_bind_once,
     due_sessions_are_open_ones_whose_check_is_due,
     the_due_query_is_bounded_and_earliest_first,
+    an_expired_idempotency_key_can_be_bound_again,
 );
 
 async fn a_created_session_reads_back_identically(store: Arc<dyn Store>) {
@@ -564,4 +565,46 @@ async fn the_due_query_is_bounded_and_earliest_first(store: Arc<dyn Store>) {
     let want: Vec<SessionId> = same_shard[..3].iter().map(|s| s.id.clone()).collect();
     assert_eq!(got, want);
     assert!(store.due_sessions(4, t, 3).await.unwrap().is_empty());
+}
+
+async fn an_expired_idempotency_key_can_be_bound_again(store: Arc<dyn Store>) {
+    // DynamoDB's TTL deletes expired items late: the key must be free as soon as it expired.
+    let t0 = now().replace_nanosecond(0).unwrap();
+    let key = idv::ids::random_token();
+    let old = IdempotencyRecord {
+        tenant: "t".into(),
+        key: key.clone(),
+        request_hash: "h1".into(),
+        session_id: SessionId::generate(),
+        status: 201,
+        issued_at: None,
+        created_at: t0 - time::Duration::hours(25),
+        expires_at: t0 - time::Duration::hours(1),
+    };
+    store.put_idempotency(&old).await.unwrap();
+    let s = session("t", "user-1", t0);
+    let fresh = IdempotencyRecord {
+        session_id: s.id.clone(),
+        request_hash: "h2".into(),
+        created_at: t0,
+        expires_at: t0 + time::Duration::hours(24),
+        ..old.clone()
+    };
+    store
+        .create_session(&s, &first_entry(&s), None, Some(&fresh))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_idempotency("t", &key).await.unwrap(),
+        Some(fresh.clone())
+    );
+    // While it is live, it stays bound.
+    let again = IdempotencyRecord {
+        request_hash: "h3".into(),
+        ..fresh
+    };
+    assert_eq!(
+        store.put_idempotency(&again).await.unwrap_err(),
+        StoreError::Conflict
+    );
 }

@@ -495,6 +495,9 @@ fn history_from(id: &SessionId, item: &Item) -> StoreResult<HistoryEntry> {
     })
 }
 
+/// A key is free if unused, or if its record expired: DynamoDB's TTL deletes up to days late.
+const IDEM_FREE: &str = "attribute_not_exists(pk) OR #ttl < :now";
+
 fn idem_item(r: &IdempotencyRecord) -> Item {
     let mut item = key(idem_pk(&r.tenant, &r.key), "IDEM");
     item.insert("request_hash".into(), s(&r.request_hash));
@@ -600,7 +603,9 @@ impl Store for DynamoStore {
         }
         if let Some(r) = idempotency {
             items.push(
-                self.put(idem_item(r), Some("attribute_not_exists(pk)"))
+                self.put(idem_item(r), Some(IDEM_FREE))
+                    .name("#ttl", "ttl")
+                    .value(":now", n(r.created_at.unix_timestamp()))
                     .build()?,
             );
         }
@@ -847,7 +852,9 @@ impl Store for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(idem_item(r)))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(IDEM_FREE)
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(r.created_at.unix_timestamp()))
             .send()
             .await
             .map(|_| ())

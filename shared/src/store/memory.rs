@@ -63,7 +63,8 @@ impl Store for MemoryStore {
         }
         if let Some(r) = idempotency
             && g.idempotency
-                .contains_key(&(r.tenant.clone(), r.key.clone()))
+                .get(&(r.tenant.clone(), r.key.clone()))
+                .is_some_and(|old| old.expires_at > r.created_at)
         {
             return Err(StoreError::Conflict);
         }
@@ -210,7 +211,10 @@ impl Store for MemoryStore {
     async fn put_idempotency(&self, r: &IdempotencyRecord) -> StoreResult<()> {
         let mut g = self.lock();
         let k = (r.tenant.clone(), r.key.clone());
-        if g.idempotency.contains_key(&k) {
+        if g.idempotency
+            .get(&k)
+            .is_some_and(|old| old.expires_at > r.created_at)
+        {
             return Err(StoreError::Conflict);
         }
         g.idempotency.insert(k, r.clone());

@@ -176,7 +176,7 @@ pub trait Store: Send + Sync {
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>>;
 
-    /// `Conflict` if the key is already bound.
+    /// `Conflict` if the key is already bound to a record that has not expired.
     async fn put_idempotency(&self, record: &IdempotencyRecord) -> StoreResult<()>;
 
     /// Points `claim.key` at an existing session (a provider identity linked after creation).
