@@ -12,6 +12,7 @@ pub mod error;
 pub mod flows;
 pub mod http;
 pub mod ids;
+pub mod input;
 pub mod logging;
 pub mod providers;
 pub mod scheduled;

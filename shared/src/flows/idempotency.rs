@@ -1,7 +1,8 @@
 //! `Idempotency-Key` on app POST routes: the same key with the same body answers the first
 //! response again (no second provider call, no second session); with another body, 409.
 
-use crate::store::IdempotencyRecord;
+use crate::session::SessionId;
+use crate::store::{IdempotencyRecord, StoreError};
 use crate::{App, Error};
 use sha2::{Digest, Sha256};
 
@@ -47,5 +48,48 @@ pub async fn lookup(
             "this Idempotency-Key was used with another request".into(),
         )),
         other => Ok(other),
+    }
+}
+
+impl IdempotencyKey {
+    /// The record binding this key to the answer about `session_id`, kept for the configured TTL.
+    pub fn record(
+        &self,
+        app: &App,
+        tenant: &str,
+        session_id: &SessionId,
+        status: u16,
+        issued_at: Option<i64>,
+    ) -> IdempotencyRecord {
+        let now = app.clock.now();
+        IdempotencyRecord {
+            tenant: tenant.to_owned(),
+            key: self.key.clone(),
+            request_hash: self.request_hash.clone(),
+            session_id: session_id.clone(),
+            status,
+            issued_at,
+            created_at: now,
+            expires_at: now + app.config.idempotency_ttl,
+        }
+    }
+}
+
+/// Binds a key after an operation that is safe to repeat (cancel, link): the operation happened,
+/// so a twin request that bound the key first changes nothing for this answer.
+pub async fn bind_after(
+    app: &App,
+    tenant: &str,
+    key: &IdempotencyKey,
+    session_id: &SessionId,
+    status: u16,
+) -> Result<(), Error> {
+    match app
+        .store
+        .put_idempotency(&key.record(app, tenant, session_id, status, None))
+        .await
+    {
+        Ok(()) | Err(StoreError::Conflict) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

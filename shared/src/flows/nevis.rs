@@ -6,7 +6,7 @@ use super::idempotency::{self, IdempotencyKey};
 use crate::error::FieldError;
 use crate::providers::nevis::{status, wire};
 use crate::secrets::NevisSecrets;
-use crate::session::{HistoryEntry, Provider, Session, is_valid_user_id, schedule};
+use crate::session::{HistoryEntry, Provider, Session, schedule};
 use crate::store::{IdempotencyRecord, RefClaim, StoreError, nevis_ref_key};
 use crate::{App, Error};
 use serde_json::{Map, Value};
@@ -31,25 +31,7 @@ pub fn parse_start(body: &Map<String, Value>) -> Result<StartInput, Error> {
             ));
         }
     }
-    let user_id = match body.get("user_id").filter(|v| !v.is_null()) {
-        None => {
-            errors.push(FieldError::new(
-                "user_id",
-                "required",
-                "user_id is required",
-            ));
-            None
-        }
-        Some(Value::String(s)) if is_valid_user_id(s) => Some(s.clone()),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "user_id",
-                "invalid_format",
-                "1-128 chars of [A-Za-z0-9._:@-]",
-            ));
-            None
-        }
-    };
+    let user_id = crate::input::user_id(body, &mut errors);
     match user_id {
         Some(user_id) if errors.is_empty() => Ok(StartInput { user_id }),
         _ => Err(Error::InvalidRequest(errors)),
@@ -95,16 +77,7 @@ pub async fn start(
             tenant: tenant.to_owned(),
             replaces: None,
         };
-        let record = idem.map(|k| IdempotencyRecord {
-            tenant: tenant.to_owned(),
-            key: k.key.clone(),
-            request_hash: k.request_hash.clone(),
-            session_id: session.id.clone(),
-            status: 201,
-            issued_at: None,
-            created_at: now,
-            expires_at: now + app.config.idempotency_ttl,
-        });
+        let record = idem.map(|k| k.record(app, tenant, &session.id, 201, None));
         match app
             .store
             .create_session(&session, &history, Some(&claim), record.as_ref())

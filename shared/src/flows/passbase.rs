@@ -11,9 +11,7 @@ use crate::providers::passbase::webhook::{self, Event};
 use crate::providers::passbase::{Identity, IdentityLookup, ref_key, status};
 use crate::secrets::PassbaseSecrets;
 use crate::session::{HistoryEntry, Provider, Reauthentication, Session, SessionId, Status};
-use crate::store::{
-    Delivery, DeliveryOutcome, DeliveryState, IdempotencyRecord, RefClaim, SessionWrite, StoreError,
-};
+use crate::store::{Delivery, DeliveryOutcome, DeliveryState, RefClaim, SessionWrite, StoreError};
 use crate::{App, Error};
 use time::OffsetDateTime;
 
@@ -84,16 +82,7 @@ pub async fn start(
             tenant: tenant.to_owned(),
             replaces: None,
         });
-        let record = idem.map(|k| IdempotencyRecord {
-            tenant: tenant.to_owned(),
-            key: k.key.clone(),
-            request_hash: k.request_hash.clone(),
-            session_id: session.id.clone(),
-            status: 201,
-            issued_at: None,
-            created_at: now,
-            expires_at: now + app.config.idempotency_ttl,
-        });
+        let record = idem.map(|k| k.record(app, tenant, &session.id, 201, None));
         match app
             .store
             .create_session(&session, &history, claim.as_ref(), record.as_ref())

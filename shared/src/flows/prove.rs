@@ -142,16 +142,7 @@ pub async fn start(
     history.to = session.status;
     history.provider_status = session.provider_status.clone();
 
-    let record = idem.map(|k| IdempotencyRecord {
-        tenant: tenant.to_owned(),
-        key: k.key.clone(),
-        request_hash: k.request_hash.clone(),
-        session_id: session.id.clone(),
-        status: 201,
-        issued_at: None,
-        created_at: now,
-        expires_at: now + app.config.idempotency_ttl,
-    });
+    let record = idem.map(|k| k.record(app, tenant, &session.id, 201, None));
     for _ in 0..ATTEMPTS {
         let claim = match identity_of(&session) {
             Some(identity) => Some(RefClaim {

@@ -68,7 +68,7 @@ pub async fn issue(
                 if let Some(key) = idem {
                     match app
                         .store
-                        .put_idempotency(&record(tenant, key, &s, iat, app))
+                        .put_idempotency(&key.record(app, tenant, &s.id, 201, Some(iat)))
                         .await
                     {
                         Ok(()) => {}
@@ -94,7 +94,7 @@ pub async fn issue(
             tenant: tenant.to_owned(),
             replaces,
         };
-        let idem_record = idem.map(|k| record(tenant, k, &session, iat, app));
+        let idem_record = idem.map(|k| k.record(app, tenant, &session.id, 201, Some(iat)));
         match app
             .store
             .create_session(&session, &history, Some(&claim), idem_record.as_ref())
@@ -112,26 +112,6 @@ pub async fn issue(
     Err(Error::StoreUnavailable(
         "too much contention on one user".into(),
     ))
-}
-
-fn record(
-    tenant: &str,
-    key: &IdempotencyKey,
-    s: &Session,
-    iat: i64,
-    app: &App,
-) -> IdempotencyRecord {
-    let now = app.clock.now();
-    IdempotencyRecord {
-        tenant: tenant.to_owned(),
-        key: key.key.clone(),
-        request_hash: key.request_hash.clone(),
-        session_id: s.id.clone(),
-        status: 201,
-        issued_at: Some(iat),
-        created_at: now,
-        expires_at: now + app.config.idempotency_ttl,
-    }
 }
 
 /// The first response again: the same session, and the same JWT re-signed from the stored `iat`

@@ -3,7 +3,7 @@
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, problem, views};
 use crate::flows::idempotency::IdempotencyKey;
 use crate::flows::{authento, nevis, prove, sessions, tokens};
-use crate::session::{VerificationType, is_valid_user_id};
+use crate::session::VerificationType;
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -143,23 +143,8 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 return Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)));
             }
             let s = sessions::cancel(app, &tenant, id).await?;
-            if let Some(key) = idem {
-                let now = app.clock.now();
-                let record = crate::store::IdempotencyRecord {
-                    tenant: tenant.clone(),
-                    key: key.key,
-                    request_hash: key.request_hash,
-                    session_id: s.id.clone(),
-                    status: 200,
-                    issued_at: None,
-                    created_at: now,
-                    expires_at: now + app.config.idempotency_ttl,
-                };
-                // The cancel happened; a lost race on the key changes nothing for this answer.
-                match app.store.put_idempotency(&record).await {
-                    Ok(()) | Err(crate::store::StoreError::Conflict) => {}
-                    Err(e) => return Err(e.into()),
-                }
+            if let Some(key) = &idem {
+                crate::flows::idempotency::bind_after(app, &tenant, key, &s.id, 200).await?;
             }
             Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
         }
@@ -180,26 +165,8 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
         }
         Route::ListUserSessions { user_id } => {
-            if !is_valid_user_id(user_id) {
-                return Err(Error::invalid(
-                    "user_id",
-                    "invalid_format",
-                    "1-128 chars of [A-Za-z0-9._:@-]",
-                ));
-            }
-            let limit = match req.query_param("limit") {
-                None => 20,
-                Some(v) => match v.parse::<usize>() {
-                    Ok(n) if (1..=100).contains(&n) => n,
-                    _ => {
-                        return Err(Error::invalid(
-                            "limit",
-                            "out_of_range",
-                            "a whole number from 1 to 100",
-                        ));
-                    }
-                },
-            };
+            crate::input::user_id_param(user_id)?;
+            let limit = crate::input::limit(req.query_param("limit"), 20)?;
             let page =
                 sessions::list(app, &tenant, user_id, limit, req.query_param("cursor")).await?;
             Ok(ApiResponse::json(StatusCode::OK, &views::list(&page)))
@@ -257,25 +224,7 @@ fn token_input(
         }
     }
     let text = |k: &str| body.get(k).filter(|v| !v.is_null());
-    let user_id = match text("user_id") {
-        None => {
-            errors.push(FieldError::new(
-                "user_id",
-                "required",
-                "user_id is required",
-            ));
-            None
-        }
-        Some(Value::String(s)) if is_valid_user_id(s) => Some(s.clone()),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "user_id",
-                "invalid_format",
-                "1-128 chars of [A-Za-z0-9._:@-]",
-            ));
-            None
-        }
-    };
+    let user_id = crate::input::user_id(body, &mut errors);
     let vt = match text("verification_type") {
         None => {
             errors.push(FieldError::new(

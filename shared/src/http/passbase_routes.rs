@@ -6,8 +6,6 @@
 use super::{ApiRequest, ApiResponse, views};
 use crate::flows::idempotency::{self, IdempotencyKey};
 use crate::flows::{passbase, sessions};
-use crate::session::is_valid_user_id;
-use crate::store::{IdempotencyRecord, StoreError};
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -62,23 +60,8 @@ pub(super) async fn link(
         return Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)));
     }
     let s = passbase::link(app, tenant, id, &key).await?;
-    if let Some(k) = idem {
-        let now = app.clock.now();
-        let record = IdempotencyRecord {
-            tenant: tenant.to_owned(),
-            key: k.key,
-            request_hash: k.request_hash,
-            session_id: s.id.clone(),
-            status: 200,
-            issued_at: None,
-            created_at: now,
-            expires_at: now + app.config.idempotency_ttl,
-        };
-        // The link happened; a lost race on the key changes nothing for this answer.
-        match app.store.put_idempotency(&record).await {
-            Ok(()) | Err(StoreError::Conflict) => {}
-            Err(e) => return Err(e.into()),
-        }
+    if let Some(k) = &idem {
+        idempotency::bind_after(app, tenant, k, &s.id, 200).await?;
     }
     Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
 }
@@ -89,26 +72,8 @@ pub(super) async fn reauthentications(
     user_id: &str,
     req: &ApiRequest,
 ) -> Result<ApiResponse, Error> {
-    if !is_valid_user_id(user_id) {
-        return Err(Error::invalid(
-            "user_id",
-            "invalid_format",
-            "1-128 chars of [A-Za-z0-9._:@-]",
-        ));
-    }
-    let limit = match req.query_param("limit") {
-        None => 20,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(Error::invalid(
-                    "limit",
-                    "out_of_range",
-                    "a whole number from 1 to 100",
-                ));
-            }
-        },
-    };
+    crate::input::user_id_param(user_id)?;
+    let limit = crate::input::limit(req.query_param("limit"), 20)?;
     let list = passbase::reauthentications(app, tenant, user_id, limit).await?;
     Ok(ApiResponse::json(
         StatusCode::OK,
@@ -146,25 +111,7 @@ fn identity_key_field(body: &Map<String, Value>, required: bool) -> Result<Optio
 /// Validates `POST /v1/sessions` for Passbase, reporting every bad field at once.
 fn start_input(body: &Map<String, Value>) -> Result<passbase::StartInput, Error> {
     let mut errors = unknown_fields(body, &["provider", "user_id", "identity_access_key"]);
-    let user_id = match body.get("user_id").filter(|v| !v.is_null()) {
-        None => {
-            errors.push(FieldError::new(
-                "user_id",
-                "required",
-                "user_id is required",
-            ));
-            None
-        }
-        Some(Value::String(s)) if is_valid_user_id(s) => Some(s.clone()),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "user_id",
-                "invalid_format",
-                "1-128 chars of [A-Za-z0-9._:@-]",
-            ));
-            None
-        }
-    };
+    let user_id = crate::input::user_id(body, &mut errors);
     let identity_key = match identity_key_field(body, false) {
         Ok(k) => k,
         Err(Error::InvalidRequest(mut e)) => {

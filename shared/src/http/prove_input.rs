@@ -5,7 +5,7 @@ use crate::Error;
 use crate::error::FieldError;
 use crate::flows::prove::StartInput;
 use crate::providers::prove::Phone;
-use crate::session::{Possession, is_valid_user_id};
+use crate::session::Possession;
 use serde_json::{Map, Value};
 
 const FIELDS: [&str; 10] = [
@@ -39,23 +39,8 @@ pub fn start_input(body: &Map<String, Value>) -> Result<StartInput, Error> {
         }
     }
     let field = |k: &str| body.get(k).filter(|v| !v.is_null());
+    let user_id = crate::input::user_id(body, &mut errors);
     let mut err = |f: &str, code: &str, msg: &str| errors.push(FieldError::new(f, code, msg));
-
-    let user_id = match field("user_id") {
-        None => {
-            err("user_id", "required", "user_id is required");
-            None
-        }
-        Some(Value::String(s)) if is_valid_user_id(s) => Some(s.clone()),
-        Some(_) => {
-            err(
-                "user_id",
-                "invalid_format",
-                "1-128 chars of [A-Za-z0-9._:@-]",
-            );
-            None
-        }
-    };
     let phone = match field("phone_number") {
         None => {
             err("phone_number", "required", "phone_number is required");

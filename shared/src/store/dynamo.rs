@@ -61,6 +61,41 @@ impl DynamoStore {
         }
     }
 
+    /// One session write as transaction items: the version-checked put, then `extra`, its history
+    /// entry and the delivery it applies.
+    fn session_write_items(
+        &self,
+        w: &SessionWrite<'_>,
+        extra: Option<TransactWriteItem>,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
+        let mut items = vec![
+            self.put(session_item(w.session), Some("#v = :expected"))
+                .name("#v", "version")
+                .value(":expected", n(w.expected_version))
+                .build()?,
+        ];
+        items.extend(extra);
+        if let Some(h) = w.history {
+            items.push(
+                self.put(history_item(h), Some("attribute_not_exists(pk)"))
+                    .build()?,
+            );
+        }
+        if let Some((provider, event_id)) = w.applies_delivery {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
+                .update_expression("SET #st = :applied, session_id = :sid")
+                .expression_attribute_names("#st", "state")
+                .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
+                .expression_attribute_values(":sid", s(w.session.id.as_str()))
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        Ok(items)
+    }
+
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
         self.client
             .transact_write_items()
@@ -613,10 +648,6 @@ impl Store for DynamoStore {
     }
 
     async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<()> {
-        let put = self
-            .put(session_item(w.session), Some("#v = :expected"))
-            .name("#v", "version")
-            .value(":expected", n(w.expected_version));
         if w.history.is_none() && w.applies_delivery.is_none() {
             // One plain conditional put: half the cost of a transaction.
             return self
@@ -632,26 +663,7 @@ impl Store for DynamoStore {
                 .map(|_| ())
                 .map_err(write_error);
         }
-        let mut items = vec![put.build()?];
-        if let Some(h) = w.history {
-            items.push(
-                self.put(history_item(h), Some("attribute_not_exists(pk)"))
-                    .build()?,
-            );
-        }
-        if let Some((provider, event_id)) = w.applies_delivery {
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
-                .update_expression("SET #st = :applied, session_id = :sid")
-                .expression_attribute_names("#st", "state")
-                .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
-                .expression_attribute_values(":sid", s(w.session.id.as_str()))
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            items.push(TransactWriteItem::builder().update(update).build());
-        }
-        self.transact(items).await
+        self.transact(self.session_write_items(&w, None)?).await
     }
 
     async fn list_user_sessions(
@@ -887,33 +899,10 @@ impl Store for DynamoStore {
         w: SessionWrite<'_>,
         event: &IdentityEvent,
     ) -> StoreResult<()> {
-        let mut items = vec![
-            self.put(session_item(w.session), Some("#v = :expected"))
-                .name("#v", "version")
-                .value(":expected", n(w.expected_version))
-                .build()?,
-            // Unconditional: the same event stored again is the same item.
-            self.put(identity_event_item(event), None).build()?,
-        ];
-        if let Some(h) = w.history {
-            items.push(
-                self.put(history_item(h), Some("attribute_not_exists(pk)"))
-                    .build()?,
-            );
-        }
-        if let Some((provider, event_id)) = w.applies_delivery {
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
-                .update_expression("SET #st = :applied, session_id = :sid")
-                .expression_attribute_names("#st", "state")
-                .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
-                .expression_attribute_values(":sid", s(w.session.id.as_str()))
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            items.push(TransactWriteItem::builder().update(update).build());
-        }
-        self.transact(items).await
+        // Unconditional: the same event stored again is the same item.
+        let event = self.put(identity_event_item(event), None).build()?;
+        self.transact(self.session_write_items(&w, Some(event))?)
+            .await
     }
 
     async fn keep_unmatched(&self, d: &Delivery) -> StoreResult<()> {
