@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use idv::App;
 use idv::http::{ApiRequest, Function, handle};
 use idv::store::DynamoStore;
+use idv_tests::capacity::{ConsumedCapacity, Units};
 use idv_tests::{Backend, DynamoCalls, Gateway};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ struct Counted {
     gw: Gateway,
     app: Arc<App>,
     calls: DynamoCalls,
+    units: ConsumedCapacity,
 }
 
 /// One operation's DynamoDB requests, by operation name, and the handler's answer.
@@ -30,21 +32,52 @@ struct Cost {
     status: u16,
     body: Value,
     ops: BTreeMap<String, u64>,
+    units: Units,
+}
+
+impl Cost {
+    /// For scripts/bench: with `IDV_BENCH_DYNAMODB_OUT` set, appends this operation's calls and
+    /// capacity units to that file as one JSON line (BENCHMARKS.md's per-operation table).
+    fn record(&self, operation: &str) -> &Self {
+        if let Ok(path) = std::env::var("IDV_BENCH_DYNAMODB_OUT") {
+            use std::io::Write;
+            let line = json!({"operation": operation, "calls": self.ops, "capacity_units": self.units.by_operation,
+                              "refused": self.units.refused});
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("bench output");
+            writeln!(f, "{line}").expect("bench output");
+        }
+        self
+    }
 }
 
 impl Counted {
     async fn start(settings: &[(&str, &str)]) -> Counted {
         let gw = Gateway::start_with(Backend::Dynamo, settings).await;
-        let (client, calls) = DynamoCalls::client().await;
+        let (client, calls, units) = ConsumedCapacity::client().await;
         let store = Arc::new(DynamoStore::new(client, gw.table.clone().unwrap()));
         let app = gw.app_with(store, Duration::ZERO);
-        Counted { gw, app, calls }
+        Counted {
+            gw,
+            app,
+            calls,
+            units,
+        }
+    }
+
+    /// The same gateway `ahead` of now (e.g. once a stored status is stale), counted apart.
+    async fn later(&self, ahead: Duration) -> (Arc<App>, DynamoCalls, ConsumedCapacity) {
+        let (client, calls, units) = ConsumedCapacity::client().await;
+        let store = Arc::new(DynamoStore::new(client, self.gw.table.clone().unwrap()));
+        (self.gw.app_with(store, ahead), calls, units)
     }
 
     async fn call_on(
         &self,
-        app: &App,
-        calls: &DynamoCalls,
+        (app, calls, units): (&App, &DynamoCalls, &ConsumedCapacity),
         function: Function,
         method: Method,
         path: &str,
@@ -67,12 +100,14 @@ impl Counted {
             body: Bytes::from(body.to_owned()),
         };
         calls.reset();
+        units.reset();
         let resp = handle(app, function, req).await;
         let body = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         Cost {
             status: resp.status.as_u16(),
             body,
             ops: calls.counts(),
+            units: units.units(),
         }
     }
 
@@ -86,8 +121,7 @@ impl Counted {
             body.to_string()
         };
         self.call_on(
-            &self.app,
-            &self.calls,
+            (&self.app, &self.calls, &self.units),
             function,
             method,
             path,
@@ -105,8 +139,7 @@ impl Counted {
         body: &str,
     ) -> Cost {
         self.call_on(
-            &self.app,
-            &self.calls,
+            (&self.app, &self.calls, &self.units),
             function,
             Method::POST,
             path,
@@ -147,6 +180,13 @@ async fn token_issue_is_one_lookup_and_one_transaction() {
         .await;
     assert_eq!(t.status, 201, "{}", t.body);
     assert_eq!(t.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    t.record("token issue");
+    // The capacity figures come from DynamoDB's own answers: a write consumed some.
+    assert!(
+        t.units.by_operation["TransactWriteItems"] > 0.0,
+        "{:?}",
+        t.units
+    );
     // Again while it is live: reference, then its session; nothing written.
     let again = c
         .api(Function::IssueToken, Method::POST, "/v1/tokens", &body)
@@ -154,6 +194,7 @@ async fn token_issue_is_one_lookup_and_one_transaction() {
     assert_eq!(again.status, 201, "{}", again.body);
     assert_eq!(id_of(&again.body), id_of(&t.body));
     assert_eq!(again.ops, ops(&[("GetItem", 2)]));
+    again.record("token issue, live session answered again");
     c.gw.stop().await;
 }
 
@@ -171,6 +212,7 @@ async fn a_session_start_is_one_transaction_for_each_provider() {
             .await;
         assert_eq!(s.status, 201, "{provider}: {}", s.body);
         assert_eq!(s.ops, ops(&[("TransactWriteItems", 1)]), "{provider}");
+        s.record(&format!("session start, {provider}"));
     }
     // Prove's possession check runs inside the start; a mobile flow is stored pending.
     let s = c
@@ -183,6 +225,7 @@ async fn a_session_start_is_one_transaction_for_each_provider() {
         .await;
     assert_eq!(s.status, 201, "{}", s.body);
     assert_eq!(s.ops, ops(&[("TransactWriteItems", 1)]));
+    s.record("session start, prove mobile");
     // A flow Prove verifies at once also enrols the identity: its identity -> session reference
     // is read first (a re-verification moves it), then written in the same transaction.
     let s = c
@@ -200,6 +243,7 @@ async fn a_session_start_is_one_transaction_for_each_provider() {
         s.body
     );
     assert_eq!(s.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    s.record("session start, prove verified at once");
     // Passbase with the identity already known: its reference is read (one identity, one
     // session), the deliveries kept for it are queried, and all of it is one transaction.
     let key = passbase_support::new_identity(&c.gw, None).await;
@@ -216,6 +260,7 @@ async fn a_session_start_is_one_transaction_for_each_provider() {
         s.ops,
         ops(&[("GetItem", 1), ("Query", 1), ("TransactWriteItems", 1)])
     );
+    s.record("session start, passbase with identity");
     c.gw.stop().await;
 }
 
@@ -240,6 +285,7 @@ async fn a_fresh_status_read_is_one_get_and_a_stale_one_adds_one_write() {
         .await;
     assert_eq!(fresh.status, 200);
     assert_eq!(fresh.ops, ops(&[("GetItem", 1)]));
+    fresh.record("status read fresh");
     let stored = c
         .api(
             Function::GetSession,
@@ -261,17 +307,12 @@ async fn a_fresh_status_read_is_one_get_and_a_stale_one_adds_one_write() {
         )
         .await;
     let nevis = id_of(&s.body);
-    let (client, calls) = DynamoCalls::client().await;
-    let later = c.gw.app_with(
-        Arc::new(DynamoStore::new(client, c.gw.table.clone().unwrap())),
-        Duration::seconds(60),
-    );
+    let (later, calls, units) = c.later(Duration::seconds(60)).await;
     let auth = format!("Bearer {}", c.gw.key);
     let headers = [("authorization", auth.as_str())];
     let stale = c
         .call_on(
-            &later,
-            &calls,
+            (&later, &calls, &units),
             Function::GetSession,
             Method::GET,
             &path,
@@ -281,10 +322,10 @@ async fn a_fresh_status_read_is_one_get_and_a_stale_one_adds_one_write() {
         .await;
     assert_eq!(stale.status, 200, "{}", stale.body);
     assert_eq!(stale.ops, ops(&[("GetItem", 1), ("PutItem", 1)]));
+    stale.record("status read stale, authento");
     let stale = c
         .call_on(
-            &later,
-            &calls,
+            (&later, &calls, &units),
             Function::GetSession,
             Method::GET,
             &format!("/v1/sessions/{nevis}"),
@@ -294,6 +335,7 @@ async fn a_fresh_status_read_is_one_get_and_a_stale_one_adds_one_write() {
         .await;
     assert_eq!(stale.status, 200, "{}", stale.body);
     assert_eq!(stale.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    stale.record("status read stale, nevis (status moved)");
     c.gw.stop().await;
 }
 
@@ -318,6 +360,7 @@ async fn a_prove_status_read_also_queries_the_identity_events_it_shows() {
         .await;
     assert_eq!(g.status, 200, "{}", g.body);
     assert_eq!(g.ops, ops(&[("GetItem", 1), ("Query", 1)]));
+    g.record("status read, prove (identity events shown)");
     c.gw.stop().await;
 }
 
@@ -358,6 +401,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
         new.ops,
         ops(&[("GetItem", 3), ("PutItem", 1), ("TransactWriteItems", 1)])
     );
+    new.record("webhook new, authento");
     let dup = c
         .webhook(
             Function::WebhookAuthento,
@@ -373,6 +417,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
         dup.body
     );
     assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
+    dup.record("webhook duplicate, authento");
 
     // Prove: delivery record, identity reference, session, one transaction (event + session).
     let s = c
@@ -415,6 +460,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
         new.ops,
         ops(&[("GetItem", 2), ("PutItem", 1), ("TransactWriteItems", 1)])
     );
+    new.record("webhook new, prove");
     let dup = c
         .webhook(
             Function::WebhookProve,
@@ -425,6 +471,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
         .await;
     assert_eq!(dup.status, 200, "{}", dup.body);
     assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
+    dup.record("webhook duplicate, prove");
 
     // Passbase: delivery record, identity reference, session, one transaction, and the query
     // for deliveries kept for this identity before it was linked.
@@ -462,6 +509,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
             ("TransactWriteItems", 1)
         ])
     );
+    new.record("webhook new, passbase");
     let dup = c
         .webhook(
             Function::WebhookPassbase,
@@ -477,6 +525,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
         dup.body
     );
     assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
+    dup.record("webhook duplicate, passbase");
     c.gw.stop().await;
 }
 
@@ -492,11 +541,7 @@ async fn reconcile_is_one_query_per_due_shard_and_one_write_per_due_session() {
         )
         .await;
     }
-    let (client, calls) = DynamoCalls::client().await;
-    let later = c.gw.app_with(
-        Arc::new(DynamoStore::new(client, c.gw.table.clone().unwrap())),
-        Duration::seconds(60),
-    );
+    let (later, calls, units) = c.later(Duration::seconds(60)).await;
     let run = idv::flows::reconcile::run(later).await;
     assert_eq!((run.due, run.refreshed, run.failed), (3, 3, 0), "{run:?}");
     // The due index is sharded (16 queries whatever is due, each projecting whole sessions, so
@@ -506,5 +551,12 @@ async fn reconcile_is_one_query_per_due_shard_and_one_write_per_due_session() {
         calls.counts(),
         ops(&[("Query", shards), ("TransactWriteItems", 3)])
     );
+    Cost {
+        status: 200,
+        body: Value::Null,
+        ops: calls.counts(),
+        units: units.units(),
+    }
+    .record("reconcile, 3 due sessions");
     c.gw.stop().await;
 }
