@@ -367,8 +367,8 @@ async fn a_prove_status_read_also_queries_the_identity_events_it_shows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_write() {
     let c = Counted::start(&[]).await;
-    // Authento: delivery record, the user's two (user, type) references, the open session, one
-    // transaction (session + history + delivery applied).
+    // Authento: delivery record, the user's two (user, type) references in one batch read, the open
+    // session, one transaction (session + history + delivery applied).
     c.api(
         Function::IssueToken,
         Method::POST,
@@ -399,7 +399,12 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
     );
     assert_eq!(
         new.ops,
-        ops(&[("GetItem", 3), ("PutItem", 1), ("TransactWriteItems", 1)])
+        ops(&[
+            ("BatchGetItem", 1),
+            ("GetItem", 1),
+            ("PutItem", 1),
+            ("TransactWriteItems", 1)
+        ])
     );
     new.record("webhook new, authento");
     let dup = c
