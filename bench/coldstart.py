@@ -1,6 +1,7 @@
 """Cold start of one Lambda binary, measured against a Lambda Runtime API emulator of ours on
 loopback: spawn the binary with AWS_LAMBDA_RUNTIME_API pointing here, hand it one event on its
-first `next`, and time from spawn to the first response posted. Peak memory (VmHWM) is read from
+first `next`, and time from spawn to the first response posted (and, apart, from spawn to that
+first `next`: the init phase). Peak memory (VmHWM) is read from
 /proc while the process is still alive, right after that response. Used by scripts/bench.
 
 usage: coldstart.py RUNS ENV_FILE OUT_JSON NAME=BINARY:EVENT_FILE...
@@ -15,7 +16,7 @@ class Emulator(ThreadingHTTPServer):
     def __init__(self, event):
         super().__init__(("127.0.0.1", 0), Handler)
         self.event, self.handed, self.done = event, False, threading.Event()
-        self.answer, self.answered_at = None, None
+        self.answer, self.answered_at, self.first_next_at = None, None, None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -30,6 +31,7 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(30)
                 return
             s.handed = True
+            s.first_next_at = time.perf_counter()  # init is over: the runtime asks for work
             body = s.event
             self.send_response(200)
             self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-request-1")
@@ -87,7 +89,7 @@ def once(binary, event, env):
         status = json.loads(data).get("statusCode")
     except Exception:
         pass
-    return (srv.answered_at - t0) * 1000, peak, kind, status
+    return (srv.answered_at - t0) * 1000, peak, kind, status, (srv.first_next_at - t0) * 1000
 
 
 def main():
@@ -109,14 +111,16 @@ def main():
         once(binary, event, env)  # page cache warm: every measured run starts from the same disk state
         samples = [once(binary, event, env) for _ in range(runs)]
         ms = [s[0] for s in samples]
+        init = [s[4] for s in samples]
         results[name] = {
             "binary": binary, "event": os.path.basename(event_file), "runs": runs,
             "median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms),
+            "init_median_ms": statistics.median(init),
             "peak_rss_kib": max(s[1] or 0 for s in samples),
             "answer": samples[0][2], "status": samples[0][3],
         }
         r = results[name]
-        print(f"  {name:<18} median {r['median_ms']:7.2f} ms  (min {r['min_ms']:.2f}, max {r['max_ms']:.2f})"
+        print(f"  {name:<18} init {r['init_median_ms']:6.2f} ms  first response median {r['median_ms']:7.2f} ms  (min {r['min_ms']:.2f}, max {r['max_ms']:.2f})"
               f"  peak {r['peak_rss_kib'] / 1024:5.1f} MiB  {r['answer']} {r['status']}", file=sys.stderr)
     json.dump(results, open(out, "w"), indent=1)
 
