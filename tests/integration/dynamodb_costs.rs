@@ -201,6 +201,18 @@ async fn token_issue_is_one_lookup_and_one_transaction() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_start_is_one_transaction_for_each_provider() {
     let c = Counted::start(&[]).await;
+    // Authento through `POST /v1/sessions`: as a token issue (the ref read, one transaction).
+    let s = c
+        .api(
+            Function::StartSession,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "authento", "user_id": "user-c1b", "verification_type": "POA"}),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!(s.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    s.record("session start, authento");
     for provider in ["nevis", "passbase"] {
         let s = c
             .api(
