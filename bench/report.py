@@ -10,7 +10,8 @@ RUN, REL, CRIT, OUT = sys.argv[1:5]
 FUNCTIONS = sys.argv[5:]
 
 # List prices, us-east-1, as published on AWS's pricing pages (DynamoDB on-demand after its
-# 2024-11-01 reduction). PRICES_DATE is when they were last checked for this file.
+# 2024-11-01 reduction). PRICES_DATE: the date these figures are stated for; they were written from
+# AWS's published list prices, not fetched (this machine reaches no pricing API): check them there.
 PRICES_DATE = "2026-11-22"
 PRICE = {
     "lambda_gb_s_arm64": 0.0000133334,
@@ -197,7 +198,8 @@ def main():
     # 6. Cost
     w("## 6. Cost per 1,000,000 verification sessions on AWS")
     w()
-    w(f"List prices, us-east-1, checked {PRICES_DATE}: Lambda arm64 ${PRICE['lambda_gb_s_arm64']} per GB-s and "
+    w(f"List prices, us-east-1, as stated on {PRICES_DATE} from AWS's published pricing pages (not fetched by the "
+      f"script: check them before relying on the totals): Lambda arm64 ${PRICE['lambda_gb_s_arm64']} per GB-s and "
       f"${PRICE['lambda_per_1m_requests']:.2f} per 1M requests; API Gateway HTTP API ${PRICE['http_api_per_1m_requests']:.2f} "
       f"per 1M requests; DynamoDB on-demand ${PRICE['ddb_per_1m_wru']} per 1M WRU and ${PRICE['ddb_per_1m_rru']} per 1M RRU; "
       f"Secrets Manager ${PRICE['secrets_per_10k_calls']} per 10,000 calls. A typical session: one start, three status "
