@@ -67,6 +67,17 @@ impl App {
         )))
     }
 
+    /// Starts the secret read in the background (a Lambda container's init): the first request
+    /// then finds it cached, or waits on that one fetch, instead of starting it after its event
+    /// arrived. Nothing is fetched twice: `SecretsCache::get` holds its lock while fetching.
+    pub fn prefetch_secrets(self: &Arc<Self>) {
+        let app = Arc::clone(self);
+        tokio::spawn(async move {
+            // A failure is logged by `get`; the first request tries again and answers 503.
+            let _ = app.secrets.get().await;
+        });
+    }
+
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,

@@ -14,6 +14,7 @@ pub async fn run_reconcile() -> Result<(), LambdaError> {
         tracing::error!(error = %e, "init failed");
         e
     })?;
+    app.prefetch_secrets();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let app = app.clone();
         async move {

@@ -2,6 +2,7 @@
 
 mod authento_flow;
 mod concurrency;
+mod dynamodb_costs;
 mod events;
 mod nevis_flow;
 mod openapi;

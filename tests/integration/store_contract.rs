@@ -84,6 +84,7 @@ contract!(
     due_sessions_are_open_ones_whose_check_is_due,
     the_due_query_is_bounded_and_earliest_first,
     an_expired_idempotency_key_can_be_bound_again,
+    refs_read_together_answer_in_the_order_asked,
 );
 
 async fn a_created_session_reads_back_identically(store: Arc<dyn Store>) {
@@ -607,4 +608,29 @@ async fn an_expired_idempotency_key_can_be_bound_again(store: Arc<dyn Store>) {
         store.put_idempotency(&again).await.unwrap_err(),
         StoreError::Conflict
     );
+}
+
+async fn refs_read_together_answer_in_the_order_asked(store: Arc<dyn Store>) {
+    let user = format!("user-{}", idv::ids::random_token());
+    let (basic, poa) = (
+        format!("authento#{user}#BASIC"),
+        format!("authento#{user}#POA"),
+    );
+    let a = session("t", &user, now());
+    let claim = RefClaim {
+        key: poa.clone(),
+        tenant: "t".into(),
+        replaces: None,
+    };
+    store
+        .create_session(&a, &first_entry(&a), Some(&claim), None)
+        .await
+        .unwrap();
+    let got = store
+        .get_refs(&[basic.clone(), poa.clone(), poa.clone()])
+        .await
+        .unwrap();
+    let ids: Vec<Option<SessionId>> = got.into_iter().map(|r| r.map(|r| r.session_id)).collect();
+    assert_eq!(ids, vec![None, Some(a.id.clone()), Some(a.id.clone())]);
+    assert_eq!(store.get_refs(&[]).await.unwrap(), vec![]);
 }

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 
 pub use idv_local;
 
+pub mod capacity;
+
 pub const TENANT: &str = "app-a";
 pub const OTHER_TENANT: &str = "app-b";
 

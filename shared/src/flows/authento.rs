@@ -89,12 +89,11 @@ pub async fn ingest_webhook(
     }
 
     let mut sessions = Vec::new();
-    for vt in [VerificationType::Basic, VerificationType::Poa] {
-        if let Some(r) = app
-            .store
-            .get_ref(&authento_ref_key(&event.user_identifier, vt.as_str()))
-            .await?
-            && let Some(s) = app.store.get_session(&r.session_id).await?
+    // The user's two (user, type) refs in one read.
+    let keys = [VerificationType::Basic, VerificationType::Poa]
+        .map(|vt| authento_ref_key(&event.user_identifier, vt.as_str()));
+    for r in app.store.get_refs(&keys).await?.into_iter().flatten() {
+        if let Some(s) = app.store.get_session(&r.session_id).await?
             && !s.status.is_final()
         {
             sessions.push(s);

@@ -15,6 +15,7 @@ pub async fn run(function: Function) -> Result<(), LambdaError> {
         tracing::error!(error = %e, "init failed");
         e
     })?;
+    app.prefetch_secrets();
     lambda_http::run(service_fn(move |req: lambda_http::Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Infallible>(to_lambda(handle(&app, function, from_lambda(req)).await)) }

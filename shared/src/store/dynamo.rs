@@ -20,6 +20,7 @@ use crate::session::{
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
@@ -774,6 +775,67 @@ impl Store for DynamoStore {
                 .ok_or_else(|| StoreError::Corrupt("bad ref session id".into()))?,
             tenant: get_s(&item, "tenant")?.to_owned(),
         }))
+    }
+
+    async fn get_refs(&self, ref_keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
+        if ref_keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut wanted = KeysAndAttributes::builder().consistent_read(true);
+        // BatchGetItem refuses a key asked twice.
+        let unique: std::collections::BTreeSet<&String> = ref_keys.iter().collect();
+        for k in unique {
+            wanted = wanted.keys(key(format!("REF#{k}"), "REF"));
+        }
+        let mut request = Some(
+            wanted
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
+        let mut found: HashMap<String, ProviderRef> = HashMap::new();
+        // DynamoDB may leave keys unprocessed under load: ask again for those only.
+        for attempt in 0..5u32 {
+            let Some(keys) = request.take() else { break };
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(read_error)?;
+            for item in out
+                .responses
+                .unwrap_or_default()
+                .remove(&self.table)
+                .unwrap_or_default()
+            {
+                let ref_key = get_s(&item, "pk")?
+                    .strip_prefix("REF#")
+                    .ok_or_else(|| StoreError::Corrupt("bad ref key".into()))?
+                    .to_owned();
+                let r = ProviderRef {
+                    key: ref_key.clone(),
+                    session_id: SessionId::parse(get_s(&item, "session_id")?)
+                        .ok_or_else(|| StoreError::Corrupt("bad ref session id".into()))?,
+                    tenant: get_s(&item, "tenant")?.to_owned(),
+                };
+                found.insert(ref_key, r);
+            }
+            request = out
+                .unprocessed_keys
+                .unwrap_or_default()
+                .remove(&self.table)
+                .filter(|k| !k.keys.is_empty());
+        }
+        if request.is_some() {
+            return Err(StoreError::Unavailable(
+                "DynamoDB left keys unprocessed".into(),
+            ));
+        }
+        Ok(ref_keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     async fn record_delivery(&self, d: &Delivery) -> StoreResult<DeliveryOutcome> {

@@ -153,6 +153,16 @@ pub trait Store: Send + Sync {
 
     async fn get_ref(&self, key: &str) -> StoreResult<Option<ProviderRef>>;
 
+    /// Several refs at once, in the order of `keys` (DynamoDB: one BatchGetItem instead of one
+    /// GetItem per key).
+    async fn get_refs(&self, keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get_ref(k).await?);
+        }
+        Ok(out)
+    }
+
     /// Records a delivery before it is acted on. `Duplicate` if it was already applied.
     async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<DeliveryOutcome>;
 

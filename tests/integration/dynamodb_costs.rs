@@ -1,0 +1,579 @@
+//! What each operation costs in DynamoDB, counted on the wire (the bill): every request of the
+//! counted client, by operation, retries included. Each test pins one operation's count, so a
+//! change that adds a call fails here; BENCHMARKS.md explains why each count is the minimum for
+//! what api.md makes the operation guarantee.
+//!
+//! The handler runs in-process (`idv::http::handle`, what a Lambda main and the local server
+//! call), over a `DynamoStore` whose client is counted, with the same configuration, secret and
+//! simulators as the running local server.
+
+use super::passbase_support;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use idv::App;
+use idv::http::{ApiRequest, Function, handle};
+use idv::store::DynamoStore;
+use idv_tests::capacity::{ConsumedCapacity, Units};
+use idv_tests::{Backend, DynamoCalls, Gateway};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use time::Duration;
+
+struct Counted {
+    gw: Gateway,
+    app: Arc<App>,
+    calls: DynamoCalls,
+    units: ConsumedCapacity,
+}
+
+/// One operation's DynamoDB requests, by operation name, and the handler's answer.
+struct Cost {
+    status: u16,
+    body: Value,
+    ops: BTreeMap<String, u64>,
+    units: Units,
+}
+
+impl Cost {
+    /// For scripts/bench: with `IDV_BENCH_DYNAMODB_OUT` set, appends this operation's calls and
+    /// capacity units to that file as one JSON line (BENCHMARKS.md's per-operation table).
+    fn record(&self, operation: &str) -> &Self {
+        if let Ok(path) = std::env::var("IDV_BENCH_DYNAMODB_OUT") {
+            use std::io::Write;
+            let line = json!({"operation": operation, "calls": self.ops, "capacity_units": self.units.by_operation,
+                              "refused": self.units.refused});
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("bench output");
+            writeln!(f, "{line}").expect("bench output");
+        }
+        self
+    }
+}
+
+impl Counted {
+    async fn start(settings: &[(&str, &str)]) -> Counted {
+        let gw = Gateway::start_with(Backend::Dynamo, settings).await;
+        let (client, calls, units) = ConsumedCapacity::client().await;
+        let store = Arc::new(DynamoStore::new(client, gw.table.clone().unwrap()));
+        let app = gw.app_with(store, Duration::ZERO);
+        Counted {
+            gw,
+            app,
+            calls,
+            units,
+        }
+    }
+
+    /// The same gateway `ahead` of now (e.g. once a stored status is stale), counted apart.
+    async fn later(&self, ahead: Duration) -> (Arc<App>, DynamoCalls, ConsumedCapacity) {
+        let (client, calls, units) = ConsumedCapacity::client().await;
+        let store = Arc::new(DynamoStore::new(client, self.gw.table.clone().unwrap()));
+        (self.gw.app_with(store, ahead), calls, units)
+    }
+
+    async fn call_on(
+        &self,
+        (app, calls, units): (&App, &DynamoCalls, &ConsumedCapacity),
+        function: Function,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Cost {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let req = ApiRequest {
+            method,
+            path: path.to_owned(),
+            query: ApiRequest::parse_query(Some(query)),
+            headers: map,
+            body: Bytes::from(body.to_owned()),
+        };
+        calls.reset();
+        units.reset();
+        let resp = handle(app, function, req).await;
+        let body = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        Cost {
+            status: resp.status.as_u16(),
+            body,
+            ops: calls.counts(),
+            units: units.units(),
+        }
+    }
+
+    async fn api(&self, function: Function, method: Method, path: &str, body: &Value) -> Cost {
+        let auth = format!("Bearer {}", self.gw.key);
+        let mut headers = vec![("authorization", auth.as_str())];
+        let text = if body.is_null() {
+            String::new()
+        } else {
+            headers.push(("content-type", "application/json"));
+            body.to_string()
+        };
+        self.call_on(
+            (&self.app, &self.calls, &self.units),
+            function,
+            method,
+            path,
+            &headers,
+            &text,
+        )
+        .await
+    }
+
+    async fn webhook(
+        &self,
+        function: Function,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Cost {
+        self.call_on(
+            (&self.app, &self.calls, &self.units),
+            function,
+            Method::POST,
+            path,
+            headers,
+            body,
+        )
+        .await
+    }
+}
+
+/// `[("GetItem", 1), ...]` as the counter reports it.
+fn ops(expected: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    expected.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+fn id_of(body: &Value) -> String {
+    body["id"]
+        .as_str()
+        .or(body["session"]["id"].as_str())
+        .expect("a session id")
+        .to_owned()
+}
+
+fn prove_start(user: &str, possession: &str) -> Value {
+    json!({"provider": "prove", "user_id": user, "phone_number": "+12001004011",
+           "first_name": "Sheilakathryn", "last_name": "Butrimovich", "possession_type": possession})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_issue_is_one_lookup_and_one_transaction() {
+    let c = Counted::start(&[]).await;
+    let body = json!({"user_id": "user-c1", "verification_type": "BASIC"});
+    // New: the (user, type) reference is read (a live session is answered again, api.md), then
+    // session + history + reference are written in one transaction, so none exists without the
+    // others.
+    let t = c
+        .api(Function::IssueToken, Method::POST, "/v1/tokens", &body)
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    assert_eq!(t.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    t.record("token issue");
+    // The capacity figures come from DynamoDB's own answers: a write consumed some.
+    assert!(
+        t.units.by_operation["TransactWriteItems"] > 0.0,
+        "{:?}",
+        t.units
+    );
+    // Again while it is live: reference, then its session; nothing written.
+    let again = c
+        .api(Function::IssueToken, Method::POST, "/v1/tokens", &body)
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(id_of(&again.body), id_of(&t.body));
+    assert_eq!(again.ops, ops(&[("GetItem", 2)]));
+    again.record("token issue, live session answered again");
+    c.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_start_is_one_transaction_for_each_provider() {
+    let c = Counted::start(&[]).await;
+    // Authento through `POST /v1/sessions`: as a token issue (the ref read, one transaction).
+    let s = c
+        .api(
+            Function::StartSession,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "authento", "user_id": "user-c1b", "verification_type": "POA"}),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!(s.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    s.record("session start, authento");
+    for provider in ["nevis", "passbase"] {
+        let s = c
+            .api(
+                Function::StartSession,
+                Method::POST,
+                "/v1/sessions",
+                &json!({"provider": provider, "user_id": "user-c2"}),
+            )
+            .await;
+        assert_eq!(s.status, 201, "{provider}: {}", s.body);
+        assert_eq!(s.ops, ops(&[("TransactWriteItems", 1)]), "{provider}");
+        s.record(&format!("session start, {provider}"));
+    }
+    // Prove's possession check runs inside the start; a mobile flow is stored pending.
+    let s = c
+        .api(
+            Function::StartSession,
+            Method::POST,
+            "/v1/sessions",
+            &prove_start("user-c3", "mobile"),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!(s.ops, ops(&[("TransactWriteItems", 1)]));
+    s.record("session start, prove mobile");
+    // A flow Prove verifies at once also enrols the identity: its identity -> session reference
+    // is read first (a re-verification moves it), then written in the same transaction.
+    let s = c
+        .api(
+            Function::StartSession,
+            Method::POST,
+            "/v1/sessions",
+            &prove_start("user-c4", "none"),
+        )
+        .await;
+    assert_eq!(
+        (s.status, s.body["status"].as_str()),
+        (201, Some("verified")),
+        "{}",
+        s.body
+    );
+    assert_eq!(s.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    s.record("session start, prove verified at once");
+    // Passbase with the identity already known: its reference is read (one identity, one
+    // session), the deliveries kept for it are queried, and all of it is one transaction.
+    let key = passbase_support::new_identity(&c.gw, None).await;
+    let s = c
+        .api(
+            Function::StartSession,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "passbase", "user_id": "user-c5", "identity_access_key": key}),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!(
+        s.ops,
+        ops(&[("GetItem", 1), ("Query", 1), ("TransactWriteItems", 1)])
+    );
+    s.record("session start, passbase with identity");
+    c.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_status_read_is_one_get_and_a_stale_one_adds_one_write() {
+    let c = Counted::start(&[]).await;
+    let t = c
+        .api(
+            Function::IssueToken,
+            Method::POST,
+            "/v1/tokens",
+            &json!({"user_id": "user-c6", "verification_type": "BASIC"}),
+        )
+        .await;
+    let id = id_of(&t.body);
+    let path = format!("/v1/sessions/{id}");
+    // The first read refreshes (never checked yet) and stores the check; the next is fresh.
+    c.api(Function::GetSession, Method::GET, &path, &Value::Null)
+        .await;
+    let fresh = c
+        .api(Function::GetSession, Method::GET, &path, &Value::Null)
+        .await;
+    assert_eq!(fresh.status, 200);
+    assert_eq!(fresh.ops, ops(&[("GetItem", 1)]));
+    fresh.record("status read fresh");
+    let stored = c
+        .api(
+            Function::GetSession,
+            Method::GET,
+            &format!("{path}?refresh=false"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(stored.ops, ops(&[("GetItem", 1)]));
+
+    // A minute later it is stale: the provider is read and the check stored, one conditional
+    // write (a transaction with the history entry when the status moves).
+    let s = c
+        .api(
+            Function::StartSession,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "user-c7"}),
+        )
+        .await;
+    let nevis = id_of(&s.body);
+    let (later, calls, units) = c.later(Duration::seconds(60)).await;
+    let auth = format!("Bearer {}", c.gw.key);
+    let headers = [("authorization", auth.as_str())];
+    let stale = c
+        .call_on(
+            (&later, &calls, &units),
+            Function::GetSession,
+            Method::GET,
+            &path,
+            &headers,
+            "",
+        )
+        .await;
+    assert_eq!(stale.status, 200, "{}", stale.body);
+    assert_eq!(stale.ops, ops(&[("GetItem", 1), ("PutItem", 1)]));
+    stale.record("status read stale, authento");
+    let stale = c
+        .call_on(
+            (&later, &calls, &units),
+            Function::GetSession,
+            Method::GET,
+            &format!("/v1/sessions/{nevis}"),
+            &headers,
+            "",
+        )
+        .await;
+    assert_eq!(stale.status, 200, "{}", stale.body);
+    assert_eq!(stale.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    stale.record("status read stale, nevis (status moved)");
+    c.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prove_status_read_also_queries_the_identity_events_it_shows() {
+    let c = Counted::start(&[]).await;
+    let s = c
+        .api(
+            Function::StartSession,
+            Method::POST,
+            "/v1/sessions",
+            &prove_start("user-c8", "none"),
+        )
+        .await;
+    let g = c
+        .api(
+            Function::GetSession,
+            Method::GET,
+            &format!("/v1/sessions/{}", id_of(&s.body)),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(g.status, 200, "{}", g.body);
+    assert_eq!(g.ops, ops(&[("GetItem", 1), ("Query", 1)]));
+    g.record("status read, prove (identity events shown)");
+    c.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_write() {
+    let c = Counted::start(&[]).await;
+    // Authento: delivery record, the user's two (user, type) references in one batch read, the open
+    // session, one transaction (session + history + delivery applied).
+    c.api(
+        Function::IssueToken,
+        Method::POST,
+        "/v1/tokens",
+        &json!({"user_id": "user-c9", "verification_type": "BASIC"}),
+    )
+    .await;
+    let sim = c.gw.authento("user-c9", "BASIC", "submit", false).await;
+    let body = sim["webhook"]["body"].as_str().unwrap().to_owned();
+    let digest = sim["webhook"]["digest"].as_str().unwrap().to_owned();
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-payload-digest", digest.as_str()),
+    ];
+    let new = c
+        .webhook(
+            Function::WebhookAuthento,
+            "/v1/webhooks/authento",
+            &headers,
+            &body,
+        )
+        .await;
+    assert_eq!(
+        (new.status, &new.body["duplicate"]),
+        (200, &json!(false)),
+        "{}",
+        new.body
+    );
+    assert_eq!(
+        new.ops,
+        ops(&[
+            ("BatchGetItem", 1),
+            ("GetItem", 1),
+            ("PutItem", 1),
+            ("TransactWriteItems", 1)
+        ])
+    );
+    new.record("webhook new, authento");
+    let dup = c
+        .webhook(
+            Function::WebhookAuthento,
+            "/v1/webhooks/authento",
+            &headers,
+            &body,
+        )
+        .await;
+    assert_eq!(
+        (dup.status, &dup.body["duplicate"]),
+        (200, &json!(true)),
+        "{}",
+        dup.body
+    );
+    assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
+    dup.record("webhook duplicate, authento");
+
+    // Prove: delivery record, identity reference, session, one transaction (event + session).
+    let s = c
+        .api(
+            Function::StartSession,
+            Method::POST,
+            "/v1/sessions",
+            &prove_start("user-c10", "none"),
+        )
+        .await;
+    let sid = idv::session::SessionId::parse(&id_of(&s.body)).unwrap();
+    let identity =
+        c.gw.running
+            .app
+            .store
+            .get_session(&sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .prove
+            .and_then(|p| p.identity_id)
+            .unwrap();
+    let sim = c.gw.prove_webhook(&identity, "DISCONNECT", false).await;
+    let body = sim["body"].as_str().unwrap().to_owned();
+    let auth = sim["authorization"].as_str().unwrap().to_owned();
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-prove-authorization", auth.as_str()),
+    ];
+    let new = c
+        .webhook(
+            Function::WebhookProve,
+            "/v1/webhooks/prove",
+            &headers,
+            &body,
+        )
+        .await;
+    assert_eq!(new.status, 200, "{}", new.body);
+    assert_eq!(
+        new.ops,
+        ops(&[("GetItem", 2), ("PutItem", 1), ("TransactWriteItems", 1)])
+    );
+    new.record("webhook new, prove");
+    let dup = c
+        .webhook(
+            Function::WebhookProve,
+            "/v1/webhooks/prove",
+            &headers,
+            &body,
+        )
+        .await;
+    assert_eq!(dup.status, 200, "{}", dup.body);
+    assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
+    dup.record("webhook duplicate, prove");
+
+    // Passbase: delivery record, identity reference, session, one transaction, and the query
+    // for deliveries kept for this identity before it was linked.
+    let key = passbase_support::new_identity(&c.gw, None).await;
+    c.api(
+        Function::StartSession,
+        Method::POST,
+        "/v1/sessions",
+        &json!({"provider": "passbase", "user_id": "user-c11", "identity_access_key": key}),
+    )
+    .await;
+    let report = passbase_support::act(&c.gw, &key, &["approve"], "none").await;
+    let body = passbase_support::bodies(&report).remove(0);
+    let headers = [("content-type", "text/plain")];
+    let new = c
+        .webhook(
+            Function::WebhookPassbase,
+            "/v1/webhooks/passbase",
+            &headers,
+            &body,
+        )
+        .await;
+    assert_eq!(
+        (new.status, &new.body["duplicate"]),
+        (200, &json!(false)),
+        "{}",
+        new.body
+    );
+    assert_eq!(
+        new.ops,
+        ops(&[
+            ("GetItem", 2),
+            ("PutItem", 1),
+            ("Query", 1),
+            ("TransactWriteItems", 1)
+        ])
+    );
+    new.record("webhook new, passbase");
+    let dup = c
+        .webhook(
+            Function::WebhookPassbase,
+            "/v1/webhooks/passbase",
+            &headers,
+            &body,
+        )
+        .await;
+    assert_eq!(
+        (dup.status, &dup.body["duplicate"]),
+        (200, &json!(true)),
+        "{}",
+        dup.body
+    );
+    assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
+    dup.record("webhook duplicate, passbase");
+    c.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_is_one_query_per_due_shard_and_one_write_per_due_session() {
+    let c = Counted::start(&[]).await;
+    for i in 0..3 {
+        c.api(
+            Function::StartSession,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": format!("user-r{i}")}),
+        )
+        .await;
+    }
+    let (later, calls, units) = c.later(Duration::seconds(60)).await;
+    let run = idv::flows::reconcile::run(later).await;
+    assert_eq!((run.due, run.refreshed, run.failed), (3, 3, 0), "{run:?}");
+    // The due index is sharded (16 queries whatever is due, each projecting whole sessions, so
+    // no GetItem); each due session is then one conditional write of its new check.
+    let shards = 16;
+    assert_eq!(
+        calls.counts(),
+        ops(&[("Query", shards), ("TransactWriteItems", 3)])
+    );
+    Cost {
+        status: 200,
+        body: Value::Null,
+        ops: calls.counts(),
+        units: units.units(),
+    }
+    .record("reconcile, 3 due sessions");
+    c.gw.stop().await;
+}
