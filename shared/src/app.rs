@@ -70,6 +70,18 @@ impl App {
     /// Starts the secret read in the background (a Lambda container's init): the first request
     /// then finds it cached, or waits on that one fetch, instead of starting it after its event
     /// arrived. Nothing is fetched twice: `SecretsCache::get` holds its lock while fetching.
+    /// A Lambda container's start: logs, typed config and clients once, the secret read begun.
+    /// Bad configuration fails the init (logged), not a request.
+    pub async fn for_lambda() -> Result<Arc<App>, String> {
+        crate::logging::init();
+        let app = App::from_env().await.map_err(|e| {
+            tracing::error!(error = %e, "init failed");
+            e
+        })?;
+        app.prefetch_secrets();
+        Ok(app)
+    }
+
     pub fn prefetch_secrets(self: &Arc<Self>) {
         let app = Arc::clone(self);
         tokio::spawn(async move {

@@ -9,12 +9,7 @@ pub type LambdaError = lambda_runtime::Error;
 
 /// What `functions/reconcile`'s main calls: logs, config and clients once per container.
 pub async fn run_reconcile() -> Result<(), LambdaError> {
-    crate::logging::init();
-    let app = App::from_env().await.map_err(|e| {
-        tracing::error!(error = %e, "init failed");
-        e
-    })?;
-    app.prefetch_secrets();
+    let app = App::for_lambda().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let app = app.clone();
         async move {

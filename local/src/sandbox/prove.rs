@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -304,6 +305,27 @@ fn unauthorized() -> Response {
     prove_error(StatusCode::UNAUTHORIZED, 1002, "unauthorized")
 }
 
+/// The opening every bearer-token endpoint shares: the region served, injected faults, the token,
+/// then the JSON body (Prove's 400 / 1001 when it is not one).
+async fn bearer_call<T: DeserializeOwned>(
+    sim: &ProveSim,
+    region: &str,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Region, T), Response> {
+    let region = region_of(region).ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
+    if let Some(r) = sim.admit(endpoint, region).await {
+        return Err(r);
+    }
+    if !sim.authorized(headers) {
+        return Err(unauthorized());
+    }
+    serde_json::from_slice::<T>(body)
+        .map(|b| (region, b))
+        .map_err(|_| prove_error(StatusCode::BAD_REQUEST, 1001, "invalid JSON body"))
+}
+
 fn region_of(s: &str) -> Option<Region> {
     match s {
         "na" => Some(Region::Na),
@@ -407,18 +429,11 @@ async fn verify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(region) = region_of(&region) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if let Some(r) = sim.admit(Endpoint::Verify, region).await {
-        return r;
-    }
-    if !sim.authorized(&headers) {
-        return unauthorized();
-    }
-    let Ok(b) = serde_json::from_slice::<VerifyBody>(&body) else {
-        return prove_error(StatusCode::BAD_REQUEST, 1001, "invalid JSON body");
-    };
+    let (region, b) =
+        match bearer_call::<VerifyBody>(&sim, &region, Endpoint::Verify, &headers, &body).await {
+            Ok(call) => call,
+            Err(refused) => return refused,
+        };
     for (name, v) in [
         ("firstName", &b.first_name),
         ("lastName", &b.last_name),
@@ -553,18 +568,13 @@ async fn verify_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(region) = region_of(&region) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if let Some(r) = sim.admit(Endpoint::VerifyStatus, region).await {
-        return r;
-    }
-    if !sim.authorized(&headers) {
-        return unauthorized();
-    }
-    let Ok(b) = serde_json::from_slice::<StatusBody>(&body) else {
-        return prove_error(StatusCode::BAD_REQUEST, 1001, "invalid JSON body");
-    };
+    let (region, b) =
+        match bearer_call::<StatusBody>(&sim, &region, Endpoint::VerifyStatus, &headers, &body)
+            .await
+        {
+            Ok(call) => call,
+            Err(refused) => return refused,
+        };
     let Some(correlation_id) = b.correlation_id.filter(|c| !c.is_empty()) else {
         return prove_error(
             StatusCode::BAD_REQUEST,
@@ -639,18 +649,12 @@ async fn identity(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(region) = region_of(&region) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if let Some(r) = sim.admit(Endpoint::Identity, region).await {
-        return r;
-    }
-    if !sim.authorized(&headers) {
-        return unauthorized();
-    }
-    let Ok(b) = serde_json::from_slice::<IdentityBody>(&body) else {
-        return prove_error(StatusCode::BAD_REQUEST, 1001, "invalid JSON body");
-    };
+    let (_, b) =
+        match bearer_call::<IdentityBody>(&sim, &region, Endpoint::Identity, &headers, &body).await
+        {
+            Ok(call) => call,
+            Err(refused) => return refused,
+        };
     let Some(phone) = b.phone_number.filter(|p| !p.is_empty()) else {
         return prove_error(
             StatusCode::BAD_REQUEST,

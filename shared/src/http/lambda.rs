@@ -6,16 +6,11 @@ use lambda_http::{Body, RequestExt, service_fn};
 use std::convert::Infallible;
 use std::sync::Arc;
 
-/// What a function's `main` calls: logs, config and clients once per container, then serve.
 pub type LambdaError = lambda_http::Error;
 
+/// What a function's `main` calls: logs, config and clients once per container, then serve.
 pub async fn run(function: Function) -> Result<(), LambdaError> {
-    crate::logging::init();
-    let app = App::from_env().await.map_err(|e| {
-        tracing::error!(error = %e, "init failed");
-        e
-    })?;
-    app.prefetch_secrets();
+    let app = App::for_lambda().await?;
     lambda_http::run(service_fn(move |req: lambda_http::Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Infallible>(to_lambda(handle(&app, function, from_lambda(req)).await)) }

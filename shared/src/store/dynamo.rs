@@ -124,28 +124,22 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
             .build()
             .map_err(|e| e.to_string())
     };
-    let gsi = GlobalSecondaryIndex::builder()
-        .index_name("gsi1")
-        .key_schema(key("gsi1pk", KeyType::Hash)?)
-        .key_schema(key("gsi1sk", KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .map_err(|e| e.to_string())?;
-    let due = GlobalSecondaryIndex::builder()
-        .index_name("gsi2")
-        .key_schema(key("gsi2pk", KeyType::Hash)?)
-        .key_schema(key("gsi2sk", KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .map_err(|e| e.to_string())?;
+    // `gsi1`: a user's sessions; `gsi2`: the due index. Keys `<name>pk` / `<name>sk`.
+    let index = |name: &str| -> Result<GlobalSecondaryIndex, String> {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(&format!("{name}pk"), KeyType::Hash)?)
+            .key_schema(key(&format!("{name}sk"), KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let gsi = index("gsi1")?;
+    let due = index("gsi2")?;
     client
         .create_table()
         .table_name(table)
