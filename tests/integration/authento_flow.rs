@@ -309,3 +309,38 @@ async fn the_flow_also_runs_on_the_in_memory_store() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn dynamodb_unreachable_is_a_retryable_503_and_authento_is_not_called() {
+    // api.md: a failure of DynamoDB gives a retryable 5xx, never a half-written session.
+    let gw = gateway().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed); // nothing listens there now
+    let client = idv_tests::idv_local::dynamodb_client(&endpoint).await;
+    let app = gw.app_with(
+        std::sync::Arc::new(idv::store::DynamoStore::new(client, "idv-unreachable")),
+        time::Duration::ZERO,
+    );
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {}", gw.key).parse().unwrap(),
+    );
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let req = idv::http::ApiRequest {
+        method: http::Method::POST,
+        path: "/v1/tokens".into(),
+        query: Vec::new(),
+        headers,
+        body: bytes::Bytes::from_static(br#"{"user_id":"user-nodb","verification_type":"BASIC"}"#),
+    };
+    let before = gw.running.authento.userinfo_requests();
+    let r = idv::http::handle(&app, idv::http::Function::IssueToken, req).await;
+    assert_eq!(r.status, 503);
+    assert!(r.headers.contains_key("retry-after"));
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["code"], "store_unavailable");
+    assert_eq!(gw.running.authento.userinfo_requests(), before);
+    gw.stop().await;
+}
