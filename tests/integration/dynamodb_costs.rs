@@ -309,7 +309,7 @@ async fn a_fresh_status_read_is_one_get_and_a_stale_one_adds_one_write() {
     assert_eq!(stored.ops, ops(&[("GetItem", 1)]));
 
     // A minute later it is stale: the provider is read and the check stored, one conditional
-    // write (a transaction with the history entry when the status moves).
+    // write of the session item (with its history entry appended when the status moves).
     let s = c
         .api(
             Function::StartSession,
@@ -333,7 +333,7 @@ async fn a_fresh_status_read_is_one_get_and_a_stale_one_adds_one_write() {
         )
         .await;
     assert_eq!(stale.status, 200, "{}", stale.body);
-    assert_eq!(stale.ops, ops(&[("GetItem", 1), ("PutItem", 1)]));
+    assert_eq!(stale.ops, ops(&[("GetItem", 1), ("UpdateItem", 1)]));
     stale.record("status read stale, authento");
     let stale = c
         .call_on(
@@ -346,7 +346,7 @@ async fn a_fresh_status_read_is_one_get_and_a_stale_one_adds_one_write() {
         )
         .await;
     assert_eq!(stale.status, 200, "{}", stale.body);
-    assert_eq!(stale.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    assert_eq!(stale.ops, ops(&[("GetItem", 1), ("UpdateItem", 1)]));
     stale.record("status read stale, nevis (status moved)");
     c.gw.stop().await;
 }
@@ -380,7 +380,8 @@ async fn a_prove_status_read_also_queries_the_identity_events_it_shows() {
 async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_write() {
     let c = Counted::start(&[]).await;
     // Authento: delivery record, the user's two (user, type) references in one batch read, the open
-    // session, one transaction (session + history + delivery applied).
+    // session, one conditional write of the session (history entry appended), then the delivery
+    // marked applied.
     c.api(
         Function::IssueToken,
         Method::POST,
@@ -415,7 +416,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
             ("BatchGetItem", 1),
             ("GetItem", 1),
             ("PutItem", 1),
-            ("TransactWriteItems", 1)
+            ("UpdateItem", 2)
         ])
     );
     new.record("webhook new, authento");
@@ -436,7 +437,8 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
     assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
     dup.record("webhook duplicate, authento");
 
-    // Prove: delivery record, identity reference, session, one transaction (event + session).
+    // Prove: delivery record, identity reference, session, one transaction (event + session),
+    // then the delivery marked applied.
     let s = c
         .api(
             Function::StartSession,
@@ -475,7 +477,12 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
     assert_eq!(new.status, 200, "{}", new.body);
     assert_eq!(
         new.ops,
-        ops(&[("GetItem", 2), ("PutItem", 1), ("TransactWriteItems", 1)])
+        ops(&[
+            ("GetItem", 2),
+            ("PutItem", 1),
+            ("TransactWriteItems", 1),
+            ("UpdateItem", 1)
+        ])
     );
     new.record("webhook new, prove");
     let dup = c
@@ -490,8 +497,9 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
     assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
     dup.record("webhook duplicate, prove");
 
-    // Passbase: delivery record, identity reference, session, one transaction, and the query
-    // for deliveries kept for this identity before it was linked.
+    // Passbase: delivery record, identity reference, session, one conditional write, the
+    // delivery marked applied, and the query for deliveries kept for this identity before it
+    // was linked.
     let key = passbase_support::new_identity(&c.gw, None).await;
     c.api(
         Function::StartSession,
@@ -523,7 +531,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
             ("GetItem", 2),
             ("PutItem", 1),
             ("Query", 1),
-            ("TransactWriteItems", 1)
+            ("UpdateItem", 2)
         ])
     );
     new.record("webhook new, passbase");
@@ -549,24 +557,37 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_is_one_query_per_due_shard_and_one_write_per_due_session() {
     let c = Counted::start(&[]).await;
+    let mut started = Vec::new();
     for i in 0..3 {
-        c.api(
-            Function::StartSession,
-            Method::POST,
-            "/v1/sessions",
-            &json!({"provider": "nevis", "user_id": format!("user-r{i}")}),
-        )
-        .await;
+        let s = c
+            .api(
+                Function::StartSession,
+                Method::POST,
+                "/v1/sessions",
+                &json!({"provider": "nevis", "user_id": format!("user-r{i}")}),
+            )
+            .await;
+        started.push(id_of(&s.body));
     }
     let (later, calls, units) = c.later(Duration::seconds(60)).await;
     let run = idv::flows::reconcile::run(later).await;
     assert_eq!((run.due, run.refreshed, run.failed), (3, 3, 0), "{run:?}");
-    // The due index is sharded (16 queries whatever is due, each projecting whole sessions, so
-    // no GetItem); each due session is then one conditional write of its new check.
+    // The due index is sharded (16 queries whatever is due) and holds keys only: each shard
+    // with due sessions reads them in one BatchGetItem; each due session is then one
+    // conditional write of its new state.
     let shards = 16;
+    let due_shards = started
+        .iter()
+        .map(|id| idv::store::due_shard(&idv::session::SessionId::parse(id).unwrap()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
     assert_eq!(
         calls.counts(),
-        ops(&[("Query", shards), ("TransactWriteItems", 3)])
+        ops(&[
+            ("BatchGetItem", due_shards),
+            ("Query", shards),
+            ("UpdateItem", 3)
+        ])
     );
     Cost {
         status: 200,

@@ -85,6 +85,7 @@ contract!(
     the_due_query_is_bounded_and_earliest_first,
     an_expired_idempotency_key_can_be_bound_again,
     refs_read_together_answer_in_the_order_asked,
+    a_postponed_check_is_not_due_before_its_time,
 );
 
 async fn a_created_session_reads_back_identically(store: Arc<dyn Store>) {
@@ -633,4 +634,169 @@ async fn refs_read_together_answer_in_the_order_asked(store: Arc<dyn Store>) {
     let ids: Vec<Option<SessionId>> = got.into_iter().map(|r| r.map(|r| r.session_id)).collect();
     assert_eq!(ids, vec![None, Some(a.id.clone()), Some(a.id.clone())]);
     assert_eq!(store.get_refs(&[]).await.unwrap(), vec![]);
+}
+
+async fn a_postponed_check_is_not_due_before_its_time(store: Arc<dyn Store>) {
+    let t = now();
+    let s = scheduled(t, time::Duration::seconds(10));
+    create(&*store, &s).await;
+    // Written as a flow writes it: over the session read back, check postponed to t + 60 s.
+    let read = store.get_session(&s.id).await.unwrap().unwrap();
+    let mut postponed = read.clone();
+    postponed.next_check_at = Some(t + time::Duration::seconds(60));
+    postponed.version += 1;
+    store
+        .update_session(SessionWrite {
+            session: &postponed,
+            expected_version: read.version,
+            history: None,
+            applies_delivery: None,
+        })
+        .await
+        .unwrap();
+    let shard = due_shard(&s.id);
+    for _ in 0..2 {
+        // Asked twice: finding it early once changes nothing for the next asker.
+        assert!(
+            store
+                .due_sessions(shard, t + time::Duration::seconds(30), 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let due = store
+        .due_sessions(shard, t + time::Duration::seconds(61), 100)
+        .await
+        .unwrap();
+    assert_eq!(due.iter().map(|d| &d.id).collect::<Vec<_>>(), [&s.id]);
+    assert_eq!(due[0].next_check_at, postponed.next_check_at);
+    assert_eq!(due[0].version, postponed.version);
+}
+
+// ---- DynamoDB only: how the due index is kept -------------------------------------------------
+
+async fn dynamo_store() -> DynamoStore {
+    let client = dynamo_client().await;
+    let table = unique_table("idv-due");
+    idv::store::create_table(&client, &table)
+        .await
+        .expect("create table");
+    DynamoStore::new(client, table)
+}
+
+/// The session item's `gsi2sk` (its filing in the due index).
+async fn filing(store: &DynamoStore, id: &SessionId) -> Option<String> {
+    let out = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("SES#{id}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SES".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item?.get("gsi2sk")?.as_s().ok().cloned()
+}
+
+fn postpone(read: &Session, to: OffsetDateTime) -> Session {
+    let mut next = read.clone();
+    next.next_check_at = Some(to);
+    next.version += 1;
+    next
+}
+
+async fn write(store: &DynamoStore, next: &Session) -> Result<(), StoreError> {
+    store
+        .update_session(SessionWrite {
+            session: next,
+            expected_version: next.version - 1,
+            history: None,
+            applies_delivery: None,
+        })
+        .await
+}
+
+#[tokio::test]
+async fn dynamodb_keeps_the_filing_on_a_postponed_check_and_refiles_when_found_early() {
+    let store = dynamo_store().await;
+    let t = now();
+    let s = scheduled(t, time::Duration::seconds(10));
+    create(&store, &s).await;
+    let filed = filing(&store, &s.id).await.unwrap();
+
+    // Postponed: the filing stays (no index write), still at or before the next check.
+    let read = store.get_session(&s.id).await.unwrap().unwrap();
+    write(&store, &postpone(&read, t + time::Duration::seconds(60)))
+        .await
+        .unwrap();
+    assert_eq!(filing(&store, &s.id).await.as_ref(), Some(&filed));
+
+    // Found early by the due query: not answered, filed where its check is.
+    let shard = due_shard(&s.id);
+    assert!(
+        store
+            .due_sessions(shard, t + time::Duration::seconds(30), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let refiled = filing(&store, &s.id).await.unwrap();
+    assert!(refiled > filed, "{refiled} after {filed}");
+
+    // Brought forward: the filing moves with it.
+    let read = store.get_session(&s.id).await.unwrap().unwrap();
+    write(&store, &postpone(&read, t + time::Duration::seconds(20)))
+        .await
+        .unwrap();
+    let forward = filing(&store, &s.id).await.unwrap();
+    assert!(forward < refiled, "{forward} before {refiled}");
+}
+
+#[tokio::test]
+async fn dynamodb_refuses_a_write_whose_filing_hint_is_stale() {
+    let store = dynamo_store().await;
+    let t = now();
+    let s = scheduled(t, time::Duration::seconds(10));
+    create(&store, &s).await;
+    // Read while filed at t + 10 s; then its next check moves to t + 60 s and reconcile re-files it.
+    let stale = store.get_session(&s.id).await.unwrap().unwrap();
+    let postponed = postpone(&stale, t + time::Duration::seconds(60));
+    write(&store, &postponed).await.unwrap();
+    store
+        .due_sessions(due_shard(&s.id), t + time::Duration::seconds(30), 100)
+        .await
+        .unwrap();
+    // A writer holding the version read after the postponement, but the filing hint of before,
+    // sets the check to t + 40 s: keeping the filing (t + 60 s) would check it late. Refused,
+    // so that the writer re-reads (apply_with_retry does) and files it right.
+    let mut hint_of_before = store.get_session(&s.id).await.unwrap().unwrap();
+    hint_of_before.due_key = stale.due_key;
+    assert_eq!(
+        write(
+            &store,
+            &postpone(&hint_of_before, t + time::Duration::seconds(40))
+        )
+        .await,
+        Err(StoreError::Conflict)
+    );
+    let fresh = store.get_session(&s.id).await.unwrap().unwrap();
+    write(&store, &postpone(&fresh, t + time::Duration::seconds(40)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_sessions(due_shard(&s.id), t + time::Duration::seconds(41), 100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.id == s.id)
+    );
 }

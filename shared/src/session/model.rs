@@ -210,6 +210,23 @@ pub struct Session {
     pub evidence: Option<Evidence>,
     /// Optimistic-concurrency version: every write checks and bumps it.
     pub version: u64,
+    /// Store bookkeeping, not part of the session's value: where the store last filed it in
+    /// its due index.
+    pub due_key: DueKey,
+}
+
+/// Where a store filed a session in its due index, as read with the session. The DynamoDB
+/// adapter keeps a filing that is not later than the new `next_check_at` instead of moving it,
+/// because moving an index key costs a delete and a put in the index on every write; reconcile
+/// re-files a session it finds early. A hint only: the adapter's write checks it against the
+/// stored filing. It never makes two sessions differ, so it compares equal whatever it holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DueKey(pub Option<OffsetDateTime>);
+
+impl PartialEq for DueKey {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Prove's `possessionType`: how the user proves they hold the phone.
@@ -331,6 +348,7 @@ impl Session {
             check_attempts: 0,
             evidence: None,
             version: 1,
+            due_key: DueKey::default(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! read when their webhook is overdue: after 10 minutes without news, then doubling up to 6 hours,
 //! so that a lost or never-sent webhook still ends in the provider's state. No I/O here.
 
-use super::model::{Provider, Session, Status};
+use super::model::{DueKey, Provider, Session, Status};
 use time::{Duration, OffsetDateTime};
 
 /// The first check's delay; each later one doubles, up to `MAX_DELAY`.
@@ -43,6 +43,7 @@ pub fn delay_for(provider: Provider, attempt: u32) -> Duration {
 /// The first check of a new session: soon for a pull provider, when its webhook would be overdue
 /// for a push provider, and never after its deadline.
 pub fn first_check(session: &mut Session, now: OffsetDateTime) {
+    forget_due_filing(session, now);
     session.check_attempts = 1;
     session.next_check_at = Some(cap(
         now + delay_for(session.provider, 1),
@@ -53,6 +54,7 @@ pub fn first_check(session: &mut Session, now: OffsetDateTime) {
 /// The next check after one that learnt nothing new (e.g. nothing to read yet): one step further
 /// back, never after the deadline.
 pub fn back_off(session: &mut Session, now: OffsetDateTime) {
+    forget_due_filing(session, now);
     session.check_attempts = session.check_attempts.saturating_add(1);
     session.next_check_at = Some(cap(
         now + delay_for(session.provider, session.check_attempts),
@@ -63,6 +65,7 @@ pub fn back_off(session: &mut Session, now: OffsetDateTime) {
 /// Updates the schedule of `next` (the state about to be written over a session that had
 /// `previous` status). `read` says whether the provider was just read for it.
 pub fn after_write(next: &mut Session, previous: Status, read: bool, now: OffsetDateTime) {
+    forget_due_filing(next, now);
     if next.status.is_terminal() {
         // Nothing left to check: the item leaves the due index.
         next.next_check_at = None;
@@ -84,6 +87,15 @@ pub fn after_write(next: &mut Session, previous: Status, read: bool, now: Offset
     } else if next.next_check_at.is_none() {
         // An open session always has a next check (e.g. one stored before schedules existed).
         first_check(next, now);
+    }
+}
+
+/// A store keeps a due filing that is not later than the next check (see `DueKey`), but one
+/// that is already due would only make reconcile find the session early and re-file it, a write
+/// of its own: forgetting it makes this write file the session where it belongs.
+fn forget_due_filing(session: &mut Session, now: OffsetDateTime) {
+    if session.due_key.0.is_some_and(|filed| filed <= now) {
+        session.due_key = DueKey(None);
     }
 }
 

@@ -1,11 +1,12 @@
 //! DynamoDB adapter: one table, `pk`/`sk`, one index `gsi1` (a user's sessions, newest first), a
-//! sparse index `gsi2` (open sessions by when their next check is due), TTL on `ttl`. Every state change is a conditional write on `version`.
+//! sparse index `gsi2` (open sessions by when their next check is due), both projecting keys
+//! only; TTL on `ttl`. Every state change is one conditional write on `version`, of one item
+//! where it can (a transaction bills each of its items twice).
 //!
 //! | item              | pk                          | sk            | notes                     |
 //! |-------------------|-----------------------------|---------------|---------------------------|
-//! | session           | `SES#<id>`                  | `SES`         | gsi1: `USR#<tenant>#<user>` / `<created ns>#<id>` |
-//! |                   |                             |               | gsi2 (open sessions with a next check only): `DUE#<shard>` / `<next check ms>#<id>` |
-//! | history entry     | `SES#<id>`                  | `H#<version>` | append-only               |
+//! | session           | `SES#<id>`                  | `SES`         | its history in `h`, appended by each write; gsi1: `USR#<tenant>#<user>` / `<created ns>#<id>` |
+//! |                   |                             |               | gsi2 (open sessions with a next check only): `DUE#<shard>` / `<filed ms>#<id>`, filed at or before the next check |
 //! | provider ref      | `REF#<key>`                 | `REF`         | provider identity -> session |
 //! | webhook delivery  | `WH#<provider>#<event id>`  | `WH`          | dedupe, TTL               |
 //! | idempotency key   | `IDEM#<tenant>#<key>`       | `IDEM`        | TTL                       |
@@ -15,8 +16,8 @@
 
 use super::*;
 use crate::session::{
-    Evidence, LastError, Possession, ProveDetails, ProveRegion, Provider, Reauthentication, Source,
-    Status, VerificationType,
+    DueKey, Evidence, LastError, Possession, ProveDetails, ProveRegion, Provider, Reauthentication,
+    Source, Status, VerificationType,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -27,7 +28,6 @@ use aws_sdk_dynamodb::types::{
 };
 use base64::Engine;
 use std::collections::HashMap;
-use time::format_description::well_known::Rfc3339;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -62,39 +62,94 @@ impl DynamoStore {
         }
     }
 
-    /// One session write as transaction items: the version-checked put, then `extra`, its history
-    /// entry and the delivery it applies.
-    fn session_write_items(
-        &self,
-        w: &SessionWrite<'_>,
-        extra: Option<TransactWriteItem>,
-    ) -> StoreResult<Vec<TransactWriteItem>> {
-        let mut items = vec![
-            self.put(session_item(w.session), Some("#v = :expected"))
-                .name("#v", "version")
-                .value(":expected", n(w.expected_version))
-                .build()?,
-        ];
-        items.extend(extra);
-        if let Some(h) = w.history {
-            items.push(
-                self.put(history_item(h), Some("attribute_not_exists(pk)"))
-                    .build()?,
+    /// A session write as a transaction item (written together with another item).
+    fn session_update_item(&self, w: &SessionWrite<'_>) -> StoreResult<TransactWriteItem> {
+        let e = session_update(w);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(&w.session.id), "SES")))
+            .update_expression(e.update)
+            .condition_expression(e.condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Marks the delivery a session write applied. After the write, not in a transaction with
+    /// it (a transaction bills every item twice): if this mark is lost, the delivery stays
+    /// `received` and its redelivery is processed again, which changes nothing twice (the
+    /// provider's state is read again, an identity event is stored under its own id).
+    async fn settle(&self, w: &SessionWrite<'_>) -> StoreResult<()> {
+        match w.applies_delivery {
+            Some((provider, event_id)) => {
+                self.set_delivery_state(provider, event_id, DeliveryState::Applied)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Items by key, strongly consistent, in one BatchGetItem per 100 keys; keys not found are
+    /// left out. Unprocessed keys (DynamoDB may leave some under load) are asked again.
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             );
+            for attempt in 0..5u32 {
+                let Some(wanted) = request.take() else { break };
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, wanted)
+                    .send()
+                    .await
+                    .map_err(read_error)?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                request = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .filter(|k| !k.keys.is_empty());
+            }
+            if request.is_some() {
+                return Err(StoreError::Unavailable(
+                    "DynamoDB left keys unprocessed".into(),
+                ));
+            }
         }
-        if let Some((provider, event_id)) = w.applies_delivery {
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
-                .update_expression("SET #st = :applied, session_id = :sid")
-                .expression_attribute_names("#st", "state")
-                .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
-                .expression_attribute_values(":sid", s(w.session.id.as_str()))
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            items.push(TransactWriteItem::builder().update(update).build());
-        }
-        Ok(items)
+        Ok(found)
+    }
+
+    /// Sessions by id in the order asked, through `batch_get` (for the indexes, which hold keys
+    /// only). A session the index names but the table no longer has is left out.
+    async fn sessions_by_id(&self, ids: &[SessionId]) -> StoreResult<Vec<(Session, Item)>> {
+        let keys = ids.iter().map(|id| key(session_pk(id), "SES")).collect();
+        let mut by_pk: HashMap<String, Item> = self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .filter_map(|i| Some((opt_s(&i, "pk")?, i)))
+            .collect();
+        ids.iter()
+            .filter_map(|id| by_pk.remove(&session_pk(id)))
+            .map(|i| Ok((session_from(&i)?, i)))
+            .collect()
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
@@ -124,7 +179,9 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
             .build()
             .map_err(|e| e.to_string())
     };
-    // `gsi1`: a user's sessions; `gsi2`: the due index. Keys `<name>pk` / `<name>sk`.
+    // `gsi1`: a user's sessions; `gsi2`: the due index. Keys `<name>pk` / `<name>sk`. Keys only:
+    // a write that does not move an index key then writes nothing to the index, and the
+    // sessions an index names are read with one BatchGetItem.
     let index = |name: &str| -> Result<GlobalSecondaryIndex, String> {
         GlobalSecondaryIndex::builder()
             .index_name(name)
@@ -132,7 +189,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
             .key_schema(key(&format!("{name}sk"), KeyType::Range)?)
             .projection(
                 Projection::builder()
-                    .projection_type(ProjectionType::All)
+                    .projection_type(ProjectionType::KeysOnly)
                     .build(),
             )
             .build()
@@ -190,6 +247,26 @@ impl PutBuilder {
     }
 }
 
+impl DynamoStore {
+    /// Moves a session's due filing to `at`, if its version is still the one read.
+    async fn refile(&self, session: &Session, at: OffsetDateTime) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(&session.id), "SES")))
+            .update_expression("SET #dsk = :dsk")
+            .condition_expression("#v = :v AND attribute_exists(#dsk)")
+            .expression_attribute_names("#dsk", "gsi2sk")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":dsk", s(due_sk(at, &session.id)))
+            .expression_attribute_values(":v", n(session.version))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(write_error)
+    }
+}
+
 // ---- errors --------------------------------------------------------------------------------
 
 fn is_condition_failure<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
@@ -230,8 +307,10 @@ fn s(v: impl Into<String>) -> AttributeValue {
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
+/// Times are stored as Unix nanoseconds: exact, and a third of an RFC 3339 string's size (the
+/// session item must stay under the 1 KB that one write unit covers).
 fn ts(t: OffsetDateTime) -> AttributeValue {
-    s(t.format(&Rfc3339).unwrap_or_default())
+    n(t.unix_timestamp_nanos())
 }
 fn put_opt(item: &mut Item, k: &str, v: Option<AttributeValue>) {
     if let Some(v) = v {
@@ -259,12 +338,15 @@ fn opt_n<T: std::str::FromStr>(item: &Item, k: &str) -> Option<T> {
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
 }
-fn parse_ts(v: &str) -> StoreResult<OffsetDateTime> {
-    OffsetDateTime::parse(v, &Rfc3339)
-        .map_err(|e| StoreError::Corrupt(format!("bad time {v}: {e}")))
+fn from_nanos(k: &str, nanos: i128) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map_err(|e| StoreError::Corrupt(format!("bad time {k}: {e}")))
+}
+fn get_ts(item: &Item, k: &str) -> StoreResult<OffsetDateTime> {
+    from_nanos(k, get_n(item, k)?)
 }
 fn opt_ts(item: &Item, k: &str) -> StoreResult<Option<OffsetDateTime>> {
-    opt_s(item, k).map(|v| parse_ts(&v)).transpose()
+    opt_n::<i128>(item, k).map(|v| from_nanos(k, v)).transpose()
 }
 
 // ---- keys -----------------------------------------------------------------------------------
@@ -319,7 +401,6 @@ fn session_item(x: &Session) -> Item {
     let mut item = key(session_pk(&x.id), "SES");
     item.insert("gsi1pk".into(), s(user_pk(&x.tenant, &x.user_id)));
     item.insert("gsi1sk".into(), s(user_sk(x)));
-    item.insert("id".into(), s(x.id.as_str()));
     item.insert("tenant".into(), s(&x.tenant));
     item.insert("provider".into(), s(x.provider.as_str()));
     item.insert("user_id".into(), s(&x.user_id));
@@ -358,11 +439,6 @@ fn session_item(x: &Session) -> Item {
     put_opt(&mut item, "next_check_at", x.next_check_at.map(ts));
     if x.check_attempts > 0 {
         item.insert("check_attempts".into(), n(x.check_attempts));
-    }
-    // Sparse: a session leaves the due index by writing it without these (a put replaces the item).
-    if let (true, Some(at)) = (is_scheduled(x), x.next_check_at) {
-        item.insert("gsi2pk".into(), s(due_pk(due_shard(&x.id))));
-        item.insert("gsi2sk".into(), s(due_sk(at, &x.id)));
     }
     if let Some(e) = &x.evidence {
         put_opt(&mut item, "score", e.score.map(n));
@@ -431,13 +507,16 @@ fn identity_event_from(id: &SessionId, item: &Item) -> StoreResult<IdentityEvent
         event_id: get_s(item, "event_id")?.to_owned(),
         event_type: get_s(item, "event_type")?.to_owned(),
         occurred_at: opt_ts(item, "occurred_at")?,
-        received_at: parse_ts(get_s(item, "received_at")?)?,
+        received_at: get_ts(item, "received_at")?,
     })
 }
 
 fn session_from(item: &Item) -> StoreResult<Session> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("bad {what}"));
-    let id = SessionId::parse(get_s(item, "id")?).ok_or_else(|| corrupt("id"))?;
+    let id = get_s(item, "pk")?
+        .strip_prefix("SES#")
+        .and_then(SessionId::parse)
+        .ok_or_else(|| corrupt("id"))?;
     let last_error = match (opt_s(item, "error_code"), opt_s(item, "error_message")) {
         (Some(code), message) => Some(LastError {
             code,
@@ -459,8 +538,8 @@ fn session_from(item: &Item) -> StoreResult<Session> {
         user_type: opt_s(item, "user_type"),
         lang: opt_s(item, "lang"),
         provider_ref: opt_s(item, "provider_ref"),
-        created_at: parse_ts(get_s(item, "created_at")?)?,
-        updated_at: parse_ts(get_s(item, "updated_at")?)?,
+        created_at: get_ts(item, "created_at")?,
+        updated_at: get_ts(item, "updated_at")?,
         expires_at: opt_ts(item, "expires_at")?,
         last_checked_at: opt_ts(item, "last_checked_at")?,
         provider_seen_ms: opt_n(item, "provider_seen_ms"),
@@ -476,23 +555,158 @@ fn session_from(item: &Item) -> StoreResult<Session> {
             (e != Evidence::default()).then_some(e)
         },
         version: get_n(item, "version")?,
+        due_key: DueKey(filed_due(item)),
     })
 }
 
-fn history_item(h: &HistoryEntry) -> Item {
-    let mut item = key(session_pk(&h.session_id), &format!("H#{:010}", h.version));
-    item.insert("version".into(), n(h.version));
-    item.insert("at".into(), ts(h.at));
-    item.insert("from".into(), s(h.from.as_str()));
-    item.insert("to".into(), s(h.to.as_str()));
-    put_opt(
-        &mut item,
-        "provider_status",
-        h.provider_status.clone().map(s),
-    );
-    item.insert("source".into(), s(source_str(h.source)));
-    put_opt(&mut item, "reason", h.reason.clone().map(s));
+/// When the item is filed in the due index (`gsi2sk`'s time), if it is.
+fn filed_due(item: &Item) -> Option<OffsetDateTime> {
+    let ms: i128 = opt_s(item, "gsi2sk")?.split('#').next()?.parse().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok()
+}
+
+/// Attributes of `session_item` that a session may lack: an update removes those its new state
+/// lacks (the test `every_optional_session_attribute_is_listed` keeps this list whole).
+const SESSION_OPTIONAL: &[&str] = &[
+    "provider_status",
+    "error_code",
+    "error_message",
+    "verification_type",
+    "user_type",
+    "lang",
+    "provider_ref",
+    "expires_at",
+    "last_checked_at",
+    "provider_seen_ms",
+    "prove_possession",
+    "prove_region",
+    "prove_phone_masked",
+    "prove_possession_deadline",
+    "prove_identity_id",
+    "prove_reverification_recommended",
+    "next_check_at",
+    "check_attempts",
+    "score",
+    "document_type",
+    "document_country",
+];
+
+/// Written once, when the session is created: an update leaves them (and so the user index,
+/// which projects only keys) untouched.
+const SESSION_FIXED: &[&str] = &[
+    "pk",
+    "sk",
+    "gsi1pk",
+    "gsi1sk",
+    "tenant",
+    "provider",
+    "user_id",
+    "created_at",
+];
+
+/// The item that creates a session: its state, its first history entry, and its filing in the
+/// due index when it has a next check.
+fn new_session_item(x: &Session, first: &HistoryEntry) -> Item {
+    let mut item = session_item(x);
+    item.insert("h".into(), AttributeValue::L(vec![history_value(first)]));
+    if let (true, Some(at)) = (is_scheduled(x), x.next_check_at) {
+        item.insert("gsi2pk".into(), s(due_pk(due_shard(&x.id))));
+        item.insert("gsi2sk".into(), s(due_sk(at, &x.id)));
+    }
     item
+}
+
+/// An update expression with its condition and placeholders.
+#[derive(Default)]
+struct Expr {
+    update: String,
+    condition: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+/// One session write as a single UpdateItem, conditional on the version read: the new state,
+/// its history entry appended to the item's own list (no second item, so no transaction), and
+/// the due filing moved only when it must. A write that postpones the next check keeps the
+/// current filing (checked here: `gsi2sk <= ` the new one), since moving an index key costs a
+/// delete and a put in the index; reconcile re-files a session it finds early. A wrong `due_key`
+/// hint fails the condition, and the caller re-reads and writes again.
+fn session_update(w: &SessionWrite<'_>) -> Expr {
+    let x = w.session;
+    let mut e = Expr::default();
+    let mut sets = Vec::new();
+    let mut removes = Vec::new();
+    let mut state: Vec<(String, AttributeValue)> = session_item(x)
+        .into_iter()
+        .filter(|(k, _)| !SESSION_FIXED.contains(&k.as_str()) && k != "version")
+        .collect();
+    state.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (k, v)) in state.into_iter().enumerate() {
+        sets.push(format!("#a{i} = :a{i}"));
+        e.names.insert(format!("#a{i}"), k);
+        e.values.insert(format!(":a{i}"), v);
+    }
+    let item = session_item(x);
+    for (i, k) in SESSION_OPTIONAL
+        .iter()
+        .filter(|k| !item.contains_key(**k))
+        .enumerate()
+    {
+        removes.push(format!("#r{i}"));
+        e.names.insert(format!("#r{i}"), (*k).to_owned());
+    }
+    sets.push("#v = :next".into());
+    e.names.insert("#v".into(), "version".into());
+    e.values.insert(":next".into(), n(x.version));
+    e.values.insert(":expected".into(), n(w.expected_version));
+    e.condition = "#v = :expected".into();
+    if let Some(h) = w.history {
+        sets.push("#h = list_append(if_not_exists(#h, :nil), :h)".into());
+        e.names.insert("#h".into(), "h".into());
+        e.values
+            .insert(":h".into(), AttributeValue::L(vec![history_value(h)]));
+        e.values
+            .insert(":nil".into(), AttributeValue::L(Vec::new()));
+    }
+    e.names.insert("#dsk".into(), "gsi2sk".into());
+    match (is_scheduled(x), x.next_check_at) {
+        (true, Some(at)) => {
+            e.values.insert(":dsk".into(), s(due_sk(at, &x.id)));
+            match x.due_key.0 {
+                Some(filed) if filed <= at => e.condition.push_str(" AND #dsk <= :dsk"),
+                _ => {
+                    sets.push("#dpk = :dpk, #dsk = :dsk".into());
+                    e.names.insert("#dpk".into(), "gsi2pk".into());
+                    e.values.insert(":dpk".into(), s(due_pk(due_shard(&x.id))));
+                }
+            }
+        }
+        _ => {
+            // Closed or nothing left to check: out of the (sparse) due index.
+            removes.push("#dpk, #dsk".into());
+            e.names.insert("#dpk".into(), "gsi2pk".into());
+        }
+    }
+    e.update = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        e.update
+            .push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    e
+}
+
+/// One history entry as an element of the session item's `h` list. Short names: the list is
+/// part of every write of the session, which should stay within one 1 KB write unit.
+fn history_value(h: &HistoryEntry) -> AttributeValue {
+    let mut m: Item = HashMap::new();
+    m.insert("v".into(), n(h.version));
+    m.insert("at".into(), ts(h.at));
+    m.insert("from".into(), s(h.from.as_str()));
+    m.insert("to".into(), s(h.to.as_str()));
+    put_opt(&mut m, "ps", h.provider_status.clone().map(s));
+    m.insert("src".into(), s(source_str(h.source)));
+    put_opt(&mut m, "why", h.reason.clone().map(s));
+    AttributeValue::M(m)
 }
 
 fn source_str(x: Source) -> &'static str {
@@ -506,7 +720,7 @@ fn source_str(x: Source) -> &'static str {
 
 fn history_from(id: &SessionId, item: &Item) -> StoreResult<HistoryEntry> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("bad history {what}"));
-    let source = match get_s(item, "source")? {
+    let source = match get_s(item, "src")? {
         "webhook" => Source::Webhook,
         "provider_read" => Source::ProviderRead,
         "app" => Source::App,
@@ -515,13 +729,13 @@ fn history_from(id: &SessionId, item: &Item) -> StoreResult<HistoryEntry> {
     };
     Ok(HistoryEntry {
         session_id: id.clone(),
-        version: get_n(item, "version")?,
-        at: parse_ts(get_s(item, "at")?)?,
+        version: get_n(item, "v")?,
+        at: get_ts(item, "at")?,
         from: Status::parse(get_s(item, "from")?).ok_or_else(|| corrupt("from"))?,
         to: Status::parse(get_s(item, "to")?).ok_or_else(|| corrupt("to"))?,
-        provider_status: opt_s(item, "provider_status"),
+        provider_status: opt_s(item, "ps"),
         source,
-        reason: opt_s(item, "reason"),
+        reason: opt_s(item, "why"),
     })
 }
 
@@ -549,8 +763,8 @@ fn idem_from(tenant: &str, key: &str, item: &Item) -> StoreResult<IdempotencyRec
             .ok_or_else(|| StoreError::Corrupt("bad idempotency session id".into()))?,
         status: get_n(item, "status")?,
         issued_at: opt_n(item, "issued_at"),
-        created_at: parse_ts(get_s(item, "created_at")?)?,
-        expires_at: parse_ts(get_s(item, "expires_at")?)?,
+        created_at: get_ts(item, "created_at")?,
+        expires_at: get_ts(item, "expires_at")?,
     })
 }
 
@@ -575,7 +789,7 @@ fn reauth_from(tenant: &str, user_id: &str, item: &Item) -> StoreResult<Reauthen
         identity_id: get_s(item, "identity_id")?.to_owned(),
         session_id: SessionId::parse(get_s(item, "session_id")?)
             .ok_or_else(|| corrupt("session id"))?,
-        at: parse_ts(get_s(item, "at")?)?,
+        at: get_ts(item, "at")?,
         outcome: get_s(item, "outcome")?.to_owned(),
         event_id: get_s(item, "event_id")?.to_owned(),
     })
@@ -614,10 +828,11 @@ impl Store for DynamoStore {
         idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()> {
         let mut items = vec![
-            self.put(session_item(session), Some("attribute_not_exists(pk)"))
-                .build()?,
-            self.put(history_item(history), Some("attribute_not_exists(pk)"))
-                .build()?,
+            self.put(
+                new_session_item(session, history),
+                Some("attribute_not_exists(pk)"),
+            )
+            .build()?,
         ];
         if let Some(c) = claim {
             let mut item = key(format!("REF#{}", c.key), "REF");
@@ -643,22 +858,19 @@ impl Store for DynamoStore {
     }
 
     async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<()> {
-        if w.history.is_none() && w.applies_delivery.is_none() {
-            // One plain conditional put: half the cost of a transaction.
-            return self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(session_item(w.session)))
-                .condition_expression("#v = :expected")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":expected", n(w.expected_version))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(write_error);
-        }
-        self.transact(self.session_write_items(&w, None)?).await
+        let e = session_update(&w);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(&w.session.id), "SES")))
+            .update_expression(e.update)
+            .condition_expression(e.condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .send()
+            .await
+            .map_err(write_error)?;
+        self.settle(&w).await
     }
 
     async fn list_user_sessions(
@@ -704,13 +916,24 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(read_error)?;
-        let items = out.items.unwrap_or_default();
-        let more = items.len() > limit;
-        let sessions: Vec<Session> = items
+        let keys = out.items.unwrap_or_default();
+        let more = keys.len() > limit;
+        let ids: Vec<SessionId> = keys
             .iter()
             .take(limit)
-            .map(session_from)
+            .map(|k| {
+                get_s(k, "pk")?
+                    .strip_prefix("SES#")
+                    .and_then(SessionId::parse)
+                    .ok_or_else(|| StoreError::Corrupt("bad user index key".into()))
+            })
             .collect::<StoreResult<_>>()?;
+        let sessions: Vec<Session> = self
+            .sessions_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         let next_cursor = if more {
             sessions.last().map(|last| {
                 let c = Cursor {
@@ -734,19 +957,24 @@ impl Store for DynamoStore {
     async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
         let out = self
             .client
-            .query()
+            .get_item()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :h)")
-            .expression_attribute_values(":pk", s(session_pk(id)))
-            .expression_attribute_values(":h", s("H#"))
+            .set_key(Some(key(session_pk(id), "SES")))
+            .projection_expression("#h")
+            .expression_attribute_names("#h", "h")
             .consistent_read(true)
             .send()
             .await
             .map_err(read_error)?;
-        out.items
-            .unwrap_or_default()
+        let Some(AttributeValue::L(entries)) = out.item.and_then(|mut i| i.remove("h")) else {
+            return Ok(Vec::new());
+        };
+        entries
             .iter()
-            .map(|i| history_from(id, i))
+            .map(|e| match e {
+                AttributeValue::M(m) => history_from(id, m),
+                _ => Err(StoreError::Corrupt("bad history entry".into())),
+            })
             .collect()
     }
 
@@ -772,62 +1000,25 @@ impl Store for DynamoStore {
     }
 
     async fn get_refs(&self, ref_keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
-        if ref_keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut wanted = KeysAndAttributes::builder().consistent_read(true);
         // BatchGetItem refuses a key asked twice.
         let unique: std::collections::BTreeSet<&String> = ref_keys.iter().collect();
-        for k in unique {
-            wanted = wanted.keys(key(format!("REF#{k}"), "REF"));
-        }
-        let mut request = Some(
-            wanted
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        );
+        let keys = unique
+            .into_iter()
+            .map(|k| key(format!("REF#{k}"), "REF"))
+            .collect();
         let mut found: HashMap<String, ProviderRef> = HashMap::new();
-        // DynamoDB may leave keys unprocessed under load: ask again for those only.
-        for attempt in 0..5u32 {
-            let Some(keys) = request.take() else { break };
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-            }
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys)
-                .send()
-                .await
-                .map_err(read_error)?;
-            for item in out
-                .responses
-                .unwrap_or_default()
-                .remove(&self.table)
-                .unwrap_or_default()
-            {
-                let ref_key = get_s(&item, "pk")?
-                    .strip_prefix("REF#")
-                    .ok_or_else(|| StoreError::Corrupt("bad ref key".into()))?
-                    .to_owned();
-                let r = ProviderRef {
-                    key: ref_key.clone(),
-                    session_id: SessionId::parse(get_s(&item, "session_id")?)
-                        .ok_or_else(|| StoreError::Corrupt("bad ref session id".into()))?,
-                    tenant: get_s(&item, "tenant")?.to_owned(),
-                };
-                found.insert(ref_key, r);
-            }
-            request = out
-                .unprocessed_keys
-                .unwrap_or_default()
-                .remove(&self.table)
-                .filter(|k| !k.keys.is_empty());
-        }
-        if request.is_some() {
-            return Err(StoreError::Unavailable(
-                "DynamoDB left keys unprocessed".into(),
-            ));
+        for item in self.batch_get(keys).await? {
+            let ref_key = get_s(&item, "pk")?
+                .strip_prefix("REF#")
+                .ok_or_else(|| StoreError::Corrupt("bad ref key".into()))?
+                .to_owned();
+            let r = ProviderRef {
+                key: ref_key.clone(),
+                session_id: SessionId::parse(get_s(&item, "session_id")?)
+                    .ok_or_else(|| StoreError::Corrupt("bad ref session id".into()))?,
+                tenant: get_s(&item, "tenant")?.to_owned(),
+            };
+            found.insert(ref_key, r);
         }
         Ok(ref_keys.iter().map(|k| found.get(k).cloned()).collect())
     }
@@ -957,8 +1148,9 @@ impl Store for DynamoStore {
     ) -> StoreResult<()> {
         // Unconditional: the same event stored again is the same item.
         let event = self.put(identity_event_item(event), None).build()?;
-        self.transact(self.session_write_items(&w, Some(event))?)
-            .await
+        self.transact(vec![self.session_update_item(&w)?, event])
+            .await?;
+        self.settle(&w).await
     }
 
     async fn keep_unmatched(&self, d: &Delivery) -> StoreResult<()> {
@@ -1024,6 +1216,7 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> StoreResult<Vec<Session>> {
         // One page: what does not fit is due on the next run (earliest first, so nothing starves).
+        let upto = due_upto(now);
         let out = self
             .client
             .query()
@@ -1031,16 +1224,41 @@ impl Store for DynamoStore {
             .index_name("gsi2")
             .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
             .expression_attribute_values(":pk", s(due_pk(shard)))
-            .expression_attribute_values(":upto", s(due_upto(now)))
+            .expression_attribute_values(":upto", s(&upto))
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(read_error)?;
-        out.items
+        let ids: Vec<SessionId> = out
+            .items
             .unwrap_or_default()
             .iter()
-            .map(session_from)
-            .collect()
+            .filter_map(|k| {
+                opt_s(k, "pk")?
+                    .strip_prefix("SES#")
+                    .and_then(SessionId::parse)
+            })
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut due = Vec::with_capacity(ids.len());
+        for (session, item) in self.sessions_by_id(&ids).await? {
+            let filed_upto_now = opt_s(&item, "gsi2sk").is_some_and(|sk| sk <= upto);
+            match session.next_check_at {
+                // The index lags the table (it is eventually consistent): nothing to do.
+                _ if !is_scheduled(&session) || !filed_upto_now => {}
+                Some(at) if at <= now => due.push(session),
+                // Filed early (a write postponed its check and kept the filing): file it where
+                // it belongs. A lost race means a writer filed it itself.
+                Some(at) => match self.refile(&session, at).await {
+                    Ok(()) | Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e),
+                },
+                None => {}
+            }
+        }
+        Ok(due)
     }
 
     async fn unmatched_deliveries(
@@ -1108,5 +1326,106 @@ impl Store for DynamoStore {
             .iter()
             .map(|i| reauth_from(tenant, user_id, i))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Evidence, LastError, Possession, ProveDetails, ProveRegion, Provider};
+
+    fn full() -> Session {
+        let now = OffsetDateTime::now_utc();
+        let mut x = Session::new("t", Provider::Prove, "u", now);
+        x.provider_status = Some("p".into());
+        x.last_error = Some(LastError {
+            code: "c".into(),
+            message: "m".into(),
+        });
+        x.verification_type = Some(VerificationType::Basic);
+        x.user_type = Some("INDIVIDUAL".into());
+        x.lang = Some("en".into());
+        x.provider_ref = Some("r".into());
+        x.expires_at = Some(now);
+        x.last_checked_at = Some(now);
+        x.provider_seen_ms = Some(1);
+        x.prove = Some(ProveDetails {
+            possession: Possession::Mobile,
+            region: ProveRegion::Na,
+            phone_masked: "+1*******011".into(),
+            possession_deadline: Some(now),
+            identity_id: Some("i".into()),
+            reverification_recommended: true,
+        });
+        x.next_check_at = Some(now);
+        x.check_attempts = 2;
+        x.evidence = Some(Evidence {
+            score: Some(0.5),
+            document_type: Some("PASSPORT".into()),
+            document_country: Some("DEU".into()),
+        });
+        x
+    }
+
+    #[test]
+    fn every_optional_session_attribute_is_listed() {
+        // An attribute missing from SESSION_OPTIONAL would survive an update that cleared it.
+        let always = ["status", "updated_at", "version"];
+        for k in session_item(&full()).keys() {
+            assert!(
+                SESSION_FIXED.contains(&k.as_str())
+                    || SESSION_OPTIONAL.contains(&k.as_str())
+                    || always.contains(&k.as_str()),
+                "{k} is neither fixed nor listed as optional"
+            );
+        }
+        let bare = session_item(&Session::new(
+            "t",
+            Provider::Nevis,
+            "u",
+            OffsetDateTime::now_utc(),
+        ));
+        for k in SESSION_OPTIONAL {
+            assert!(!bare.contains_key(*k), "{k} is always written");
+        }
+    }
+
+    #[test]
+    fn a_session_round_trips_through_its_item() {
+        let x = full();
+        assert_eq!(session_from(&session_item(&x)).unwrap(), x);
+    }
+
+    #[test]
+    fn a_postponed_check_keeps_the_filing_and_an_earlier_one_moves_it() {
+        let mut x = full();
+        let at = x.next_check_at.unwrap();
+        x.status = Status::Pending;
+        x.due_key = DueKey(Some(at - time::Duration::seconds(5)));
+        let w = |x: &Session| {
+            session_update(&SessionWrite {
+                session: x,
+                expected_version: 1,
+                history: None,
+                applies_delivery: None,
+            })
+        };
+        let kept = w(&x);
+        assert!(!kept.update.contains("#dpk"), "{}", kept.update);
+        assert!(
+            kept.condition.contains("#dsk <= :dsk"),
+            "{}",
+            kept.condition
+        );
+        x.due_key = DueKey(Some(at + time::Duration::seconds(5)));
+        let moved = w(&x);
+        assert!(
+            moved.update.contains("#dpk = :dpk, #dsk = :dsk"),
+            "{}",
+            moved.update
+        );
+        x.status = Status::Verified;
+        let closed = w(&x);
+        assert!(closed.update.contains("REMOVE") && closed.update.contains("#dpk, #dsk"));
     }
 }

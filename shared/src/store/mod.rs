@@ -118,7 +118,9 @@ pub struct SessionWrite<'a> {
     pub session: &'a Session,
     pub expected_version: u64,
     pub history: Option<&'a HistoryEntry>,
-    /// A delivery this write applies: marked `applied` in the same transaction.
+    /// A delivery this write applies: marked `applied` once the write is stored. Not atomically
+    /// with it (DynamoDB bills a transaction twice per item): a delivery whose mark was lost
+    /// stays `received`, and its redelivery is processed again, which changes nothing twice.
     pub applies_delivery: Option<(&'static str, &'a str)>,
 }
 
@@ -216,9 +218,9 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<Reauthentication>>;
 
-    /// Stores an identity event of a session together with the session write (its version
-    /// checked) and the delivery's `applied` mark, atomically. Re-storing the same event id
-    /// overwrites it.
+    /// Stores an identity event of a session atomically with the session write (its version
+    /// checked), then marks the delivery `applied` as `update_session` does. Re-storing the same
+    /// event id overwrites it.
     async fn add_identity_event(
         &self,
         write: SessionWrite<'_>,
@@ -234,7 +236,9 @@ pub trait Store: Send + Sync {
 
     /// Open sessions of one due shard whose `next_check_at` is at or before `now`, earliest first,
     /// at most `limit`. Read from an index that holds only open sessions with a next check, so
-    /// the cost follows the number due, not the size of the table.
+    /// the cost follows the number due, not the size of the table. (DynamoDB files a session at
+    /// or before its next check; one found early is re-filed, not answered, and counts against
+    /// `limit`: the next run finds what it crowded out.)
     async fn due_sessions(
         &self,
         shard: u16,
