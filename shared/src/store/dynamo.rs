@@ -827,13 +827,21 @@ impl Store for DynamoStore {
         claim: Option<&RefClaim>,
         idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()> {
-        let mut items = vec![
-            self.put(
-                new_session_item(session, history),
-                Some("attribute_not_exists(pk)"),
-            )
-            .build()?,
-        ];
+        let item = new_session_item(session, history);
+        if claim.is_none() && idempotency.is_none() {
+            // The session alone: a plain conditional put, half a transaction's units.
+            return self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(write_error);
+        }
+        let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
         if let Some(c) = claim {
             let mut item = key(format!("REF#{}", c.key), "REF");
             item.insert("session_id".into(), s(session.id.as_str()));
