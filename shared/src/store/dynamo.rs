@@ -248,6 +248,19 @@ impl PutBuilder {
 }
 
 impl DynamoStore {
+    /// One item by key, strongly consistent (a read after a write must see it).
+    async fn get(&self, k: Item) -> StoreResult<Option<Item>> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(k))
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|out| out.item)
+            .map_err(read_error)
+    }
+
     /// Moves a session's due filing to `at`, if its version is still the one read.
     async fn refile(&self, session: &Session, at: OffsetDateTime) -> StoreResult<()> {
         self.client
@@ -808,16 +821,8 @@ struct Cursor {
 #[async_trait]
 impl Store for DynamoStore {
     async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(session_pk(id), "SES")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(read_error)?;
-        out.item.as_ref().map(session_from).transpose()
+        let item = self.get(key(session_pk(id), "SES")).await?;
+        item.as_ref().map(session_from).transpose()
     }
 
     async fn create_session(
@@ -987,16 +992,8 @@ impl Store for DynamoStore {
     }
 
     async fn get_ref(&self, ref_key: &str) -> StoreResult<Option<ProviderRef>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("REF#{ref_key}"), "REF")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(read_error)?;
-        let Some(item) = out.item else {
+        let item = self.get(key(format!("REF#{ref_key}"), "REF")).await?;
+        let Some(item) = item else {
             return Ok(None);
         };
         Ok(Some(ProviderRef {
@@ -1079,17 +1076,8 @@ impl Store for DynamoStore {
         provider: &'static str,
         event_id: &str,
     ) -> StoreResult<Option<DeliveryState>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(read_error)?;
-        Ok(out
-            .item
+        let item = self.get(key(delivery_pk(provider, event_id), "WH")).await?;
+        Ok(item
             .and_then(|i| opt_s(&i, "state"))
             .and_then(|v| DeliveryState::parse(&v)))
     }
@@ -1099,17 +1087,8 @@ impl Store for DynamoStore {
         tenant: &str,
         idem_key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(idem_pk(tenant, idem_key), "IDEM")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(read_error)?;
-        out.item
-            .as_ref()
+        let item = self.get(key(idem_pk(tenant, idem_key), "IDEM")).await?;
+        item.as_ref()
             .map(|i| idem_from(tenant, idem_key, i))
             .transpose()
     }
