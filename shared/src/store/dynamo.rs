@@ -138,7 +138,7 @@ impl DynamoStore {
 
     /// Sessions by id in the order asked, through `batch_get` (for the indexes, which hold keys
     /// only). A session the index names but the table no longer has is left out.
-    async fn sessions_by_id(&self, ids: &[SessionId]) -> StoreResult<Vec<(Session, Item)>> {
+    async fn sessions_by_id(&self, ids: &[SessionId]) -> StoreResult<Vec<Session>> {
         let keys = ids.iter().map(|id| key(session_pk(id), "SES")).collect();
         let mut by_pk: HashMap<String, Item> = self
             .batch_get(keys)
@@ -148,8 +148,39 @@ impl DynamoStore {
             .collect();
         ids.iter()
             .filter_map(|id| by_pk.remove(&session_pk(id)))
-            .map(|i| Ok((session_from(&i)?, i)))
+            .map(|i| session_from(&i))
             .collect()
+    }
+
+    /// One item by key, strongly consistent (a read after a write must see it).
+    async fn get(&self, k: Item) -> StoreResult<Option<Item>> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(k))
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|out| out.item)
+            .map_err(read_error)
+    }
+
+    /// Moves a session's due filing to `at`, if its version is still the one read.
+    async fn refile(&self, session: &Session, at: OffsetDateTime) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(&session.id), "SES")))
+            .update_expression("SET #dsk = :dsk")
+            .condition_expression("#v = :v AND attribute_exists(#dsk)")
+            .expression_attribute_names("#dsk", "gsi2sk")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":dsk", s(due_sk(at, &session.id)))
+            .expression_attribute_values(":v", n(session.version))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(write_error)
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
@@ -244,39 +275,6 @@ impl PutBuilder {
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
-    }
-}
-
-impl DynamoStore {
-    /// One item by key, strongly consistent (a read after a write must see it).
-    async fn get(&self, k: Item) -> StoreResult<Option<Item>> {
-        self.client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(k))
-            .consistent_read(true)
-            .send()
-            .await
-            .map(|out| out.item)
-            .map_err(read_error)
-    }
-
-    /// Moves a session's due filing to `at`, if its version is still the one read.
-    async fn refile(&self, session: &Session, at: OffsetDateTime) -> StoreResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(session_pk(&session.id), "SES")))
-            .update_expression("SET #dsk = :dsk")
-            .condition_expression("#v = :v AND attribute_exists(#dsk)")
-            .expression_attribute_names("#dsk", "gsi2sk")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":dsk", s(due_sk(at, &session.id)))
-            .expression_attribute_values(":v", n(session.version))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(write_error)
     }
 }
 
@@ -505,6 +503,18 @@ fn prove_from(item: &Item) -> StoreResult<Option<ProveDetails>> {
     }))
 }
 
+fn ref_from(item: &Item) -> StoreResult<ProviderRef> {
+    Ok(ProviderRef {
+        key: get_s(item, "pk")?
+            .strip_prefix("REF#")
+            .ok_or_else(|| StoreError::Corrupt("bad ref key".into()))?
+            .to_owned(),
+        session_id: SessionId::parse(get_s(item, "session_id")?)
+            .ok_or_else(|| StoreError::Corrupt("bad ref session id".into()))?,
+        tenant: get_s(item, "tenant")?.to_owned(),
+    })
+}
+
 fn identity_event_item(e: &IdentityEvent) -> Item {
     let mut item = key(session_pk(&e.session_id), &format!("IE#{}", e.event_id));
     item.insert("event_id".into(), s(&e.event_id));
@@ -526,10 +536,7 @@ fn identity_event_from(id: &SessionId, item: &Item) -> StoreResult<IdentityEvent
 
 fn session_from(item: &Item) -> StoreResult<Session> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("bad {what}"));
-    let id = get_s(item, "pk")?
-        .strip_prefix("SES#")
-        .and_then(SessionId::parse)
-        .ok_or_else(|| corrupt("id"))?;
+    let id = session_id_of(item).ok_or_else(|| corrupt("id"))?;
     let last_error = match (opt_s(item, "error_code"), opt_s(item, "error_message")) {
         (Some(code), message) => Some(LastError {
             code,
@@ -570,6 +577,13 @@ fn session_from(item: &Item) -> StoreResult<Session> {
         version: get_n(item, "version")?,
         due_key: DueKey(filed_due(item)),
     })
+}
+
+/// The session a session item, or an index entry naming one, is about.
+fn session_id_of(item: &Item) -> Option<SessionId> {
+    opt_s(item, "pk")?
+        .strip_prefix("SES#")
+        .and_then(SessionId::parse)
 }
 
 /// When the item is filed in the due index (`gsi2sk`'s time), if it is.
@@ -649,16 +663,6 @@ fn session_update(w: &SessionWrite<'_>) -> Expr {
     let mut e = Expr::default();
     let mut sets = Vec::new();
     let mut removes = Vec::new();
-    let mut state: Vec<(String, AttributeValue)> = session_item(x)
-        .into_iter()
-        .filter(|(k, _)| !SESSION_FIXED.contains(&k.as_str()) && k != "version")
-        .collect();
-    state.sort_by(|a, b| a.0.cmp(&b.0));
-    for (i, (k, v)) in state.into_iter().enumerate() {
-        sets.push(format!("#a{i} = :a{i}"));
-        e.names.insert(format!("#a{i}"), k);
-        e.values.insert(format!(":a{i}"), v);
-    }
     let item = session_item(x);
     for (i, k) in SESSION_OPTIONAL
         .iter()
@@ -667,6 +671,16 @@ fn session_update(w: &SessionWrite<'_>) -> Expr {
     {
         removes.push(format!("#r{i}"));
         e.names.insert(format!("#r{i}"), (*k).to_owned());
+    }
+    let mut state: Vec<(String, AttributeValue)> = item
+        .into_iter()
+        .filter(|(k, _)| !SESSION_FIXED.contains(&k.as_str()) && k != "version")
+        .collect();
+    state.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (k, v)) in state.into_iter().enumerate() {
+        sets.push(format!("#a{i} = :a{i}"));
+        e.names.insert(format!("#a{i}"), k);
+        e.values.insert(format!(":a{i}"), v);
     }
     sets.push("#v = :next".into());
     e.names.insert("#v".into(), "version".into());
@@ -935,18 +949,10 @@ impl Store for DynamoStore {
             .iter()
             .take(limit)
             .map(|k| {
-                get_s(k, "pk")?
-                    .strip_prefix("SES#")
-                    .and_then(SessionId::parse)
-                    .ok_or_else(|| StoreError::Corrupt("bad user index key".into()))
+                session_id_of(k).ok_or_else(|| StoreError::Corrupt("bad user index key".into()))
             })
             .collect::<StoreResult<_>>()?;
-        let sessions: Vec<Session> = self
-            .sessions_by_id(&ids)
-            .await?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
+        let sessions = self.sessions_by_id(&ids).await?;
         let next_cursor = if more {
             sessions.last().map(|last| {
                 let c = Cursor {
@@ -993,15 +999,7 @@ impl Store for DynamoStore {
 
     async fn get_ref(&self, ref_key: &str) -> StoreResult<Option<ProviderRef>> {
         let item = self.get(key(format!("REF#{ref_key}"), "REF")).await?;
-        let Some(item) = item else {
-            return Ok(None);
-        };
-        Ok(Some(ProviderRef {
-            key: ref_key.to_owned(),
-            session_id: SessionId::parse(get_s(&item, "session_id")?)
-                .ok_or_else(|| StoreError::Corrupt("bad ref session id".into()))?,
-            tenant: get_s(&item, "tenant")?.to_owned(),
-        }))
+        item.as_ref().map(ref_from).transpose()
     }
 
     async fn get_refs(&self, ref_keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
@@ -1013,17 +1011,8 @@ impl Store for DynamoStore {
             .collect();
         let mut found: HashMap<String, ProviderRef> = HashMap::new();
         for item in self.batch_get(keys).await? {
-            let ref_key = get_s(&item, "pk")?
-                .strip_prefix("REF#")
-                .ok_or_else(|| StoreError::Corrupt("bad ref key".into()))?
-                .to_owned();
-            let r = ProviderRef {
-                key: ref_key.clone(),
-                session_id: SessionId::parse(get_s(&item, "session_id")?)
-                    .ok_or_else(|| StoreError::Corrupt("bad ref session id".into()))?,
-                tenant: get_s(&item, "tenant")?.to_owned(),
-            };
-            found.insert(ref_key, r);
+            let r = ref_from(&item)?;
+            found.insert(r.key.clone(), r);
         }
         Ok(ref_keys.iter().map(|k| found.get(k).cloned()).collect())
     }
@@ -1203,7 +1192,6 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> StoreResult<Vec<Session>> {
         // One page: what does not fit is due on the next run (earliest first, so nothing starves).
-        let upto = due_upto(now);
         let out = self
             .client
             .query()
@@ -1211,7 +1199,7 @@ impl Store for DynamoStore {
             .index_name("gsi2")
             .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
             .expression_attribute_values(":pk", s(due_pk(shard)))
-            .expression_attribute_values(":upto", s(&upto))
+            .expression_attribute_values(":upto", s(due_upto(now)))
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .send()
             .await
@@ -1220,29 +1208,30 @@ impl Store for DynamoStore {
             .items
             .unwrap_or_default()
             .iter()
-            .filter_map(|k| {
-                opt_s(k, "pk")?
-                    .strip_prefix("SES#")
-                    .and_then(SessionId::parse)
-            })
+            .filter_map(session_id_of)
             .collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut due = Vec::with_capacity(ids.len());
-        for (session, item) in self.sessions_by_id(&ids).await? {
-            let filed_upto_now = opt_s(&item, "gsi2sk").is_some_and(|sk| sk <= upto);
-            match session.next_check_at {
+        for session in self.sessions_by_id(&ids).await? {
+            let filed_by_now = session.due_key.0.is_some_and(|filed| filed <= now);
+            let Some(at) = session
+                .next_check_at
+                .filter(|_| filed_by_now && is_scheduled(&session))
+            else {
                 // The index lags the table (it is eventually consistent): nothing to do.
-                _ if !is_scheduled(&session) || !filed_upto_now => {}
-                Some(at) if at <= now => due.push(session),
-                // Filed early (a write postponed its check and kept the filing): file it where
-                // it belongs. A lost race means a writer filed it itself.
-                Some(at) => match self.refile(&session, at).await {
-                    Ok(()) | Err(StoreError::Conflict) => {}
-                    Err(e) => return Err(e),
-                },
-                None => {}
+                continue;
+            };
+            if at <= now {
+                due.push(session);
+                continue;
+            }
+            // Filed early (a write postponed its check and kept the filing): file it where it
+            // belongs. A lost race means a writer filed it itself.
+            match self.refile(&session, at).await {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(due)
@@ -1263,15 +1252,29 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(read_error)?;
-        let mut ids = Vec::new();
-        for item in out.items.unwrap_or_default() {
-            let id = get_s(&item, "event_id")?.to_owned();
-            // The filing stays behind once matched; the delivery's own state is the truth.
-            if self.delivery_state(provider, &id).await? == Some(DeliveryState::Unmatched) {
-                ids.push(id);
-            }
-        }
-        Ok(ids)
+        let filed = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| get_s(i, "event_id").map(str::to_owned))
+            .collect::<StoreResult<Vec<String>>>()?;
+        // The filing stays behind once matched; the delivery's own state is the truth, read for
+        // all of them at once.
+        let keys = filed
+            .iter()
+            .map(|id| key(delivery_pk(provider, id), "WH"))
+            .collect();
+        let unmatched: std::collections::HashSet<String> = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .filter(|d| opt_s(d, "state").as_deref() == Some(DeliveryState::Unmatched.as_str()))
+            .filter_map(|d| opt_s(d, "pk"))
+            .collect();
+        Ok(filed
+            .into_iter()
+            .filter(|id| unmatched.contains(&delivery_pk(provider, id)))
+            .collect())
     }
 
     async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()> {
@@ -1319,7 +1322,6 @@ impl Store for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Evidence, LastError, Possession, ProveDetails, ProveRegion, Provider};
 
     fn full() -> Session {
         let now = OffsetDateTime::now_utc();
