@@ -169,6 +169,49 @@ async fn a_webhook_whose_authoritative_read_fails_is_retryable_and_processed_on_
 }
 
 #[tokio::test]
+async fn a_delivery_whose_applied_mark_was_lost_is_processed_again_and_changes_nothing_twice() {
+    use idv::store::DeliveryState;
+    let (gw, id) = with_open_session("user-mark").await;
+    let sim = gw.authento("user-mark", "BASIC", "approve", false).await;
+    let (body, digest) = (
+        sim["webhook"]["body"].as_str().unwrap(),
+        sim["webhook"]["digest"].as_str(),
+    );
+    let first = gw.deliver_authento(body, digest).await;
+    assert_eq!(first.body, json!({"received": true, "duplicate": false}));
+    assert_eq!(gw.stored_status(&id).await, "verified");
+    let sid = idv::session::SessionId::parse(&id).unwrap();
+    let store = &gw.running.app.store;
+    let history = store.session_history(&sid).await.unwrap();
+
+    // The session write landed but the mark after it did not (the process died in between).
+    let event_id = idv::providers::authento::webhook::event_id(body.as_bytes());
+    store
+        .set_delivery_state("authento", &event_id, DeliveryState::Received)
+        .await
+        .unwrap();
+    let again = gw.deliver_authento(body, digest).await;
+    assert_eq!(
+        again.body,
+        json!({"received": true, "duplicate": false}),
+        "processed again, not lost"
+    );
+    assert_eq!(gw.stored_status(&id).await, "verified");
+    assert_eq!(
+        store.session_history(&sid).await.unwrap(),
+        history,
+        "no second history entry"
+    );
+    assert_eq!(
+        store.delivery_state("authento", &event_id).await.unwrap(),
+        Some(DeliveryState::Applied)
+    );
+    let third = gw.deliver_authento(body, digest).await;
+    assert_eq!(third.body, json!({"received": true, "duplicate": true}));
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn a_wrong_or_missing_api_key_is_401_and_touches_nothing() {
     let (gw, id) = with_open_session("user-k").await;
     let before = gw.snapshot().await;
