@@ -176,6 +176,10 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             webhook_secret: hex::encode(rand::random::<[u8; 16]>()),
         });
     let mut secrets = SecretDoc {
+        fingerprint_key: from_file
+            .as_ref()
+            .map(|d| d.fingerprint_key.clone())
+            .unwrap_or_else(|| random("fpk_")),
         api_keys: api_keys
             .iter()
             .map(|(tenant, key)| ApiKeyEntry {

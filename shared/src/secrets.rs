@@ -3,7 +3,8 @@
 //! does not pay for a read per request, and refreshed so a rotation reaches every container.
 //!
 //! ```json
-//! {"api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>"}],
+//! {"fingerprint_key": "<at least 32 random characters>",
+//!  "api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>"}],
 //!  "authento": {"api_key": "..", "api_secret": "..", "jwt_secret": "..",
 //!               "webhook_secret": "..", "webhook_secret_previous": null},
 //!  "prove": {"client_id": "..", "client_secret": "..", "webhook_secret": "whsec_..",
@@ -112,6 +113,11 @@ impl std::fmt::Debug for PassbaseSecrets {
 
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct SecretDoc {
+    /// Keys the fingerprints the gateway keeps of requests (the request an `Idempotency-Key` is
+    /// bound to): a keyed MAC reveals nothing about a body full of personal data, where a bare
+    /// hash of a phone number and two names could be brute-forced from the table.
+    #[serde(default)]
+    pub fingerprint_key: String,
     #[serde(default)]
     pub api_keys: Vec<ApiKeyEntry>,
     #[serde(default)]
@@ -126,6 +132,7 @@ pub struct SecretDoc {
 impl std::fmt::Debug for SecretDoc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretDoc")
+            .field("fingerprint_key", &"<redacted>")
             .field("api_keys", &self.api_keys.len())
             .field("authento", &self.authento.as_ref().map(|_| "<redacted>"))
             .field("prove", &self.prove.as_ref().map(|_| "<redacted>"))
@@ -146,6 +153,11 @@ impl SecretDoc {
                 e.classify()
             )
         })?;
+        if doc.fingerprint_key.trim().len() < MIN_FINGERPRINT_KEY {
+            return Err(format!(
+                "fingerprint_key must be at least {MIN_FINGERPRINT_KEY} characters"
+            ));
+        }
         for k in &doc.api_keys {
             if k.sha256.len() != 64 || !k.sha256.bytes().all(|c| c.is_ascii_hexdigit()) {
                 return Err(format!(
@@ -164,6 +176,9 @@ impl SecretDoc {
         Ok(doc)
     }
 }
+
+/// Shortest `fingerprint_key` accepted (as many characters as a 256-bit key in hex has bytes).
+pub const MIN_FINGERPRINT_KEY: usize = 32;
 
 pub enum SecretSource {
     SecretsManager {
@@ -247,22 +262,21 @@ mod tests {
 
     #[test]
     fn debug_output_redacts_credentials() {
-        let doc = SecretDoc::parse(r#"{"api_keys":[],"authento":{"api_key":"k","api_secret":"very-secret","jwt_secret":"j","webhook_secret":"w"}}"#).unwrap();
+        let doc = SecretDoc::parse(r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","api_keys":[],"authento":{"api_key":"k","api_secret":"very-secret","jwt_secret":"j","webhook_secret":"w"}}"#).unwrap();
         let shown = format!("{doc:?}");
         assert!(!shown.contains("very-secret"));
     }
 
     #[test]
     fn malformed_digests_are_refused() {
-        assert!(SecretDoc::parse(r#"{"api_keys":[{"tenant":"a","sha256":"abc"}]}"#).is_err());
+        assert!(SecretDoc::parse(r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","api_keys":[{"tenant":"a","sha256":"abc"}]}"#).is_err());
     }
 
     #[test]
     fn a_passbase_webhook_secret_must_be_an_aes_256_key() {
-        let ok =
-            r#"{"passbase":{"api_key":"k","webhook_secret":"0123456789abcdef0123456789abcdef"}}"#;
+        let ok = r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","passbase":{"api_key":"k","webhook_secret":"0123456789abcdef0123456789abcdef"}}"#;
         assert!(SecretDoc::parse(ok).unwrap().passbase.is_some());
-        let short = r#"{"passbase":{"api_key":"k","webhook_secret":"too-short"}}"#;
+        let short = r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","passbase":{"api_key":"k","webhook_secret":"too-short"}}"#;
         let err = SecretDoc::parse(short).unwrap_err();
         assert!(
             !err.contains("too-short"),
@@ -271,8 +285,17 @@ mod tests {
     }
 
     #[test]
+    fn a_fingerprint_key_is_required_and_long() {
+        assert!(SecretDoc::parse(r#"{"api_keys":[]}"#).is_err());
+        let short = SecretDoc::parse(r#"{"fingerprint_key":"short-secret"}"#).unwrap_err();
+        assert!(!short.contains("short-secret"), "never quoted: {short}");
+        let blank = format!(r#"{{"fingerprint_key":"{}"}}"#, " ".repeat(40));
+        assert!(SecretDoc::parse(&blank).is_err());
+    }
+
+    #[test]
     fn previous_webhook_secret_is_accepted_during_rotation() {
-        let doc = SecretDoc::parse(r#"{"authento":{"api_key":"k","api_secret":"s","jwt_secret":"j","webhook_secret":"new","webhook_secret_previous":"old"}}"#).unwrap();
+        let doc = SecretDoc::parse(r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","authento":{"api_key":"k","api_secret":"s","jwt_secret":"j","webhook_secret":"new","webhook_secret_previous":"old"}}"#).unwrap();
         let secrets: Vec<&str> = doc.authento.as_ref().unwrap().webhook_secrets().collect();
         assert_eq!(secrets, vec!["new", "old"]);
     }

@@ -20,6 +20,7 @@ async fn client() -> aws_sdk_secretsmanager::Client {
 
 fn doc(webhook_secret: &str) -> String {
     serde_json::json!({
+        "fingerprint_key": "f".repeat(32),
         "api_keys": [{"tenant": "app-a", "sha256": idv::http::auth::digest("key-a")}],
         "authento": {"api_key": "k", "api_secret": "s", "jwt_secret": "j", "webhook_secret": webhook_secret}
     })
@@ -116,7 +117,7 @@ async fn a_malformed_secret_is_refused_without_echoing_it() {
     let name = format!("idv-test-{}", idv::ids::random_token());
     sm.create_secret()
         .name(&name)
-        .secret_string(r#"{"api_keys":[{"tenant":"a","sha256":"short-secret-value"}]}"#)
+        .secret_string(r#"{"fingerprint_key":"ffffffffffffffffffffffffffffffff","api_keys":[{"tenant":"a","sha256":"short-secret-value"}]}"#)
         .send()
         .await
         .unwrap();

@@ -297,6 +297,22 @@ async fn malformed_oversized_or_non_json_bodies_are_refused_and_touch_nothing() 
     assert_eq!(r.body["errors"][0]["field"], "limit");
     let r = gw.get("/v1/users/user-bad/sessions?cursor=forged").await;
     assert_eq!(r.body["errors"][0]["field"], "cursor");
+    // A crafted cursor naming this very listing but keys DynamoDB refuses: still our 400, never
+    // a retryable 503 (security review L8).
+    use base64::Engine;
+    let crafted = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        json!({"pk": "SES#x", "sk": "SES", "gsi1pk": "USR#app-a#user-bad", "gsi1sk": ""})
+            .to_string(),
+    );
+    let r = gw
+        .get(&format!("/v1/users/user-bad/sessions?cursor={crafted}"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].clone()),
+        (400, json!("cursor")),
+        "{:?}",
+        r.body
+    );
 
     // An authentic webhook whose body we cannot read is refused too.
     let secret = gw

@@ -42,6 +42,7 @@ mod tests {
 
     fn doc() -> SecretDoc {
         SecretDoc {
+            fingerprint_key: "k".repeat(32),
             api_keys: vec![
                 ApiKeyEntry {
                     tenant: "app-a".into(),

@@ -3,8 +3,7 @@
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, problem, views};
 use crate::flows::idempotency::IdempotencyKey;
 use crate::flows::{authento, nevis, prove, sessions, tokens};
-use crate::session::VerificationType;
-use crate::{App, Error, error::FieldError};
+use crate::{App, Error};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use std::time::Instant;
@@ -66,7 +65,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
     match route {
         Route::IssueToken => {
             let body = json_object(req)?;
-            let input = token_input(&body, &[])?;
+            let input = super::authento_input::token_input(&body, &[])?;
             let idem = idempotency(req, route)?;
             let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
             let client = json!({"token": issued.token, "verify_url": issued.verify_url});
@@ -80,7 +79,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             let provider = body.get("provider").and_then(Value::as_str);
             match provider {
                 Some("authento") => {
-                    let input = token_input(&body, &["provider"])?;
+                    let input = super::authento_input::token_input(&body, &["provider"])?;
                     let idem = idempotency(req, route)?;
                     let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
                     let client = json!({"token": issued.token, "verify_url": issued.verify_url});
@@ -204,81 +203,5 @@ fn json_object(req: &ApiRequest) -> Result<Map<String, Value>, Error> {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::BadRequest("the body must be a JSON object".into())),
         Err(_) => Err(Error::BadRequest("the body is not valid JSON".into())),
-    }
-}
-
-/// Validates the Authento token fields, reporting every bad field at once.
-fn token_input(
-    body: &Map<String, Value>,
-    also_allowed: &[&str],
-) -> Result<tokens::TokenInput, Error> {
-    const FIELDS: [&str; 4] = ["user_id", "verification_type", "user_type", "lang"];
-    let mut errors = Vec::new();
-    for k in body.keys() {
-        if !FIELDS.contains(&k.as_str()) && !also_allowed.contains(&k.as_str()) {
-            errors.push(FieldError::new(
-                k,
-                "unknown_field",
-                "this field is not part of the request",
-            ));
-        }
-    }
-    let text = |k: &str| body.get(k).filter(|v| !v.is_null());
-    let user_id = crate::input::user_id(body, &mut errors);
-    let vt = match text("verification_type") {
-        None => {
-            errors.push(FieldError::new(
-                "verification_type",
-                "required",
-                "BASIC or POA",
-            ));
-            None
-        }
-        Some(v) => {
-            let parsed = v.as_str().and_then(VerificationType::parse);
-            if parsed.is_none() {
-                errors.push(FieldError::new(
-                    "verification_type",
-                    "invalid_value",
-                    "BASIC or POA",
-                ));
-            }
-            parsed
-        }
-    };
-    let user_type = match text("user_type") {
-        None => None,
-        Some(Value::String(s)) if s == "INDIVIDUAL" || s == "CORPORATE" => Some(s.clone()),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "user_type",
-                "invalid_value",
-                "INDIVIDUAL or CORPORATE",
-            ));
-            None
-        }
-    };
-    let lang = match text("lang") {
-        None => None,
-        Some(Value::String(s)) if s.len() == 2 && s.bytes().all(|c| c.is_ascii_lowercase()) => {
-            Some(s.clone())
-        }
-        Some(_) => {
-            errors.push(FieldError::new(
-                "lang",
-                "invalid_format",
-                "an ISO 639-1 code such as en",
-            ));
-            None
-        }
-    };
-    match (user_id, vt) {
-        (Some(user_id), Some(verification_type)) if errors.is_empty() => Ok(tokens::TokenInput {
-            user_id,
-            verification_type,
-            user_type,
-            lang,
-        }),
-        _ => Err(Error::InvalidRequest(errors)),
     }
 }

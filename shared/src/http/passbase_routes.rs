@@ -40,19 +40,7 @@ pub(super) async fn link(
     body: &Map<String, Value>,
     idem: Option<IdempotencyKey>,
 ) -> Result<ApiResponse, Error> {
-    let mut errors = unknown_fields(body, &["identity_access_key"]);
-    let key = match identity_key_field(body, true) {
-        Ok(k) => k,
-        Err(Error::InvalidRequest(mut e)) => {
-            errors.append(&mut e);
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    let key = match key {
-        Some(k) if errors.is_empty() => k,
-        _ => return Err(Error::InvalidRequest(errors)),
-    };
+    let key = link_input(body)?;
     if let Some(k) = &idem
         && let Some(r) = idempotency::lookup(app, tenant, k).await?
     {
@@ -108,8 +96,25 @@ fn identity_key_field(body: &Map<String, Value>, required: bool) -> Result<Optio
     }
 }
 
+/// Validates `POST /v1/sessions/{id}/link`: the identity access key, nothing else.
+pub fn link_input(body: &Map<String, Value>) -> Result<String, Error> {
+    let mut errors = unknown_fields(body, &["identity_access_key"]);
+    let key = match identity_key_field(body, true) {
+        Ok(k) => k,
+        Err(Error::InvalidRequest(mut e)) => {
+            errors.append(&mut e);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    match key {
+        Some(k) if errors.is_empty() => Ok(k),
+        _ => Err(Error::InvalidRequest(errors)),
+    }
+}
+
 /// Validates `POST /v1/sessions` for Passbase, reporting every bad field at once.
-fn start_input(body: &Map<String, Value>) -> Result<passbase::StartInput, Error> {
+pub fn start_input(body: &Map<String, Value>) -> Result<passbase::StartInput, Error> {
     let mut errors = unknown_fields(body, &["provider", "user_id", "identity_access_key"]);
     let user_id = crate::input::user_id(body, &mut errors);
     let identity_key = match identity_key_field(body, false) {

@@ -26,7 +26,6 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
 };
-use base64::Engine;
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
@@ -370,11 +369,10 @@ fn user_pk(tenant: &str, user_id: &str) -> String {
 }
 /// Fixed width so that string order is time order.
 fn user_sk(s: &Session) -> String {
-    format!(
-        "{:020}#{}",
-        s.created_at.unix_timestamp_nanos().max(0),
-        s.id
-    )
+    user_sk_at(s.created_at.unix_timestamp_nanos().max(0), &s.id)
+}
+fn user_sk_at(created_ns: i128, id: &SessionId) -> String {
+    format!("{created_ns:020}#{id}")
 }
 fn due_pk(shard: u16) -> String {
     format!("DUE#{shard:02}")
@@ -822,14 +820,6 @@ fn reauth_from(tenant: &str, user_id: &str, item: &Item) -> StoreResult<Reauthen
     })
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Cursor {
-    pk: String,
-    sk: String,
-    gsi1pk: String,
-    gsi1sk: String,
-}
-
 // ---- the port -------------------------------------------------------------------------------
 
 #[async_trait]
@@ -910,24 +900,16 @@ impl Store for DynamoStore {
         let gsi1pk = user_pk(tenant, user_id);
         let start = match cursor {
             None => None,
-            Some(c) => {
-                let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(c)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok());
-                match decoded {
-                    // A cursor is only good for the listing that handed it out.
-                    Some(c) if c.gsi1pk == gsi1pk && c.pk.starts_with("SES#") => {
-                        Some(HashMap::from([
-                            ("pk".to_owned(), s(c.pk)),
-                            ("sk".to_owned(), s(c.sk)),
-                            ("gsi1pk".to_owned(), s(c.gsi1pk)),
-                            ("gsi1sk".to_owned(), s(c.gsi1sk)),
-                        ]))
-                    }
-                    _ => return Ok(None),
-                }
-            }
+            Some(c) => match super::cursor::decode(tenant, user_id, c) {
+                // A cursor is only good for the listing that handed it out.
+                Some(at) => Some(HashMap::from([
+                    ("pk".to_owned(), s(session_pk(&at.id))),
+                    ("sk".to_owned(), s("SES")),
+                    ("gsi1pk".to_owned(), s(&gsi1pk)),
+                    ("gsi1sk".to_owned(), s(user_sk_at(at.created_ns, &at.id))),
+                ])),
+                None => return Ok(None),
+            },
         };
         // One more than asked tells whether a next page exists without a second query.
         let out = self
@@ -955,14 +937,11 @@ impl Store for DynamoStore {
         let sessions = self.sessions_by_id(&ids).await?;
         let next_cursor = if more {
             sessions.last().map(|last| {
-                let c = Cursor {
-                    pk: session_pk(&last.id),
-                    sk: "SES".into(),
-                    gsi1pk: gsi1pk.clone(),
-                    gsi1sk: user_sk(last),
+                let at = super::cursor::Position {
+                    created_ns: last.created_at.unix_timestamp_nanos().max(0),
+                    id: last.id.clone(),
                 };
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode(serde_json::to_vec(&c).unwrap_or_default())
+                super::cursor::encode(tenant, user_id, &at)
             })
         } else {
             None

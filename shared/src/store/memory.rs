@@ -34,8 +34,16 @@ impl MemoryStore {
     }
 }
 
-fn sort_key(s: &Session) -> String {
-    format!("{}#{}", s.created_at.unix_timestamp_nanos(), s.id)
+/// A listing's order: creation time, then id (as the DynamoDB index sorts them).
+fn position(s: &Session) -> cursor::Position {
+    cursor::Position {
+        created_ns: s.created_at.unix_timestamp_nanos().max(0),
+        id: s.id.clone(),
+    }
+}
+
+fn order(p: &cursor::Position) -> (i128, &str) {
+    (p.created_ns, p.id.as_str())
 }
 
 #[async_trait]
@@ -127,11 +135,15 @@ impl Store for MemoryStore {
             .values()
             .filter(|s| s.tenant == tenant && s.user_id == user_id)
             .collect();
-        mine.sort_by_key(|s| std::cmp::Reverse(sort_key(s)));
+        mine.sort_by(|a, b| order(&position(b)).cmp(&order(&position(a))));
         let start = match cursor {
             None => 0,
-            Some(c) => match mine.iter().position(|s| sort_key(s) == c) {
-                Some(i) => i + 1,
+            Some(c) => match cursor::decode(tenant, user_id, c) {
+                // Everything strictly older than the position, as DynamoDB's start key reads.
+                Some(at) => mine
+                    .iter()
+                    .position(|s| order(&position(s)) < order(&at))
+                    .unwrap_or(mine.len()),
                 None => return Ok(None),
             },
         };
@@ -142,7 +154,10 @@ impl Store for MemoryStore {
             .map(|s| (*s).clone())
             .collect();
         let next_cursor = (start + page.len() < mine.len())
-            .then(|| page.last().map(sort_key))
+            .then(|| {
+                page.last()
+                    .map(|s| cursor::encode(tenant, user_id, &position(s)))
+            })
             .flatten();
         Ok(Some(Page {
             sessions: page,

@@ -2,6 +2,7 @@
 //! and unit tests). One contract test suite (tests/integration/store_contract.rs) holds both to the
 //! same behaviour.
 
+pub mod cursor;
 mod dynamo;
 mod memory;
 
