@@ -48,8 +48,9 @@ pub fn is_authentic<'a>(
     for secret in secrets {
         if let Ok(data) =
             jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v)
-            && data.claims.iat <= now_unix + leeway
-            && now_unix <= data.claims.exp + leeway
+            // Saturating: a signed `exp` near i64::MAX is far in the future, not an overflow.
+            && data.claims.iat <= now_unix.saturating_add(leeway)
+            && now_unix <= data.claims.exp.saturating_add(leeway)
         {
             ok = true;
         }
@@ -160,6 +161,16 @@ mod tests {
             json!({"iss": ISSUER, "iat": NOW + 30, "exp": NOW - 30}),
         );
         assert!(is_authentic(["s"], Some(&bearer(&t)), NOW));
+    }
+
+    #[test]
+    fn an_exp_at_the_end_of_time_is_far_future_not_an_overflow() {
+        // Found by fuzz/prove_webhook: `exp + leeway` overflowed (a panic in debug builds, a
+        // wrapped, refused token in release).
+        let t = jwt("s", json!({"iss": ISSUER, "iat": NOW, "exp": i64::MAX}));
+        assert!(is_authentic(["s"], Some(&bearer(&t)), NOW));
+        let t = jwt("s", json!({"iss": ISSUER, "iat": i64::MAX, "exp": i64::MAX}));
+        assert!(!is_authentic(["s"], Some(&bearer(&t)), NOW));
     }
 
     #[test]
