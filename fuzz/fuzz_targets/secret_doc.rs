@@ -5,7 +5,7 @@
 
 use idv::secrets::{MIN_FINGERPRINT_KEY, SecretDoc};
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
+use serde::Deserialize;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -60,14 +60,19 @@ fn fixed_message(msg: &str, text: &str) {
     );
 }
 
+/// The tenant names, read as leniently as `SecretDoc` reads them (unknown fields ignored, unchecked).
 fn tenants(text: &str) -> Vec<String> {
-    let Ok(v) = serde_json::from_str::<Value>(text) else {
-        return Vec::new();
-    };
-    v["api_keys"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k["tenant"].as_str().map(str::to_owned))
-        .collect()
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        api_keys: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        tenant: String,
+    }
+    serde_json::from_str::<Doc>(text).map_or_else(
+        |_| Vec::new(),
+        |d| d.api_keys.into_iter().map(|e| e.tenant).collect(),
+    )
 }
