@@ -4,6 +4,7 @@
 //! `name: value` lines; the flags pick the function and may add a valid API key, a valid webhook
 //! signature or a real encryption of the body, so the input reaches past authentication.
 //! Every answer is well-formed (JSON, problem+json for errors) and input alone never makes a 500.
+//! `FUZZ_SHOW=1 BINARY -runs=0 CORPUS` prints each answer: how deep a corpus reaches.
 #![no_main]
 
 use bytes::Bytes;
@@ -45,6 +46,8 @@ struct Harness {
     rt: tokio::runtime::Runtime,
     app: Arc<App>,
     served: usize,
+    /// `FUZZ_SHOW=1`: print every answer (to see how deep a corpus reaches).
+    show: bool,
 }
 
 thread_local! {
@@ -68,6 +71,7 @@ fn harness() -> Harness {
         ("IDV_PROVE_EU_URL", &provider),
         ("IDV_PASSBASE_API_URL", &provider),
         ("IDV_NEVIS_API_URL", &provider),
+        ("IDV_AUTHENTO_ISSUER", "fuzz.example"),
         ("IDV_PROVIDER_TIMEOUT_MS", "100"),
     ];
     let config = Config::from_lookup(|k| {
@@ -106,6 +110,7 @@ fn harness() -> Harness {
         rt,
         app: Arc::new(app),
         served: 0,
+        show: std::env::var_os("FUZZ_SHOW").is_some(),
     }
 }
 
@@ -181,6 +186,13 @@ fuzz_target!(|data: &[u8]| {
         }
         h.served += 1;
         let resp = h.rt.block_on(handle(&h.app, function, req));
+        if h.show {
+            eprintln!(
+                "{function:?} -> {} {}",
+                resp.status,
+                String::from_utf8_lossy(&resp.body)
+            );
+        }
         well_formed(&resp);
     });
 });
