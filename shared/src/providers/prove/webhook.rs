@@ -169,7 +169,10 @@ mod tests {
         // wrapped, refused token in release).
         let t = jwt("s", json!({"iss": ISSUER, "iat": NOW, "exp": i64::MAX}));
         assert!(is_authentic(["s"], Some(&bearer(&t)), NOW));
-        let t = jwt("s", json!({"iss": ISSUER, "iat": i64::MAX, "exp": i64::MAX}));
+        let t = jwt(
+            "s",
+            json!({"iss": ISSUER, "iat": i64::MAX, "exp": i64::MAX}),
+        );
         assert!(!is_authentic(["s"], Some(&bearer(&t)), NOW));
     }
 
