@@ -501,3 +501,42 @@ async fn a_watchlist_hit_after_approval_sends_the_decision_back_to_review() {
     assert_eq!(gw.stored_status(&id).await, "processing");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_identity_whose_metadata_names_another_session_is_not_linked() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let mine = start(&gw, "user-m10a", None).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = start(&gw, "user-m10b", None).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The SDK flow ran for `mine` (its metaData names it); approved, not yet linked.
+    let key = new_identity(&gw, Some(json!({"session_ref": mine}))).await;
+    act(&gw, &key, &["approve"], "none").await;
+    let before = gw.snapshot().await;
+    let r = gw
+        .post(
+            &format!("/v1/sessions/{other}/link"),
+            &json!({"identity_access_key": key}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "another user's documents: {:?}", r.body);
+    assert_eq!(gw.snapshot().await, before);
+    let with_key = start(&gw, "user-m10c", Some(&key)).await;
+    assert_eq!(with_key.status, 409, "{:?}", with_key.body);
+    // Its own session links it.
+    let r = gw
+        .post(
+            &format!("/v1/sessions/{mine}/link"),
+            &json!({"identity_access_key": key}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["status"].clone()),
+        (200, json!("verified"))
+    );
+    gw.stop().await;
+}

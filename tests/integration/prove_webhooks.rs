@@ -370,3 +370,48 @@ async fn concurrent_deliveries_about_one_identity_are_all_recorded() {
     }
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_captured_token_cannot_carry_another_body_and_old_or_long_lived_tokens_are_refused() {
+    let (gw, id, identity) = with_enrolled_identity("user-m3").await;
+    let secret = webhook_secret(&gw);
+    let t = now();
+    // One genuine delivery: its header is seen by someone on the way (a proxy, a log).
+    let sent = gw.prove_webhook(&identity, "LINE_TYPE_CHANGE", true).await;
+    assert_eq!(sent["delivered"]["status"], 200, "{sent}");
+    let captured = sent["authorization"].as_str().unwrap().to_owned();
+    let before = gw.snapshot().await;
+    let forged = event("forged-1", "DISCONNECT", &identity);
+    let r = gw.deliver_prove(&forged, Some(&captured)).await;
+    assert_eq!(r.status, 401, "a second body under one token: {:?}", r.body);
+    // The genuine body again under its own token is a redelivery, not a forgery.
+    let again = gw
+        .deliver_prove(sent["body"].as_str().unwrap(), Some(&captured))
+        .await;
+    assert_eq!(
+        (again.status, again.body["duplicate"].clone()),
+        (200, json!(true))
+    );
+    for (what, claims) in [
+        (
+            "issued an hour ago",
+            json!({"iss": "Prove Identity", "iat": t - 3600, "exp": t + 60}),
+        ),
+        (
+            "valid for a day",
+            json!({"iss": "Prove Identity", "iat": t, "exp": t + 86_400}),
+        ),
+    ] {
+        let r = gw
+            .deliver_prove(
+                &event(&format!("evt-{what}"), "PORT", &identity),
+                Some(&bearer(&secret, claims)),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{what}: {:?}", r.body);
+    }
+    assert_eq!(gw.snapshot().await, before, "nothing refused was written");
+    let s = gw.get(&format!("/v1/sessions/{id}")).await.body;
+    assert_eq!(s["reverification_recommended"], false, "{s}");
+    gw.stop().await;
+}
