@@ -95,13 +95,18 @@ async fn a_valid_event_is_recorded_on_the_verified_session_and_flags_reverificat
             .as_str()
             .unwrap()
             .to_owned();
-    // Exactly: the session (flag), the event item, the delivery record.
+    // Exactly: the session (flag), the event item, the delivery record, and the token's binding
+    // to this body.
+    let diff = changed(&before, &after);
+    assert_eq!(diff.len(), 4, "{diff:?}");
     assert_eq!(
-        changed(&before, &after),
+        diff.iter()
+            .filter(|k| !k.starts_with("TOK#prove#"))
+            .collect::<Vec<_>>(),
         vec![
-            format!("SES#{id}|IE#{event_id}"),
-            format!("SES#{id}|SES"),
-            format!("WH#prove#{event_id}|WH"),
+            &format!("SES#{id}|IE#{event_id}"),
+            &format!("SES#{id}|SES"),
+            &format!("WH#prove#{event_id}|WH"),
         ]
     );
     assert_eq!(
@@ -211,13 +216,21 @@ async fn an_event_about_an_unknown_identity_is_kept_unmatched_and_touches_no_ses
         "{sent}"
     );
     let after = gw.snapshot().await;
+    // The delivery (kept, with what matching it later needs), its filing under the identity,
+    // and the token's binding: no session.
     let diff = changed(&before, &after);
-    assert_eq!(diff.len(), 1, "{diff:?}");
-    assert!(diff[0].starts_with("WH#prove#"), "{diff:?}");
+    assert_eq!(diff.len(), 3, "{diff:?}");
+    let delivery = diff.iter().find(|k| k.starts_with("WH#prove#")).unwrap();
     assert_eq!(
-        after[&diff[0]]["state"],
+        after[delivery]["state"],
         AttributeValue::S("unmatched".into())
     );
+    assert!(
+        diff.iter()
+            .any(|k| k.starts_with("UNM#prove#identity:00000000-0000-0000-0000-000000000000|")),
+        "{diff:?}"
+    );
+    assert!(diff.iter().all(|k| !k.starts_with("SES#")), "{diff:?}");
     gw.stop().await;
 }
 
@@ -291,7 +304,9 @@ async fn the_latest_verified_session_of_an_identity_gets_its_events() {
 }
 
 #[tokio::test]
-async fn an_authentic_body_that_is_not_an_event_array_is_a_400_that_changes_nothing() {
+async fn an_authentic_body_of_an_unknown_shape_is_kept_and_acknowledged_never_refused() {
+    // Prove does not retry: a 4xx would lose it for good. Kept (its hash and outline only: the
+    // body may hold personal data), logged, 200, and no session touched.
     let (gw, _, _) = with_enrolled_identity("user-malformed").await;
     let secret = webhook_secret(&gw);
     let t = now();
@@ -300,12 +315,29 @@ async fn an_authentic_body_that_is_not_an_event_array_is_a_400_that_changes_noth
         json!({"iss": "Prove Identity", "iat": t, "exp": t + 300}),
     );
     let before = gw.snapshot().await;
-    for body in ["{}", "[]", "not json", r#"[{"eventType":"PORT"}]"#] {
+    let odd = r#"[{"eventType":"PORT","phoneNumber":"+12001004011"}]"#;
+    for body in ["{}", "[]", "not json", odd] {
         let r = gw.deliver_prove(body, Some(&auth)).await;
-        assert_eq!(r.status, 400, "{body}: {:?}", r.body);
-        assert_eq!(r.body["code"], "invalid_request");
+        assert_eq!(
+            (r.status, r.body.clone()),
+            (200, json!({"received": true, "duplicate": false})),
+            "{body}"
+        );
     }
-    assert_eq!(gw.snapshot().await, before);
+    let after = gw.snapshot().await;
+    let diff = changed(&before, &after);
+    assert_eq!(diff.len(), 4, "one kept record per body: {diff:?}");
+    assert!(
+        diff.iter().all(|k| k.starts_with("WH#prove#unusable-")),
+        "{diff:?}"
+    );
+    assert!(
+        !format!("{after:?}").contains("2001004011"),
+        "no value of the body is kept"
+    );
+    // The same body again is a duplicate.
+    let r = gw.deliver_prove(odd, Some(&auth)).await;
+    assert_eq!(r.body["duplicate"], true, "{:?}", r.body);
     gw.stop().await;
 }
 
@@ -413,5 +445,23 @@ async fn a_captured_token_cannot_carry_another_body_and_old_or_long_lived_tokens
     assert_eq!(gw.snapshot().await, before, "nothing refused was written");
     let s = gw.get(&format!("/v1/sessions/{id}")).await.body;
     assert_eq!(s["reverification_recommended"], false, "{s}");
+    // A token without a `jti` cannot be bound (two deliveries of one second carry the same
+    // token): both of these are taken, within its short life.
+    let plain = bearer(
+        &secret,
+        json!({"iss": "Prove Identity", "iat": t, "exp": t + 300}),
+    );
+    for (i, ty) in ["LINE_TYPE_CHANGE", "MOVED_OUT_OF_COVERAGE"]
+        .iter()
+        .enumerate()
+    {
+        let r = gw
+            .deliver_prove(
+                &event(&format!("same-second-{i}"), ty, &identity),
+                Some(&plain),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
     gw.stop().await;
 }

@@ -49,11 +49,11 @@ impl Store for FaultyStore {
         &self,
         session: &Session,
         history: &HistoryEntry,
-        claim: Option<&RefClaim>,
-        idempotency: Option<&IdempotencyRecord>,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()> {
         self.inner
-            .create_session(session, history, claim, idempotency)
+            .create_session(session, history, claims, idempotency)
             .await
     }
     async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<()> {
@@ -80,17 +80,58 @@ impl Store for FaultyStore {
     async fn get_refs(&self, keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
         self.inner.get_refs(keys).await
     }
-    async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<DeliveryOutcome> {
-        self.inner.record_delivery(delivery).await
+    async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
+        self.inner.claim_ref(claim, session_id).await
     }
-    async fn set_delivery_state(
+    async fn record_delivery(
+        &self,
+        delivery: &Delivery,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Recorded> {
+        self.inner.record_delivery(delivery, now, lease_until).await
+    }
+    async fn lease_delivery(
         &self,
         provider: &'static str,
         event_id: &str,
-        state: DeliveryState,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner
+            .lease_delivery(provider, event_id, now, lease_until)
+            .await
+    }
+    async fn settle_delivery(&self, delivery: &Delivery, state: DeliveryState) -> StoreResult<()> {
+        self.inner.settle_delivery(delivery, state).await
+    }
+    async fn defer_delivery(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        retry_at: OffsetDateTime,
     ) -> StoreResult<()> {
         self.inner
-            .set_delivery_state(provider, event_id, state)
+            .defer_delivery(provider, event_id, retry_at)
+            .await
+    }
+    async fn due_deliveries(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        self.inner.due_deliveries(shard, now, limit).await
+    }
+    async fn bind_delivery_token(
+        &self,
+        provider: &'static str,
+        token_hash: &str,
+        body_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner
+            .bind_delivery_token(provider, token_hash, body_hash, expires_at)
             .await
     }
     async fn delivery_state(
@@ -100,28 +141,36 @@ impl Store for FaultyStore {
     ) -> StoreResult<Option<DeliveryState>> {
         self.inner.delivery_state(provider, event_id).await
     }
+    async fn unmatched_deliveries(
+        &self,
+        provider: &'static str,
+        subject: &str,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.inner.unmatched_deliveries(provider, subject).await
+    }
+    async fn begin_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<Begun> {
+        self.inner.begin_idempotency(record, now).await
+    }
+    async fn complete_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+        owner: &str,
+    ) -> StoreResult<()> {
+        self.inner.complete_idempotency(record, owner).await
+    }
+    async fn release_idempotency(&self, tenant: &str, key: &str, owner: &str) -> StoreResult<()> {
+        self.inner.release_idempotency(tenant, key, owner).await
+    }
     async fn get_idempotency(
         &self,
         tenant: &str,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>> {
         self.inner.get_idempotency(tenant, key).await
-    }
-    async fn put_idempotency(&self, record: &IdempotencyRecord) -> StoreResult<()> {
-        self.inner.put_idempotency(record).await
-    }
-    async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
-        self.inner.claim_ref(claim, session_id).await
-    }
-    async fn keep_unmatched(&self, delivery: &Delivery) -> StoreResult<()> {
-        self.inner.keep_unmatched(delivery).await
-    }
-    async fn unmatched_deliveries(
-        &self,
-        provider: &'static str,
-        subject: &str,
-    ) -> StoreResult<Vec<String>> {
-        self.inner.unmatched_deliveries(provider, subject).await
     }
     async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()> {
         self.inner.add_reauthentication(r).await
@@ -140,9 +189,10 @@ impl Store for FaultyStore {
         &self,
         write: SessionWrite<'_>,
         event: &IdentityEvent,
+        delivery: &Delivery,
     ) -> StoreResult<()> {
         self.fault(&write.session.id)?;
-        self.inner.add_identity_event(write, event).await
+        self.inner.add_identity_event(write, event, delivery).await
     }
     async fn identity_events(
         &self,

@@ -363,6 +363,22 @@ impl Gateway {
         scan(&dynamo_client().await, table).await
     }
 
+    /// The state of the delivery recorded for an Authento body (its event id is the body's
+    /// hash), if any.
+    pub async fn authento_delivery_states(&self, body: &str) -> Vec<String> {
+        use sha2::{Digest, Sha256};
+        let key = format!(
+            "WH#authento#{}|WH",
+            hex::encode(Sha256::digest(body.as_bytes()))
+        );
+        self.snapshot()
+            .await
+            .into_iter()
+            .filter(|(k, _)| *k == key)
+            .filter_map(|(_, item)| item.get("state").and_then(|v| v.as_s().ok()).cloned())
+            .collect()
+    }
+
     pub async fn stop(self) {
         self.running.stop().await;
     }
@@ -381,9 +397,9 @@ pub fn jwt_sub(token: &str) -> String {
     claims["sub"].as_str().expect("a sub claim").to_owned()
 }
 
-/// The user a tenant's `user_id` is at Authento (today: the user id as it is).
-pub fn authento_subject(_tenant: &str, user_id: &str) -> String {
-    user_id.to_owned()
+/// The user a tenant's `user_id` is at Authento: its subject (`idv::session::Subject`).
+pub fn authento_subject(tenant: &str, user_id: &str) -> String {
+    idv::session::Subject::of(tenant, user_id).to_string()
 }
 
 pub async fn scan(
