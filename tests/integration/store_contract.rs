@@ -76,6 +76,7 @@ contract!(
     writes_with_a_stale_version_are_refused,
     concurrent_writers_never_lose_an_update,
     history_is_append_only_and_ordered,
+    a_long_history_keeps_its_first_entry_and_the_latest_ones,
     a_ref_points_to_one_open_session_at_a_time,
     a_users_sessions_list_newest_first_per_tenant,
     cursors_page_through_and_foreign_cursors_are_refused,
@@ -184,6 +185,40 @@ async fn concurrent_writers_never_lose_an_update(store: Arc<dyn Store>) {
         .map(|h| h.version)
         .collect();
     assert_eq!(versions, (1..=9).collect::<Vec<_>>());
+}
+
+async fn a_long_history_keeps_its_first_entry_and_the_latest_ones(store: Arc<dyn Store>) {
+    use idv::session::MAX_HISTORY;
+    let s = session("t", "user-1", now());
+    create(&*store, &s).await;
+    // A provider flipping its word forever must not make the session unwritable (DynamoDB's
+    // item limit): the history holds the creation and the latest entries.
+    let mut current = s.clone();
+    let words = [Status::Pending, Status::Processing];
+    for i in 0..(MAX_HISTORY + 5) {
+        let (next, h) = bumped(&current, words[i % 2]);
+        store
+            .update_session(SessionWrite {
+                session: &next,
+                expected_version: current.version,
+                history: Some(&h),
+            })
+            .await
+            .unwrap();
+        // Read back, as every writer does: the store's view of the layout comes with it.
+        current = store.get_session(&s.id).await.unwrap().unwrap();
+    }
+    let versions: Vec<u64> = store
+        .session_history(&s.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.version)
+        .collect();
+    let last = current.version;
+    let mut want = vec![1];
+    want.extend((last + 1 - (MAX_HISTORY as u64 - 1))..=last);
+    assert_eq!(versions, want);
 }
 
 async fn history_is_append_only_and_ordered(store: Arc<dyn Store>) {
