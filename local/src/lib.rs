@@ -174,6 +174,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             api_key: random("pb_sk_"),
             // Passbase's webhook secret is 32 characters (the AES-256 key).
             webhook_secret: hex::encode(rand::random::<[u8; 16]>()),
+            webhook_secret_previous: None,
         });
     let mut secrets = SecretDoc {
         fingerprint_key: from_file

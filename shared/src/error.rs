@@ -37,6 +37,9 @@ pub enum Error {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A twin request holds the `Idempotency-Key`: retry after it finished.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    InProgress { retry_after: Duration },
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the body must be application/json")]

@@ -103,6 +103,20 @@ pub struct PassbaseSecrets {
     pub api_key: String,
     /// The webhook encryption secret: 32 characters, used as the AES-256 key.
     pub webhook_secret: String,
+    /// Still accepted while the webhook secret is rotated (32 characters too).
+    #[serde(default)]
+    pub webhook_secret_previous: Option<String>,
+}
+
+impl PassbaseSecrets {
+    /// The webhook secrets to accept, current first.
+    pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.webhook_secret.as_str()).chain(
+            self.webhook_secret_previous
+                .as_deref()
+                .filter(|s| !s.is_empty()),
+        )
+    }
 }
 
 impl std::fmt::Debug for PassbaseSecrets {
@@ -167,7 +181,8 @@ impl SecretDoc {
             }
         }
         if let Some(p) = &doc.passbase
-            && p.webhook_secret.len() != crate::webhooks::aes_cbc_body::KEY_LEN
+            && p.webhook_secrets()
+                .any(|k| k.len() != crate::webhooks::aes_cbc_body::KEY_LEN)
         {
             return Err(
                 "passbase.webhook_secret must be exactly 32 characters (the AES-256 key)".into(),

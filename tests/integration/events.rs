@@ -8,6 +8,7 @@
 use idv::http::lambda::{from_lambda, to_lambda};
 use idv::http::{Function, ROUTES};
 use idv::secrets::{AuthentoSecrets, PassbaseSecrets, ProveSecrets};
+use idv::session::Subject;
 use idv::session::{
     HistoryEntry, Possession, ProveDetails, ProveRegion, Provider, Session, SessionId, Status,
     VerificationType,
@@ -255,7 +256,10 @@ fn function_of(file: &str) -> Function {
 
 /// Pushes one event file through its function, as the Lambda runtime would.
 async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
-    let raw = std::fs::read_to_string(events_dir().join(file)).expect("event file");
+    let mut raw = std::fs::read_to_string(events_dir().join(file)).expect("event file");
+    if file == "webhook-prove.disconnect.json" {
+        raw = with_fresh_prove_token(&raw);
+    }
     if function_of(file) == Function::Reconcile {
         // What `idv::scheduled::run_reconcile` does with the runtime's payload.
         let event: Value =
@@ -287,6 +291,21 @@ async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
     (status, body)
 }
 
+/// Prove's tokens are short-lived and the gateway refuses an old one: the sample's token is
+/// signed again, now, with the sample secret (events/README.md), the rest of the event as it is.
+fn with_fresh_prove_token(raw: &str) -> String {
+    let mut event: Value = serde_json::from_str(raw).expect("JSON");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"iss": "Prove Identity", "iat": now, "exp": now + 300}),
+        &jsonwebtoken::EncodingKey::from_secret(SAMPLE_PROVE_WEBHOOK_SECRET.as_bytes()),
+    )
+    .expect("HS256");
+    event["headers"]["x-prove-authorization"] = json!(format!("Bearer {jwt}"));
+    event.to_string()
+}
+
 /// The gateway the samples are written for: their API key and webhook secret configured.
 async fn start_gateway() -> Running {
     let running = idv_local::start(Options {
@@ -307,6 +326,7 @@ async fn start_gateway() -> Running {
         passbase: Some(PassbaseSecrets {
             api_key: format!("pb_sk_{}", idv::ids::random_token()),
             webhook_secret: SAMPLE_PASSBASE_SECRET.into(),
+            webhook_secret_previous: None,
         }),
         ..Default::default()
     })
@@ -324,12 +344,12 @@ async fn seed_sample_session(app: &idv::App) {
     session.verification_type = Some(VerificationType::Basic);
     let history = HistoryEntry::created(&session);
     let claim = RefClaim {
-        key: authento_ref_key(SAMPLE_USER, "BASIC"),
+        key: authento_ref_key(Subject::of(TENANT, SAMPLE_USER).as_str(), "BASIC"),
         tenant: TENANT.into(),
         replaces: None,
     };
     app.store
-        .create_session(&session, &history, Some(&claim), None)
+        .create_session(&session, &history, std::slice::from_ref(&claim), None)
         .await
         .expect("the sample session is stored");
 }
@@ -356,7 +376,7 @@ async fn seed_verified_prove_session(app: &idv::App) -> SessionId {
         replaces: None,
     };
     app.store
-        .create_session(&session, &history, Some(&claim), None)
+        .create_session(&session, &history, std::slice::from_ref(&claim), None)
         .await
         .expect("the sample prove session is stored");
     session.id
@@ -375,7 +395,7 @@ async fn seed_overdue_nevis_session(app: &idv::App) {
     session.expires_at = Some(now - time::Duration::minutes(1));
     session.next_check_at = session.expires_at;
     app.store
-        .create_session(&session, &HistoryEntry::created(&session), None, None)
+        .create_session(&session, &HistoryEntry::created(&session), &[], None)
         .await
         .expect("the overdue session is stored");
 }
@@ -400,8 +420,9 @@ async fn open_session_and_approve(running: &Running) -> SessionId {
     );
     let r = http
         .post(format!(
-            "{}/sandbox/authento/control/users/{SAMPLE_USER}",
-            running.base_url
+            "{}/sandbox/authento/control/users/{}",
+            running.base_url,
+            Subject::of(TENANT, SAMPLE_USER)
         ))
         .json(&json!({"verification_type": "BASIC", "action": "approve", "deliver": false}))
         .send()
@@ -418,7 +439,7 @@ async fn seed_waiting_passbase_session(running: &Running) {
     let mut session = Session::new(TENANT, Provider::Passbase, "user-45", app.clock.now());
     session.id = SessionId::parse(SAMPLE_PASSBASE_SESSION).expect("a session id");
     app.store
-        .create_session(&session, &HistoryEntry::created(&session), None, None)
+        .create_session(&session, &HistoryEntry::created(&session), &[], None)
         .await
         .expect("the sample Passbase session is stored");
     let http = reqwest::Client::new();

@@ -44,6 +44,7 @@ pub(crate) async fn expire_if_due(app: &App, s: Session) -> Result<Session, Erro
                 provider_status: None,
                 last_error: None,
                 source: Source::Deadline,
+                unclear: None,
             };
             let book = Bookkeeping {
                 reason: Some("deadline"),
@@ -81,6 +82,7 @@ pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error>
         provider_status: None,
         last_error: None,
         source: Source::App,
+        unclear: None,
     };
     let book = Bookkeeping {
         reason: Some("canceled_by_app"),

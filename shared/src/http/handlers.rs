@@ -40,10 +40,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             req.header(crate::providers::authento::webhook::DIGEST_ALG_HEADER),
         )
         .await?;
-        return Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({"received": true, "duplicate": ack.duplicate}),
-        ));
+        return Ok(views::ack(&ack));
     }
     if *route == Route::ProveWebhook {
         let ack = prove::ingest_webhook(
@@ -52,10 +49,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             req.header(crate::providers::prove::webhook::AUTH_HEADER),
         )
         .await?;
-        return Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({"received": true, "duplicate": ack.duplicate}),
-        ));
+        return Ok(views::ack(&ack));
     }
     if *route == Route::PassbaseWebhook {
         return super::passbase_routes::webhook(app, req).await;
@@ -66,7 +60,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         Route::IssueToken => {
             let body = json_object(req)?;
             let input = super::authento_input::token_input(&body, &[])?;
-            let idem = idempotency(req, route)?;
+            let idem = idempotency(req, &doc)?;
             let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
             let client = json!({"token": issued.token, "verify_url": issued.verify_url});
             Ok(ApiResponse::json(
@@ -80,7 +74,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             match provider {
                 Some("authento") => {
                     let input = super::authento_input::token_input(&body, &["provider"])?;
-                    let idem = idempotency(req, route)?;
+                    let idem = idempotency(req, &doc)?;
                     let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
                     let client = json!({"token": issued.token, "verify_url": issued.verify_url});
                     Ok(ApiResponse::json(
@@ -90,7 +84,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 }
                 Some("prove") => {
                     let input = super::prove_input::start_input(&body)?;
-                    let idem = idempotency(req, route)?;
+                    let idem = idempotency(req, &doc)?;
                     let started = prove::start(app, &tenant, &input, idem.as_ref()).await?;
                     // A replay cannot give the token again: it is never stored.
                     let client = if started.replayed {
@@ -105,7 +99,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 }
                 Some("nevis") => {
                     let input = nevis::parse_start(&body)?;
-                    let idem = idempotency(req, route)?;
+                    let idem = idempotency(req, &doc)?;
                     let started = nevis::start(app, &tenant, &input, idem.as_ref()).await?;
                     let client = json!({"start_url": started.start_url});
                     Ok(ApiResponse::json(
@@ -114,7 +108,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                     ))
                 }
                 Some("passbase") => {
-                    let idem = idempotency(req, route)?;
+                    let idem = idempotency(req, &doc)?;
                     super::passbase_routes::start(app, &tenant, &body, idem.as_ref()).await
                 }
                 Some(_) => Err(Error::invalid(
@@ -133,18 +127,11 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             if !req.body.is_empty() {
                 json_object(req)?; // a body, if any, must still be JSON
             }
-            let idem = idempotency(req, route)?;
-            if let Some(key) = &idem
-                && let Some(r) = crate::flows::idempotency::lookup(app, &tenant, key).await?
-            {
-                let s =
-                    crate::flows::sessions::get(app, &tenant, r.session_id.as_str(), false).await?;
-                return Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)));
-            }
-            let s = sessions::cancel(app, &tenant, id).await?;
-            if let Some(key) = &idem {
-                crate::flows::idempotency::bind_after(app, &tenant, key, &s.id, 200).await?;
-            }
+            let idem = idempotency(req, &doc)?;
+            let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
+                sessions::cancel(app, &tenant, id)
+            })
+            .await?;
             Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
         }
         Route::GetSession { id } => {
@@ -172,7 +159,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         }
         Route::LinkSession { id } => {
             let body = json_object(req)?;
-            let idem = idempotency(req, route)?;
+            let idem = idempotency(req, &doc)?;
             super::passbase_routes::link(app, &tenant, id, &body, idem).await
         }
         Route::ListUserReauthentications { user_id } => {
@@ -184,9 +171,22 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
     }
 }
 
-fn idempotency(req: &ApiRequest, route: &Route) -> Result<Option<IdempotencyKey>, Error> {
+/// The request's `Idempotency-Key`, bound to its method, path and body (keyed with the secret's
+/// fingerprint key).
+fn idempotency(
+    req: &ApiRequest,
+    doc: &crate::secrets::SecretDoc,
+) -> Result<Option<IdempotencyKey>, Error> {
     req.header("idempotency-key")
-        .map(|h| IdempotencyKey::new(h, route.key(), &req.body))
+        .map(|h| {
+            IdempotencyKey::new(
+                h,
+                req.method.as_str(),
+                &req.path,
+                &req.body,
+                &doc.fingerprint_key,
+            )
+        })
         .transpose()
 }
 

@@ -38,7 +38,9 @@ pub fn response(e: &Error) -> ApiResponse {
         serde_json::to_vec(&body).unwrap_or_default(),
     );
     let retry_after = match e {
-        Error::ProviderUnavailable { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+        Error::ProviderUnavailable { retry_after, .. } | Error::InProgress { retry_after } => {
+            Some(retry_after.as_secs().max(1))
+        }
         Error::StoreUnavailable(_) => Some(1),
         _ => None,
     };
@@ -68,7 +70,9 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "Invalid request",
         ),
         Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-        Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+        Error::Conflict(_) | Error::InProgress { .. } => {
+            (StatusCode::CONFLICT, "conflict", "Conflict")
+        }
         Error::PayloadTooLarge { .. } => (
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",

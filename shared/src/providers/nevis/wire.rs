@@ -14,6 +14,21 @@ pub fn start_url(instance_url: &str, session_id: &str) -> String {
     )
 }
 
+/// Whether `url` is a page of the instance (same scheme, host and port): the gateway hands it to
+/// the app to send a user to, so it must never point elsewhere.
+pub fn is_start_url_of(instance_url: &str, url: &str) -> bool {
+    match (url::Url::parse(instance_url), url::Url::parse(url)) {
+        (Ok(instance), Ok(u)) => {
+            u.scheme() == instance.scheme()
+                && u.host_str().is_some()
+                && u.host_str() == instance.host_str()
+                && u.port_or_known_default() == instance.port_or_known_default()
+                && url.len() <= 2048
+        }
+        _ => false,
+    }
+}
+
 /// Answer of `POST idverification/sessions` (documented fields).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,6 +83,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.errors[0].code, "DOCUMENT_EXPIRED");
+        assert!(is_start_url_of("https://x.mauth.nevis.cloud", &c.start_url));
+        assert!(!is_start_url_of(
+            "https://x.mauth.nevis.cloud",
+            "https://evil.example/x"
+        ));
+        assert!(!is_start_url_of(
+            "https://x.mauth.nevis.cloud",
+            "http://x.mauth.nevis.cloud/x"
+        ));
         assert!(!is_session_id("12345678"));
         assert!(!is_session_id("12345678a"));
     }
