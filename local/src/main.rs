@@ -111,7 +111,10 @@ async fn main() {
         )
     });
     // Authento knows the user by its subject (unique per tenant and user), not by "user-42".
-    let subject = idv::session::Subject::of(&tenant, "user-42");
+    let subject = match running.api_keys.first() {
+        Some((tenant, _)) => idv::session::Subject::of(tenant, "user-42").to_string(),
+        None => "<the subject: python3 scripts/subject.py TENANT user-42>".into(),
+    };
     println!(
         "idv-gateway local server on {base} ({store})
   API key (tenant {tenant}): {key}
