@@ -51,7 +51,7 @@ impl App {
         };
         let source = match (&config.secrets, &aws) {
             (SecretsLocation::SecretsManager(id), Some(aws)) => SecretSource::SecretsManager {
-                client: aws_sdk_secretsmanager::Client::new(aws),
+                client: secrets_manager(aws, config.secrets_policy.fetch_timeout),
                 secret_id: id.clone(),
             },
             (SecretsLocation::File(path), _) => SecretSource::File(path.clone()),
@@ -114,7 +114,7 @@ impl App {
             config.authento.max_requests_per_second,
         );
         let prove = ProveClient::new(http.clone(), &config.prove.na_url, &config.prove.eu_url);
-        let secrets = SecretsCache::new(secrets, config.secrets_ttl);
+        let secrets = SecretsCache::with_policy(secrets, config.secrets_policy, clock.clone());
         App {
             config,
             store,
@@ -126,4 +126,20 @@ impl App {
             clock,
         }
     }
+}
+
+/// Secrets Manager with a bound on one read, its retries included (`SecretsCache` also bounds
+/// it): a hung endpoint must not hold every request of a container.
+fn secrets_manager(
+    aws: &aws_config::SdkConfig,
+    timeout: std::time::Duration,
+) -> aws_sdk_secretsmanager::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(1)))
+        .build();
+    let conf = aws_sdk_secretsmanager::config::Builder::from(aws)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(conf)
 }
