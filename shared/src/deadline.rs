@@ -74,11 +74,18 @@ pub async fn handle_before(
     }
 }
 
-/// The runtime's deadline (wall clock, e.g. a Lambda context's) as a monotonic instant.
-pub fn instant_of(deadline: SystemTime) -> Instant {
+/// Longest invocation Lambda allows.
+const LAMBDA_MAX: Duration = Duration::from_secs(900);
+
+/// The runtime's deadline (wall clock: a Lambda context's) as a monotonic instant. One that is
+/// already past or beyond Lambda's 15 minutes cannot be real (`cargo lambda watch` sends
+/// 600000, i.e. 1970): then the function's own timeout from now.
+pub fn instant_of(deadline: SystemTime, function: Function) -> Instant {
     let left = deadline
         .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
+        .ok()
+        .filter(|left| !left.is_zero() && *left <= LAMBDA_MAX)
+        .unwrap_or_else(|| function_timeout(function));
     Instant::now() + left
 }
 
@@ -130,6 +137,22 @@ pub fn worst_case(config: &Config, function: Function) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_impossible_runtime_deadline_falls_back_to_the_functions_timeout() {
+        let now = Instant::now();
+        let past = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        let far = SystemTime::now() + Duration::from_secs(86_400);
+        for d in [past, far] {
+            let at = instant_of(d, Function::GetSession);
+            assert!(at >= now + Duration::from_secs(10), "{d:?}");
+        }
+        let real = instant_of(
+            SystemTime::now() + Duration::from_secs(3),
+            Function::GetSession,
+        );
+        assert!(real <= Instant::now() + Duration::from_secs(3));
+    }
 
     #[tokio::test]
     async fn provider_calls_stop_a_store_reserve_before_the_answer() {

@@ -17,7 +17,7 @@ pub async fn run(function: Function) -> Result<(), LambdaError> {
         // The invocation's deadline: answered 503 problem+json before it, not killed at it.
         let until = req.lambda_context_ref().map_or_else(
             || tokio::time::Instant::now() + deadline::function_timeout(function),
-            |ctx| deadline::instant_of(ctx.deadline()),
+            |ctx| deadline::instant_of(ctx.deadline(), function),
         );
         async move {
             let resp = handle_before(&app, function, from_lambda(req), until).await;
