@@ -4,7 +4,8 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use idv::http::{ApiRequest, ApiResponse, MAX_BODY, Route, handle, problem};
+use idv::deadline::{function_timeout, handle_before};
+use idv::http::{ApiRequest, ApiResponse, MAX_BODY, Route, problem};
 use idv::{App, Error};
 use std::sync::Arc;
 
@@ -33,7 +34,15 @@ async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
         headers: parts.headers,
         body,
     };
-    to_axum(handle(&app, route.function(), req).await)
+    // Lambda gives each invocation its deadline; here it is the function's timeout (or
+    // IDV_REQUEST_TIMEOUT_MS), counted from the request's arrival.
+    let function = route.function();
+    let until = tokio::time::Instant::now()
+        + app
+            .config
+            .request_timeout
+            .unwrap_or_else(|| function_timeout(function));
+    to_axum(handle_before(&app, function, req, until).await)
 }
 
 fn to_axum(resp: ApiResponse) -> Response {

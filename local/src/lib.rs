@@ -202,6 +202,8 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     let defaults: HashMap<&str, String> = HashMap::from([
         ("IDV_STORE", "memory".to_owned()),
         ("IDV_SECRETS_FILE", "(inline)".to_owned()),
+        // The simulators are served over plain http on loopback.
+        ("IDV_ALLOW_HTTP_PROVIDERS", "true".to_owned()),
         ("IDV_AUTHENTO_API_URL", format!("{sandbox}/v1")),
         ("IDV_AUTHENTO_VERIFY_URL", sandbox.clone()),
         ("IDV_AUTHENTO_ISSUER", "localhost".to_owned()),

@@ -2,6 +2,7 @@
 
 mod authento_flow;
 mod concurrency;
+mod deadlines;
 mod dynamodb_costs;
 mod events;
 mod idempotency;
@@ -15,6 +16,7 @@ mod passbase_webhooks;
 mod prove_flow;
 mod prove_store_contract;
 mod prove_webhooks;
+mod provider_faults;
 mod reconcile;
 mod secrets;
 mod store_contract;

@@ -139,6 +139,8 @@ struct Fault {
     status: u16,
     delay_next: u32,
     delay_ms: u64,
+    /// `/token` only: the `expires_in` to answer instead of the real lifetime (absurd ones too).
+    expires_in: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -399,7 +401,7 @@ async fn token(
         "refresh_token": random("sim_rt_"),
         "refresh_expires_in": 3600,
         "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME.as_secs(),
+        "expires_in": injected_expires_in(&sim).unwrap_or(TOKEN_LIFETIME.as_secs()),
     }))
     .into_response()
 }
@@ -749,9 +751,15 @@ struct FaultsRequest {
     status: Option<u16>,
     delay_next: Option<u32>,
     delay_ms: Option<u64>,
+    expires_in: Option<u64>,
 }
 
-/// `{"endpoint": "verify-status", "fail_next": 3, "status": 500}` or
+fn injected_expires_in(sim: &ProveSim) -> Option<u64> {
+    sim.state().faults.get(&Endpoint::Token)?.expires_in
+}
+
+/// `{"endpoint": "verify-status", "fail_next": 3, "status": 500}`,
+/// `{"endpoint": "token", "expires_in": 18446744073709551615}` or
 /// `{"endpoint": "verify-status", "delay_next": 1, "delay_ms": 3000}`.
 async fn control_faults(State(sim): State<ProveSim>, body: Bytes) -> Response {
     let r: FaultsRequest = match serde_json::from_slice(&body) {
@@ -773,6 +781,9 @@ async fn control_faults(State(sim): State<ProveSim>, body: Bytes) -> Response {
     if let Some(n) = r.delay_next {
         f.delay_next = n;
         f.delay_ms = r.delay_ms.unwrap_or(0);
+    }
+    if r.expires_in.is_some() {
+        f.expires_in = r.expires_in;
     }
     Json(*f).into_response()
 }
