@@ -1,8 +1,15 @@
-# Schemathesis hooks for scripts/api-fuzz: the two places where what openapi.yaml can say (the
-# shape of a value) is less than what the server checks (whose value it is), each as narrow as the
-# documented rule. Everything else is fuzzed and checked as the spec says.
+# Schemathesis hooks for scripts/api-fuzz: the places where what openapi.yaml can say (the shape
+# of a value) is less than what the server checks (whose value it is), each as narrow as the
+# documented rule, and signatures for webhook deliveries so that their bodies are fuzzed past the
+# signature check. Everything else is fuzzed and checked as the spec says.
+import hashlib
+import hmac
+import json
+import os
 import re
+import time
 
+import jwt
 import schemathesis
 
 # openapi.yaml's StartProveRequest.phone_number pattern.
@@ -13,8 +20,55 @@ SANDBOX_NA = "2001004011"
 SANDBOX_EU = "+447968900002"
 
 
+# openapi.yaml's X-PAYLOAD-DIGEST and X-Prove-Authorization patterns.
+DIGEST = re.compile(r"^([0-9A-Fa-f]{64}|[A-Za-z0-9+/_-]{43}=?)$")
+PROVE_BEARER = re.compile(r"^Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+def wire_bytes(body):
+    """The bytes the requests transport sends for a JSON body (`json=`: json.dumps, no NaN)."""
+    if isinstance(body, bytes):
+        return body
+    if body is None:
+        return b"null"
+    return json.dumps(body, allow_nan=False).encode("utf-8")
+
+
+def header_name(headers, name):
+    return next((k for k in headers if k.lower() == name.lower()), None)
+
+
+def sign_webhook(case):
+    """A well-formed signature header becomes a valid one (the secrets come from scripts/api-fuzz),
+    so the body behind it meets the parser, the store and the provider read; a malformed or
+    missing header is left as generated and must still be refused with 401."""
+    op = (case.operation.method.upper(), case.operation.path)
+    headers = case.headers or {}
+    if op == ("POST", "/v1/webhooks/authento"):
+        name = header_name(headers, "X-PAYLOAD-DIGEST")
+        secret = os.environ.get("IDV_FUZZ_AUTHENTO_WEBHOOK_SECRET")
+        if name and secret and isinstance(headers[name], str) and DIGEST.match(headers[name]):
+            try:
+                raw = wire_bytes(case.body)
+            except (TypeError, ValueError):
+                return
+            headers[name] = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    elif op == ("POST", "/v1/webhooks/prove"):
+        name = header_name(headers, "X-Prove-Authorization")
+        secret = os.environ.get("IDV_FUZZ_PROVE_WEBHOOK_SECRET")
+        if name and secret and isinstance(headers[name], str) and PROVE_BEARER.match(headers[name]):
+            now = int(time.time())
+            token = jwt.encode({"iss": "Prove Identity", "iat": now, "exp": now + 300}, secret, "HS256")
+            headers[name] = f"Bearer {token}"
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    sign_webhook(case)
+    prove_sandbox_number(case)
+
+
+def prove_sandbox_number(case):
     """A well-formed Prove number becomes the sandbox test user of its region (NA for +1 and
     10-digit numbers, EU for the rest), so schema-valid Prove starts reach Prove's flow instead of
     stopping at the sandbox's unknown number. A malformed number is left as generated. (Before the
