@@ -2,6 +2,7 @@
 # of a value) is less than what the server checks (whose value it is), each as narrow as the
 # documented rule, and signatures for webhook deliveries so that their bodies are fuzzed past the
 # signature check. Everything else is fuzzed and checked as the spec says.
+import base64
 import hashlib
 import hmac
 import json
@@ -11,6 +12,8 @@ import time
 
 import jwt
 import schemathesis
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 # openapi.yaml's StartProveRequest.phone_number pattern.
 PHONE = re.compile(r"^(\+1[0-9]{10}|\+[2-9][0-9]{7,14}|[0-9]{10})$")
@@ -60,12 +63,56 @@ def sign_webhook(case):
             now = int(time.time())
             token = jwt.encode({"iss": "Prove Identity", "iat": now, "exp": now + 300}, secret, "HS256")
             headers[name] = f"Bearer {token}"
+    elif op == ("POST", "/v1/webhooks/passbase"):
+        # Passbase encrypts its JSON event: base64(IV + AES-256-CBC(secret, event)), as text/plain.
+        # A generated JSON event is encrypted the same way, so the decrypted event (well-formed or
+        # not) meets the parser, the store and the identity read; junk text stays junk (401).
+        secret = os.environ.get("IDV_FUZZ_PASSBASE_WEBHOOK_SECRET")
+        if secret and case.media_type == "application/json":
+            try:
+                raw = wire_bytes(case.body)
+            except (TypeError, ValueError):
+                return
+            iv = os.urandom(16)
+            padder = padding.PKCS7(128).padder()
+            enc = Cipher(algorithms.AES(secret.encode()), modes.CBC(iv)).encryptor()
+            ct = enc.update(padder.update(raw) + padder.finalize()) + enc.finalize()
+            case.body = base64.b64encode(iv + ct).decode()
+            case.media_type = "text/plain"
+
+
+# openapi.yaml's Idempotency-Key pattern.
+IDEMPOTENCY_KEY = re.compile(r"^[!-~]{1,255}$")
+
+
+def distinct_idempotency_keys(case):
+    """The fuzzer draws the same few keys ("0", "00", ...) for unrelated requests, and a key reused
+    with another request is rightly 409, so most schema-valid creates would stop there. A
+    well-formed key becomes a digest of itself, the operation and the body: the same request
+    with the same key still replays (and is checked as such), another request gets its own key.
+    The 409 for a reused key stays covered by the integration tests. Positive cases only: an
+    edited header makes schemathesis revalidate the case, which would turn a negative one (say,
+    without its Authorization header) into a positive one and send it with the header after all."""
+    if case.meta is None or case.meta.generation.mode != "positive":
+        return
+    headers = case.headers or {}
+    name = header_name(headers, "Idempotency-Key")
+    if not name or not isinstance(headers[name], str) or not IDEMPOTENCY_KEY.match(headers[name]):
+        return
+    try:
+        raw = wire_bytes(case.body)
+    except (TypeError, ValueError):
+        return
+    h = hashlib.sha256(f"{headers[name]}\0{case.operation.method} {case.operation.path}\0".encode())
+    h.update(raw)
+    headers[name] = "fuzz-" + h.hexdigest()[:32]
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
-    sign_webhook(case)
     prove_sandbox_number(case)
+    distinct_idempotency_keys(case)
+    sign_webhook(case)
 
 
 def prove_sandbox_number(case):

@@ -84,7 +84,8 @@ pub async fn ingest_webhook(
     };
     // Recorded before it is acted on: if anything below fails, a redelivery is processed again.
     if app.store.record_delivery(&delivery).await? == DeliveryOutcome::Duplicate {
-        tracing::info!(event = %event.event, "duplicate authento delivery");
+        // `?`: the event name is Authento's free text, escaped so it cannot forge log lines.
+        tracing::info!(event = ?event.event, "duplicate authento delivery");
         return Ok(Ack { duplicate: true });
     }
 
@@ -104,7 +105,7 @@ pub async fn ingest_webhook(
         app.store
             .set_delivery_state(PROVIDER, &event_id, DeliveryState::Unmatched)
             .await?;
-        tracing::info!(event = %event.event, "authento delivery matches no open session");
+        tracing::info!(event = ?event.event, "authento delivery matches no open session");
         return Ok(Ack { duplicate: false });
     }
     // Their webhooks carry no trustworthy ordering: the API read is the truth, one read per user.
@@ -116,7 +117,7 @@ pub async fn ingest_webhook(
     for s in sessions {
         let id = s.id.clone();
         apply_lookup(app, s, &lookup, started_ms, Some(&event_id)).await?;
-        tracing::info!(session_id = %id, event = %event.event, "authento delivery applied");
+        tracing::info!(session_id = %id, event = ?event.event, "authento delivery applied");
     }
     Ok(Ack { duplicate: false })
 }
