@@ -35,6 +35,9 @@ pub enum Error {
     BadRequest(String),
     #[error("not found")]
     NotFound,
+    /// A known path asked with a method it does not serve; `allow` lists those it does.
+    #[error("{method} is not allowed here; this path serves {allow}")]
+    MethodNotAllowed { method: String, allow: String },
     #[error("{0}")]
     Conflict(String),
     /// A twin request holds the `Idempotency-Key`: retry after it finished.

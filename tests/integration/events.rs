@@ -226,6 +226,16 @@ fn expectations() -> Vec<Expect> {
                 assert!(b["data"].is_array(), "{b}");
             },
         },
+        // The `$default` route (template.yaml): a method the path does not serve.
+        Expect {
+            file: "get-session.unknown-route.json",
+            before: Before::Nothing,
+            status: 405,
+            facts: |b| {
+                assert_eq!(b["code"], "method_not_allowed", "{b}");
+                assert_eq!(b["status"], 405, "{b}");
+            },
+        },
     ]
 }
 
@@ -282,8 +292,13 @@ async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
         lambda_http::Body::Text(t) => t.clone(),
         other => panic!("events/{file}: a text body, got {other:?}"),
     };
+    let want_type = if status < 400 {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
     assert_eq!(
-        content_type, "application/json",
+        content_type, want_type,
         "events/{file} answered {status} {body}"
     );
     let body = serde_json::from_str(&body)

@@ -119,7 +119,8 @@ pub async fn ingest_webhook(
         expires_at: now + app.config.dedupe_ttl,
     };
     let ack = deliveries::receive(app, &delivery, || apply_to(app, &user, sessions)).await?;
-    tracing::info!(event = %event.event, duplicate = ack.duplicate, deferred = ack.deferred, "authento delivery");
+    // `?`: the event name is Authento's text, escaped so it can never forge a log line.
+    tracing::info!(event = ?event.event, duplicate = ack.duplicate, deferred = ack.deferred, "authento delivery");
     Ok(ack)
 }
 

@@ -3,19 +3,26 @@
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, problem, views};
 use crate::flows::idempotency::IdempotencyKey;
 use crate::flows::{authento, nevis, prove, sessions, tokens};
-use crate::{App, Error};
+use crate::{App, Error, error::FieldError};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
-/// Serves one request for `function`; routes of other functions are 404, as on API Gateway.
+/// Serves one request for `function`. What matches no route (API Gateway's `$default` route
+/// brings it) is a 404, or a 405 on a known path; a route of another function is a 404 too.
 pub async fn handle(app: &App, function: Function, req: ApiRequest) -> ApiResponse {
     let started = Instant::now();
-    let route = Route::matching(&req.method, &req.path).filter(|r| r.function() == function);
+    let route = Route::resolve(&req.method, &req.path).and_then(|r| {
+        if r.function() == function {
+            Ok(r)
+        } else {
+            Err(Error::NotFound)
+        }
+    });
     let key = route.as_ref().map_or("unmatched", Route::key);
     let resp = match route {
-        None => problem::response(&Error::NotFound),
-        Some(route) => dispatch(app, &route, &req)
+        Err(e) => problem::response(&e),
+        Ok(route) => dispatch(app, &route, &req)
             .await
             .unwrap_or_else(|e| problem::response(&e)),
     };
@@ -125,7 +132,16 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         }
         Route::CancelSession { id } => {
             if !req.body.is_empty() {
-                json_object(req)?; // a body, if any, must still be JSON
+                // A body, if any, is a JSON object with no fields: any field is a mistake.
+                let fields: Vec<_> = json_object(req)?
+                    .keys()
+                    .map(|k| {
+                        FieldError::new(k, "unknown_field", "a cancel request takes no fields")
+                    })
+                    .collect();
+                if !fields.is_empty() {
+                    return Err(Error::InvalidRequest(fields));
+                }
             }
             let idem = idempotency(req, &doc)?;
             let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {

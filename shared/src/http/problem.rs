@@ -48,6 +48,11 @@ pub fn response(e: &Error) -> ApiResponse {
         resp.headers
             .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    if let Error::MethodNotAllowed { allow, .. } = e
+        && let Ok(v) = HeaderValue::from_str(allow)
+    {
+        resp.headers.insert(http::header::ALLOW, v);
+    }
     if matches!(e, Error::Unauthenticated) {
         resp.headers.insert(
             http::header::WWW_AUTHENTICATE,
@@ -70,6 +75,11 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "Invalid request",
         ),
         Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+        Error::MethodNotAllowed { .. } => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+        ),
         Error::Conflict(_) | Error::InProgress { .. } => {
             (StatusCode::CONFLICT, "conflict", "Conflict")
         }
@@ -135,6 +145,18 @@ mod tests {
         let r = response(&Error::StoreUnavailable("table xyz throttled".into()));
         assert_eq!(r.headers["retry-after"], "1");
         assert!(!body(&r)["detail"].as_str().unwrap().contains("xyz"));
+    }
+
+    #[test]
+    fn a_method_not_allowed_says_which_are() {
+        let r = response(&Error::MethodNotAllowed {
+            method: "DELETE".into(),
+            allow: "GET".into(),
+        });
+        assert_eq!(r.status, 405);
+        assert_eq!(r.headers["allow"], "GET");
+        assert_eq!(r.headers["content-type"], "application/problem+json");
+        assert_eq!(body(&r)["code"], "method_not_allowed");
     }
 
     #[test]
