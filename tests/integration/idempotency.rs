@@ -220,3 +220,35 @@ async fn a_replay_never_answers_another_tenants_session() {
     assert_ne!(a.body["id"], b.body["id"]);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_key_is_kept_24_hours_then_free_for_a_new_request() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let body = json!({"provider": "nevis", "user_id": "user-24h"});
+    let first = post_with_key(&gw, "/v1/sessions", "k-24h", &body).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    // 23 hours later: still the replay (a function whose clock is ahead, on the same table).
+    let key = idv::flows::idempotency::IdempotencyKey::new(
+        "k-24h",
+        "POST",
+        "/v1/sessions",
+        &serde_json::to_vec(&body).unwrap(),
+        &gw.running.secrets.fingerprint_key,
+    )
+    .unwrap();
+    let input = idv::flows::nevis::StartInput {
+        user_id: "user-24h".into(),
+    };
+    let at_23h = gw.app_at(time::Duration::hours(23));
+    let replay = idv::flows::nevis::start(&at_23h, idv_tests::TENANT, &input, Some(&key))
+        .await
+        .unwrap();
+    assert_eq!(json!(replay.session.id.as_str()), first.body["id"]);
+    // 25 hours later (DynamoDB's TTL may not have deleted it yet): a new session.
+    let at_25h = gw.app_at(time::Duration::hours(25));
+    let fresh = idv::flows::nevis::start(&at_25h, idv_tests::TENANT, &input, Some(&key))
+        .await
+        .unwrap();
+    assert_ne!(json!(fresh.session.id.as_str()), first.body["id"]);
+    gw.stop().await;
+}

@@ -376,3 +376,36 @@ async fn unknown_routes_are_problem_404s() {
     assert_eq!(r.headers["content-type"], "application/problem+json");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn every_route_with_a_body_refuses_one_over_64_kib_before_reading_it() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let before = gw.snapshot().await;
+    let big = format!(r#"{{"user_id":"u","pad":"{}"}}"#, "x".repeat(64 * 1024));
+    for path in [
+        "/v1/tokens",
+        "/v1/sessions",
+        "/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa/cancel",
+        "/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa/link",
+        "/v1/webhooks/authento",
+        "/v1/webhooks/prove",
+        "/v1/webhooks/passbase",
+    ] {
+        let r = gw
+            .send(
+                gw.http
+                    .post(gw.url(path))
+                    .bearer_auth(&gw.key)
+                    .header("content-type", "application/json")
+                    .body(big.clone()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["code"].clone()),
+            (413, json!("payload_too_large")),
+            "{path}"
+        );
+    }
+    assert_eq!(gw.snapshot().await, before);
+    gw.stop().await;
+}
