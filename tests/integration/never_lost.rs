@@ -252,27 +252,36 @@ async fn sessions_whose_reads_keep_failing_do_not_starve_the_others() {
     let gw = Gateway::start_with(Backend::Dynamo, &[("IDV_RECONCILE_MAX_SESSIONS", "3")]).await;
     let store = gw.running.app.store.clone();
     let now = time::OffsetDateTime::now_utc();
-    // Three Passbase sessions due long ago whose reads fail for good (the key is refused).
-    for i in 0..3 {
+    // One Nevis session, due soon.
+    let (nevis, tc, _) = crate::nevis_flow::start(&gw, "user-m7").await;
+    gw.nevis(&tc, "open", None).await;
+    gw.nevis(&tc, "complete", None).await;
+    // Three Passbase sessions due long ago whose reads fail for good (the key is refused), each
+    // in a due shard of its own (a run takes a share per shard first).
+    let mut shards = std::collections::BTreeSet::from([idv::store::due_shard(
+        &SessionId::parse(&nevis).unwrap(),
+    )]);
+    let mut seeded = 0;
+    while seeded < 3 {
         let key = new_identity(&gw, None).await;
         let mut s = Session::new(
             idv_tests::TENANT,
             Provider::Passbase,
-            &format!("u-{i}"),
+            &format!("u-{seeded}"),
             now,
         );
+        if !shards.insert(idv::store::due_shard(&s.id)) {
+            continue;
+        }
         s.provider_ref = Some(key);
         s.next_check_at = Some(now - Duration::minutes(30));
         store
             .create_session(&s, &HistoryEntry::created(&s), &[], None)
             .await
             .unwrap();
+        seeded += 1;
     }
     pb::faults(&gw, 1000, 401).await;
-    // One Nevis session, due after them.
-    let (nevis, tc, _) = crate::nevis_flow::start(&gw, "user-m7").await;
-    gw.nevis(&tc, "open", None).await;
-    gw.nevis(&tc, "complete", None).await;
 
     let first = reconcile::run(gw.app_at(Duration::minutes(1))).await;
     assert_eq!(first.failed, 3, "{first:?}");

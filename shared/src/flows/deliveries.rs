@@ -84,6 +84,28 @@ where
     }
 }
 
+/// Records a batch of deliveries (one provider request carrying several events) before any of
+/// them is acted on, then processes each: if the request is cut short (its deadline), every
+/// event of it is already the gateway's to finish, and the retry does.
+pub async fn receive_all(app: &App, deliveries: &[Delivery]) -> Result<Ack, Error> {
+    let now = app.clock.now();
+    let mut recorded = Vec::with_capacity(deliveries.len());
+    for d in deliveries {
+        recorded.push(app.store.record_delivery(d, now, now + LEASE).await?);
+    }
+    let mut ack = Ack {
+        duplicate: true,
+        deferred: false,
+    };
+    for (d, r) in deliveries.iter().zip(recorded) {
+        if let Recorded::Process { attempts } = r {
+            ack.duplicate = false;
+            ack.deferred |= !finish(app, d, attempts, process(app, d).await).await;
+        }
+    }
+    Ok(ack)
+}
+
 /// Settles what an attempt concluded, or files the delivery for a retry. `true` if settled.
 async fn finish(app: &App, delivery: &Delivery, attempts: u32, outcome: Processed) -> bool {
     let failure = match outcome {

@@ -494,10 +494,7 @@ pub async fn ingest_webhook(
         Ok(events) => events,
         Err(why) => return deliveries::keep_unusable(app, PROVIDER, body, why).await,
     };
-    let mut ack = Ack {
-        duplicate: true,
-        deferred: false,
-    };
+    let mut deliveries = Vec::with_capacity(events.len());
     for e in &events {
         let kept = KeptEvent {
             event_type: e.event_type.clone(),
@@ -511,7 +508,7 @@ pub async fn ingest_webhook(
             .map(|i| identity_subject(i))
             .chain(kept.customer.iter().map(|c| customer_subject(c)))
             .collect();
-        let delivery = Delivery {
+        deliveries.push(Delivery {
             provider: PROVIDER,
             event_id: e.event_id.clone(),
             subjects,
@@ -520,12 +517,17 @@ pub async fn ingest_webhook(
             mark: None,
             received_at: now,
             expires_at: now + app.config.dedupe_ttl,
-        };
-        let one = deliveries::receive(app, &delivery, || process(app, &delivery)).await?;
-        ack.duplicate &= one.duplicate;
-        ack.deferred |= one.deferred;
-        tracing::info!(event_type = %e.event_type, duplicate = one.duplicate, deferred = one.deferred, "prove event");
+        });
     }
+    // Every event recorded before any is acted on: Prove does not retry, and a request cut at
+    // its deadline must leave each event to the gateway's own retry.
+    let ack = deliveries::receive_all(app, &deliveries).await?;
+    tracing::info!(
+        events = events.len(),
+        duplicate = ack.duplicate,
+        deferred = ack.deferred,
+        "prove delivery"
+    );
     Ok(ack)
 }
 
