@@ -316,3 +316,34 @@ async fn the_same_delivery_twice_at_once_is_applied_once() {
     let _ = Arc::new(());
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_the_gateway_cannot_read_never_moves_a_decision_and_is_noted_and_retried() {
+    let gw = gateway().await;
+    let id = verified_authento(&gw, "user-junk", "BASIC").await;
+    // Authento answers every read with more than the gateway reads of an answer (2 MB).
+    gw.authento_faults(json!({"fail_next": 20, "status": 200, "body_bytes": 2_000_000}))
+        .await;
+    let sim = gw.authento("user-junk", "BASIC", "open", true).await;
+    assert_eq!(sim["webhook"]["status"], 200, "{sim}");
+    let s = gw
+        .get(&format!("/v1/sessions/{id}?refresh=false"))
+        .await
+        .body;
+    assert_eq!(s["status"], "verified", "{s}");
+    let reasons = history_reasons(&gw, &id).await;
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| *r == "unclear_provider_error")
+            .count(),
+        1,
+        "noted once: {reasons:?}"
+    );
+    // Authento reads again: the kept delivery is retried and the session read clearly.
+    gw.authento_faults(json!({"fail_next": 0})).await;
+    let run = reconcile::run(gw.app_at(Duration::minutes(10))).await;
+    assert_eq!(run.deliveries.settled, 1, "{run:?}");
+    assert_eq!(gw.stored_status(&id).await, "verified");
+    gw.stop().await;
+}

@@ -147,7 +147,17 @@ async fn apply_to(app: &App, user: &str, sessions: Vec<Session>) -> Processed {
         .ok_or(Error::ProviderNotConfigured(PROVIDER))?;
     // Their webhooks carry no trustworthy ordering: the API read is the truth, one per user.
     let started_ms = now_ms(app);
-    let lookup = app.authento.basic_user_info(creds, user).await?;
+    let lookup = match app.authento.basic_user_info(creds, user).await {
+        Ok(lookup) => lookup,
+        Err(e) => {
+            if matches!(e, Error::Provider { .. }) {
+                for s in sessions {
+                    super::sessions::note_unusable_answer(app, s).await;
+                }
+            }
+            return Err(e);
+        }
+    };
     let mut after = Vec::with_capacity(sessions.len());
     for s in sessions {
         let applied = apply_lookup(app, s, &lookup, started_ms).await?;

@@ -424,7 +424,11 @@ pub async fn process(app: &App, delivery: &Delivery) -> Processed {
     let creds = creds(&secrets)?;
     let linked = linked_session(app, &event.key).await?;
     let started_ms = now_ms(app);
-    let identity = match app.passbase.identity(creds, &event.key).await? {
+    let read = app.passbase.identity(creds, &event.key).await;
+    if let (Err(Error::Provider { .. }), Some(s)) = (&read, &linked) {
+        super::sessions::note_unusable_answer(app, s.clone()).await;
+    }
+    let identity = match read? {
         IdentityLookup::Found(i) => i,
         IdentityLookup::NotFound => {
             tracing::info!(event = %event.event, "passbase delivery for an identity Passbase does not show yet: kept");

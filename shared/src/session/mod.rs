@@ -14,5 +14,5 @@ pub use model::{
     VerificationType, is_valid_user_id,
 };
 pub use reauthentication::Reauthentication;
-pub use state::{Decision, NOT_FOUND, Proposal, UNKNOWN_STATUS, decide};
+pub use state::{Decision, NOT_FOUND, PROVIDER_ERROR, Proposal, UNKNOWN_STATUS, decide};
 pub use subject::Subject;

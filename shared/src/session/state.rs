@@ -26,6 +26,8 @@ pub struct Proposal {
 pub const NOT_FOUND: &str = "not_found";
 /// A status word the gateway does not know: it claims nothing.
 pub const UNKNOWN_STATUS: &str = "unknown_status";
+/// An answer the gateway cannot use at all (a body it cannot read, its credentials refused).
+pub const PROVIDER_ERROR: &str = "provider_error";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
