@@ -75,13 +75,13 @@ fn webhooks(c: &mut Criterion) {
             size,
         );
         let sealed = aes_cbc_body::encrypt(AES_KEY, [7; 16], &plain).unwrap();
-        assert!(passbase::webhook::open(AES_KEY, false, sealed.as_bytes()).is_some());
+        assert!(passbase::webhook::open([AES_KEY], false, sealed.as_bytes()).is_some());
         g.bench_with_input(
             BenchmarkId::new("passbase_check_parse", name),
             &sealed,
             |b, sealed| {
                 b.iter(|| {
-                    passbase::webhook::open(AES_KEY, false, black_box(sealed.as_bytes())).unwrap()
+                    passbase::webhook::open([AES_KEY], false, black_box(sealed.as_bytes())).unwrap()
                 })
             },
         );

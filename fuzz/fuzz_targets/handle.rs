@@ -72,6 +72,7 @@ fn harness() -> Harness {
         ("IDV_PASSBASE_API_URL", &provider),
         ("IDV_NEVIS_API_URL", &provider),
         ("IDV_AUTHENTO_ISSUER", "fuzz.example"),
+        ("IDV_ALLOW_HTTP_PROVIDERS", "true"),
         ("IDV_PROVIDER_TIMEOUT_MS", "100"),
     ];
     let config = Config::from_lookup(|k| {

@@ -1,12 +1,15 @@
 //! Prove webhook: `X-Prove-Authorization: Bearer <JWT>` (HS256, `iss`, `iat`/`exp` with 60 s of
-//! leeway), then a JSON array of events. Input: `header \0 claims-spec \0 body` (or a bare body).
-//! A header from the input is never authentic (the fuzzer does not know the key); a JWT built
-//! from the claims spec and signed with the key is authentic exactly when the documented rules
-//! say so; a parsed body has only usable ids.
+//! leeway, a lifetime and an age of at most `MAX_LIFETIME_SECONDS`), then a JSON array of events.
+//! Input: `header \0 claims-spec \0 body` (or a bare body). A header from the input is never
+//! authentic (the fuzzer does not know the key); a JWT built from the claims spec and signed with
+//! the key is authentic exactly when the documented rules say so, and names its `jti`; a parsed
+//! body has 1 to `MAX_EVENTS` events with usable ids.
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use idv::providers::prove::webhook::{ISSUER, LEEWAY_SECONDS, is_authentic, parse};
+use idv::providers::prove::webhook::{
+    ISSUER, LEEWAY_SECONDS, MAX_EVENTS, MAX_LIFETIME_SECONDS, authenticate, is_authentic, parse,
+};
 use idv_fuzz::{fields, header};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use libfuzzer_sys::fuzz_target;
@@ -44,10 +47,11 @@ struct Spec {
     iss: Option<Iss>,
     iat: Option<Time>,
     exp: Option<Time>,
+    jti: Option<String>,
     extra: Option<(String, String)>,
     alg: Alg,
     other_key: bool,
-    /// 0: `Bearer `, 1: `bearer `, 2: none, else `BEARER `.
+    /// 0: `Bearer `, 1: `bearer `, 2: none, 3: `Basic `, else `BEARER `.
     scheme: u8,
     trailing_space: bool,
 }
@@ -66,14 +70,12 @@ fuzz_target!(|data: &[u8]| {
     }
 
     if let Ok(events) = parse(body) {
-        assert!(!events.is_empty());
+        assert!((1..=MAX_EVENTS).contains(&events.len()));
         let key_like =
             |s: &str| (1..=128).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_graphic());
         for e in &events {
-            assert!(
-                key_like(&e.event_id) && key_like(&e.event_type) && key_like(&e.identity_id),
-                "{e:?}"
-            );
+            assert!(key_like(&e.event_id) && key_like(&e.event_type), "{e:?}");
+            assert!(e.identity_id.as_deref().is_none_or(key_like), "{e:?}");
         }
     }
 });
@@ -83,6 +85,9 @@ fn signed(spec: &Spec) {
     let mut claims = Map::new();
     if let Some((k, v)) = &spec.extra {
         claims.insert(k.clone(), json!(v));
+    }
+    if let Some(j) = &spec.jti {
+        claims.insert("jti".into(), json!(j));
     }
     let time = |t: &Time| -> (Value, Option<i128>) {
         match t {
@@ -128,27 +133,51 @@ fn signed(spec: &Spec) {
         0 => "Bearer ",
         1 => "bearer ",
         2 => "",
+        3 => "Basic ",
         _ => "BEARER ",
     };
     let pad = if spec.trailing_space { " " } else { "" };
     let header = format!("{scheme}{token}{pad}");
 
-    let leeway = i128::from(LEEWAY_SECONDS);
-    let now = i128::from(NOW);
-    // An `exp` of the token library's type (unsigned) and an `iat` of ours (i64), both integers.
-    // The rules, whichever secret signed it: an `exp` of the token library's type (unsigned) and
-    // an `iat` of ours (i64), both integers.
+    // The rules, whichever secret signed it, computed in i128 (no overflow): HS256, a Bearer
+    // scheme in any case, the issuer, an `iat` (ours: i64) and an `exp` (the token library's:
+    // unsigned) as integers, not expired, not issued in the future, a lifetime and an age of at
+    // most MAX_LIFETIME_SECONDS (the age with the leeway).
+    let (leeway, now, max) = (
+        i128::from(LEEWAY_SECONDS),
+        i128::from(NOW),
+        i128::from(MAX_LIFETIME_SECONDS),
+    );
+    let times = match (&iat, &exp) {
+        (Some((_, Some(i))), Some((_, Some(e)))) => Some((*i, *e)),
+        _ => None,
+    };
     let rules = matches!(alg, Algorithm::HS256)
-        && spec.scheme < 2
+        && spec.scheme != 2
+        && spec.scheme != 3
         && claims.get("iss") == Some(&json!(ISSUER))
-        && matches!(iat, Some((_, Some(t))) if t <= now + leeway)
-        && matches!(exp, Some((_, Some(t))) if t >= 0 && now <= t + leeway);
-    let got = is_authentic([KEY], Some(&header), NOW);
+        && times.is_some_and(|(i, e)| {
+            e >= 0
+                && i <= now + leeway
+                && now <= e + leeway
+                && e - i <= max
+                && now - i <= max + leeway
+        });
+    let token = authenticate([KEY], Some(&header), NOW);
     assert_eq!(
-        got,
+        token.is_some(),
         rules && !spec.other_key,
         "claims {claims:?}, header {header:?}"
     );
+    if let (Some(t), Some((_, e))) = (&token, times) {
+        assert_eq!(i128::from(t.expires_unix), e + leeway);
+        let jti = claims.get("jti").and_then(Value::as_str);
+        assert_eq!(
+            t.id.as_deref(),
+            jti.filter(|j| (1..=256).contains(&j.len()))
+        );
+    }
+    assert_eq!(is_authentic([KEY], Some(&header), NOW), token.is_some());
     // During a rotation both secrets are accepted.
     assert_eq!(is_authentic([OTHER, KEY], Some(&header), NOW), rules);
 }

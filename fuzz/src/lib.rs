@@ -112,7 +112,9 @@ pub fn check_bodies(body: &Map<String, Value>) {
                 assert!((1..=160).contains(&s.chars().count()));
             }
             if let Some(e) = &p.email {
-                assert!(e.len() <= 254 && e.contains('@') && !e.contains(char::is_whitespace));
+                assert!(
+                    e.chars().count() <= 254 && e.contains('@') && !e.contains(char::is_whitespace)
+                );
             }
         }
         Err(e) => refused(&e),

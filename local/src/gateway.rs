@@ -4,7 +4,9 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use idv::http::{ApiRequest, ApiResponse, MAX_BODY, Route, handle, problem};
+use idv::deadline::{function_timeout, handle_before};
+use idv::http::routes::DEFAULT_ROUTE_FUNCTION;
+use idv::http::{ApiRequest, ApiResponse, MAX_BODY, Route, problem};
 use idv::{App, Error};
 use std::sync::Arc;
 
@@ -23,9 +25,10 @@ async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
             limit: MAX_BODY,
         }));
     };
-    let Some(route) = Route::matching(&parts.method, parts.uri.path()) else {
-        return to_axum(problem::response(&Error::NotFound));
-    };
+    // As on API Gateway: a request no route matches goes to the `$default` route's function,
+    // which answers 404 or 405.
+    let function = Route::matching(&parts.method, parts.uri.path())
+        .map_or(DEFAULT_ROUTE_FUNCTION, |r| r.function());
     let req = ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_owned(),
@@ -33,7 +36,14 @@ async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
         headers: parts.headers,
         body,
     };
-    to_axum(handle(&app, route.function(), req).await)
+    // Lambda gives each invocation its deadline; here it is the function's timeout (or
+    // IDV_REQUEST_TIMEOUT_MS), counted from the request's arrival.
+    let until = tokio::time::Instant::now()
+        + app
+            .config
+            .request_timeout
+            .unwrap_or_else(|| function_timeout(function));
+    to_axum(handle_before(&app, function, req, until).await)
 }
 
 fn to_axum(resp: ApiResponse) -> Response {

@@ -174,6 +174,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             api_key: random("pb_sk_"),
             // Passbase's webhook secret is 32 characters (the AES-256 key).
             webhook_secret: hex::encode(rand::random::<[u8; 16]>()),
+            webhook_secret_previous: None,
         });
     let mut secrets = SecretDoc {
         fingerprint_key: from_file
@@ -201,6 +202,8 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     let defaults: HashMap<&str, String> = HashMap::from([
         ("IDV_STORE", "memory".to_owned()),
         ("IDV_SECRETS_FILE", "(inline)".to_owned()),
+        // The simulators are served over plain http on loopback.
+        ("IDV_ALLOW_HTTP_PROVIDERS", "true".to_owned()),
         ("IDV_AUTHENTO_API_URL", format!("{sandbox}/v1")),
         ("IDV_AUTHENTO_VERIFY_URL", sandbox.clone()),
         ("IDV_AUTHENTO_ISSUER", "localhost".to_owned()),

@@ -110,6 +110,11 @@ async fn main() {
             "(one of the secrets file's keys)".into(),
         )
     });
+    // Authento knows the user by its subject (unique per tenant and user), not by "user-42".
+    let subject = match running.api_keys.first() {
+        Some((tenant, _)) => idv::session::Subject::of(tenant, "user-42").to_string(),
+        None => "<the subject: python3 scripts/subject.py TENANT user-42>".into(),
+    };
     println!(
         "idv-gateway local server on {base} ({store})
   API key (tenant {tenant}): {key}
@@ -122,8 +127,9 @@ Try:
   export IDV=\"{base}\" KEY=\"{key}\"
   curl -s -X POST $IDV/v1/tokens -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\
        -d '{{\"user_id\":\"user-42\",\"verification_type\":\"BASIC\"}}'
-  # open the verify_url it returns in a browser and approve, or drive the simulator:
-  curl -s -X POST $IDV/sandbox/authento/control/users/user-42 -H 'Content-Type: application/json' \\
+  # open the verify_url it returns in a browser and approve, or drive the simulator (Authento
+  # knows user-42 of this tenant as {subject}):
+  curl -s -X POST $IDV/sandbox/authento/control/users/{subject} -H 'Content-Type: application/json' \\
        -d '{{\"verification_type\":\"BASIC\",\"action\":\"approve\"}}'
   curl -s $IDV/v1/users/user-42/sessions -H \"Authorization: Bearer $KEY\"
   # Nevis: start a session, open client.start_url in a browser and complete the capture

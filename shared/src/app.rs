@@ -6,9 +6,11 @@ use crate::providers::authento::AuthentoClient;
 use crate::providers::nevis::NevisClient;
 use crate::providers::passbase::PassbaseClient;
 use crate::providers::prove::ProveClient;
+use crate::providers::transport::Transport;
 use crate::secrets::{SecretDoc, SecretSource, SecretsCache};
 use crate::store::{DynamoStore, MemoryStore, Store};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct App {
     pub config: Config,
@@ -51,7 +53,7 @@ impl App {
         };
         let source = match (&config.secrets, &aws) {
             (SecretsLocation::SecretsManager(id), Some(aws)) => SecretSource::SecretsManager {
-                client: aws_sdk_secretsmanager::Client::new(aws),
+                client: secrets_manager(aws, config.secrets_policy.fetch_timeout),
                 secret_id: id.clone(),
             },
             (SecretsLocation::File(path), _) => SecretSource::File(path.clone()),
@@ -96,25 +98,20 @@ impl App {
         secrets: SecretSource,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(config.provider_timeout)
-            .connect_timeout(
-                config
-                    .provider_timeout
-                    .min(std::time::Duration::from_secs(2)),
-            )
-            .user_agent(concat!("idv-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a TLS client can be built");
-        let nevis = NevisClient::new(http.clone(), config.nevis.api_url.as_deref());
-        let passbase = PassbaseClient::new(http.clone(), &config.passbase.api_url);
+        let transport = Transport::new(
+            provider_http(&config),
+            config.provider_timeout,
+            config.provider_budget,
+        );
+        let nevis = NevisClient::new(transport.clone(), config.nevis.api_url.as_deref());
+        let passbase = PassbaseClient::new(transport.clone(), &config.passbase.api_url);
         let authento = AuthentoClient::new(
-            http.clone(),
+            transport.clone(),
             &config.authento.api_url,
             config.authento.max_requests_per_second,
         );
-        let prove = ProveClient::new(http.clone(), &config.prove.na_url, &config.prove.eu_url);
-        let secrets = SecretsCache::new(secrets, config.secrets_ttl);
+        let prove = ProveClient::new(transport, &config.prove.na_url, &config.prove.eu_url);
+        let secrets = SecretsCache::with_policy(secrets, config.secrets_policy, clock.clone());
         App {
             config,
             store,
@@ -126,4 +123,35 @@ impl App {
             clock,
         }
     }
+}
+
+/// The one HTTP client of the provider clients. It follows no redirect: a redirect would carry
+/// our credentials (`X-API-KEY`, `X-AUTHENTO-APIKEY`, signatures; reqwest strips only
+/// `Authorization` and `Cookie` across hosts) to wherever it points, even over http. A 3xx is a
+/// provider error (`providers::transport`). Timeouts are set per attempt there.
+pub fn provider_http(config: &Config) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(config.provider_timeout)
+        .connect_timeout(config.provider_timeout.min(Duration::from_secs(2)))
+        .https_only(!config.allow_http_providers)
+        .user_agent(concat!("idv-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a TLS client can be built")
+}
+
+/// Secrets Manager with a bound on one read, its retries included (`SecretsCache` also bounds
+/// it): a hung endpoint must not hold every request of a container.
+fn secrets_manager(
+    aws: &aws_config::SdkConfig,
+    timeout: Duration,
+) -> aws_sdk_secretsmanager::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(1)))
+        .build();
+    let conf = aws_sdk_secretsmanager::config::Builder::from(aws)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(conf)
 }

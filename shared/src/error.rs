@@ -35,8 +35,14 @@ pub enum Error {
     BadRequest(String),
     #[error("not found")]
     NotFound,
+    /// A known path asked with a method it does not serve; `allow` lists those it does.
+    #[error("{method} is not allowed here; this path serves {allow}")]
+    MethodNotAllowed { method: String, allow: String },
     #[error("{0}")]
     Conflict(String),
+    /// A twin request holds the `Idempotency-Key`: retry after it finished.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    InProgress { retry_after: Duration },
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the body must be application/json")]

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod flows;
 pub mod http;

@@ -13,11 +13,15 @@
 //!  "passbase": {"api_key": "<secret API key>", "webhook_secret": "<32 characters>"}}
 //! ```
 
+use crate::clock::{Clock, SystemClock};
+use crate::config::SecretsPolicy;
 use crate::error::Error;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -103,6 +107,20 @@ pub struct PassbaseSecrets {
     pub api_key: String,
     /// The webhook encryption secret: 32 characters, used as the AES-256 key.
     pub webhook_secret: String,
+    /// Still accepted while the webhook secret is rotated (32 characters too).
+    #[serde(default)]
+    pub webhook_secret_previous: Option<String>,
+}
+
+impl PassbaseSecrets {
+    /// The webhook secrets to accept, current first.
+    pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.webhook_secret.as_str()).chain(
+            self.webhook_secret_previous
+                .as_deref()
+                .filter(|s| !s.is_empty()),
+        )
+    }
 }
 
 impl std::fmt::Debug for PassbaseSecrets {
@@ -143,6 +161,7 @@ impl std::fmt::Debug for SecretDoc {
 }
 
 impl SecretDoc {
+    /// Parses and checks the document. Every error names a field, never a value (it is logged).
     pub fn parse(json: &str) -> Result<Self, String> {
         // serde's message can quote the offending value: only its position may reach a log.
         let doc: SecretDoc = serde_json::from_str(json).map_err(|e| {
@@ -158,22 +177,95 @@ impl SecretDoc {
                 "fingerprint_key must be at least {MIN_FINGERPRINT_KEY} characters"
             ));
         }
-        for k in &doc.api_keys {
+        let mut digests = std::collections::HashSet::new();
+        for (i, k) in doc.api_keys.iter().enumerate() {
+            // Tenants become parts of DynamoDB keys joined with `#`: a closed alphabet keeps
+            // one tenant's keys from ever reading as another's.
+            if !is_tenant_name(&k.tenant) {
+                return Err(format!(
+                    "api_keys[{i}].tenant must match [a-z0-9][a-z0-9_-]{{0,62}}"
+                ));
+            }
             if k.sha256.len() != 64 || !k.sha256.bytes().all(|c| c.is_ascii_hexdigit()) {
                 return Err(format!(
                     "api key digest of tenant {:?} is not 64 hex chars",
                     k.tenant
                 ));
             }
+            // One key, one tenant: a digest listed twice would silently belong to the last one.
+            if !digests.insert(k.sha256.to_ascii_lowercase()) {
+                return Err(format!(
+                    "api_keys[{i}] (tenant {:?}) repeats the digest of an earlier entry",
+                    k.tenant
+                ));
+            }
         }
-        if let Some(p) = &doc.passbase
-            && p.webhook_secret.len() != crate::webhooks::aes_cbc_body::KEY_LEN
-        {
-            return Err(
-                "passbase.webhook_secret must be exactly 32 characters (the AES-256 key)".into(),
-            );
+        if let Some(a) = &doc.authento {
+            required("authento.api_key", &a.api_key)?;
+            required("authento.api_secret", &a.api_secret)?;
+            required("authento.jwt_secret", &a.jwt_secret)?;
+            // An empty HMAC key is a valid key: anyone could sign webhooks with it.
+            required("authento.webhook_secret", &a.webhook_secret)?;
+            optional(
+                "authento.webhook_secret_previous",
+                a.webhook_secret_previous.as_deref(),
+            )?;
+        }
+        if let Some(p) = &doc.prove {
+            required("prove.client_id", &p.client_id)?;
+            required("prove.client_secret", &p.client_secret)?;
+            optional("prove.webhook_secret", p.webhook_secret.as_deref())?;
+            optional(
+                "prove.webhook_secret_previous",
+                p.webhook_secret_previous.as_deref(),
+            )?;
+        }
+        if let Some(n) = &doc.nevis {
+            required("nevis.access_key", &n.access_key)?;
+        }
+        if let Some(p) = &doc.passbase {
+            required("passbase.api_key", &p.api_key)?;
+            required("passbase.webhook_secret", &p.webhook_secret)?;
+            optional(
+                "passbase.webhook_secret_previous",
+                p.webhook_secret_previous.as_deref(),
+            )?;
+            if p.webhook_secrets()
+                .any(|k| k.len() != crate::webhooks::aes_cbc_body::KEY_LEN)
+            {
+                return Err(
+                    "passbase.webhook_secret (and webhook_secret_previous) must be exactly 32 \
+                     characters (the AES-256 key)"
+                        .into(),
+                );
+            }
         }
         Ok(doc)
+    }
+}
+
+/// `[a-z0-9][a-z0-9_-]{0,62}`.
+pub fn is_tenant_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=63).contains(&b.len())
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+/// A credential that must be there: not empty, not only whitespace.
+fn required(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{field} must not be empty or blank"));
+    }
+    Ok(())
+}
+
+/// An optional credential: absent (`null`, or `""` as before), never whitespace only.
+fn optional(field: &str, value: Option<&str>) -> Result<(), String> {
+    match value {
+        Some(v) if !v.is_empty() => required(field, v),
+        _ => Ok(()),
     }
 }
 
@@ -217,41 +309,89 @@ impl SecretSource {
 
 pub struct SecretsCache {
     source: SecretSource,
-    ttl: Duration,
-    cached: Mutex<Option<(Arc<SecretDoc>, Instant)>>,
+    policy: SecretsPolicy,
+    clock: Arc<dyn Clock>,
+    state: Mutex<CacheState>,
+    fetches: AtomicU64,
+}
+
+#[derive(Default)]
+struct CacheState {
+    /// The last good document and when it was read.
+    good: Option<(Arc<SecretDoc>, OffsetDateTime)>,
+    /// When the last read failed, if it failed after the last success.
+    failed_at: Option<OffsetDateTime>,
 }
 
 impl SecretsCache {
+    /// A cache with the default policy around `ttl` (`SecretsPolicy::with_ttl`).
     pub fn new(source: SecretSource, ttl: Duration) -> Self {
+        Self::with_policy(source, SecretsPolicy::with_ttl(ttl), Arc::new(SystemClock))
+    }
+
+    pub fn with_policy(source: SecretSource, policy: SecretsPolicy, clock: Arc<dyn Clock>) -> Self {
         Self {
             source,
-            ttl,
-            cached: Mutex::new(None),
+            policy,
+            clock,
+            state: Mutex::new(CacheState::default()),
+            fetches: AtomicU64::new(0),
         }
     }
 
-    /// The current secret. One fetch at a time; a failed refresh keeps serving the last good value
-    /// (a Secrets Manager blip must not take the gateway down), a first fetch that fails is a 503.
+    /// Reads sent to the source so far (successful or not).
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// The current secret.
+    ///
+    /// - Younger than the TTL: served from memory.
+    /// - Otherwise one read at a time (callers wait on the lock, at most `fetch_timeout`).
+    /// - A failed read is not repeated for `retry_after_failure`: an outage costs one read per
+    ///   interval per container, not one per request.
+    /// - Meanwhile the last good value is served while it is younger than `max_stale`; past
+    ///   that, 503 (a revoked key must not stay valid for as long as the outage lasts).
     pub async fn get(&self) -> Result<Arc<SecretDoc>, Error> {
-        let mut cached = self.cached.lock().await;
-        if let Some((doc, at)) = cached.as_ref()
-            && at.elapsed() < self.ttl
+        let mut state = self.state.lock().await;
+        let now = self.clock.now();
+        let age = |at: OffsetDateTime| Duration::try_from(now - at).unwrap_or(Duration::ZERO);
+        if let Some((doc, at)) = &state.good
+            && age(*at) < self.policy.ttl
         {
             return Ok(doc.clone());
         }
-        match self.source.fetch().await {
-            Ok(doc) => {
-                let doc = Arc::new(doc);
-                *cached = Some((doc.clone(), Instant::now()));
-                Ok(doc)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "reading the gateway secret failed");
-                match cached.as_ref() {
-                    Some((doc, _)) => Ok(doc.clone()),
-                    None => Err(Error::StoreUnavailable("secrets unavailable".into())),
+        let backing_off = state
+            .failed_at
+            .is_some_and(|at| age(at) < self.policy.retry_after_failure);
+        if !backing_off {
+            self.fetches.fetch_add(1, Ordering::Relaxed);
+            let fetched = tokio::time::timeout(self.policy.fetch_timeout, self.source.fetch())
+                .await
+                .unwrap_or_else(|_| Err("reading the secret timed out".into()));
+            match fetched {
+                Ok(doc) => {
+                    let doc = Arc::new(doc);
+                    state.good = Some((doc.clone(), self.clock.now()));
+                    state.failed_at = None;
+                    return Ok(doc);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the gateway secret failed");
+                    state.failed_at = Some(self.clock.now());
                 }
             }
+        }
+        match &state.good {
+            Some((doc, at)) if age(*at) < self.policy.max_stale => Ok(doc.clone()),
+            Some(_) => {
+                tracing::error!(
+                    max_stale_s = self.policy.max_stale.as_secs(),
+                    "the last good secret is too old to serve"
+                );
+                Err(Error::StoreUnavailable("secrets unavailable".into()))
+            }
+            None => Err(Error::StoreUnavailable("secrets unavailable".into())),
         }
     }
 }
@@ -298,5 +438,79 @@ mod tests {
         let doc = SecretDoc::parse(r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","authento":{"api_key":"k","api_secret":"s","jwt_secret":"j","webhook_secret":"new","webhook_secret_previous":"old"}}"#).unwrap();
         let secrets: Vec<&str> = doc.authento.as_ref().unwrap().webhook_secrets().collect();
         assert_eq!(secrets, vec!["new", "old"]);
+    }
+
+    const FPK: &str = "0123456789abcdef0123456789abcdef";
+
+    fn with(provider: &str, value: serde_json::Value) -> String {
+        serde_json::json!({"fingerprint_key": FPK, provider: value}).to_string()
+    }
+
+    #[test]
+    fn empty_or_blank_credentials_are_refused_without_quoting_them() {
+        let authento = serde_json::json!({"api_key": "k", "api_secret": "s", "jwt_secret": "j", "webhook_secret": "w"});
+        let prove = serde_json::json!({"client_id": "c", "client_secret": "s", "webhook_secret": "whsec_x"});
+        let nevis = serde_json::json!({"access_key": "a"});
+        let passbase = serde_json::json!({"api_key": "k", "webhook_secret": FPK});
+        for (provider, good) in [
+            ("authento", &authento),
+            ("prove", &prove),
+            ("nevis", &nevis),
+            ("passbase", &passbase),
+        ] {
+            assert!(
+                SecretDoc::parse(&with(provider, good.clone())).is_ok(),
+                "{provider}"
+            );
+            for field in good.as_object().unwrap().keys() {
+                if provider == "passbase" && field == "webhook_secret" {
+                    continue; // exactly 32 characters: its own rule
+                }
+                for blank in ["", " \t\n "] {
+                    if provider == "prove" && field == "webhook_secret" && blank.is_empty() {
+                        continue; // optional: "" reads as absent
+                    }
+                    let mut bad = good.clone();
+                    bad[field] = blank.into();
+                    let e = SecretDoc::parse(&with(provider, bad))
+                        .expect_err(&format!("{provider}.{field} = {blank:?} is refused"));
+                    assert!(
+                        e.contains(&format!("{provider}.{field}")),
+                        "names the field: {e}"
+                    );
+                }
+            }
+        }
+        // A rotation's previous secret may be absent, never blank.
+        let mut a = authento.clone();
+        a["webhook_secret_previous"] = "   ".into();
+        assert!(SecretDoc::parse(&with("authento", a)).is_err());
+        let blank_passbase = serde_json::json!({"api_key": "k", "webhook_secret": " ".repeat(32)});
+        assert!(SecretDoc::parse(&with("passbase", blank_passbase)).is_err());
+    }
+
+    #[test]
+    fn tenant_names_must_be_key_safe_and_digests_unique() {
+        let d = crate::http::auth::digest;
+        let doc = |keys: serde_json::Value| {
+            serde_json::json!({"fingerprint_key": FPK, "api_keys": keys}).to_string()
+        };
+        for ok in ["a", "my-app", "app_2", "0", &"a".repeat(63)] {
+            assert!(
+                SecretDoc::parse(&doc(serde_json::json!([{"tenant": ok, "sha256": d("k")}])))
+                    .is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in ["", "App", "my app", "a#b", "-a", "_a", "é", &"a".repeat(64)] {
+            let e = SecretDoc::parse(&doc(serde_json::json!([{"tenant": bad, "sha256": d("k")}])))
+                .expect_err(&format!("tenant {bad:?} is refused"));
+            assert!(e.contains("tenant"), "{e}");
+        }
+        let twice = doc(
+            serde_json::json!([{"tenant": "a", "sha256": d("k")}, {"tenant": "b", "sha256": d("k").to_uppercase()}]),
+        );
+        let e = SecretDoc::parse(&twice).expect_err("one key digest listed twice");
+        assert!(!e.contains(&d("k")), "the digest is not quoted: {e}");
     }
 }

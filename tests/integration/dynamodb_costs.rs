@@ -241,8 +241,10 @@ async fn a_session_start_is_one_write_for_each_provider() {
     assert_eq!(s.status, 201, "{}", s.body);
     assert_eq!(s.ops, ops(&[("PutItem", 1)]));
     s.record("session start, prove mobile");
-    // A flow Prove verifies at once also enrols the identity: its identity -> session reference
-    // is read first (a re-verification moves it), then written in the same transaction.
+    // A flow Prove verifies at once also enrols the identity: its identity and customer
+    // references are read first in one batch (a re-verification moves them), then written in the
+    // same transaction as the session; Identity Manager events kept for the identity or the
+    // customer before any session knew them are looked up (one query each).
     let s = c
         .api(
             Function::StartSession,
@@ -257,7 +259,10 @@ async fn a_session_start_is_one_write_for_each_provider() {
         "{}",
         s.body
     );
-    assert_eq!(s.ops, ops(&[("GetItem", 1), ("TransactWriteItems", 1)]));
+    assert_eq!(
+        s.ops,
+        ops(&[("BatchGetItem", 1), ("Query", 2), ("TransactWriteItems", 1)])
+    );
     s.record("session start, prove verified at once");
     // Passbase with the identity already known: its reference is read (one identity, one
     // session), the deliveries kept for it are queried, and all of it is one transaction.
@@ -380,11 +385,12 @@ async fn a_prove_status_read_also_queries_the_identity_events_it_shows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_write() {
+async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_refused_at_once() {
     let c = Counted::start(&[]).await;
-    // Authento: delivery record, the user's two (user, type) references in one batch read, the open
-    // session, one conditional write of the session (history entry appended), then the delivery
-    // marked applied.
+    // Authento: the user's two (user, type) references in one batch read and the open session
+    // (where they stand is part of the delivery's identity: the same body after a change is a
+    // new event), the delivery recorded under its lease, one conditional write of the session
+    // (history entry appended), then the delivery settled.
     c.api(
         Function::IssueToken,
         Method::POST,
@@ -415,12 +421,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
     );
     assert_eq!(
         new.ops,
-        ops(&[
-            ("BatchGetItem", 1),
-            ("GetItem", 1),
-            ("PutItem", 1),
-            ("UpdateItem", 2)
-        ])
+        ops(&[("BatchGetItem", 1), ("GetItem", 1), ("UpdateItem", 3)])
     );
     new.record("webhook new, authento");
     let dup = c
@@ -437,11 +438,17 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
         "{}",
         dup.body
     );
-    assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
+    // A duplicate only while what it concerns stands where it left it: the references and the
+    // session are read, then the refused conditional update says so.
+    assert_eq!(
+        dup.ops,
+        ops(&[("BatchGetItem", 1), ("GetItem", 1), ("UpdateItem", 1)])
+    );
     dup.record("webhook duplicate, authento");
 
-    // Prove: delivery record, identity reference, session, one transaction (event + session),
-    // then the delivery marked applied.
+    // Prove: the token bound to its body (a conditional put), the delivery recorded under its
+    // lease, identity reference, session, one transaction (event + session + the delivery
+    // settled).
     let s = c
         .api(
             Function::StartSession,
@@ -497,12 +504,13 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
         )
         .await;
     assert_eq!(dup.status, 200, "{}", dup.body);
-    assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
+    // The token's binding checked again (the same body: accepted), the record refused.
+    assert_eq!(dup.ops, ops(&[("PutItem", 1), ("UpdateItem", 1)]));
     dup.record("webhook duplicate, prove");
 
-    // Passbase: delivery record, identity reference, session, one conditional write, the
-    // delivery marked applied, and the query for deliveries kept for this identity before it
-    // was linked.
+    // Passbase: the delivery recorded under its lease, identity reference, session, one
+    // conditional write, the query for deliveries kept for this identity before it was linked,
+    // and the delivery settled.
     let key = passbase_support::new_identity(&c.gw, None).await;
     c.api(
         Function::StartSession,
@@ -530,12 +538,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
     );
     assert_eq!(
         new.ops,
-        ops(&[
-            ("GetItem", 2),
-            ("PutItem", 1),
-            ("Query", 1),
-            ("UpdateItem", 2)
-        ])
+        ops(&[("GetItem", 2), ("Query", 1), ("UpdateItem", 3)])
     );
     new.record("webhook new, passbase");
     let dup = c
@@ -552,7 +555,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_one_
         "{}",
         dup.body
     );
-    assert_eq!(dup.ops, ops(&[("PutItem", 1)]));
+    assert_eq!(dup.ops, ops(&[("UpdateItem", 1)]));
     dup.record("webhook duplicate, passbase");
     c.gw.stop().await;
 }
@@ -579,6 +582,7 @@ async fn reconcile_is_one_query_per_due_shard_and_one_write_per_due_session() {
     // with due sessions reads them in one BatchGetItem; each due session is then one
     // conditional write of its new state.
     let shards = 16;
+    // (and the retry index of webhook deliveries, sharded the same way: 16 queries more)
     let due_shards = started
         .iter()
         .map(|id| idv::store::due_shard(&idv::session::SessionId::parse(id).unwrap()))
@@ -588,7 +592,7 @@ async fn reconcile_is_one_query_per_due_shard_and_one_write_per_due_session() {
         calls.counts(),
         ops(&[
             ("BatchGetItem", due_shards),
-            ("Query", shards),
+            ("Query", 2 * shards),
             ("UpdateItem", 3)
         ])
     );

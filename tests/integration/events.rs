@@ -8,6 +8,7 @@
 use idv::http::lambda::{from_lambda, to_lambda};
 use idv::http::{Function, ROUTES};
 use idv::secrets::{AuthentoSecrets, PassbaseSecrets, ProveSecrets};
+use idv::session::Subject;
 use idv::session::{
     HistoryEntry, Possession, ProveDetails, ProveRegion, Provider, Session, SessionId, Status,
     VerificationType,
@@ -225,6 +226,16 @@ fn expectations() -> Vec<Expect> {
                 assert!(b["data"].is_array(), "{b}");
             },
         },
+        // The `$default` route (template.yaml): a method the path does not serve.
+        Expect {
+            file: "get-session.unknown-route.json",
+            before: Before::Nothing,
+            status: 405,
+            facts: |b| {
+                assert_eq!(b["code"], "method_not_allowed", "{b}");
+                assert_eq!(b["status"], 405, "{b}");
+            },
+        },
     ]
 }
 
@@ -255,7 +266,10 @@ fn function_of(file: &str) -> Function {
 
 /// Pushes one event file through its function, as the Lambda runtime would.
 async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
-    let raw = std::fs::read_to_string(events_dir().join(file)).expect("event file");
+    let mut raw = std::fs::read_to_string(events_dir().join(file)).expect("event file");
+    if file == "webhook-prove.disconnect.json" {
+        raw = with_fresh_prove_token(&raw);
+    }
     if function_of(file) == Function::Reconcile {
         // What `idv::scheduled::run_reconcile` does with the runtime's payload.
         let event: Value =
@@ -278,13 +292,33 @@ async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
         lambda_http::Body::Text(t) => t.clone(),
         other => panic!("events/{file}: a text body, got {other:?}"),
     };
+    let want_type = if status < 400 {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
     assert_eq!(
-        content_type, "application/json",
+        content_type, want_type,
         "events/{file} answered {status} {body}"
     );
     let body = serde_json::from_str(&body)
         .unwrap_or_else(|e| panic!("events/{file}: the body is not JSON ({e}): {body}"));
     (status, body)
+}
+
+/// Prove's tokens are short-lived and the gateway refuses an old one: the sample's token is
+/// signed again, now, with the sample secret (events/README.md), the rest of the event as it is.
+fn with_fresh_prove_token(raw: &str) -> String {
+    let mut event: Value = serde_json::from_str(raw).expect("JSON");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"iss": "Prove Identity", "iat": now, "exp": now + 300}),
+        &jsonwebtoken::EncodingKey::from_secret(SAMPLE_PROVE_WEBHOOK_SECRET.as_bytes()),
+    )
+    .expect("HS256");
+    event["headers"]["x-prove-authorization"] = json!(format!("Bearer {jwt}"));
+    event.to_string()
 }
 
 /// The gateway the samples are written for: their API key and webhook secret configured.
@@ -307,6 +341,7 @@ async fn start_gateway() -> Running {
         passbase: Some(PassbaseSecrets {
             api_key: format!("pb_sk_{}", idv::ids::random_token()),
             webhook_secret: SAMPLE_PASSBASE_SECRET.into(),
+            webhook_secret_previous: None,
         }),
         ..Default::default()
     })
@@ -324,12 +359,12 @@ async fn seed_sample_session(app: &idv::App) {
     session.verification_type = Some(VerificationType::Basic);
     let history = HistoryEntry::created(&session);
     let claim = RefClaim {
-        key: authento_ref_key(SAMPLE_USER, "BASIC"),
+        key: authento_ref_key(Subject::of(TENANT, SAMPLE_USER).as_str(), "BASIC"),
         tenant: TENANT.into(),
         replaces: None,
     };
     app.store
-        .create_session(&session, &history, Some(&claim), None)
+        .create_session(&session, &history, std::slice::from_ref(&claim), None)
         .await
         .expect("the sample session is stored");
 }
@@ -356,7 +391,7 @@ async fn seed_verified_prove_session(app: &idv::App) -> SessionId {
         replaces: None,
     };
     app.store
-        .create_session(&session, &history, Some(&claim), None)
+        .create_session(&session, &history, std::slice::from_ref(&claim), None)
         .await
         .expect("the sample prove session is stored");
     session.id
@@ -375,7 +410,7 @@ async fn seed_overdue_nevis_session(app: &idv::App) {
     session.expires_at = Some(now - time::Duration::minutes(1));
     session.next_check_at = session.expires_at;
     app.store
-        .create_session(&session, &HistoryEntry::created(&session), None, None)
+        .create_session(&session, &HistoryEntry::created(&session), &[], None)
         .await
         .expect("the overdue session is stored");
 }
@@ -400,8 +435,9 @@ async fn open_session_and_approve(running: &Running) -> SessionId {
     );
     let r = http
         .post(format!(
-            "{}/sandbox/authento/control/users/{SAMPLE_USER}",
-            running.base_url
+            "{}/sandbox/authento/control/users/{}",
+            running.base_url,
+            Subject::of(TENANT, SAMPLE_USER)
         ))
         .json(&json!({"verification_type": "BASIC", "action": "approve", "deliver": false}))
         .send()
@@ -418,7 +454,7 @@ async fn seed_waiting_passbase_session(running: &Running) {
     let mut session = Session::new(TENANT, Provider::Passbase, "user-45", app.clock.now());
     session.id = SessionId::parse(SAMPLE_PASSBASE_SESSION).expect("a session id");
     app.store
-        .create_session(&session, &HistoryEntry::created(&session), None, None)
+        .create_session(&session, &HistoryEntry::created(&session), &[], None)
         .await
         .expect("the sample Passbase session is stored");
     let http = reqwest::Client::new();

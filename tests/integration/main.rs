@@ -2,8 +2,11 @@
 
 mod authento_flow;
 mod concurrency;
+mod deadlines;
 mod dynamodb_costs;
 mod events;
+mod idempotency;
+mod never_lost;
 mod nevis_flow;
 mod openapi;
 mod passbase_flow;
@@ -13,7 +16,9 @@ mod passbase_webhooks;
 mod prove_flow;
 mod prove_store_contract;
 mod prove_webhooks;
+mod provider_faults;
 mod reconcile;
 mod secrets;
 mod store_contract;
+mod tenancy;
 mod webhooks;

@@ -11,6 +11,7 @@
 //! not declare fails, unless the schema says `additionalProperties`; so a field added to the code
 //! but not to openapi.yaml is caught.
 
+use idv::http::routes::DEFAULT_ROUTE_FUNCTION;
 use idv::http::{Function, ROUTES};
 use idv_tests::{Backend, Gateway, Reply};
 use serde_json::{Value, json};
@@ -70,15 +71,50 @@ fn openapi_declares_exactly_the_routes_the_gateway_serves() {
     );
 }
 
+/// API Gateway's route key of the `$default` route: what matches no other route.
+const DEFAULT_ROUTE: &str = "$default";
+
 /// One `HttpApi` event of template.yaml.
 #[derive(Debug)]
 struct TemplateRoute {
     resource: String,
     binary: String,
+    /// `ANY` for the `$default` route.
     method: String,
+    /// `$default` for the `$default` route (an event without Path and Method, in SAM).
     path: String,
     payload_format: Option<String>,
     api_id_ref: Option<String>,
+    /// The parameters its `RouteSettings` throttle it with (`!Ref`s), if any.
+    rate_limit_ref: Option<String>,
+    burst_limit_ref: Option<String>,
+}
+
+impl TemplateRoute {
+    fn is_default(&self) -> bool {
+        self.path == DEFAULT_ROUTE
+    }
+
+    /// API Gateway's route key, e.g. `POST /v1/webhooks/prove` or `$default`.
+    fn key(&self) -> String {
+        if self.is_default() {
+            DEFAULT_ROUTE.to_owned()
+        } else {
+            format!("{} {}", self.method, self.path)
+        }
+    }
+}
+
+/// The parameter a `!Ref` names.
+fn ref_name(v: Option<&serde_norway::Value>) -> Option<String> {
+    match v {
+        Some(serde_norway::Value::Tagged(t)) if t.tag == "Ref" => yaml_str(&t.value),
+        _ => None,
+    }
+}
+
+fn template() -> serde_norway::Value {
+    serde_norway::from_str(&repo_file("template.yaml")).expect("template.yaml is YAML")
 }
 
 fn yaml_str(v: &serde_norway::Value) -> Option<String> {
@@ -92,8 +128,7 @@ fn yaml_str(v: &serde_norway::Value) -> Option<String> {
 /// The `HttpApi` events of every `AWS::Serverless::Function` of template.yaml. CloudFormation's
 /// short tags (`!Ref`, `!GetAtt`, `!Sub`, `!If`) load as tagged values.
 fn template_routes() -> Vec<TemplateRoute> {
-    let doc: serde_norway::Value =
-        serde_norway::from_str(&repo_file("template.yaml")).expect("template.yaml is YAML");
+    let doc = template();
     let resources = doc
         .get("Resources")
         .and_then(|r| r.as_mapping())
@@ -120,20 +155,22 @@ fn template_routes() -> Vec<TemplateRoute> {
             }
             let props = event.get("Properties").expect("HttpApi event properties");
             let field = |k: &str| props.get(k).and_then(yaml_str);
-            let api_id_ref = match props.get("ApiId") {
-                Some(serde_norway::Value::Tagged(t)) if t.tag == "Ref" => yaml_str(&t.value),
-                _ => None,
+            let settings = props.get("RouteSettings");
+            // SAM makes an event without Path and Method the `$default` route.
+            let (method, path) = match (field("Method"), field("Path")) {
+                (None, None) => ("ANY".to_owned(), DEFAULT_ROUTE.to_owned()),
+                (Some(m), Some(p)) => (m.to_ascii_uppercase(), p),
+                _ => panic!("{name}: an HttpApi event with only one of Method and Path"),
             };
             out.push(TemplateRoute {
                 resource: name.clone(),
                 binary: binary.clone(),
-                method: field("Method")
-                    .unwrap_or_else(|| panic!("{name}: an HttpApi event without Method"))
-                    .to_ascii_uppercase(),
-                path: field("Path")
-                    .unwrap_or_else(|| panic!("{name}: an HttpApi event without Path")),
+                method,
+                path,
                 payload_format: field("PayloadFormatVersion"),
-                api_id_ref,
+                api_id_ref: ref_name(props.get("ApiId")),
+                rate_limit_ref: ref_name(settings.and_then(|s| s.get("ThrottlingRateLimit"))),
+                burst_limit_ref: ref_name(settings.and_then(|s| s.get("ThrottlingBurstLimit"))),
             });
         }
     }
@@ -145,8 +182,26 @@ fn template_routes_each_route_to_the_function_that_serves_it() {
     let served = routes();
     let wired = template_routes();
     let mut seen = BTreeSet::new();
+    // The `$default` route: exactly one, on the function the local server also sends unmatched
+    // requests to (its handler answers 404/405 for them).
+    let defaults: Vec<_> = wired.iter().filter(|r| r.is_default()).collect();
+    assert_eq!(
+        defaults.len(),
+        1,
+        "template.yaml must route `$default` (an HttpApi event without Path and Method) once: {defaults:?}"
+    );
+    assert_eq!(
+        defaults[0].binary,
+        DEFAULT_ROUTE_FUNCTION.binary(),
+        "template.yaml's $default route and idv::http::routes::DEFAULT_ROUTE_FUNCTION disagree"
+    );
     for r in &wired {
         let key = (r.method.clone(), r.path.clone());
+        if r.is_default() {
+            assert_eq!(r.payload_format.as_deref(), Some("2.0"), "$default");
+            assert_eq!(r.api_id_ref.as_deref(), Some("HttpApi"), "$default");
+            continue;
+        }
         let function = served.get(&key).unwrap_or_else(|| {
             panic!(
                 "template.yaml routes {} {} ({}) but the gateway does not serve it",
@@ -198,6 +253,116 @@ fn template_routes_each_route_to_the_function_that_serves_it() {
     assert!(
         unwired.is_empty(),
         "routes the gateway serves that template.yaml does not route: {unwired:?}"
+    );
+}
+
+/// The throttling parameters of one kind of route: `(rate, burst)`.
+const APP_LIMITS: (&str, &str) = ("ApiThrottlingRateLimit", "ApiThrottlingBurstLimit");
+const WEBHOOK_LIMITS: (&str, &str) = ("WebhookThrottlingRateLimit", "WebhookThrottlingBurstLimit");
+const UNKNOWN_ROUTE_LIMITS: (&str, &str) = (
+    "UnknownRouteThrottlingRateLimit",
+    "UnknownRouteThrottlingBurstLimit",
+);
+
+/// Provider webhooks are the operations openapi.yaml tags `webhooks`.
+fn is_webhook(spec: &Value, method: &str, path: &str) -> bool {
+    spec["paths"][path][method.to_ascii_lowercase()]["tags"]
+        .as_array()
+        .is_some_and(|tags| tags.contains(&json!("webhooks")))
+}
+
+/// docs/edge-throttling.md: every route of the stage has its own bucket, set by its own
+/// RouteSettings; every provider webhook route uses the webhook parameters (higher than the app
+/// routes', so junk on a webhook needs more before real deliveries get 429), app routes the app
+/// parameters, `$default` its own. A webhook route added without them fails here.
+#[test]
+fn template_throttles_every_route_and_each_webhook_with_its_own_higher_limits() {
+    let spec = openapi();
+    let doc = template();
+    let mut webhooks = BTreeSet::new();
+    for r in template_routes() {
+        let want = if r.is_default() {
+            UNKNOWN_ROUTE_LIMITS
+        } else if is_webhook(&spec, &r.method, &r.path) {
+            webhooks.insert(r.key());
+            WEBHOOK_LIMITS
+        } else {
+            APP_LIMITS
+        };
+        assert_eq!(
+            (r.rate_limit_ref.as_deref(), r.burst_limit_ref.as_deref()),
+            (Some(want.0), Some(want.1)),
+            "template.yaml: {} ({}) must set RouteSettings ThrottlingRateLimit/ThrottlingBurstLimit to !Ref {} / !Ref {}",
+            r.key(),
+            r.resource,
+            want.0,
+            want.1
+        );
+    }
+    let served_webhooks: BTreeSet<String> = ROUTES
+        .iter()
+        .filter(|(m, p, _)| is_webhook(&spec, m, p))
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    assert!(
+        !served_webhooks.is_empty(),
+        "openapi.yaml tags no operation `webhooks`"
+    );
+    assert_eq!(
+        webhooks, served_webhooks,
+        "every webhook route has its own throttling in template.yaml"
+    );
+
+    // Each parameter: a number with a safe default, within API Gateway's account limits
+    // (10,000 rps, burst 5,000, per region by default).
+    let param = |name: &str, key: &str| -> f64 {
+        doc.get("Parameters")
+            .and_then(|p| p.get(name))
+            .and_then(|p| p.get(key))
+            .and_then(|v| match v {
+                serde_norway::Value::Number(n) => n.as_f64(),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("template.yaml: parameter {name} has no numeric {key}"))
+    };
+    for (rate, burst) in [APP_LIMITS, WEBHOOK_LIMITS, UNKNOWN_ROUTE_LIMITS] {
+        for (name, account_max) in [(rate, 10_000.0), (burst, 5_000.0)] {
+            let (min, default, max) = (
+                param(name, "MinValue"),
+                param(name, "Default"),
+                param(name, "MaxValue"),
+            );
+            assert!(
+                1.0 <= min && min <= default && default <= max && max <= account_max,
+                "template.yaml: {name}: MinValue {min} <= Default {default} <= MaxValue {max} <= {account_max}"
+            );
+        }
+    }
+    for i in [0, 1] {
+        let pick = |l: (&'static str, &'static str)| if i == 0 { l.0 } else { l.1 };
+        assert!(
+            param(pick(WEBHOOK_LIMITS), "Default") > param(pick(APP_LIMITS), "Default"),
+            "webhook routes default to higher limits than app routes"
+        );
+        assert!(
+            param(pick(UNKNOWN_ROUTE_LIMITS), "Default") <= param(pick(APP_LIMITS), "Default"),
+            "$default (junk only) defaults to no more than an app route"
+        );
+    }
+    // A route added without RouteSettings still gets the app routes' limits.
+    let defaults = doc
+        .get("Resources")
+        .and_then(|r| r.get("HttpApi"))
+        .and_then(|a| a.get("Properties"))
+        .and_then(|p| p.get("DefaultRouteSettings"))
+        .expect("HttpApi DefaultRouteSettings");
+    assert_eq!(
+        (
+            ref_name(defaults.get("ThrottlingRateLimit")).as_deref(),
+            ref_name(defaults.get("ThrottlingBurstLimit")).as_deref()
+        ),
+        (Some(APP_LIMITS.0), Some(APP_LIMITS.1)),
+        "HttpApi DefaultRouteSettings"
     );
 }
 
@@ -715,6 +880,27 @@ async fn reading_listing_and_canceling_sessions_answer_as_openapi_declares() {
     let r = gw.get(&format!("/v1/users/{user}/sessions?limit=0")).await;
     assert_eq!(r.status, 400, "{}", r.body);
     spec.assert_conforms(list.0, list.1, &r);
+    // A cursor of another listing (another user's): 400 naming `cursor`, as openapi.yaml says.
+    let r = gw
+        .get(&format!("/v1/users/{user}-other/sessions?cursor={cursor}"))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "cursor", "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+
+    // A cancel takes no fields (openapi.yaml: additionalProperties false): refused, not canceled.
+    let r = gw
+        .post(
+            &format!("/v1/sessions/{id}/cancel"),
+            &json!({"reason": "typo"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "reason", "{}", r.body);
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field", "{}", r.body);
+    spec.assert_conforms(cancel.0, cancel.1, &r);
+    let r = gw.get(&format!("/v1/sessions/{id}?refresh=false")).await;
+    assert_ne!(r.body["status"], "canceled", "{}", r.body);
 
     let r = gw
         .post(&format!("/v1/sessions/{id}/cancel"), &json!({}))
@@ -900,8 +1086,16 @@ async fn prove_answers_as_openapi_declares() {
     let r = gw.deliver_prove(body, sent["authorization"].as_str()).await;
     assert_eq!(r.body["duplicate"], true, "{}", r.body);
     spec.assert_conforms(hook.0, hook.1, &r);
+    // The same token over another body: refused (a token is bound to its body).
     let r = gw.deliver_prove("{}", sent["authorization"].as_str()).await;
-    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.status, 401, "{}", r.body);
+    spec.assert_conforms(hook.0, hook.1, &r);
+    // An authentic body of an unknown shape: kept and acknowledged.
+    let other = gw.prove_webhook(&identity, "PORT", false).await;
+    let r = gw
+        .deliver_prove("{}", other["authorization"].as_str())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     spec.assert_conforms(hook.0, hook.1, &r);
     let r = gw.get(&format!("/v1/sessions/{verified}")).await;
     assert_eq!(
@@ -982,5 +1176,79 @@ async fn passbase_routes_answer_as_openapi_declares() {
     assert_eq!(r.status, 400, "{}", r.body);
     spec.assert_conforms(reauth.0, reauth.1, &r);
 
+    gw.stop().await;
+}
+
+/// What API Gateway's `$default` route and the local server answer for what openapi.yaml does not
+/// declare: a method a declared path does not serve is 405 problem+json with `Allow` naming exactly
+/// the methods openapi.yaml declares for it; an unknown path is 404 problem+json. Neither needs
+/// an API key (nothing is there to protect), and both match openapi.yaml's Problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeclared_methods_are_405_with_allow_and_unknown_paths_404() {
+    let spec = Spec::load();
+    let problem = json!({"$ref": "#/components/schemas/Problem"});
+    let gw = Gateway::start(Backend::Memory).await;
+    let paths = spec.doc["paths"].as_object().expect("paths");
+    for (template, item) in paths {
+        let declared: BTreeSet<String> = item
+            .as_object()
+            .expect("a path item")
+            .keys()
+            .filter(|k| HTTP_METHODS.contains(&k.as_str()))
+            .map(|k| k.to_ascii_uppercase())
+            .collect();
+        for method in [
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE",
+        ] {
+            if declared.contains(method) {
+                continue;
+            }
+            let m = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+            let r = gw
+                .send(
+                    gw.http
+                        .request(m, gw.url(&sample_path(template)))
+                        .bearer_auth(&gw.key),
+                )
+                .await;
+            assert_eq!(r.status, 405, "{method} {template}: {}", r.body);
+            let allow: BTreeSet<String> = r
+                .headers
+                .get(http::header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{method} {template}: no Allow header"))
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .collect();
+            assert_eq!(allow, declared, "{method} {template}: Allow");
+            assert_eq!(
+                r.headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
+                Some("application/problem+json"),
+                "{method} {template}"
+            );
+            if method == "HEAD" {
+                continue; // no body to check
+            }
+            assert_eq!(r.body["code"], "method_not_allowed", "{method} {template}");
+            let mut errors = Vec::new();
+            spec.check(&problem, &r.body, "$", &mut errors);
+            assert!(errors.is_empty(), "{method} {template}: {errors:?}");
+        }
+    }
+    for path in [
+        "/v1/nothing",
+        "/v1/sessions/ses_x/delete",
+        "/",
+        "/v2/tokens",
+    ] {
+        let r = gw.send(gw.http.post(gw.url(path)).json(&json!({}))).await;
+        assert_eq!(r.status, 404, "POST {path}: {}", r.body);
+        assert_eq!(r.body["code"], "not_found", "POST {path}");
+        let mut errors = Vec::new();
+        spec.check(&problem, &r.body, "$", &mut errors);
+        assert!(errors.is_empty(), "POST {path}: {errors:?}");
+    }
     gw.stop().await;
 }

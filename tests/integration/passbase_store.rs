@@ -1,11 +1,9 @@
 //! The store's part of Passbase, held to one contract on both adapters (in-memory and DynamoDB
-//! Local): document evidence on the session, identities linked after creation, deliveries kept
-//! until their identity is linked, reauthentications.
+//! Local): document evidence on the session, identities linked after creation, reauthentications.
+//! (Deliveries kept until their identity is linked: the deliveries contract in store_contract.rs.)
 
 use idv::session::{Evidence, HistoryEntry, Provider, Reauthentication, Session};
-use idv::store::{
-    Delivery, DeliveryOutcome, DeliveryState, DynamoStore, MemoryStore, RefClaim, Store, StoreError,
-};
+use idv::store::{DynamoStore, MemoryStore, RefClaim, Store, StoreError};
 use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -26,7 +24,7 @@ fn memory() -> Arc<dyn Store> {
 async fn created(store: &dyn Store, tenant: &str, user: &str) -> Session {
     let s = Session::new(tenant, Provider::Passbase, user, OffsetDateTime::now_utc());
     store
-        .create_session(&s, &HistoryEntry::created(&s), None, None)
+        .create_session(&s, &HistoryEntry::created(&s), &[], None)
         .await
         .expect("create");
     s
@@ -46,7 +44,6 @@ macro_rules! contract {
 contract!(
     evidence_reads_back_identically,
     an_identity_is_linked_to_one_session,
-    kept_deliveries_are_found_by_their_identity_until_settled,
     reauthentications_are_recorded_once_and_listed_newest_first,
 );
 
@@ -58,7 +55,7 @@ async fn evidence_reads_back_identically(store: Arc<dyn Store>) {
         document_country: Some("DEU".into()),
     });
     store
-        .create_session(&s, &HistoryEntry::created(&s), None, None)
+        .create_session(&s, &HistoryEntry::created(&s), &[], None)
         .await
         .unwrap();
     assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
@@ -82,60 +79,6 @@ async fn an_identity_is_linked_to_one_session(store: Arc<dyn Store>) {
     assert_eq!(
         store.get_ref(&claim.key).await.unwrap().unwrap().session_id,
         a.id
-    );
-}
-
-async fn kept_deliveries_are_found_by_their_identity_until_settled(store: Arc<dyn Store>) {
-    let now = OffsetDateTime::now_utc();
-    let delivery = |event_id: &str, subject: &str| Delivery {
-        provider: "passbase",
-        event_id: event_id.into(),
-        subject: Some(subject.into()),
-        received_at: now,
-        expires_at: now + time::Duration::days(30),
-    };
-    let mine = delivery("k1#VERIFICATION_COMPLETED#1", "k1");
-    let other = delivery("k2#VERIFICATION_COMPLETED#1", "k2");
-    for d in [&mine, &other] {
-        assert_eq!(
-            store.record_delivery(d).await.unwrap(),
-            DeliveryOutcome::New
-        );
-        store.keep_unmatched(d).await.unwrap();
-    }
-    assert_eq!(
-        store
-            .delivery_state("passbase", &mine.event_id)
-            .await
-            .unwrap(),
-        Some(DeliveryState::Unmatched)
-    );
-    assert_eq!(
-        store.unmatched_deliveries("passbase", "k1").await.unwrap(),
-        vec![mine.event_id.clone()]
-    );
-    assert!(
-        store
-            .unmatched_deliveries("passbase", "k3")
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    // Settled: no longer kept, and a redelivery is a duplicate.
-    store
-        .set_delivery_state("passbase", &mine.event_id, DeliveryState::Applied)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .unmatched_deliveries("passbase", "k1")
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        store.record_delivery(&mine).await.unwrap(),
-        DeliveryOutcome::Duplicate
     );
 }
 

@@ -126,13 +126,12 @@ pub async fn delivery_state(gw: &Gateway, event_id: &str) -> Option<idv::store::
         .unwrap()
 }
 
-/// api.md's dedupe identity of the event in a simulator report: `key#event#updated`.
-pub fn event_id(report: &Value, i: usize) -> String {
-    let e = &report["webhooks"][i]["event"];
-    format!(
-        "{}#{}#{}",
-        e["key"].as_str().unwrap(),
-        e["event"].as_str().unwrap(),
-        e["updated"]
-    )
+/// The dedupe identity of the event in a simulator report (`key#event#updated#<plaintext hash>`),
+/// from the body Passbase sent, decrypted.
+pub fn event_id(gw: &Gateway, report: &Value, i: usize) -> String {
+    let body = report["webhooks"][i]["body"].as_str().unwrap();
+    let plain = idv::webhooks::aes_cbc_body::decrypt(&webhook_secret(gw), body.as_bytes())
+        .expect("the simulator's body decrypts");
+    let event = idv::providers::passbase::webhook::parse(&plain).expect("a Passbase event");
+    idv::providers::passbase::webhook::event_id(&event, &plain)
 }

@@ -142,3 +142,56 @@ async fn plain_json_is_accepted_only_when_the_setting_allows_it() {
     assert_eq!(r.status, 401);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_whose_iv_was_tampered_with_is_refused_without_a_passbase_read() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let key = new_identity(&gw, None).await;
+    act(&gw, &key, &["approve"], "none").await;
+    // Passbase's documented field order: the event name opens the first block.
+    let plain = format!(
+        r#"{{"event":"VERIFICATION_COMPLETED","key":"{key}","status":"approved","updated":1764000000}}"#
+    );
+    let body =
+        idv::webhooks::aes_cbc_body::encrypt(&webhook_secret(&gw), [7; 16], plain.as_bytes())
+            .unwrap();
+    assert_eq!(
+        deliver(&gw, &body).await.status,
+        200,
+        "the untampered body is authentic"
+    );
+    // CBC has no MAC: flipping IV bits rewrites the first plaintext block ({"event":"VERIFI...).
+    let mut raw = STANDARD.decode(body.trim()).unwrap();
+    raw[10] ^= b'V' ^ b'X';
+    let tampered = STANDARD.encode(&raw);
+    let reads = gw.running.passbase.identity_reads();
+    let before = gw.snapshot().await;
+    let r = deliver(&gw, &tampered).await;
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    assert_eq!(
+        gw.running.passbase.identity_reads(),
+        reads,
+        "no Passbase read"
+    );
+    assert_eq!(gw.snapshot().await, before);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_line_wrapped_base64_body_is_accepted() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let key = new_identity(&gw, None).await;
+    let id = linked_session(&gw, "user-wrap", &key).await;
+    let report = act(&gw, &key, &["approve"], "none").await;
+    let body = bodies(&report)[0].clone();
+    // Ruby's Base64.encode64 and MIME encoders break lines every 60 or 76 characters.
+    let wrapped: String = body
+        .as_bytes()
+        .chunks(60)
+        .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+        .collect();
+    let r = deliver(&gw, &wrapped).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(gw.stored_status(&id).await, "verified");
+    gw.stop().await;
+}

@@ -269,13 +269,32 @@ async fn prove_failing_or_timing_out_on_status_leaves_the_session_unchanged_and_
     assert_eq!(g.body["code"], "provider_unavailable");
     assert_eq!(gw.snapshot().await, before, "nothing half-written");
 
-    // Prove refusing the read (not retryable): 502, unchanged.
+    // Prove refusing the read (not retryable): 502, and the session's state unchanged; the
+    // answer is noted in its history (once) and the session read again later.
     gw.prove_faults(json!({"endpoint": "verify-status", "fail_next": 1, "status": 404}))
         .await;
     let g = gw.get(&format!("/v1/sessions/{id}")).await;
     assert_eq!(g.status, 502, "{:?}", g.body);
     assert_eq!(g.body["code"], "provider_error");
-    assert_eq!(gw.snapshot().await, before);
+    let s = gw
+        .get(&format!("/v1/sessions/{id}?refresh=false"))
+        .await
+        .body;
+    assert_eq!(
+        (s["status"].clone(), s["provider_status"].clone()),
+        (json!("pending"), json!("pending"))
+    );
+    let history = gw
+        .running
+        .app
+        .store
+        .session_history(&idv::session::SessionId::parse(&id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        history.last().and_then(|h| h.reason.clone()).as_deref(),
+        Some("unclear_provider_error")
+    );
 
     // Prove back: the state it held all along is applied.
     let g = gw.get(&format!("/v1/sessions/{id}")).await;

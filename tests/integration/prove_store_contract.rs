@@ -1,14 +1,14 @@
 //! The store ports Prove added, held to one contract on both adapters (in-memory and DynamoDB
 //! Local): Prove details round-trip, identity refs are claimed like creation refs, and identity
-//! events are written atomically with their session and delivery.
+//! events are written atomically with their session and the settling of their delivery.
 
 use idv::session::{
     HistoryEntry, IdentityEvent, Possession, ProveDetails, ProveRegion, Provider, Session,
     SessionId,
 };
 use idv::store::{
-    Delivery, DeliveryOutcome, DeliveryState, DynamoStore, MemoryStore, RefClaim, SessionWrite,
-    Store, StoreError, prove_identity_ref_key,
+    Delivery, DeliveryState, DynamoStore, MemoryStore, Recorded, RefClaim, SessionWrite, Store,
+    StoreError, prove_identity_ref_key,
 };
 use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ fn prove_session(user: &str) -> Session {
 
 async fn create(store: &dyn Store, s: &Session) {
     store
-        .create_session(s, &HistoryEntry::created(s), None, None)
+        .create_session(s, &HistoryEntry::created(s), &[], None)
         .await
         .expect("create");
 }
@@ -123,13 +123,18 @@ async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_al
     let delivery = Delivery {
         provider: "prove",
         event_id: "e1".into(),
-        subject: Some("identity-1".into()),
+        subjects: vec!["identity:identity-1".into()],
+        payload: r#"{"t":"PORT"}"#.into(),
+        mark: None,
         received_at: at,
         expires_at: at + Duration::days(1),
     };
     assert_eq!(
-        store.record_delivery(&delivery).await.unwrap(),
-        DeliveryOutcome::New
+        store
+            .record_delivery(&delivery, at, at + Duration::minutes(2))
+            .await
+            .unwrap(),
+        Recorded::Process { attempts: 1 }
     );
     let mut next = s.clone();
     next.version = s.version + 1;
@@ -139,10 +144,11 @@ async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_al
         session: &next,
         expected_version: s.version + 7,
         history: None,
-        applies_delivery: Some(("prove", "e1")),
     };
     assert_eq!(
-        store.add_identity_event(stale, &event(&s, "e1", at)).await,
+        store
+            .add_identity_event(stale, &event(&s, "e1", at), &delivery)
+            .await,
         Err(StoreError::Conflict)
     );
     assert!(store.identity_events(&s.id, 10).await.unwrap().is_empty());
@@ -155,10 +161,9 @@ async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_al
         session: &next,
         expected_version: s.version,
         history: None,
-        applies_delivery: Some(("prove", "e1")),
     };
     store
-        .add_identity_event(write, &event(&s, "e1", at))
+        .add_identity_event(write, &event(&s, "e1", at), &delivery)
         .await
         .unwrap();
     assert_eq!(store.get_session(&s.id).await.unwrap(), Some(next.clone()));
@@ -174,10 +179,9 @@ async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_al
         session: &third,
         expected_version: next.version,
         history: None,
-        applies_delivery: None,
     };
     store
-        .add_identity_event(write, &event(&s, "e1", at))
+        .add_identity_event(write, &event(&s, "e1", at), &delivery)
         .await
         .unwrap();
     let mut fourth = third.clone();
@@ -186,10 +190,13 @@ async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_al
         session: &fourth,
         expected_version: third.version,
         history: None,
-        applies_delivery: None,
     };
     store
-        .add_identity_event(write, &event(&s, "e2", at + Duration::seconds(5)))
+        .add_identity_event(
+            write,
+            &event(&s, "e2", at + Duration::seconds(5)),
+            &delivery,
+        )
         .await
         .unwrap();
     let events = store.identity_events(&s.id, 10).await.unwrap();

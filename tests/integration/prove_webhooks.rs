@@ -95,13 +95,18 @@ async fn a_valid_event_is_recorded_on_the_verified_session_and_flags_reverificat
             .as_str()
             .unwrap()
             .to_owned();
-    // Exactly: the session (flag), the event item, the delivery record.
+    // Exactly: the session (flag), the event item, the delivery record, and the token's binding
+    // to this body.
+    let diff = changed(&before, &after);
+    assert_eq!(diff.len(), 4, "{diff:?}");
     assert_eq!(
-        changed(&before, &after),
+        diff.iter()
+            .filter(|k| !k.starts_with("TOK#prove#"))
+            .collect::<Vec<_>>(),
         vec![
-            format!("SES#{id}|IE#{event_id}"),
-            format!("SES#{id}|SES"),
-            format!("WH#prove#{event_id}|WH"),
+            &format!("SES#{id}|IE#{event_id}"),
+            &format!("SES#{id}|SES"),
+            &format!("WH#prove#{event_id}|WH"),
         ]
     );
     assert_eq!(
@@ -211,13 +216,21 @@ async fn an_event_about_an_unknown_identity_is_kept_unmatched_and_touches_no_ses
         "{sent}"
     );
     let after = gw.snapshot().await;
+    // The delivery (kept, with what matching it later needs), its filing under the identity,
+    // and the token's binding: no session.
     let diff = changed(&before, &after);
-    assert_eq!(diff.len(), 1, "{diff:?}");
-    assert!(diff[0].starts_with("WH#prove#"), "{diff:?}");
+    assert_eq!(diff.len(), 3, "{diff:?}");
+    let delivery = diff.iter().find(|k| k.starts_with("WH#prove#")).unwrap();
     assert_eq!(
-        after[&diff[0]]["state"],
+        after[delivery]["state"],
         AttributeValue::S("unmatched".into())
     );
+    assert!(
+        diff.iter()
+            .any(|k| k.starts_with("UNM#prove#identity:00000000-0000-0000-0000-000000000000|")),
+        "{diff:?}"
+    );
+    assert!(diff.iter().all(|k| !k.starts_with("SES#")), "{diff:?}");
     gw.stop().await;
 }
 
@@ -291,7 +304,9 @@ async fn the_latest_verified_session_of_an_identity_gets_its_events() {
 }
 
 #[tokio::test]
-async fn an_authentic_body_that_is_not_an_event_array_is_a_400_that_changes_nothing() {
+async fn an_authentic_body_of_an_unknown_shape_is_kept_and_acknowledged_never_refused() {
+    // Prove does not retry: a 4xx would lose it for good. Kept (its hash and outline only: the
+    // body may hold personal data), logged, 200, and no session touched.
     let (gw, _, _) = with_enrolled_identity("user-malformed").await;
     let secret = webhook_secret(&gw);
     let t = now();
@@ -300,12 +315,29 @@ async fn an_authentic_body_that_is_not_an_event_array_is_a_400_that_changes_noth
         json!({"iss": "Prove Identity", "iat": t, "exp": t + 300}),
     );
     let before = gw.snapshot().await;
-    for body in ["{}", "[]", "not json", r#"[{"eventType":"PORT"}]"#] {
+    let odd = r#"[{"eventType":"PORT","phoneNumber":"+12001004011"}]"#;
+    for body in ["{}", "[]", "not json", odd] {
         let r = gw.deliver_prove(body, Some(&auth)).await;
-        assert_eq!(r.status, 400, "{body}: {:?}", r.body);
-        assert_eq!(r.body["code"], "invalid_request");
+        assert_eq!(
+            (r.status, r.body.clone()),
+            (200, json!({"received": true, "duplicate": false})),
+            "{body}"
+        );
     }
-    assert_eq!(gw.snapshot().await, before);
+    let after = gw.snapshot().await;
+    let diff = changed(&before, &after);
+    assert_eq!(diff.len(), 4, "one kept record per body: {diff:?}");
+    assert!(
+        diff.iter().all(|k| k.starts_with("WH#prove#unusable-")),
+        "{diff:?}"
+    );
+    assert!(
+        !format!("{after:?}").contains("2001004011"),
+        "no value of the body is kept"
+    );
+    // The same body again is a duplicate.
+    let r = gw.deliver_prove(odd, Some(&auth)).await;
+    assert_eq!(r.body["duplicate"], true, "{:?}", r.body);
     gw.stop().await;
 }
 
@@ -367,6 +399,69 @@ async fn concurrent_deliveries_about_one_identity_are_all_recorded() {
                 .unwrap(),
             Some(idv::store::DeliveryState::Applied)
         );
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_captured_token_cannot_carry_another_body_and_old_or_long_lived_tokens_are_refused() {
+    let (gw, id, identity) = with_enrolled_identity("user-m3").await;
+    let secret = webhook_secret(&gw);
+    let t = now();
+    // One genuine delivery: its header is seen by someone on the way (a proxy, a log).
+    let sent = gw.prove_webhook(&identity, "LINE_TYPE_CHANGE", true).await;
+    assert_eq!(sent["delivered"]["status"], 200, "{sent}");
+    let captured = sent["authorization"].as_str().unwrap().to_owned();
+    let before = gw.snapshot().await;
+    let forged = event("forged-1", "DISCONNECT", &identity);
+    let r = gw.deliver_prove(&forged, Some(&captured)).await;
+    assert_eq!(r.status, 401, "a second body under one token: {:?}", r.body);
+    // The genuine body again under its own token is a redelivery, not a forgery.
+    let again = gw
+        .deliver_prove(sent["body"].as_str().unwrap(), Some(&captured))
+        .await;
+    assert_eq!(
+        (again.status, again.body["duplicate"].clone()),
+        (200, json!(true))
+    );
+    for (what, claims) in [
+        (
+            "issued an hour ago",
+            json!({"iss": "Prove Identity", "iat": t - 3600, "exp": t + 60}),
+        ),
+        (
+            "valid for a day",
+            json!({"iss": "Prove Identity", "iat": t, "exp": t + 86_400}),
+        ),
+    ] {
+        let r = gw
+            .deliver_prove(
+                &event(&format!("evt-{what}"), "PORT", &identity),
+                Some(&bearer(&secret, claims)),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{what}: {:?}", r.body);
+    }
+    assert_eq!(gw.snapshot().await, before, "nothing refused was written");
+    let s = gw.get(&format!("/v1/sessions/{id}")).await.body;
+    assert_eq!(s["reverification_recommended"], false, "{s}");
+    // A token without a `jti` cannot be bound (two deliveries of one second carry the same
+    // token): both of these are taken, within its short life.
+    let plain = bearer(
+        &secret,
+        json!({"iss": "Prove Identity", "iat": t, "exp": t + 300}),
+    );
+    for (i, ty) in ["LINE_TYPE_CHANGE", "MOVED_OUT_OF_COVERAGE"]
+        .iter()
+        .enumerate()
+    {
+        let r = gw
+            .deliver_prove(
+                &event(&format!("same-second-{i}"), ty, &identity),
+                Some(&plain),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
     }
     gw.stop().await;
 }

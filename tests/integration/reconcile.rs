@@ -109,25 +109,56 @@ async fn nevis_down_during_a_poll_leaves_the_session_unchanged_and_the_next_run_
     let gw = gateway(&[("IDV_PROVIDER_TIMEOUT_MS", "300")]).await;
     let (id, tc, _) = start(&gw, "user-r4").await;
     gw.nevis(&tc, "complete", None).await;
-    let key = format!("SES#{id}|SES");
-    let before = gw.snapshot().await;
+    let sid = SessionId::parse(&id).unwrap();
+    let before = stored(&gw, &id).await;
 
-    // 500 on every attempt of the read.
+    // 500 on every attempt of the read: the session keeps its state and goes further back (a
+    // failing session must not be first in line again on every run).
     gw.nevis_faults(json!({"fail_next": 3, "status": 500}))
         .await;
     let run = reconcile::run(gw.app_at(LATER)).await;
     assert_eq!((run.due, run.failed, run.refreshed), (1, 1, 0));
-    assert_eq!(gw.snapshot().await, before, "the session is unchanged");
+    let after = stored(&gw, &id).await;
+    assert_eq!(
+        (
+            after.status,
+            after.provider_status.clone(),
+            after.updated_at
+        ),
+        (
+            before.status,
+            before.provider_status.clone(),
+            before.updated_at
+        ),
+        "the session's state is unchanged"
+    );
+    assert_eq!(
+        gw.running
+            .app
+            .store
+            .session_history(&sid)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let backed_off = after.next_check_at.unwrap();
+    assert!(backed_off >= time::OffsetDateTime::now_utc() + LATER + Duration::minutes(1));
+    // Not due again before that.
+    let early = reconcile::run(gw.app_at(LATER + Duration::seconds(30))).await;
+    assert_eq!(early.due, 0);
 
-    // Nevis too slow to answer within the timeout, on every attempt.
+    // Nevis too slow to answer within the timeout, on every attempt: further back still.
     gw.nevis_faults(json!({"delay_next": 3, "delay_ms": 2000}))
         .await;
-    let run = reconcile::run(gw.app_at(LATER)).await;
+    let run = reconcile::run(gw.app_at(Duration::minutes(5))).await;
     assert_eq!((run.due, run.failed), (1, 1));
-    assert_eq!(gw.snapshot().await[&key], before[&key]);
+    let again = stored(&gw, &id).await;
+    assert_eq!(again.status, before.status);
+    assert!(again.next_check_at.unwrap() > backed_off);
 
     // Nevis is back: the next run applies its answer.
-    let run = reconcile::run(gw.app_at(LATER)).await;
+    let run = reconcile::run(gw.app_at(Duration::minutes(30))).await;
     assert_eq!(
         (run.due, run.refreshed, run.changed, run.failed),
         (1, 1, 1, 0)
@@ -176,7 +207,7 @@ async fn seed_not_due(store: Arc<dyn Store>, n: usize) -> BTreeSet<String> {
             s.next_check_at = Some(now + Duration::hours(1));
             s.check_attempts = 3;
             store
-                .create_session(&s, &HistoryEntry::created(&s), None, None)
+                .create_session(&s, &HistoryEntry::created(&s), &[], None)
                 .await
                 .expect("seeded");
             s.id.to_string()
@@ -220,22 +251,23 @@ async fn reconcile_over_1000_sessions_touches_only_the_10_due() {
         10,
         "one Nevis read per due session"
     );
-    // One query per shard; the due index holds keys only, so each shard with due sessions reads
-    // them in one BatchGetItem; then one conditional write per due session (its new state with
-    // the history entry appended in the same item). No scan.
+    // One query per due shard, and one per retry shard of webhook deliveries (none due here);
+    // the due index holds keys only, so each shard with due sessions reads them in one
+    // BatchGetItem; then one conditional write per due session (its new state with the history
+    // entry appended in the same item). No scan.
     let due_shards: BTreeSet<u16> = due
         .iter()
         .map(|id| idv::store::due_shard(&SessionId::parse(id).unwrap()))
         .collect();
     let counts = calls.counts();
-    assert_eq!(counts.get("Query"), Some(&16), "{counts:?}");
+    assert_eq!(counts.get("Query"), Some(&32), "{counts:?}");
     assert_eq!(
         counts.get("BatchGetItem").copied(),
         Some(due_shards.len() as u64),
         "{counts:?}"
     );
     assert_eq!(counts.get("UpdateItem"), Some(&10), "{counts:?}");
-    assert_eq!(calls.total(), 26 + due_shards.len() as u64, "{counts:?}");
+    assert_eq!(calls.total(), 42 + due_shards.len() as u64, "{counts:?}");
 
     // The table: the 10 due sessions changed (each with a history entry); the 990 did not.
     let after = gw.snapshot().await;
@@ -255,12 +287,12 @@ async fn reconcile_over_1000_sessions_touches_only_the_10_due() {
     assert_eq!(after.len(), before.len());
     assert!(quiet.is_disjoint(&changed));
 
-    // Nothing is due again yet: a second run only asks the index.
+    // Nothing is due again yet: a second run only asks the indexes (sessions, deliveries).
     calls.reset();
     let again = reconcile::run(counted).await;
     assert_eq!(again.due, 0);
-    assert_eq!(calls.counts().get("Query"), Some(&16));
-    assert_eq!(calls.total(), 16);
+    assert_eq!(calls.counts().get("Query"), Some(&32));
+    assert_eq!(calls.total(), 32);
     assert_eq!(gw.running.nevis.get_requests() - reads, 10);
     gw.stop().await;
 }
@@ -309,7 +341,7 @@ async fn push_session(gw: &Gateway, check_in: Duration, expires_in: Duration) ->
     gw.running
         .app
         .store
-        .create_session(&s, &HistoryEntry::created(&s), None, None)
+        .create_session(&s, &HistoryEntry::created(&s), &[], None)
         .await
         .unwrap();
     s

@@ -1,7 +1,9 @@
 //! The gateway secret from Secrets Manager (moto on loopback, started by scripts/test): read once
-//! per TTL, a rotation reaches the gateway after the TTL, a failed refresh keeps the last good value.
+//! per TTL, a rotation reaches the gateway after the TTL, a failed refresh keeps the last good value
+//! up to its maximum staleness and is not repeated before its backoff, a hung endpoint is a 503.
 
 use idv::secrets::{SecretSource, SecretsCache};
+use std::sync::Arc;
 use std::time::Duration;
 
 async fn client() -> aws_sdk_secretsmanager::Client {
@@ -130,4 +132,199 @@ async fn a_malformed_secret_is_refused_without_echoing_it() {
     );
     let err = cache.get().await.unwrap_err();
     assert!(!format!("{err}").contains("short-secret-value"));
+}
+
+/// Counts the `GetSecretValue` requests a client sends (an SDK interceptor: retries included).
+#[derive(Debug, Clone, Default)]
+struct Reads(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Reads {
+    fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_secretsmanager::config::Intercept for Reads {
+    fn name(&self) -> &'static str {
+        "Reads"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_secretsmanager::config::RuntimeComponents,
+        cfg: &mut aws_sdk_secretsmanager::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let operation = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| m.name().to_owned());
+        if operation.as_deref() == Some("GetSecretValue") {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+async fn counted_client() -> (aws_sdk_secretsmanager::Client, Reads) {
+    let reads = Reads::default();
+    let conf = client()
+        .await
+        .config()
+        .to_builder()
+        .interceptor(reads.clone())
+        .build();
+    (aws_sdk_secretsmanager::Client::from_conf(conf), reads)
+}
+
+async fn created(sm: &aws_sdk_secretsmanager::Client, webhook_secret: &str) -> String {
+    let name = format!("idv-test-{}", idv::ids::random_token());
+    sm.create_secret()
+        .name(&name)
+        .secret_string(doc(webhook_secret))
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+async fn delete(sm: &aws_sdk_secretsmanager::Client, name: &str) {
+    sm.delete_secret()
+        .secret_id(name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn during_an_outage_secrets_manager_is_asked_at_most_once_per_backoff() {
+    let (sm, reads) = counted_client().await;
+    let name = created(&sm, "first").await;
+    // A TTL of zero: every read would refresh, were it not for the backoff after a failure.
+    let cache = SecretsCache::new(
+        SecretSource::SecretsManager {
+            client: sm.clone(),
+            secret_id: name.clone(),
+        },
+        Duration::ZERO,
+    );
+    cache.get().await.unwrap();
+    assert_eq!(reads.get(), 1);
+    delete(&sm, &name).await;
+    for _ in 0..5 {
+        let doc = cache
+            .get()
+            .await
+            .expect("the last good value, still fresh enough");
+        assert_eq!(doc.authento.as_ref().unwrap().webhook_secret, "first");
+    }
+    assert_eq!(
+        reads.get(),
+        2,
+        "one failed refresh, then none until the backoff has passed"
+    );
+}
+
+/// A TCP listener that accepts connections and never answers.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_hung_secrets_manager_is_a_503_not_a_hang() {
+    let conf = client()
+        .await
+        .config()
+        .to_builder()
+        .endpoint_url(black_hole().await)
+        .build();
+    let cache = SecretsCache::new(
+        SecretSource::SecretsManager {
+            client: aws_sdk_secretsmanager::Client::from_conf(conf),
+            secret_id: "idv-hung".into(),
+        },
+        Duration::from_secs(60),
+    );
+    // Not a timing assertion: a guard against hanging the suite (the fetch gives up far earlier).
+    let got = tokio::time::timeout(Duration::from_secs(20), cache.get())
+        .await
+        .expect("the secret read gives up on its own");
+    let resp = idv::http::problem::response(&got.unwrap_err());
+    assert_eq!(resp.status, 503);
+}
+
+#[tokio::test]
+async fn past_its_maximum_staleness_the_secret_is_a_503_not_old_credentials() {
+    use idv::clock::ManualClock;
+    let (sm, reads) = counted_client().await;
+    let name = created(&sm, "first").await;
+    let settings = [
+        ("IDV_STORE", "memory"),
+        ("IDV_SECRETS_FILE", "(unused)"),
+        ("IDV_SECRETS_TTL_SECONDS", "60"),
+        ("IDV_SECRETS_RETRY_SECONDS", "10"),
+        ("IDV_SECRETS_MAX_STALE_SECONDS", "300"),
+    ];
+    let config = idv::config::Config::from_lookup(|k| {
+        settings
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    // The app as a function builds it: its settings and its clock decide the cache's rules.
+    let app = idv::App::new(
+        config,
+        Arc::new(idv::store::MemoryStore::new()),
+        SecretSource::SecretsManager {
+            client: sm.clone(),
+            secret_id: name.clone(),
+        },
+        Arc::new(clock.clone()),
+    );
+    let tick = |s: i64| clock.advance(time::Duration::seconds(s));
+    app.secrets.get().await.unwrap();
+    assert_eq!(reads.get(), 1);
+
+    delete(&sm, &name).await;
+    tick(61);
+    assert!(app.secrets.get().await.is_ok(), "stale, but within 300 s");
+    assert_eq!(reads.get(), 2, "the TTL passed: one refresh, failed");
+    assert!(app.secrets.get().await.is_ok());
+    assert_eq!(reads.get(), 2, "no second read within the backoff");
+    tick(11);
+    assert!(app.secrets.get().await.is_ok());
+    assert_eq!(reads.get(), 3, "one read per backoff interval");
+
+    tick(300 - 72 + 1);
+    let err = app
+        .secrets
+        .get()
+        .await
+        .expect_err("older than 300 s: not served");
+    let resp = idv::http::problem::response(&err);
+    assert_eq!(resp.status, 503);
+    assert!(resp.headers.contains_key("retry-after"));
+    assert_eq!(reads.get(), 4);
+
+    // Secrets Manager back: the next read after the backoff serves the current secret.
+    sm.create_secret()
+        .name(&name)
+        .secret_string(doc("second"))
+        .send()
+        .await
+        .unwrap();
+    assert!(app.secrets.get().await.is_err(), "still backing off");
+    tick(10);
+    let doc = app.secrets.get().await.unwrap();
+    assert_eq!(doc.authento.as_ref().unwrap().webhook_secret, "second");
 }

@@ -3,8 +3,8 @@
 
 use idv::session::{HistoryEntry, Provider, Session, SessionId, Source, Status};
 use idv::store::{
-    DUE_SHARDS, Delivery, DeliveryOutcome, DeliveryState, DynamoStore, IdempotencyRecord,
-    MemoryStore, RefClaim, SessionWrite, Store, StoreError, due_shard,
+    Begun, DUE_SHARDS, Delivery, DeliveryState, DynamoStore, IdempotencyRecord, IdempotencyState,
+    MemoryStore, Recorded, RefClaim, SessionWrite, Store, StoreError, delivery_shard, due_shard,
 };
 use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
@@ -37,7 +37,7 @@ fn first_entry(s: &Session) -> HistoryEntry {
 
 async fn create(store: &dyn Store, s: &Session) {
     store
-        .create_session(s, &first_entry(s), None, None)
+        .create_session(s, &first_entry(s), &[], None)
         .await
         .expect("create");
 }
@@ -76,14 +76,19 @@ contract!(
     writes_with_a_stale_version_are_refused,
     concurrent_writers_never_lose_an_update,
     history_is_append_only_and_ordered,
+    a_long_history_keeps_its_first_entry_and_the_latest_ones,
     a_ref_points_to_one_open_session_at_a_time,
     a_users_sessions_list_newest_first_per_tenant,
     cursors_page_through_and_foreign_cursors_are_refused,
-    deliveries_are_duplicates_only_once_applied,
-    idempotency_keys_bind_once,
+    a_delivery_is_processed_under_a_lease_and_is_a_duplicate_once_applied,
+    a_deferred_delivery_is_due_again_and_leased_by_one_retry,
+    a_dead_attempts_delivery_falls_due_when_its_lease_ends,
+    kept_deliveries_are_found_under_each_subject_until_settled,
+    a_delivery_token_binds_to_its_first_body,
+    an_idempotency_key_is_taken_once_and_completed_by_its_holder,
+    an_abandoned_released_or_expired_key_can_be_taken_again,
     due_sessions_are_open_ones_whose_check_is_due,
     the_due_query_is_bounded_and_earliest_first,
-    an_expired_idempotency_key_can_be_bound_again,
     refs_read_together_answer_in_the_order_asked,
     a_postponed_check_is_not_due_before_its_time,
 );
@@ -109,7 +114,7 @@ async fn a_session_id_is_created_once(store: Arc<dyn Store>) {
     let s = session("t", "user-1", now());
     create(&*store, &s).await;
     let err = store
-        .create_session(&s, &first_entry(&s), None, None)
+        .create_session(&s, &first_entry(&s), &[], None)
         .await
         .unwrap_err();
     assert_eq!(err, StoreError::Conflict);
@@ -123,7 +128,6 @@ async fn writes_with_a_stale_version_are_refused(store: Arc<dyn Store>) {
         session: &v2,
         expected_version: 1,
         history: Some(&h2),
-        applies_delivery: None,
     };
     store.update_session(w).await.unwrap();
     // A second writer that also read version 1 loses, and its history entry is not written.
@@ -132,7 +136,6 @@ async fn writes_with_a_stale_version_are_refused(store: Arc<dyn Store>) {
         session: &other,
         expected_version: 1,
         history: Some(&h_other),
-        applies_delivery: None,
     };
     assert_eq!(
         store.update_session(w).await.unwrap_err(),
@@ -161,7 +164,6 @@ async fn concurrent_writers_never_lose_an_update(store: Arc<dyn Store>) {
                     session: &next,
                     expected_version: cur.version,
                     history: Some(&h),
-                    applies_delivery: None,
                 };
                 match store.update_session(w).await {
                     Ok(()) => return,
@@ -185,6 +187,40 @@ async fn concurrent_writers_never_lose_an_update(store: Arc<dyn Store>) {
     assert_eq!(versions, (1..=9).collect::<Vec<_>>());
 }
 
+async fn a_long_history_keeps_its_first_entry_and_the_latest_ones(store: Arc<dyn Store>) {
+    use idv::session::MAX_HISTORY;
+    let s = session("t", "user-1", now());
+    create(&*store, &s).await;
+    // A provider flipping its word forever must not make the session unwritable (DynamoDB's
+    // item limit): the history holds the creation and the latest entries.
+    let mut current = s.clone();
+    let words = [Status::Pending, Status::Processing];
+    for i in 0..(MAX_HISTORY + 5) {
+        let (next, h) = bumped(&current, words[i % 2]);
+        store
+            .update_session(SessionWrite {
+                session: &next,
+                expected_version: current.version,
+                history: Some(&h),
+            })
+            .await
+            .unwrap();
+        // Read back, as every writer does: the store's view of the layout comes with it.
+        current = store.get_session(&s.id).await.unwrap().unwrap();
+    }
+    let versions: Vec<u64> = store
+        .session_history(&s.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.version)
+        .collect();
+    let last = current.version;
+    let mut want = vec![1];
+    want.extend((last + 1 - (MAX_HISTORY as u64 - 1))..=last);
+    assert_eq!(versions, want);
+}
+
 async fn history_is_append_only_and_ordered(store: Arc<dyn Store>) {
     let s = session("t", "user-1", now());
     create(&*store, &s).await;
@@ -194,7 +230,6 @@ async fn history_is_append_only_and_ordered(store: Arc<dyn Store>) {
             session: &v2,
             expected_version: 1,
             history: Some(&h2),
-            applies_delivery: None,
         })
         .await
         .unwrap();
@@ -204,7 +239,6 @@ async fn history_is_append_only_and_ordered(store: Arc<dyn Store>) {
             session: &v3,
             expected_version: 2,
             history: Some(&h3),
-            applies_delivery: None,
         })
         .await
         .unwrap();
@@ -228,7 +262,6 @@ async fn history_is_append_only_and_ordered(store: Arc<dyn Store>) {
             session: &v4,
             expected_version: 3,
             history: None,
-            applies_delivery: None,
         })
         .await
         .unwrap();
@@ -244,7 +277,7 @@ async fn a_ref_points_to_one_open_session_at_a_time(store: Arc<dyn Store>) {
         replaces: None,
     };
     store
-        .create_session(&a, &first_entry(&a), Some(&claim), None)
+        .create_session(&a, &first_entry(&a), std::slice::from_ref(&claim), None)
         .await
         .unwrap();
     assert_eq!(store.get_ref(&key).await.unwrap().unwrap().session_id, a.id);
@@ -252,7 +285,7 @@ async fn a_ref_points_to_one_open_session_at_a_time(store: Arc<dyn Store>) {
     let b = session("t", "user-1", now());
     assert_eq!(
         store
-            .create_session(&b, &first_entry(&b), Some(&claim), None)
+            .create_session(&b, &first_entry(&b), std::slice::from_ref(&claim), None)
             .await
             .unwrap_err(),
         StoreError::Conflict
@@ -266,7 +299,7 @@ async fn a_ref_points_to_one_open_session_at_a_time(store: Arc<dyn Store>) {
     };
     assert_eq!(
         store
-            .create_session(&b, &first_entry(&b), Some(&wrong), None)
+            .create_session(&b, &first_entry(&b), std::slice::from_ref(&wrong), None)
             .await
             .unwrap_err(),
         StoreError::Conflict
@@ -277,7 +310,7 @@ async fn a_ref_points_to_one_open_session_at_a_time(store: Arc<dyn Store>) {
         replaces: Some(a.id.clone()),
     };
     store
-        .create_session(&b, &first_entry(&b), Some(&right), None)
+        .create_session(&b, &first_entry(&b), std::slice::from_ref(&right), None)
         .await
         .unwrap();
     let r = store.get_ref(&key).await.unwrap().unwrap();
@@ -370,55 +403,77 @@ async fn cursors_page_through_and_foreign_cursors_are_refused(store: Arc<dyn Sto
     );
 }
 
-async fn deliveries_are_duplicates_only_once_applied(store: Arc<dyn Store>) {
-    let d = Delivery {
-        provider: "authento",
+/// Whole seconds: what every store keeps of a time exactly.
+fn t0() -> OffsetDateTime {
+    now().replace_nanosecond(0).unwrap()
+}
+
+fn delivery(provider: &'static str, subjects: &[&str], at: OffsetDateTime) -> Delivery {
+    Delivery {
+        provider,
         event_id: idv::ids::random_token(),
-        subject: Some("user-1".into()),
-        received_at: now(),
-        expires_at: now() + time::Duration::days(30),
-    };
+        subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+        payload: r#"{"t":"PORT"}"#.into(),
+        mark: None,
+        received_at: at,
+        expires_at: at + time::Duration::days(30),
+    }
+}
+
+/// The deliveries of `d`'s shard due at `at`, by event id.
+async fn due_ids(store: &dyn Store, d: &Delivery, at: OffsetDateTime) -> Vec<String> {
+    store
+        .due_deliveries(delivery_shard(d.provider, &d.event_id), at, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.delivery.event_id)
+        .filter(|id| *id == d.event_id)
+        .collect()
+}
+
+async fn a_delivery_is_processed_under_a_lease_and_is_a_duplicate_once_applied(
+    store: Arc<dyn Store>,
+) {
+    let t = t0();
+    let lease = time::Duration::minutes(2);
+    let d = delivery("authento", &["user-1"], t);
     assert_eq!(
-        store.record_delivery(&d).await.unwrap(),
-        DeliveryOutcome::New
+        store.record_delivery(&d, t, t + lease).await.unwrap(),
+        Recorded::Process { attempts: 1 }
     );
     assert_eq!(
         store.delivery_state("authento", &d.event_id).await.unwrap(),
         Some(DeliveryState::Received)
     );
-    // Not applied yet (its processing failed): a redelivery is processed again.
+    // A twin while the first holds the lease: in flight, not processed twice.
     assert_eq!(
-        store.record_delivery(&d).await.unwrap(),
-        DeliveryOutcome::New
+        store
+            .record_delivery(&d, t + time::Duration::seconds(1), t + lease)
+            .await
+            .unwrap(),
+        Recorded::InFlight
+    );
+    // The first attempt died: once its lease ran out, a redelivery is processed again.
+    let later = t + lease + time::Duration::seconds(1);
+    assert_eq!(
+        store
+            .record_delivery(&d, later, later + lease)
+            .await
+            .unwrap(),
+        Recorded::Process { attempts: 2 }
     );
     store
-        .set_delivery_state("authento", &d.event_id, DeliveryState::Unmatched)
+        .settle_delivery(&d, DeliveryState::Applied)
         .await
         .unwrap();
+    let much_later = later + time::Duration::hours(1);
     assert_eq!(
-        store.record_delivery(&d).await.unwrap(),
-        DeliveryOutcome::New
-    );
-    // Applied together with a session write: from then on it is a duplicate.
-    let s = session("t", "user-1", now());
-    create(&*store, &s).await;
-    let (v2, h2) = bumped(&s, Status::Pending);
-    store
-        .update_session(SessionWrite {
-            session: &v2,
-            expected_version: 1,
-            history: Some(&h2),
-            applies_delivery: Some(("authento", &d.event_id)),
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        store.delivery_state("authento", &d.event_id).await.unwrap(),
-        Some(DeliveryState::Applied)
-    );
-    assert_eq!(
-        store.record_delivery(&d).await.unwrap(),
-        DeliveryOutcome::Duplicate
+        store
+            .record_delivery(&d, much_later, much_later + lease)
+            .await
+            .unwrap(),
+        Recorded::Duplicate
     );
     assert_eq!(
         store
@@ -429,40 +484,337 @@ async fn deliveries_are_duplicates_only_once_applied(store: Arc<dyn Store>) {
     );
 }
 
-async fn idempotency_keys_bind_once(store: Arc<dyn Store>) {
-    let s = session("t", "user-1", now());
-    let key = idv::ids::random_token();
-    let rec = IdempotencyRecord {
-        tenant: "t".into(),
-        key: key.clone(),
-        request_hash: "h1".into(),
-        session_id: s.id.clone(),
-        status: 201,
-        issued_at: Some(1_800_000_000),
-        created_at: now().replace_nanosecond(0).unwrap(),
-        expires_at: (now() + time::Duration::hours(24))
-            .replace_nanosecond(0)
-            .unwrap(),
-    };
-    // Bound atomically with the session it created.
+async fn a_deferred_delivery_is_due_again_and_leased_by_one_retry(store: Arc<dyn Store>) {
+    let t = t0();
+    let d = delivery("passbase", &["k"], t);
     store
-        .create_session(&s, &first_entry(&s), None, Some(&rec))
+        .record_delivery(&d, t, t + time::Duration::minutes(2))
+        .await
+        .unwrap();
+    let retry_at = t + time::Duration::seconds(30);
+    store
+        .defer_delivery("passbase", &d.event_id, retry_at)
+        .await
+        .unwrap();
+    assert!(
+        due_ids(&*store, &d, t + time::Duration::seconds(29))
+            .await
+            .is_empty()
+    );
+    let at = t + time::Duration::seconds(31);
+    assert_eq!(
+        due_ids(&*store, &d, at).await,
+        std::slice::from_ref(&d.event_id)
+    );
+    let found = store
+        .due_deliveries(delivery_shard("passbase", &d.event_id), at, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.delivery.event_id == d.event_id)
+        .unwrap();
+    assert_eq!(found.delivery, d, "what a retry needs is kept whole");
+    assert_eq!(found.attempts, 1);
+    let until = at + time::Duration::minutes(2);
+    assert!(
+        store
+            .lease_delivery("passbase", &d.event_id, at, until)
+            .await
+            .unwrap()
+    );
+    // A second run at the same time does not take it too.
+    assert!(
+        !store
+            .lease_delivery("passbase", &d.event_id, at, until)
+            .await
+            .unwrap()
+    );
+    store
+        .settle_delivery(&d, DeliveryState::Applied)
+        .await
+        .unwrap();
+    let much_later = at + time::Duration::hours(2);
+    assert!(
+        due_ids(&*store, &d, much_later).await.is_empty(),
+        "settled: not due"
+    );
+    assert!(
+        !store
+            .lease_delivery("passbase", &d.event_id, much_later, much_later)
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_dead_attempts_delivery_falls_due_when_its_lease_ends(store: Arc<dyn Store>) {
+    let t = t0();
+    let d = delivery("prove", &["identity:i"], t);
+    store
+        .record_delivery(&d, t, t + time::Duration::minutes(2))
+        .await
+        .unwrap();
+    // The function died mid-processing: nothing settled it, nothing deferred it.
+    assert!(
+        due_ids(&*store, &d, t + time::Duration::minutes(1))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        due_ids(&*store, &d, t + time::Duration::minutes(3)).await,
+        std::slice::from_ref(&d.event_id)
+    );
+}
+
+async fn kept_deliveries_are_found_under_each_subject_until_settled(store: Arc<dyn Store>) {
+    let t = t0();
+    let (a, b) = (
+        format!("identity:{}", idv::ids::random_token()),
+        format!("customer:{}", idv::ids::random_token()),
+    );
+    let d = delivery("prove", &[&a, &b], t);
+    store
+        .record_delivery(&d, t, t + time::Duration::minutes(2))
+        .await
+        .unwrap();
+    store
+        .settle_delivery(&d, DeliveryState::Unmatched)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unmatched_deliveries("prove", &a).await.unwrap(),
+        std::slice::from_ref(&d)
+    );
+    assert_eq!(
+        store.unmatched_deliveries("prove", &b).await.unwrap(),
+        std::slice::from_ref(&d)
+    );
+    assert!(
+        store
+            .unmatched_deliveries("passbase", &a)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Redelivered: processed again (a session may know it now). If that attempt dies, the
+    // delivery is due for a retry: never lost between kept and applied.
+    let later = t + time::Duration::minutes(5);
+    let lease_end = later + time::Duration::minutes(2);
+    assert_eq!(
+        store.record_delivery(&d, later, lease_end).await.unwrap(),
+        Recorded::Process { attempts: 2 }
+    );
+    assert_eq!(
+        store.delivery_state("prove", &d.event_id).await.unwrap(),
+        Some(DeliveryState::Received)
+    );
+    assert_eq!(
+        due_ids(&*store, &d, lease_end + time::Duration::seconds(1)).await,
+        std::slice::from_ref(&d.event_id)
+    );
+    // Still no session: kept again, under its subjects.
+    store
+        .settle_delivery(&d, DeliveryState::Unmatched)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unmatched_deliveries("prove", &a).await.unwrap(),
+        std::slice::from_ref(&d)
+    );
+    store
+        .settle_delivery(&d, DeliveryState::Applied)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .unmatched_deliveries("prove", &a)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .unmatched_deliveries("prove", &b)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_delivery_token_binds_to_its_first_body(store: Arc<dyn Store>) {
+    let until = now() + time::Duration::minutes(5);
+    let token = idv::ids::random_token();
+    assert!(
+        store
+            .bind_delivery_token("prove", &token, "body-1", until)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .bind_delivery_token("prove", &token, "body-1", until)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .bind_delivery_token("prove", &token, "body-2", until)
+            .await
+            .unwrap()
+    );
+    let other = idv::ids::random_token();
+    assert!(
+        store
+            .bind_delivery_token("prove", &other, "body-2", until)
+            .await
+            .unwrap()
+    );
+}
+
+fn in_progress(key: &str, fingerprint: &str, owner: &str, at: OffsetDateTime) -> IdempotencyRecord {
+    IdempotencyRecord {
+        tenant: "t".into(),
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+        state: IdempotencyState::InProgress {
+            lease_until: at + time::Duration::seconds(90),
+            owner: owner.into(),
+        },
+        created_at: at,
+        expires_at: at + time::Duration::hours(24),
+    }
+}
+
+fn done_for(r: &IdempotencyRecord, session: &SessionId) -> IdempotencyRecord {
+    IdempotencyRecord {
+        state: IdempotencyState::Done {
+            session_id: session.clone(),
+            status: 201,
+            issued_at: Some(1_800_000_000),
+            replay: Some("https://example.com/start".into()),
+        },
+        ..r.clone()
+    }
+}
+
+async fn an_idempotency_key_is_taken_once_and_completed_by_its_holder(store: Arc<dyn Store>) {
+    let t = t0();
+    let key = idv::ids::random_token();
+    let first = in_progress(&key, "fp", "owner-1", t);
+    assert_eq!(
+        store.begin_idempotency(&first, t).await.unwrap(),
+        Begun::Started
+    );
+    // A twin meanwhile finds it in progress, and cannot complete it.
+    let twin = in_progress(&key, "fp", "owner-2", t);
+    assert_eq!(
+        store.begin_idempotency(&twin, t).await.unwrap(),
+        Begun::Existing(first.clone())
+    );
+    let s = session("t", "user-1", t);
+    assert_eq!(
+        store
+            .create_session(
+                &s,
+                &first_entry(&s),
+                &[],
+                Some((&done_for(&twin, &s.id), "owner-2"))
+            )
+            .await
+            .unwrap_err(),
+        StoreError::Conflict
+    );
+    assert_eq!(
+        store.get_session(&s.id).await.unwrap(),
+        None,
+        "nothing half-written"
+    );
+    // Its holder completes it with the session it creates, in one write.
+    let done = done_for(&first, &s.id);
+    store
+        .create_session(&s, &first_entry(&s), &[], Some((&done, "owner-1")))
         .await
         .unwrap();
     assert_eq!(
         store.get_idempotency("t", &key).await.unwrap(),
-        Some(rec.clone())
+        Some(done.clone())
     );
-    assert_eq!(store.get_idempotency("other", &key).await.unwrap(), None);
     assert_eq!(
-        store.put_idempotency(&rec).await.unwrap_err(),
+        store.begin_idempotency(&twin, t).await.unwrap(),
+        Begun::Existing(done.clone())
+    );
+    // Keys are per tenant.
+    assert_eq!(store.get_idempotency("other", &key).await.unwrap(), None);
+    // Completed alone (an operation that creates no session).
+    let key2 = idv::ids::random_token();
+    let r2 = in_progress(&key2, "fp2", "owner-3", t);
+    store.begin_idempotency(&r2, t).await.unwrap();
+    assert_eq!(
+        store
+            .complete_idempotency(&done_for(&r2, &s.id), "owner-4")
+            .await
+            .unwrap_err(),
         StoreError::Conflict
     );
-    let other = IdempotencyRecord {
-        tenant: "other".into(),
-        ..rec.clone()
-    };
-    store.put_idempotency(&other).await.unwrap();
+    store
+        .complete_idempotency(&done_for(&r2, &s.id), "owner-3")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_idempotency("t", &key2).await.unwrap(),
+        Some(done_for(&r2, &s.id))
+    );
+}
+
+async fn an_abandoned_released_or_expired_key_can_be_taken_again(store: Arc<dyn Store>) {
+    let t = t0();
+    let key = idv::ids::random_token();
+    let first = in_progress(&key, "fp", "owner-1", t);
+    store.begin_idempotency(&first, t).await.unwrap();
+    // Its holder died: after the lease, the same request takes it over; another does not.
+    let after = t + time::Duration::seconds(100);
+    let other_request = in_progress(&key, "fp-other", "owner-x", after);
+    assert!(matches!(
+        store
+            .begin_idempotency(&other_request, after)
+            .await
+            .unwrap(),
+        Begun::Existing(_)
+    ));
+    let retry = in_progress(&key, "fp", "owner-2", after);
+    assert_eq!(
+        store.begin_idempotency(&retry, after).await.unwrap(),
+        Begun::Started
+    );
+    // Released after a failure: the same request may run again at once.
+    store
+        .release_idempotency("t", &key, "owner-1")
+        .await
+        .unwrap(); // not the holder: no-op
+    assert!(matches!(
+        store
+            .begin_idempotency(&in_progress(&key, "fp", "owner-3", after), after)
+            .await
+            .unwrap(),
+        Begun::Existing(_)
+    ));
+    store
+        .release_idempotency("t", &key, "owner-2")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .begin_idempotency(&in_progress(&key, "fp", "owner-3", after), after)
+            .await
+            .unwrap(),
+        Begun::Started
+    );
+    // Expired (DynamoDB's TTL deletes late): free for any request at once.
+    let expired_at = t + time::Duration::hours(25);
+    let fresh = in_progress(&key, "fp-new", "owner-4", expired_at);
+    assert_eq!(
+        store.begin_idempotency(&fresh, expired_at).await.unwrap(),
+        Begun::Started
+    );
 }
 
 /// A Nevis session whose next check is `in_` from `at` (negative: overdue).
@@ -516,7 +868,6 @@ async fn due_sessions_are_open_ones_whose_check_is_due(store: Arc<dyn Store>) {
             session: &ended,
             expected_version: overdue.version,
             history: Some(&h),
-            applies_delivery: None,
         })
         .await
         .unwrap();
@@ -528,7 +879,6 @@ async fn due_sessions_are_open_ones_whose_check_is_due(store: Arc<dyn Store>) {
             session: &pushed,
             expected_version: due_now.version,
             history: None,
-            applies_delivery: None,
         })
         .await
         .unwrap();
@@ -569,48 +919,6 @@ async fn the_due_query_is_bounded_and_earliest_first(store: Arc<dyn Store>) {
     assert!(store.due_sessions(4, t, 3).await.unwrap().is_empty());
 }
 
-async fn an_expired_idempotency_key_can_be_bound_again(store: Arc<dyn Store>) {
-    // DynamoDB's TTL deletes expired items late: the key must be free as soon as it expired.
-    let t0 = now().replace_nanosecond(0).unwrap();
-    let key = idv::ids::random_token();
-    let old = IdempotencyRecord {
-        tenant: "t".into(),
-        key: key.clone(),
-        request_hash: "h1".into(),
-        session_id: SessionId::generate(),
-        status: 201,
-        issued_at: None,
-        created_at: t0 - time::Duration::hours(25),
-        expires_at: t0 - time::Duration::hours(1),
-    };
-    store.put_idempotency(&old).await.unwrap();
-    let s = session("t", "user-1", t0);
-    let fresh = IdempotencyRecord {
-        session_id: s.id.clone(),
-        request_hash: "h2".into(),
-        created_at: t0,
-        expires_at: t0 + time::Duration::hours(24),
-        ..old.clone()
-    };
-    store
-        .create_session(&s, &first_entry(&s), None, Some(&fresh))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_idempotency("t", &key).await.unwrap(),
-        Some(fresh.clone())
-    );
-    // While it is live, it stays bound.
-    let again = IdempotencyRecord {
-        request_hash: "h3".into(),
-        ..fresh
-    };
-    assert_eq!(
-        store.put_idempotency(&again).await.unwrap_err(),
-        StoreError::Conflict
-    );
-}
-
 async fn refs_read_together_answer_in_the_order_asked(store: Arc<dyn Store>) {
     let user = format!("user-{}", idv::ids::random_token());
     let (basic, poa) = (
@@ -624,7 +932,7 @@ async fn refs_read_together_answer_in_the_order_asked(store: Arc<dyn Store>) {
         replaces: None,
     };
     store
-        .create_session(&a, &first_entry(&a), Some(&claim), None)
+        .create_session(&a, &first_entry(&a), std::slice::from_ref(&claim), None)
         .await
         .unwrap();
     let got = store
@@ -650,7 +958,6 @@ async fn a_postponed_check_is_not_due_before_its_time(store: Arc<dyn Store>) {
             session: &postponed,
             expected_version: read.version,
             history: None,
-            applies_delivery: None,
         })
         .await
         .unwrap();
@@ -719,7 +1026,6 @@ async fn write(store: &DynamoStore, next: &Session) -> Result<(), StoreError> {
             session: next,
             expected_version: next.version - 1,
             history: None,
-            applies_delivery: None,
         })
         .await
 }

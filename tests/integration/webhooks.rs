@@ -133,31 +133,31 @@ async fn a_webhook_for_a_user_without_a_session_is_kept_as_unmatched() {
         .deliver_authento(body, sim["webhook"]["digest"].as_str())
         .await;
     assert_eq!(r.status, 200);
-    let id = idv::providers::authento::webhook::event_id(body.as_bytes());
-    let state = gw
-        .running
-        .app
-        .store
-        .delivery_state("authento", &id)
-        .await
-        .unwrap();
-    assert_eq!(state, Some(idv::store::DeliveryState::Unmatched));
+    assert_eq!(gw.authento_delivery_states(body).await, ["unmatched"]);
     gw.stop().await;
 }
 
 #[tokio::test]
-async fn a_webhook_whose_authoritative_read_fails_is_retryable_and_processed_on_redelivery() {
+async fn a_webhook_whose_authoritative_read_fails_is_kept_and_processed_on_redelivery() {
     let (gw, id) = with_open_session("user-retry").await;
     let sim = gw.authento("user-retry", "BASIC", "approve", false).await;
     let (body, digest) = (
         sim["webhook"]["body"].as_str().unwrap(),
         sim["webhook"]["digest"].as_str(),
     );
-    gw.authento_faults(json!({"fail_next": 3, "status": 503}))
+    gw.authento_faults(json!({"fail_next": 10, "status": 503}))
         .await;
+    // Recorded: the gateway owns it now (it retries it itself), so Authento hears 200.
     let r = gw.deliver_authento(body, digest).await;
-    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert_eq!(
+        (r.status, r.body.clone()),
+        (
+            200,
+            json!({"received": true, "duplicate": false, "deferred": true})
+        )
+    );
     assert_eq!(gw.stored_status(&id).await, "created");
+    gw.authento_faults(json!({"fail_next": 0})).await;
     let again = gw.deliver_authento(body, digest).await;
     assert_eq!(
         again.body,
@@ -169,8 +169,8 @@ async fn a_webhook_whose_authoritative_read_fails_is_retryable_and_processed_on_
 }
 
 #[tokio::test]
-async fn a_delivery_whose_applied_mark_was_lost_is_processed_again_and_changes_nothing_twice() {
-    use idv::store::DeliveryState;
+async fn a_delivery_whose_attempt_died_after_its_session_write_is_settled_by_the_retry_once() {
+    use aws_sdk_dynamodb::types::AttributeValue;
     let (gw, id) = with_open_session("user-mark").await;
     let sim = gw.authento("user-mark", "BASIC", "approve", false).await;
     let (body, digest) = (
@@ -184,17 +184,38 @@ async fn a_delivery_whose_applied_mark_was_lost_is_processed_again_and_changes_n
     let store = &gw.running.app.store;
     let history = store.session_history(&sid).await.unwrap();
 
-    // The session write landed but the mark after it did not (the process died in between).
-    let event_id = idv::providers::authento::webhook::event_id(body.as_bytes());
-    store
-        .set_delivery_state("authento", &event_id, DeliveryState::Received)
+    // The session write landed, then the function died before settling the delivery: it is
+    // still received, its lease ran out, and it is filed as due.
+    let (key, _) = gw
+        .snapshot()
+        .await
+        .into_iter()
+        .find(|(k, _)| k.starts_with("WH#authento#"))
+        .expect("the delivery");
+    let pk = key.split('|').next().unwrap().to_owned();
+    let event_id = pk.trim_start_matches("WH#authento#").to_owned();
+    let shard = idv::store::delivery_shard("authento", &event_id);
+    idv_tests::dynamo_client()
+        .await
+        .update_item()
+        .table_name(gw.table.as_ref().unwrap())
+        .key("pk", AttributeValue::S(pk.clone()))
+        .key("sk", AttributeValue::S("WH".into()))
+        .update_expression("SET #st = :r, #l = :z, gsi2pk = :p, gsi2sk = :s")
+        .expression_attribute_names("#st", "state")
+        .expression_attribute_names("#l", "lease")
+        .expression_attribute_values(":r", AttributeValue::S("received".into()))
+        .expression_attribute_values(":z", AttributeValue::N("0".into()))
+        .expression_attribute_values(":p", AttributeValue::S(format!("RETRY#{shard:02}")))
+        .expression_attribute_values(":s", AttributeValue::S(format!("000000000000001#{pk}")))
+        .send()
         .await
         .unwrap();
-    let again = gw.deliver_authento(body, digest).await;
+    let run = idv::flows::reconcile::run(gw.app_at(time::Duration::minutes(1))).await;
     assert_eq!(
-        again.body,
-        json!({"received": true, "duplicate": false}),
-        "processed again, not lost"
+        (run.deliveries.due, run.deliveries.settled),
+        (1, 1),
+        "{run:?}"
     );
     assert_eq!(gw.stored_status(&id).await, "verified");
     assert_eq!(
@@ -204,7 +225,7 @@ async fn a_delivery_whose_applied_mark_was_lost_is_processed_again_and_changes_n
     );
     assert_eq!(
         store.delivery_state("authento", &event_id).await.unwrap(),
-        Some(DeliveryState::Applied)
+        Some(idv::store::DeliveryState::Applied)
     );
     let third = gw.deliver_authento(body, digest).await;
     assert_eq!(third.body, json!({"received": true, "duplicate": true}));
@@ -314,7 +335,11 @@ async fn malformed_oversized_or_non_json_bodies_are_refused_and_touch_nothing() 
         r.body
     );
 
-    // An authentic webhook whose body we cannot read is refused too.
+    assert_eq!(gw.snapshot().await, before);
+
+    // An authentic webhook whose body we cannot use is never refused for its shape (the sender
+    // would not retry a 4xx any better): kept as a fingerprint and an outline, answered 200, and
+    // the problem never quotes its values.
     let secret = gw
         .running
         .secrets
@@ -323,13 +348,23 @@ async fn malformed_oversized_or_non_json_bodies_are_refused_and_touch_nothing() 
         .unwrap()
         .webhook_secret
         .clone();
-    let junk = br#"{"event":"REVIEWED"}"#;
+    let junk = br#"{"event":"REVIEWED","userIdentifier":1,"email":"jane.doe@example.com"}"#;
     let d = idv::webhooks::hmac_digest::sign_hex(&secret, junk);
     let r = gw
         .deliver_authento(std::str::from_utf8(junk).unwrap(), Some(&d))
         .await;
-    assert_eq!(r.status, 400);
-    assert_eq!(gw.snapshot().await, before);
+    assert_eq!(
+        (r.status, r.body.clone()),
+        (200, json!({"received": true, "duplicate": false}))
+    );
+    let after = gw.snapshot().await;
+    let kept: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].starts_with("WH#authento#unusable-"), "{kept:?}");
+    assert!(
+        !format!("{after:?}").contains("jane.doe"),
+        "no value of the body is kept"
+    );
     gw.stop().await;
 }
 
@@ -339,5 +374,38 @@ async fn unknown_routes_are_problem_404s() {
     let r = gw.get("/v1/nothing-here").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.headers["content-type"], "application/problem+json");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn every_route_with_a_body_refuses_one_over_64_kib_before_reading_it() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let before = gw.snapshot().await;
+    let big = format!(r#"{{"user_id":"u","pad":"{}"}}"#, "x".repeat(64 * 1024));
+    for path in [
+        "/v1/tokens",
+        "/v1/sessions",
+        "/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa/cancel",
+        "/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa/link",
+        "/v1/webhooks/authento",
+        "/v1/webhooks/prove",
+        "/v1/webhooks/passbase",
+    ] {
+        let r = gw
+            .send(
+                gw.http
+                    .post(gw.url(path))
+                    .bearer_auth(&gw.key)
+                    .header("content-type", "application/json")
+                    .body(big.clone()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["code"].clone()),
+            (413, json!("payload_too_large")),
+            "{path}"
+        );
+    }
+    assert_eq!(gw.snapshot().await, before);
     gw.stop().await;
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 pub use idv_local;
 
 pub mod capacity;
+pub mod faulty;
 
 pub const TENANT: &str = "app-a";
 pub const OTHER_TENANT: &str = "app-b";
@@ -170,17 +171,42 @@ impl Gateway {
     }
 
     /// Drives the Authento simulator like a tester would (its webhook goes to the gateway unless
-    /// `deliver` is false). Returns the simulator's answer, with the webhook body and digest.
+    /// `deliver` is false) for this gateway's tenant's user. Returns the simulator's answer, with
+    /// the webhook body and digest.
     pub async fn authento(&self, user_id: &str, vt: &str, action: &str, deliver: bool) -> Value {
+        self.authento_subject(&authento_subject(TENANT, user_id), vt, action, deliver)
+            .await
+    }
+
+    /// As `authento`, for the user Authento knows as `subject` (the JWT's `sub`).
+    pub async fn authento_subject(
+        &self,
+        subject: &str,
+        vt: &str,
+        action: &str,
+        deliver: bool,
+    ) -> Value {
         let r = self
             .send(
                 self.http
-                    .post(self.url(&format!("/sandbox/authento/control/users/{user_id}")))
+                    .post(self.url(&format!("/sandbox/authento/control/users/{subject}")))
                     .json(&serde_json::json!({"verification_type": vt, "action": action, "deliver": deliver})),
             )
             .await;
         assert_eq!(r.status, 200, "simulator control: {:?}", r.body);
         r.body
+    }
+
+    /// POST a JSON body with another API key (e.g. `other_key`: the other tenant's).
+    pub async fn post_as(&self, key: &str, path: &str, body: &Value) -> Reply {
+        self.send(self.http.post(self.url(path)).bearer_auth(key).json(body))
+            .await
+    }
+
+    /// GET with another API key.
+    pub async fn get_as(&self, key: &str, path: &str) -> Reply {
+        self.send(self.http.get(self.url(path)).bearer_auth(key))
+            .await
     }
 
     /// Delivers a webhook body with a digest header, as Authento would.
@@ -216,7 +242,8 @@ impl Gateway {
     }
 
     /// Stands for the client SDK's `Authenticate()`: `passed`, `failed` or `timed_out`.
-    pub async fn prove_authenticate(&self, auth_token: &str, outcome: &str) {
+    /// Answers the simulator's report, with the enrolled `identity_id` of a flow that passes.
+    pub async fn prove_authenticate(&self, auth_token: &str, outcome: &str) -> Value {
         let r = self
             .send(
                 self.http
@@ -225,6 +252,7 @@ impl Gateway {
             )
             .await;
         assert_eq!(r.status, 200, "simulator authenticate: {:?}", r.body);
+        r.body
     }
 
     /// Makes the Prove simulator's next calls of one endpoint fail or lag (`/control/faults`).
@@ -247,6 +275,20 @@ impl Gateway {
                 self.http
                     .post(self.url("/sandbox/prove/control/webhooks"))
                     .json(&serde_json::json!({"identity_id": identity_id, "event_type": event_type, "deliver": deliver})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "simulator webhook: {:?}", r.body);
+        r.body
+    }
+
+    /// Has the Prove simulator send an Identity Manager event described by `request` (its
+    /// `/control/webhooks` body: `identity_id`, `event_type`, `deliver`, `documented_only`...).
+    pub async fn prove_webhook_with(&self, request: Value) -> Value {
+        let r = self
+            .send(
+                self.http
+                    .post(self.url("/sandbox/prove/control/webhooks"))
+                    .json(&request),
             )
             .await;
         assert_eq!(r.status, 200, "simulator webhook: {:?}", r.body);
@@ -321,9 +363,43 @@ impl Gateway {
         scan(&dynamo_client().await, table).await
     }
 
+    /// The state of the delivery recorded for an Authento body (its event id is the body's
+    /// hash), if any.
+    pub async fn authento_delivery_states(&self, body: &str) -> Vec<String> {
+        use sha2::{Digest, Sha256};
+        let key = format!(
+            "WH#authento#{}|WH",
+            hex::encode(Sha256::digest(body.as_bytes()))
+        );
+        self.snapshot()
+            .await
+            .into_iter()
+            .filter(|(k, _)| *k == key)
+            .filter_map(|(_, item)| item.get("state").and_then(|v| v.as_s().ok()).cloned())
+            .collect()
+    }
+
     pub async fn stop(self) {
         self.running.stop().await;
     }
+}
+
+/// The `sub` an Authento JWT carries: the user as Authento knows it.
+pub fn jwt_sub(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url claims"),
+    )
+    .expect("JSON claims");
+    claims["sub"].as_str().expect("a sub claim").to_owned()
+}
+
+/// The user a tenant's `user_id` is at Authento: its subject (`idv::session::Subject`).
+pub fn authento_subject(tenant: &str, user_id: &str) -> String {
+    idv::session::Subject::of(tenant, user_id).to_string()
 }
 
 pub async fn scan(

@@ -329,20 +329,29 @@ struct SimState {
     last_change_ms: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 struct Faults {
     fail_next: u32,
     fail_status: u16,
     fail_delay_ms: u64,
     delay_next: u32,
     delay_ms: u64,
+    /// The injected failures' `Retry-After` header, verbatim (any string, absurd ones included).
+    retry_after: Option<String>,
+    /// The injected failures' body: this many bytes instead of the usual error JSON.
+    body_bytes: Option<usize>,
 }
 
 /// What the front checks decided for one userinfo request.
 enum Gate {
     Proceed,
     RateLimited,
-    Fault { status: StatusCode, delay: Duration },
+    Fault {
+        status: StatusCode,
+        delay: Duration,
+        retry_after: Option<String>,
+        body_bytes: Option<usize>,
+    },
 }
 
 impl SimState {
@@ -366,6 +375,8 @@ impl SimState {
                 status: StatusCode::from_u16(self.faults.fail_status)
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 delay: Duration::from_millis(self.faults.fail_delay_ms),
+                retry_after: self.faults.retry_after.clone(),
+                body_bytes: self.faults.body_bytes,
             };
         }
         Gate::Proceed
@@ -604,9 +615,14 @@ async fn userinfo(
     match gate {
         Gate::Proceed => {}
         Gate::RateLimited => return api_error(StatusCode::TOO_MANY_REQUESTS, "rate limited"),
-        Gate::Fault { status, delay } => {
+        Gate::Fault {
+            status,
+            delay,
+            retry_after,
+            body_bytes,
+        } => {
             tokio::time::sleep(delay).await;
-            return api_error(status, "injected fault");
+            return injected_fault(status, retry_after, body_bytes);
         }
     }
     if !signature_is_valid(sim.config(), "GET", uri, headers) {
@@ -942,6 +958,35 @@ struct FaultsRequest {
     status: Option<u16>,
     delay_ms: Option<u64>,
     delay_next: Option<u32>,
+    retry_after: Option<String>,
+    body_bytes: Option<usize>,
+}
+
+/// An injected answer: Authento's error body (a 2xx status: a well-formed "no such user" answer),
+/// after `body_bytes` of leading whitespace when given (a huge answer that still parses), with
+/// `retry_after` as the `Retry-After` header, verbatim.
+fn injected_fault(
+    status: StatusCode,
+    retry_after: Option<String>,
+    body_bytes: Option<usize>,
+) -> Response {
+    let mut response = match body_bytes {
+        None => api_error(status, "injected fault"),
+        Some(n) => {
+            let usual = if status.is_success() {
+                json!({"success": true, "result": null})
+            } else {
+                json!({"success": false, "error": "injected fault"})
+            };
+            let mut body = vec![b' '; n];
+            body.extend_from_slice(usual.to_string().as_bytes());
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+    };
+    if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }
 
 async fn control_faults(State(sim): State<AuthentoSim>, body: Bytes) -> Response {
@@ -959,12 +1004,14 @@ async fn control_faults(State(sim): State<AuthentoSim>, body: Bytes) -> Response
         state.faults.fail_next = n;
         state.faults.fail_status = fail_status;
         state.faults.fail_delay_ms = delay_ms;
+        state.faults.retry_after = request.retry_after;
+        state.faults.body_bytes = request.body_bytes;
     }
     if let Some(n) = request.delay_next {
         state.faults.delay_next = n;
         state.faults.delay_ms = delay_ms;
     }
-    Json(state.faults).into_response()
+    Json(state.faults.clone()).into_response()
 }
 
 async fn control_stats(State(sim): State<AuthentoSim>) -> Response {

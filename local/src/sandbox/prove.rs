@@ -139,6 +139,8 @@ struct Fault {
     status: u16,
     delay_next: u32,
     delay_ms: u64,
+    /// `/token` only: the `expires_in` to answer instead of the real lifetime (absurd ones too).
+    expires_in: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -286,10 +288,13 @@ fn random(prefix: &str) -> String {
     format!("{prefix}{}", idv::ids::random_token())
 }
 
+/// ASSUMPTION: each delivery's token carries a unique `jti` (a standard JWT claim; Prove's claims
+/// table was truncated in the docs we have). The gateway binds a token with a `jti` to its body,
+/// and bounds one without it by age only.
 fn sign_webhook_jwt(secret: &str, iat: u64, iss: &str) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
-        &json!({"iss": iss, "iat": iat, "exp": iat + WEBHOOK_JWT_SECONDS}),
+        &json!({"iss": iss, "iat": iat, "exp": iat + WEBHOOK_JWT_SECONDS, "jti": uuid_like()}),
         &EncodingKey::from_secret(secret.as_bytes()),
     )
     .expect("HS256 signing")
@@ -396,7 +401,7 @@ async fn token(
         "refresh_token": random("sim_rt_"),
         "refresh_expires_in": 3600,
         "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME.as_secs(),
+        "expires_in": injected_expires_in(&sim).unwrap_or(TOKEN_LIFETIME.as_secs()),
     }))
     .into_response()
 }
@@ -726,7 +731,17 @@ async fn control_authenticate(State(sim): State<ProveSim>, body: Bytes) -> Respo
             .into_response();
     }
     flow.possession = outcome;
-    Json(json!({"correlation_id": correlation_id, "outcome": r.outcome})).into_response()
+    // ASSUMPTION: Prove enrolls a flow's identity with Identity Manager once the flow passes,
+    // before anyone reads its status: Identity Manager events can name it from then on.
+    let enrolls = (outcome == Possession::Passed && flow.verifies).then(|| {
+        (
+            flow.phone.clone(),
+            flow.client_customer_id.clone().unwrap_or_default(),
+        )
+    });
+    let identity = enrolls.map(|key| s.identities.entry(key).or_insert_with(uuid_like).clone());
+    Json(json!({"correlation_id": correlation_id, "outcome": r.outcome, "identity_id": identity}))
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -736,9 +751,15 @@ struct FaultsRequest {
     status: Option<u16>,
     delay_next: Option<u32>,
     delay_ms: Option<u64>,
+    expires_in: Option<u64>,
 }
 
-/// `{"endpoint": "verify-status", "fail_next": 3, "status": 500}` or
+fn injected_expires_in(sim: &ProveSim) -> Option<u64> {
+    sim.state().faults.get(&Endpoint::Token)?.expires_in
+}
+
+/// `{"endpoint": "verify-status", "fail_next": 3, "status": 500}`,
+/// `{"endpoint": "token", "expires_in": 18446744073709551615}` or
 /// `{"endpoint": "verify-status", "delay_next": 1, "delay_ms": 3000}`.
 async fn control_faults(State(sim): State<ProveSim>, body: Bytes) -> Response {
     let r: FaultsRequest = match serde_json::from_slice(&body) {
@@ -760,6 +781,9 @@ async fn control_faults(State(sim): State<ProveSim>, body: Bytes) -> Response {
     if let Some(n) = r.delay_next {
         f.delay_next = n;
         f.delay_ms = r.delay_ms.unwrap_or(0);
+    }
+    if r.expires_in.is_some() {
+        f.expires_in = r.expires_in;
     }
     Json(*f).into_response()
 }
@@ -800,6 +824,10 @@ struct WebhookRequest {
     event_id: Option<String>,
     #[serde(default = "yes")]
     deliver: bool,
+    /// Send only the fields Prove documents (event id, type, description, time, client
+    /// customer id): no identity id.
+    #[serde(default)]
+    documented_only: bool,
 }
 
 fn yes() -> bool {
@@ -835,7 +863,7 @@ async fn control_webhooks(State(sim): State<ProveSim>, body: Bytes) -> Response 
         })
         .unwrap_or_default();
     // ASSUMPTION: the key names of Prove's event objects (its field table was not found).
-    let event = json!({
+    let mut event = json!({
         "eventId": r.event_id.unwrap_or_else(uuid_like),
         "eventType": r.event_type,
         "description": format!("{} reported for an enrolled identity", r.event_type),
@@ -843,6 +871,11 @@ async fn control_webhooks(State(sim): State<ProveSim>, body: Bytes) -> Response 
         "identityId": r.identity_id,
         "clientCustomerId": customer,
     });
+    if r.documented_only
+        && let Some(e) = event.as_object_mut()
+    {
+        e.remove("identityId");
+    }
     let body = serde_json::to_string(&json!([event])).expect("JSON");
     let authorization = format!("Bearer {}", sim.webhook_jwt());
     let url = sim.state().webhook_url.clone();

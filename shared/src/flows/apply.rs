@@ -1,7 +1,7 @@
 //! Writing a change to a session: the state machine decides, one conditional write stores the new
 //! state with its history entry, and a lost race re-reads and decides again.
 
-use crate::session::{Decision, Evidence, HistoryEntry, Proposal, Session, Status, decide};
+use crate::session::{Decision, Evidence, HistoryEntry, Proposal, Session, Source, Status, decide};
 use crate::store::{SessionWrite, StoreError};
 use crate::{App, Error};
 use time::OffsetDateTime;
@@ -15,9 +15,7 @@ pub struct Bookkeeping<'a> {
     /// refused, so two racing webhooks never leave the older state behind.
     pub seen_ms: Option<i64>,
     pub provider_ref: Option<String>,
-    /// The webhook delivery this write applies.
-    pub delivery: Option<(&'static str, &'a str)>,
-    pub reason: Option<&'static str>,
+    pub reason: Option<&'a str>,
     /// Document facts from the same provider read (kept only from a read that is not stale).
     pub evidence: Option<Evidence>,
 }
@@ -76,37 +74,68 @@ async fn apply_once(
 
     let mut next = current.clone();
     let mut history = None;
-    if let Decision::Apply {
-        transition,
-        overturn,
-    } = decision
+    match decision {
+        Decision::Apply {
+            transition,
+            overturn,
+        } => {
+            next.status = proposal.status;
+            next.provider_status = proposal.provider_status.clone().or(next.provider_status);
+            next.last_error = match proposal.status {
+                Status::Failed => proposal.last_error.clone().or(next.last_error),
+                _ => proposal.last_error.clone(),
+            };
+            next.updated_at = now;
+            let reason = if overturn {
+                Some("overturned".to_owned())
+            } else if transition {
+                book.reason
+                    .map(str::to_owned)
+                    .or_else(|| proposal.last_error.as_ref().map(|e| e.code.clone()))
+            } else {
+                Some("provider_status".to_owned())
+            };
+            history = Some(HistoryEntry {
+                session_id: current.id.clone(),
+                version: current.version + 1,
+                at: now,
+                from: current.status,
+                to: proposal.status,
+                provider_status: next.provider_status.clone(),
+                source: proposal.source,
+                reason,
+            });
+        }
+        Decision::Unclear(why) => {
+            // Noted once per distinct answer (a provider that keeps answering 404 does not grow
+            // the history); the session keeps its status and is read again later.
+            let mark = match &proposal.provider_status {
+                Some(word) => format!("{why}:{word}"),
+                None => why.to_owned(),
+            };
+            if current.unclear.as_deref() != Some(mark.as_str()) {
+                tracing::warn!(session_id = %current.id, provider = current.provider.as_str(), why, "provider answer settles nothing; noted, read again later");
+                history = Some(HistoryEntry {
+                    session_id: current.id.clone(),
+                    version: current.version + 1,
+                    at: now,
+                    from: current.status,
+                    to: current.status,
+                    provider_status: proposal.provider_status.clone(),
+                    source: proposal.source,
+                    reason: Some(format!("unclear_{why}")),
+                });
+                next.unclear = Some(mark);
+            }
+        }
+        Decision::Unchanged | Decision::Refuse(_) => {}
+    }
+    if !matches!(decision, Decision::Unclear(_))
+        && !stale
+        && proposal.source == Source::ProviderRead
     {
-        next.status = proposal.status;
-        next.provider_status = proposal.provider_status.clone().or(next.provider_status);
-        next.last_error = match proposal.status {
-            Status::Failed => proposal.last_error.clone().or(next.last_error),
-            _ => proposal.last_error.clone(),
-        };
-        next.updated_at = now;
-        let reason = if overturn {
-            Some("overturned".to_owned())
-        } else if transition {
-            book.reason
-                .map(str::to_owned)
-                .or_else(|| proposal.last_error.as_ref().map(|e| e.code.clone()))
-        } else {
-            Some("provider_status".to_owned())
-        };
-        history = Some(HistoryEntry {
-            session_id: current.id.clone(),
-            version: current.version + 1,
-            at: now,
-            from: current.status,
-            to: proposal.status,
-            provider_status: next.provider_status.clone(),
-            source: proposal.source,
-            reason,
-        });
+        // A clear answer: whatever was unclear before is settled.
+        next.unclear = None;
     }
     if !stale {
         if let Some(at) = book.checked_at {
@@ -123,20 +152,18 @@ async fn apply_once(
         next.provider_ref = Some(r.clone());
     }
     // The next scheduled check is written with the result it follows (one conditional write).
-    crate::session::schedule::after_write(
-        &mut next,
-        current.status,
-        !stale && book.checked_at.is_some(),
-        now,
-    );
+    if matches!(decision, Decision::Unclear(_)) {
+        crate::session::schedule::recheck(&mut next, now);
+    } else {
+        crate::session::schedule::after_write(
+            &mut next,
+            current.status,
+            !stale && book.checked_at.is_some(),
+            now,
+        );
+    }
     next.version = current.version;
     if next == *current {
-        // Nothing to store; a delivery is still settled so that a redelivery is a duplicate.
-        if let Some((provider, event_id)) = book.delivery {
-            app.store
-                .set_delivery_state(provider, event_id, crate::store::DeliveryState::Applied)
-                .await?;
-        }
         return Ok((next, decision));
     }
     next.version = current.version + 1;
@@ -145,7 +172,6 @@ async fn apply_once(
             session: &next,
             expected_version: current.version,
             history: history.as_ref(),
-            applies_delivery: book.delivery,
         })
         .await?;
     if let Decision::Apply {

@@ -2,6 +2,7 @@
 
 mod apply;
 pub mod authento;
+pub mod deliveries;
 pub mod idempotency;
 pub mod nevis;
 pub mod passbase;

@@ -2,17 +2,16 @@
 //! refresh it from Nevis's API, the only source of its outcome (no webhooks: reconcile polls).
 
 use super::apply::{Bookkeeping, apply_with_retry};
-use super::idempotency::{self, IdempotencyKey};
+use super::idempotency::{self, Claim, Done, Held, IdempotencyKey};
 use crate::error::FieldError;
 use crate::providers::nevis::{status, wire};
 use crate::secrets::NevisSecrets;
 use crate::session::{HistoryEntry, Provider, Session, schedule};
-use crate::store::{IdempotencyRecord, RefClaim, StoreError, nevis_ref_key};
+use crate::store::{RefClaim, StoreError, nevis_ref_key};
 use crate::{App, Error};
 use serde_json::{Map, Value};
 
 const PROVIDER: &str = "nevis";
-const ATTEMPTS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartInput {
@@ -57,75 +56,91 @@ pub async fn start(
         .as_ref()
         .ok_or(Error::ProviderNotConfigured(PROVIDER))?;
     let instance = app.nevis.instance_url()?.to_owned();
-    for _ in 0..ATTEMPTS {
-        if let Some(key) = idem
-            && let Some(record) = idempotency::lookup(app, tenant, key).await?
-        {
-            return replay(app, &instance, &record).await;
-        }
-        // Nevis first: a session of ours always has its Nevis session. If storing fails below,
-        // the Nevis session is left unused (it never starts) and the app gets a retryable 503.
-        let created = app.nevis.create_session(creds).await?;
-        let now = app.clock.now();
-        let mut session = Session::new(tenant, Provider::Nevis, &input.user_id, now);
-        session.provider_ref = Some(created.session_id.clone());
-        session.expires_at = Some(now + app.config.nevis.session_ttl);
-        schedule::first_check(&mut session, now);
-        let history = HistoryEntry::created(&session);
-        let claim = RefClaim {
-            key: nevis_ref_key(&created.session_id),
-            tenant: tenant.to_owned(),
-            replaces: None,
-        };
-        let record = idem.map(|k| k.record(app, tenant, &session.id, 201, None));
-        match app
-            .store
-            .create_session(&session, &history, Some(&claim), record.as_ref())
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(session_id = %session.id, provider = PROVIDER, "session created");
-                return Ok(Started {
-                    session,
-                    start_url: created.start_url,
-                });
-            }
-            // A twin request with the same Idempotency-Key won: answer what it answered.
-            Err(StoreError::Conflict) if idem.is_some() => {
-                tracing::warn!(
-                    provider = PROVIDER,
-                    "lost an idempotency race; an unused Nevis session is left behind"
-                );
-            }
-            Err(StoreError::Conflict) => {
-                return Err(Error::Provider {
-                    provider: PROVIDER,
-                    detail: "Nevis answered a sessionId that is already in use".into(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::StoreUnavailable(
-        "too much contention on one idempotency key".into(),
-    ))
+    let held = match idempotency::claim(app, tenant, idem).await? {
+        Some(Claim::Replay(done)) => return replay(app, tenant, &instance, &done).await,
+        Some(Claim::Fresh(h)) => Some(h),
+        None => None,
+    };
+    let result = create(app, tenant, input, held.as_ref(), creds, &instance).await;
+    idempotency::releasing(app, held.as_ref(), result).await
 }
 
-/// The first answer again: the same session and its start URL (documented shape, by its id).
-async fn replay(app: &App, instance: &str, r: &IdempotencyRecord) -> Result<Started, Error> {
-    let session = app
+async fn create(
+    app: &App,
+    tenant: &str,
+    input: &StartInput,
+    held: Option<&Held>,
+    creds: &NevisSecrets,
+    instance: &str,
+) -> Result<Started, Error> {
+    // Nevis first: a session of ours always has its Nevis session. If storing fails below, the
+    // Nevis session is left unused (it never starts) and the app gets a retryable 503.
+    let created = app.nevis.create_session(creds).await?;
+    if !wire::is_start_url_of(instance, &created.start_url) {
+        return Err(Error::Provider {
+            provider: PROVIDER,
+            detail: "startUrl is not a page of the Nevis instance".into(),
+        });
+    }
+    let now = app.clock.now();
+    let mut session = Session::new(tenant, Provider::Nevis, &input.user_id, now);
+    session.provider_ref = Some(created.session_id.clone());
+    session.expires_at = Some(now + app.config.nevis.session_ttl);
+    schedule::first_check(&mut session, now);
+    let history = HistoryEntry::created(&session);
+    let claim = RefClaim {
+        key: nevis_ref_key(&created.session_id),
+        tenant: tenant.to_owned(),
+        replaces: None,
+    };
+    // The start URL is kept with the key, so that a replay answers exactly the first answer.
+    let done = held.map(|h| {
+        let r = h.done(app, &session.id, 201, None, Some(created.start_url.clone()));
+        (r, h.owner())
+    });
+    match app
         .store
-        .get_session(&r.session_id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    let sid = session
-        .provider_ref
-        .clone()
-        .ok_or_else(|| Error::Internal("nevis session without its sessionId".into()))?;
-    Ok(Started {
-        session,
-        start_url: wire::start_url(instance, &sid),
-    })
+        .create_session(
+            &session,
+            &history,
+            std::slice::from_ref(&claim),
+            done.as_ref().map(|(r, o)| (r, *o)),
+        )
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(session_id = %session.id, provider = PROVIDER, "session created");
+            Ok(Started {
+                session,
+                start_url: created.start_url,
+            })
+        }
+        Err(StoreError::Conflict) if held.is_some() => Err(Error::StoreUnavailable(
+            "the Idempotency-Key was taken over; retry".into(),
+        )),
+        Err(StoreError::Conflict) => Err(Error::Provider {
+            provider: PROVIDER,
+            detail: "Nevis answered a sessionId that is already in use".into(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The first answer again: the same session and the start URL it answered.
+async fn replay(app: &App, tenant: &str, instance: &str, done: &Done) -> Result<Started, Error> {
+    let session = idempotency::replayed_session(app, tenant, done).await?;
+    let start_url = match &done.replay {
+        Some(url) => url.clone(),
+        // A key completed before start URLs were kept: the documented shape, by its id.
+        None => wire::start_url(
+            instance,
+            session
+                .provider_ref
+                .as_deref()
+                .ok_or_else(|| Error::Internal("nevis session without its sessionId".into()))?,
+        ),
+    };
+    Ok(Started { session, start_url })
 }
 
 /// Reads the session from Nevis and applies what it says.
@@ -145,10 +160,7 @@ pub async fn refresh(app: &App, session: Session) -> Result<Session, Error> {
     let book = Bookkeeping {
         checked_at: Some(app.clock.now()),
         seen_ms: Some(started_ms),
-        provider_ref: None,
-        delivery: None,
-        reason: None,
-        evidence: None,
+        ..Default::default()
     };
     let (session, _) = apply_with_retry(app, session, &proposal, &book).await?;
     Ok(session)

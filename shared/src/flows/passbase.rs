@@ -3,20 +3,27 @@
 //! read, ingest encrypted webhooks (authentic -> recorded -> re-read -> applied), and record
 //! reauthentications. A delivery that matches no session yet is kept and settled when its
 //! identity is linked (by the app, or by the identity read showing our reference).
+//!
+//! An identity whose metadata names a session belongs to that session only: linking it anywhere
+//! else is refused, and a session linked to one that turns out to name another fails with
+//! `identity_mismatch` (someone else's documents never verify a user).
 
 use super::apply::{Bookkeeping, apply_with_retry};
-use super::idempotency::{self, IdempotencyKey};
+use super::deliveries::{self, Ack, Processed, Settle};
+use super::idempotency::{self, Claim, Held, IdempotencyKey};
 use super::load_owned;
 use crate::providers::passbase::webhook::{self, Event};
 use crate::providers::passbase::{Identity, IdentityLookup, ref_key, status};
 use crate::secrets::PassbaseSecrets;
 use crate::session::{HistoryEntry, Provider, Reauthentication, Session, SessionId, Status};
-use crate::store::{Delivery, DeliveryOutcome, DeliveryState, RefClaim, SessionWrite, StoreError};
+use crate::store::{Delivery, DeliveryState, RefClaim, SessionWrite, StoreError};
 use crate::{App, Error};
 use time::OffsetDateTime;
 
 const PROVIDER: &str = "passbase";
 const ATTEMPTS: usize = 4;
+/// One answer for every refused link: it says nothing of where the identity belongs.
+const NOT_LINKABLE: &str = "this Passbase identity cannot be linked to this session";
 
 #[derive(Debug, Clone)]
 pub struct StartInput {
@@ -44,6 +51,14 @@ fn now_ms(app: &App) -> i64 {
     i64::try_from(app.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// Whether Passbase says the identity belongs to a session other than `id` (its metadata names
+/// one). An identity with no reference of ours is anyone's to link: Passbase says nothing.
+fn belongs_elsewhere(identity: &Identity, id: Option<&SessionId>) -> bool {
+    identity
+        .session_ref()
+        .is_some_and(|named| Some(&named) != id)
+}
+
 /// `POST /v1/sessions` with `provider: "passbase"`.
 pub async fn start(
     app: &App,
@@ -53,60 +68,90 @@ pub async fn start(
 ) -> Result<Session, Error> {
     let secrets = app.secrets.get().await?;
     let creds = creds(&secrets)?;
-    for _ in 0..ATTEMPTS {
-        if let Some(key) = idem
-            && let Some(record) = idempotency::lookup(app, tenant, key).await?
-        {
-            return app
-                .store
-                .get_session(&record.session_id)
-                .await?
-                .ok_or(Error::NotFound);
+    let held = match idempotency::claim(app, tenant, idem).await? {
+        Some(Claim::Replay(done)) => {
+            return idempotency::replayed_session(app, tenant, &done).await;
         }
-        if let Some(k) = &input.identity_key
-            && app.store.get_ref(&ref_key(k)).await?.is_some()
-        {
-            return Err(Error::Conflict(
-                "this Passbase identity is already linked to a session".into(),
-            ));
+        Some(Claim::Fresh(h)) => Some(h),
+        None => None,
+    };
+    let result = open_session(app, tenant, input, held.as_ref(), creds).await;
+    idempotency::releasing(app, held.as_ref(), result).await
+}
+
+async fn open_session(
+    app: &App,
+    tenant: &str,
+    input: &StartInput,
+    held: Option<&Held>,
+    creds: &PassbaseSecrets,
+) -> Result<Session, Error> {
+    // The identity first: one that names another session is not this new session's.
+    let mut read = None;
+    if let Some(k) = &input.identity_key {
+        if app.store.get_ref(&ref_key(k)).await?.is_some() {
+            return Err(Error::Conflict(NOT_LINKABLE.into()));
         }
-        let now = app.clock.now();
-        // ASSUMPTION: Passbase documents no expiry for sessions or keys: `expires_at` stays null.
-        let mut session = Session::new(tenant, Provider::Passbase, &input.user_id, now);
-        session.provider_ref = input.identity_key.clone();
-        // Push provider: reconcile reads it if its webhook is overdue.
-        crate::session::schedule::first_check(&mut session, now);
-        let history = HistoryEntry::created(&session);
-        let claim = input.identity_key.as_ref().map(|k| RefClaim {
+        let started_ms = now_ms(app);
+        if let IdentityLookup::Found(identity) = app.passbase.identity(creds, k).await? {
+            if belongs_elsewhere(&identity, None) {
+                return Err(Error::Conflict(NOT_LINKABLE.into()));
+            }
+            read = Some((identity, started_ms));
+        }
+    }
+    let now = app.clock.now();
+    // ASSUMPTION: Passbase documents no expiry for sessions or keys: `expires_at` stays null.
+    let mut session = Session::new(tenant, Provider::Passbase, &input.user_id, now);
+    session.provider_ref = input.identity_key.clone();
+    // Push provider: reconcile reads it if its webhook is overdue.
+    crate::session::schedule::first_check(&mut session, now);
+    let history = HistoryEntry::created(&session);
+    let claims: Vec<RefClaim> = input
+        .identity_key
+        .iter()
+        .map(|k| RefClaim {
             key: ref_key(k),
             tenant: tenant.to_owned(),
             replaces: None,
-        });
-        let record = idem.map(|k| k.record(app, tenant, &session.id, 201, None));
-        match app
-            .store
-            .create_session(&session, &history, claim.as_ref(), record.as_ref())
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(session_id = %session.id, provider = PROVIDER, linked = input.identity_key.is_some(), "session created");
-                return Ok(match &input.identity_key {
-                    Some(k) => settle_after_link(app, creds, session, k).await,
-                    None => session,
-                });
-            }
-            // The key was linked, or the Idempotency-Key used, by a twin request: look again.
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+        })
+        .collect();
+    let done = held.map(|h| (h.done(app, &session.id, 201, None, None), h.owner()));
+    match app
+        .store
+        .create_session(
+            &session,
+            &history,
+            &claims,
+            done.as_ref().map(|(r, o)| (r, *o)),
+        )
+        .await
+    {
+        Ok(()) => {}
+        // The key was linked meanwhile by a twin request (or our Idempotency-Key taken over).
+        Err(StoreError::Conflict) if !claims.is_empty() => {
+            return Err(Error::Conflict(NOT_LINKABLE.into()));
         }
+        Err(StoreError::Conflict) => {
+            return Err(Error::StoreUnavailable(
+                "the Idempotency-Key was taken over; retry".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
     }
-    Err(Error::StoreUnavailable(
-        "too much contention on one identity".into(),
-    ))
+    tracing::info!(session_id = %session.id, provider = PROVIDER, linked = input.identity_key.is_some(), "session created");
+    Ok(match (&input.identity_key, read) {
+        // Deliveries kept for the identity are settled now, with the read they need.
+        (Some(k), Some((identity, started_ms))) => {
+            after_link(app, session, k, &identity, started_ms).await
+        }
+        _ => session,
+    })
 }
 
 /// `POST /v1/sessions/{id}/link`: ties a waiting session to the identity the SDK reported.
-/// Linking the same key again answers the session; another key, or a key linked elsewhere, is 409.
+/// Linking the same key again answers the session; another key, a key linked elsewhere, or an
+/// identity whose metadata names another session is 409.
 pub async fn link(app: &App, tenant: &str, id: &str, identity_key: &str) -> Result<Session, Error> {
     let secrets = app.secrets.get().await?;
     let creds = creds(&secrets)?;
@@ -116,36 +161,51 @@ pub async fn link(app: &App, tenant: &str, id: &str, identity_key: &str) -> Resu
             "only a Passbase session can be linked to a Passbase identity".into(),
         ));
     }
+    match session.provider_ref.as_deref() {
+        Some(k) if k == identity_key => return Ok(session),
+        Some(_) => {
+            return Err(Error::Conflict(
+                "the session is already linked to another Passbase identity".into(),
+            ));
+        }
+        None => {}
+    }
+    if session.status.is_final() {
+        return Err(Error::Conflict(format!(
+            "the session is already {}",
+            session.status.as_str()
+        )));
+    }
+    // Passbase's word first: an identity that names another session is not this one's. A
+    // failed read changes nothing (retryable); an identity Passbase does not show yet is linked.
+    let started_ms = now_ms(app);
+    let identity = match app.passbase.identity(creds, identity_key).await? {
+        IdentityLookup::Found(i) if belongs_elsewhere(&i, Some(&session.id)) => {
+            return Err(Error::Conflict(NOT_LINKABLE.into()));
+        }
+        IdentityLookup::Found(i) => Some(i),
+        IdentityLookup::NotFound => None,
+    };
+    let claim = RefClaim {
+        key: ref_key(identity_key),
+        tenant: tenant.to_owned(),
+        replaces: None,
+    };
+    match app.store.claim_ref(&claim, &session.id).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(Error::Conflict(NOT_LINKABLE.into())),
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(i) = &identity {
+        // What Passbase shows is applied with the link itself: one write.
+        let linked = apply_identity(app, session, i, started_ms).await?;
+        tracing::info!(session_id = %linked.id, "passbase identity linked");
+        if let Err(e) = settle_kept(app, &linked, identity_key).await {
+            tracing::warn!(session_id = %linked.id, error = %e, "kept passbase deliveries not settled yet");
+        }
+        return Ok(linked);
+    }
     for _ in 0..ATTEMPTS {
-        match session.provider_ref.as_deref() {
-            Some(k) if k == identity_key => return Ok(session),
-            Some(_) => {
-                return Err(Error::Conflict(
-                    "the session is already linked to another Passbase identity".into(),
-                ));
-            }
-            None => {}
-        }
-        if session.status.is_final() {
-            return Err(Error::Conflict(format!(
-                "the session is already {}",
-                session.status.as_str()
-            )));
-        }
-        let claim = RefClaim {
-            key: ref_key(identity_key),
-            tenant: tenant.to_owned(),
-            replaces: None,
-        };
-        match app.store.claim_ref(&claim, &session.id).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                return Err(Error::Conflict(
-                    "this Passbase identity is already linked to another session".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
         let mut next = session.clone();
         next.provider_ref = Some(identity_key.to_owned());
         next.updated_at = app.clock.now();
@@ -156,13 +216,12 @@ pub async fn link(app: &App, tenant: &str, id: &str, identity_key: &str) -> Resu
                 session: &next,
                 expected_version: session.version,
                 history: None,
-                applies_delivery: None,
             })
             .await
         {
             Ok(()) => {
                 tracing::info!(session_id = %next.id, "passbase identity linked");
-                return Ok(settle_after_link(app, creds, next, identity_key).await);
+                return Ok(next);
             }
             Err(StoreError::Conflict) => {
                 session = app
@@ -170,6 +229,9 @@ pub async fn link(app: &App, tenant: &str, id: &str, identity_key: &str) -> Resu
                     .get_session(&session.id)
                     .await?
                     .ok_or(Error::NotFound)?;
+                if session.provider_ref.as_deref() == Some(identity_key) {
+                    return Ok(session);
+                }
             }
             Err(e) => return Err(e.into()),
         }
@@ -179,57 +241,56 @@ pub async fn link(app: &App, tenant: &str, id: &str, identity_key: &str) -> Resu
     ))
 }
 
-/// After a link: deliveries kept for this identity are matched now, by one identity read. The
-/// link itself is done; if Passbase cannot be read now, they stay kept and the next refresh of
-/// the session settles them.
-async fn settle_after_link(
+/// After a link: deliveries kept for the identity are settled, with the identity read made for
+/// the link applied first (their effect). Nothing kept: nothing more to write now (the webhook or
+/// the overdue check brings the state). The link itself is done: a failure here leaves the rest
+/// to the next refresh (or the delivery retry).
+async fn after_link(
     app: &App,
-    creds: &PassbaseSecrets,
     session: Session,
     identity_key: &str,
+    identity: &Identity,
+    started_ms: i64,
 ) -> Session {
-    let kept = match app.store.unmatched_deliveries(PROVIDER, identity_key).await {
-        Ok(kept) if !kept.is_empty() => kept,
-        Ok(_) => return session,
+    match app.store.unmatched_deliveries(PROVIDER, identity_key).await {
+        Ok(kept) if kept.is_empty() => return session,
+        Ok(_) => {}
         Err(e) => {
             tracing::warn!(session_id = %session.id, error = %e, "kept passbase deliveries not looked up");
             return session;
         }
-    };
+    }
     let fallback = session.clone();
-    match read_and_apply(app, creds, session, identity_key, None).await {
-        Ok(s) => match settle_kept(app, &s, identity_key, &kept).await {
-            Ok(()) => s,
-            Err(e) => {
-                tracing::warn!(session_id = %s.id, error = %e, "kept passbase deliveries not settled");
-                s
+    match apply_identity(app, session, identity, started_ms).await {
+        Ok(s) => {
+            if let Err(e) = settle_kept(app, &s, identity_key).await {
+                tracing::warn!(session_id = %s.id, error = %e, "kept passbase deliveries not settled yet");
             }
-        },
+            s
+        }
         Err(e) => {
-            tracing::warn!(session_id = %fallback.id, error = %e, "passbase read after link failed; kept deliveries wait for the next refresh");
+            tracing::warn!(session_id = %fallback.id, error = %e, "passbase read after link not applied; the next refresh applies it");
             fallback
         }
     }
 }
 
-/// Marks kept deliveries applied (their effect is the identity read just applied), recording the
-/// reauthentications among them first.
-async fn settle_kept(
-    app: &App,
-    session: &Session,
-    identity_key: &str,
-    kept: &[String],
-) -> Result<(), Error> {
-    for event_id in kept {
-        // The event id is `key#event#updated` (webhook::event_id).
-        let mut parts = event_id.rsplitn(3, '#');
-        let at = parts.next().and_then(|t| t.parse::<i64>().ok());
-        let name = parts.next().unwrap_or_default();
-        if name == webhook::IDENTITY_AUTHENTICATED && session.status == Status::Verified {
-            record_reauthentication(app, session, identity_key, at, None, event_id).await?;
+/// Settles the deliveries kept for this identity (their effect is the identity read just
+/// applied), recording the reauthentications among them first.
+async fn settle_kept(app: &App, session: &Session, identity_key: &str) -> Result<(), Error> {
+    for d in app
+        .store
+        .unmatched_deliveries(PROVIDER, identity_key)
+        .await?
+    {
+        if let Ok(event) = serde_json::from_str::<KeptEvent>(&d.payload)
+            && event.event == webhook::IDENTITY_AUTHENTICATED
+            && session.status == Status::Verified
+        {
+            record_reauthentication(app, session, identity_key, &event, &d.event_id).await?;
         }
         app.store
-            .set_delivery_state(PROVIDER, event_id, DeliveryState::Applied)
+            .settle_delivery(&d, DeliveryState::Applied)
             .await?;
     }
     Ok(())
@@ -243,29 +304,30 @@ pub async fn refresh(app: &App, session: Session) -> Result<Session, Error> {
     };
     let secrets = app.secrets.get().await?;
     let creds = creds(&secrets)?;
-    let session = read_and_apply(app, creds, session, &key, None).await?;
-    let kept = app.store.unmatched_deliveries(PROVIDER, &key).await?;
-    if !kept.is_empty() {
-        settle_kept(app, &session, &key, &kept).await?;
-    }
-    Ok(session)
-}
-
-async fn read_and_apply(
-    app: &App,
-    creds: &PassbaseSecrets,
-    session: Session,
-    identity_key: &str,
-    delivery: Option<&str>,
-) -> Result<Session, Error> {
     let started_ms = now_ms(app);
-    match app.passbase.identity(creds, identity_key).await? {
+    let session = match app.passbase.identity(creds, &key).await? {
         IdentityLookup::Found(identity) => {
-            apply_identity(app, session, &identity, started_ms, delivery).await
+            apply_identity(app, session, &identity, started_ms).await?
         }
         // ASSUMPTION: a 404 for a linked key means Passbase has not created the identity yet.
-        IdentityLookup::NotFound => Ok(session),
-    }
+        IdentityLookup::NotFound => {
+            let p = crate::session::Proposal {
+                status: Status::Created,
+                provider_status: None,
+                last_error: None,
+                source: crate::session::Source::ProviderRead,
+                unclear: Some(crate::session::NOT_FOUND),
+            };
+            let book = Bookkeeping {
+                checked_at: Some(app.clock.now()),
+                seen_ms: Some(started_ms),
+                ..Default::default()
+            };
+            apply_with_retry(app, session, &p, &book).await?.0
+        }
+    };
+    settle_kept(app, &session, &key).await?;
+    Ok(session)
 }
 
 async fn apply_identity(
@@ -273,29 +335,38 @@ async fn apply_identity(
     session: Session,
     identity: &Identity,
     started_ms: i64,
-    delivery: Option<&str>,
 ) -> Result<Session, Error> {
-    let proposal = status::proposal(identity)?;
+    let proposal = if belongs_elsewhere(identity, Some(&session.id)) {
+        tracing::warn!(session_id = %session.id, "linked passbase identity names another session");
+        status::mismatch(identity)
+    } else {
+        status::proposal(identity)
+    };
     let book = Bookkeeping {
         checked_at: Some(app.clock.now()),
         seen_ms: Some(started_ms),
+        // The identity's key, which a link sets with this very write.
         provider_ref: Some(identity.id.clone()),
-        delivery: delivery.map(|d| (PROVIDER, d)),
         reason: None,
         evidence: identity.evidence(),
     };
     Ok(apply_with_retry(app, session, &proposal, &book).await?.0)
 }
 
+/// The minimal form of a Passbase event kept with its delivery (Passbase's events carry no
+/// personal data: the identity key, the event, its status and times).
+type KeptEvent = Event;
+
 async fn record_reauthentication(
     app: &App,
     session: &Session,
     identity_key: &str,
-    at_unix: Option<i64>,
-    outcome: Option<&str>,
+    event: &Event,
     event_id: &str,
 ) -> Result<(), Error> {
-    let at = at_unix
+    let at = event
+        .updated
+        .or(event.created)
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .unwrap_or_else(|| app.clock.now());
     let r = Reauthentication {
@@ -307,7 +378,7 @@ async fn record_reauthentication(
         at,
         // ASSUMPTION: IDENTITY_AUTHENTICATED reports an approved authentication unless it says
         // otherwise in `status`.
-        outcome: outcome.unwrap_or("approved").to_owned(),
+        outcome: event.status.as_deref().unwrap_or("approved").to_owned(),
         event_id: event_id.to_owned(),
     };
     app.store.add_reauthentication(&r).await?;
@@ -315,47 +386,53 @@ async fn record_reauthentication(
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ack {
-    pub duplicate: bool,
-}
-
-/// A webhook delivery, raw. It must decrypt and parse as a Passbase event before anything else.
+/// A webhook delivery, raw. It must decrypt and parse as a known Passbase event before anything
+/// else.
 pub async fn ingest_webhook(app: &App, body: &[u8]) -> Result<Ack, Error> {
     let secrets = app.secrets.get().await?;
     let Some(creds) = secrets.passbase.as_ref() else {
         return Err(Error::InvalidSignature);
     };
-    let event = webhook::open(
-        &creds.webhook_secret,
+    let opened = webhook::open(
+        creds.webhook_secrets(),
         app.config.passbase.allow_plaintext,
         body,
     )
     .ok_or(Error::InvalidSignature)?;
-    let event_id = webhook::event_id(&event);
     let now = app.clock.now();
     let delivery = Delivery {
         provider: PROVIDER,
-        event_id: event_id.clone(),
-        subject: Some(event.key.clone()),
+        event_id: webhook::event_id(&opened.event, &opened.plaintext),
+        subjects: vec![opened.event.key.clone()],
+        payload: serde_json::to_string(&opened.event)
+            .map_err(|e| Error::Internal(format!("passbase event: {e}")))?,
+        mark: None,
         received_at: now,
         expires_at: now + app.config.dedupe_ttl,
     };
-    // Recorded before it is acted on: if anything below fails, a redelivery is processed again.
-    if app.store.record_delivery(&delivery).await? == DeliveryOutcome::Duplicate {
-        tracing::info!(event = %event.event, "duplicate passbase delivery");
-        return Ok(Ack { duplicate: true });
-    }
+    let ack = deliveries::receive(app, &delivery, || process(app, &delivery)).await?;
+    tracing::info!(event = %opened.event.event, duplicate = ack.duplicate, deferred = ack.deferred, "passbase delivery");
+    Ok(ack)
+}
 
+/// A recorded delivery: the identity read is the truth (their webhooks carry no trustworthy
+/// ordering), applied to the session the identity is linked to, or that its metadata names.
+pub async fn process(app: &App, delivery: &Delivery) -> Processed {
+    let event: KeptEvent = serde_json::from_str(&delivery.payload)
+        .map_err(|e| Error::Internal(format!("kept passbase event: {e}")))?;
+    let secrets = app.secrets.get().await?;
+    let creds = creds(&secrets)?;
     let linked = linked_session(app, &event.key).await?;
-    // Their webhooks carry no trustworthy ordering: the identity read is the truth.
     let started_ms = now_ms(app);
-    let identity = match app.passbase.identity(creds, &event.key).await? {
+    let read = app.passbase.identity(creds, &event.key).await;
+    if let (Err(Error::Provider { .. }), Some(s)) = (&read, &linked) {
+        super::sessions::note_unusable_answer(app, s.clone()).await;
+    }
+    let identity = match read? {
         IdentityLookup::Found(i) => i,
         IdentityLookup::NotFound => {
-            app.store.keep_unmatched(&delivery).await?;
-            tracing::info!(event = %event.event, "passbase delivery for an identity Passbase does not show yet");
-            return Ok(Ack { duplicate: false });
+            tracing::info!(event = %event.event, "passbase delivery for an identity Passbase does not show yet: kept");
+            return Ok(Some(Settle::unmatched()));
         }
     };
     let session = match linked {
@@ -364,45 +441,19 @@ pub async fn ingest_webhook(app: &App, body: &[u8]) -> Result<Ack, Error> {
     };
     let Some(session) = session else {
         // Kept: linking this identity later (by the app, or by our reference) settles it.
-        app.store.keep_unmatched(&delivery).await?;
-        tracing::info!(event = %event.event, "passbase delivery matches no session yet");
-        return Ok(Ack { duplicate: false });
+        tracing::info!(event = %event.event, "passbase delivery matches no session yet: kept");
+        return Ok(Some(Settle::unmatched()));
     };
-    apply_event(app, session, &event, &identity, started_ms, &event_id).await?;
-    Ok(Ack { duplicate: false })
-}
-
-async fn apply_event(
-    app: &App,
-    session: Session,
-    event: &Event,
-    identity: &Identity,
-    started_ms: i64,
-    event_id: &str,
-) -> Result<(), Error> {
     let id = session.id.clone();
-    // Recorded before the delivery is marked applied, so a failure below is retried whole.
-    if event.event == webhook::IDENTITY_AUTHENTICATED
-        && !session.status.is_final()
-        && status::proposal(identity)?.status == Status::Verified
-    {
-        record_reauthentication(
-            app,
-            &session,
-            &event.key,
-            event.updated.or(event.created),
-            event.status.as_deref(),
-            event_id,
-        )
-        .await?;
+    let session = apply_identity(app, session, &identity, started_ms).await?;
+    // Recorded before the delivery is settled, so a failure below is retried whole (the same
+    // event id records it once).
+    if event.event == webhook::IDENTITY_AUTHENTICATED && session.status == Status::Verified {
+        record_reauthentication(app, &session, &event.key, &event, &delivery.event_id).await?;
     }
-    let session = apply_identity(app, session, identity, started_ms, Some(event_id)).await?;
-    let kept = app.store.unmatched_deliveries(PROVIDER, &event.key).await?;
-    if !kept.is_empty() {
-        settle_kept(app, &session, &event.key, &kept).await?;
-    }
+    settle_kept(app, &session, &event.key).await?;
     tracing::info!(session_id = %id, event = %event.event, "passbase delivery applied");
-    Ok(())
+    Ok(Some(Settle::applied()))
 }
 
 /// The session this identity is linked to, if any.

@@ -1,6 +1,7 @@
-//! Scheduled reconciliation (every minute): refreshes the open sessions whose next check is due
-//! (pull-based providers on their polling schedule, push providers whose webhook is overdue), and
-//! expires open sessions of any provider past their deadline.
+//! Scheduled reconciliation (every minute): refreshes the sessions whose next check is due (pull-
+//! based providers on their polling schedule, push providers whose webhook is overdue, decided
+//! sessions whose provider's last answer settled nothing), expires open sessions of any provider
+//! past their deadline, and retries the webhook deliveries whose processing failed or died.
 //!
 //! - Finds work through the sparse due index (`Store::due_sessions`, one query per shard), never a
 //!   table scan: its cost follows what is due, not how many sessions exist.
@@ -38,6 +39,8 @@ pub struct Summary {
     pub deferred: usize,
     /// Shards whose query failed.
     pub shard_errors: usize,
+    /// The webhook deliveries retried by this run.
+    pub deliveries: super::deliveries::RetrySummary,
     pub elapsed_ms: u64,
 }
 
@@ -94,8 +97,15 @@ pub async fn run(app: Arc<App>) -> Summary {
             Ok(Outcome::Failed) | Err(_) => summary.failed += 1,
         }
     }
+    // Deliveries whose processing failed or died: with what is left of the budget.
+    let left = cfg.budget.saturating_sub(started.elapsed());
+    summary.deliveries =
+        super::deliveries::retry_due(&app, app.clock.now(), cfg.max_sessions, left).await;
     summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     tracing::info!(
+        deliveries_due = summary.deliveries.due,
+        deliveries_settled = summary.deliveries.settled,
+        deliveries_failed = summary.deliveries.failed,
         due = summary.due,
         refreshed = summary.refreshed,
         changed = summary.changed,
@@ -155,7 +165,9 @@ async fn one(app: &App, session: Session) -> Outcome {
     let id = session.id.clone();
     let before = session.status;
     let now = app.clock.now();
-    let result = if session.expires_at.is_some_and(|at| at <= now) {
+    let as_read = session.clone();
+    let result = if !session.status.is_terminal() && session.expires_at.is_some_and(|at| at <= now)
+    {
         expire_if_due(app, session).await.map(|s| {
             if s.status.is_terminal() && s.status != before {
                 Outcome::Expired
@@ -165,12 +177,15 @@ async fn one(app: &App, session: Session) -> Outcome {
         })
     } else {
         // Pull providers are due by their polling schedule; push providers when their webhook is
-        // overdue. Either way the provider's API is the truth.
+        // overdue; decided sessions when the provider's last answer settled nothing. Either way
+        // the provider's API is the truth.
         match refresh_from_provider(app, session).await {
-            Ok(s) if !s.status.is_terminal() && s.next_check_at.is_none_or(|at| at <= now) => {
+            Ok(s) if !s.status.is_final() && s.next_check_at.is_some_and(|at| at <= now) => {
                 // Nothing could be read (e.g. a Passbase session not linked yet): back off, or
                 // it would be due again on every run.
-                reschedule(app, s).await.map(|()| Outcome::Rescheduled)
+                reschedule(app, s, schedule::back_off)
+                    .await
+                    .map(|()| Outcome::Rescheduled)
             }
             Ok(s) => Ok(Outcome::Refreshed {
                 changed: s.status != before,
@@ -178,18 +193,29 @@ async fn one(app: &App, session: Session) -> Outcome {
             Err(e) => Err(e),
         }
     };
-    result.unwrap_or_else(|e| {
-        // Unchanged and still due: the next run tries again. No personal data in `e`.
-        tracing::warn!(session_id = %id, error = %e, "reconcile: session not refreshed");
-        Outcome::Failed
-    })
+    match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // No personal data in `e`. The session goes further back with every failure in a
+            // row, so that sessions whose reads keep failing never crowd out the others.
+            tracing::warn!(session_id = %id, error = %e, "reconcile: session not refreshed");
+            if let Err(e) = reschedule(app, as_read, schedule::after_failure).await {
+                tracing::warn!(session_id = %id, error = %e, "reconcile: failed session not backed off");
+            }
+            Outcome::Failed
+        }
+    }
 }
 
-/// The next check of a session whose check learnt nothing: one step further back. A lost race
-/// means someone else wrote it (and its schedule): nothing to do.
-async fn reschedule(app: &App, session: Session) -> Result<(), Error> {
+/// Writes a new next check (`plan` decides it) over a session as read. A lost race means someone
+/// else wrote it (and its schedule): nothing to do.
+async fn reschedule(
+    app: &App,
+    session: Session,
+    plan: fn(&mut Session, time::OffsetDateTime),
+) -> Result<(), Error> {
     let mut next = session.clone();
-    schedule::back_off(&mut next, app.clock.now());
+    plan(&mut next, app.clock.now());
     next.version = session.version + 1;
     match app
         .store
@@ -197,7 +223,6 @@ async fn reschedule(app: &App, session: Session) -> Result<(), Error> {
             session: &next,
             expected_version: session.version,
             history: None,
-            applies_delivery: None,
         })
         .await
     {
@@ -247,7 +272,7 @@ mod tests {
             }
             s.next_check_at = Some(now - time::Duration::seconds(30 - 10 * made.len() as i64));
             store
-                .create_session(&s, &HistoryEntry::created(&s), None, None)
+                .create_session(&s, &HistoryEntry::created(&s), &[], None)
                 .await
                 .unwrap();
             made.push(s);

@@ -20,11 +20,34 @@ pub async fn get(app: &App, tenant: &str, id: &str, refresh: bool) -> Result<Ses
 /// Reads the session's provider for its authoritative state and applies it: the one dispatch point
 /// for every caller that refreshes (app reads, scheduled reconciliation).
 pub async fn refresh_from_provider(app: &App, session: Session) -> Result<Session, Error> {
-    match session.provider {
+    let as_read = session.clone();
+    let result = match session.provider {
         Provider::Authento => super::authento::refresh(app, session).await,
         Provider::Prove => super::prove::refresh(app, session).await,
         Provider::Nevis => super::nevis::refresh(app, session).await,
         Provider::Passbase => super::passbase::refresh(app, session).await,
+    };
+    if let Err(Error::Provider { .. }) = &result {
+        note_unusable_answer(app, as_read).await;
+    }
+    result
+}
+
+/// A provider answered what the gateway cannot use (a body it cannot read, a refusal of its
+/// credentials): that settles nothing either. Noted once in the session's history (like any
+/// unclear answer), and the session is read again later with backoff, a decided one too. Best
+/// effort: the caller reports the error whether or not the note is written.
+pub(crate) async fn note_unusable_answer(app: &App, session: Session) {
+    let p = Proposal {
+        status: session.status,
+        provider_status: None,
+        last_error: None,
+        source: Source::ProviderRead,
+        unclear: Some(crate::session::PROVIDER_ERROR),
+    };
+    let id = session.id.clone();
+    if let Err(e) = apply_with_retry(app, session, &p, &Bookkeeping::default()).await {
+        tracing::warn!(session_id = %id, error = %e, "an unusable provider answer not noted");
     }
 }
 
@@ -44,6 +67,7 @@ pub(crate) async fn expire_if_due(app: &App, s: Session) -> Result<Session, Erro
                 provider_status: None,
                 last_error: None,
                 source: Source::Deadline,
+                unclear: None,
             };
             let book = Bookkeeping {
                 reason: Some("deadline"),
@@ -81,6 +105,7 @@ pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error>
         provider_status: None,
         last_error: None,
         source: Source::App,
+        unclear: None,
     };
     let book = Bookkeeping {
         reason: Some("canceled_by_app"),

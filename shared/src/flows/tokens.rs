@@ -1,11 +1,11 @@
 //! Issue an Authento verification token: open (or reuse) the user's open Authento session for the
 //! verification type, and sign the JWT that opens Authento's flow.
 
-use super::idempotency::{self, IdempotencyKey};
+use super::idempotency::{self, Claim, Done, Held, IdempotencyKey};
 use crate::providers::authento::token::{self, Claims};
 use crate::secrets::AuthentoSecrets;
-use crate::session::{HistoryEntry, Provider, Session, VerificationType};
-use crate::store::{IdempotencyRecord, RefClaim, StoreError, authento_ref_key};
+use crate::session::{HistoryEntry, Provider, Session, Subject, VerificationType};
+use crate::store::{RefClaim, StoreError, authento_ref_key};
 use crate::{App, Error};
 
 #[derive(Debug, Clone)]
@@ -42,14 +42,29 @@ pub async fn issue(
         .issuer
         .as_deref()
         .ok_or(Error::ProviderNotConfigured("authento"))?;
-    let ref_key = authento_ref_key(&input.user_id, input.verification_type.as_str());
+    let held = match idempotency::claim(app, tenant, idem).await? {
+        Some(Claim::Replay(done)) => return replay(app, tenant, creds, issuer, &done).await,
+        Some(Claim::Fresh(h)) => Some(h),
+        None => None,
+    };
+    let result = open_or_reuse(app, tenant, input, held.as_ref(), creds, issuer).await;
+    idempotency::releasing(app, held.as_ref(), result).await
+}
 
+/// The user's open session of this track (reused), or a new one that takes the track's ref.
+async fn open_or_reuse(
+    app: &App,
+    tenant: &str,
+    input: &TokenInput,
+    held: Option<&Held>,
+    creds: &AuthentoSecrets,
+    issuer: &str,
+) -> Result<Issued, Error> {
+    // The user as Authento knows it: unique per tenant and user, so that another app's user of
+    // the same id is another Authento user.
+    let subject = Subject::of(tenant, &input.user_id);
+    let ref_key = authento_ref_key(subject.as_str(), input.verification_type.as_str());
     for _ in 0..ATTEMPTS {
-        if let Some(key) = idem
-            && let Some(record) = idempotency::lookup(app, tenant, key).await?
-        {
-            return replay(app, creds, issuer, &record).await;
-        }
         let now = app.clock.now();
         let iat = now.unix_timestamp();
         let existing = match app.store.get_ref(&ref_key).await? {
@@ -57,24 +72,15 @@ pub async fn issue(
             None => None,
         };
         let replaces = match existing {
-            Some((r, s)) if !s.status.is_terminal() => {
-                if r.tenant != tenant {
-                    return Err(Error::Conflict(
-                        "another app of this gateway has an open Authento session for this user id"
-                            .into(),
-                    ));
-                }
+            // The subject is the tenant's own: a ref of another tenant cannot exist.
+            Some((r, _)) if r.tenant != tenant => {
+                return Err(Error::Internal("an Authento ref of another tenant".into()));
+            }
+            Some((_, s)) if !s.status.is_terminal() => {
                 // Reuse the open session; the new token continues the same Authento user.
-                if let Some(key) = idem {
-                    match app
-                        .store
-                        .put_idempotency(&key.record(app, tenant, &s.id, 201, Some(iat)))
-                        .await
-                    {
-                        Ok(()) => {}
-                        Err(StoreError::Conflict) => continue, // a twin request won: replay it
-                        Err(e) => return Err(e.into()),
-                    }
+                if let Some(h) = held {
+                    h.complete(app, &h.done(app, &s.id, 201, Some(iat), None))
+                        .await?;
                 }
                 return sign(app, creds, issuer, s, iat);
             }
@@ -94,17 +100,22 @@ pub async fn issue(
             tenant: tenant.to_owned(),
             replaces,
         };
-        let idem_record = idem.map(|k| k.record(app, tenant, &session.id, 201, Some(iat)));
+        let done = held.map(|h| (h.done(app, &session.id, 201, Some(iat), None), h.owner()));
         match app
             .store
-            .create_session(&session, &history, Some(&claim), idem_record.as_ref())
+            .create_session(
+                &session,
+                &history,
+                std::slice::from_ref(&claim),
+                done.as_ref().map(|(r, o)| (r, *o)),
+            )
             .await
         {
             Ok(()) => {
                 tracing::info!(session_id = %session.id, provider = "authento", "session created");
                 return sign(app, creds, issuer, session, iat);
             }
-            // Someone opened a session for this user (or used this key) first: look again.
+            // Someone opened a session for this user first: look again.
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -118,16 +129,13 @@ pub async fn issue(
 /// (HS256 is deterministic), so no token is ever stored.
 async fn replay(
     app: &App,
+    tenant: &str,
     creds: &AuthentoSecrets,
     issuer: &str,
-    r: &IdempotencyRecord,
+    done: &Done,
 ) -> Result<Issued, Error> {
-    let session = app
-        .store
-        .get_session(&r.session_id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    let iat = r
+    let session = idempotency::replayed_session(app, tenant, done).await?;
+    let iat = done
         .issued_at
         .ok_or_else(|| Error::Internal("idempotency record without iat".into()))?;
     sign(app, creds, issuer, session, iat)
@@ -146,7 +154,7 @@ fn sign(
     let ttl = i64::try_from(app.config.token_ttl.as_secs()).unwrap_or(900);
     let claims = Claims {
         iss: issuer.to_owned(),
-        sub: session.user_id.clone(),
+        sub: Subject::of(&session.tenant, &session.user_id).to_string(),
         aud: token::AUDIENCE.to_owned(),
         iat,
         exp: iat + ttl,

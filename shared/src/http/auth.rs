@@ -6,15 +6,21 @@ use crate::secrets::SecretDoc;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// The credentials of an `Authorization: Bearer <token>` header: the scheme matched
+/// case-insensitively (RFC 9110 section 11.1), then one or more spaces; `None` for another
+/// scheme or an empty token. For every bearer-authenticated endpoint (ours, and the simulators').
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some(rest.trim()).filter(|t| !t.is_empty())
+}
+
 /// The tenant (app) that holds the presented key.
 pub fn authenticate(doc: &SecretDoc, authorization: Option<&str>) -> Result<String, Error> {
     let key = authorization
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+        .and_then(bearer_token)
         .ok_or(Error::Unauthenticated)?;
     let presented = Sha256::digest(key.as_bytes());
     let mut tenant = None;
@@ -79,6 +85,39 @@ mod tests {
                 matches!(authenticate(&doc(), h), Err(Error::Unauthenticated)),
                 "{h:?}"
             );
+        }
+    }
+
+    #[test]
+    fn bearer_token_reads_the_credentials_of_any_case_of_the_scheme() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        for h in [
+            "Bearer",
+            "Bearer ",
+            "Bearerabc",
+            "Basic abc",
+            "",
+            " Bearer abc",
+        ] {
+            assert_eq!(bearer_token(h), None, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_case_insensitively() {
+        // RFC 9110 section 11.1: the auth-scheme is case-insensitive.
+        for h in [
+            "BEARER key-a",
+            "bearer key-a",
+            "bEaReR key-a",
+            "Bearer key-a",
+        ] {
+            assert_eq!(authenticate(&doc(), Some(h)).unwrap(), "app-a", "{h:?}");
+        }
+        for h in ["Bearerkey-a", "Bearer", "Bear key-a"] {
+            assert!(authenticate(&doc(), Some(h)).is_err(), "{h:?}");
         }
     }
 }

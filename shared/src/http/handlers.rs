@@ -3,19 +3,26 @@
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, problem, views};
 use crate::flows::idempotency::IdempotencyKey;
 use crate::flows::{authento, nevis, prove, sessions, tokens};
-use crate::{App, Error};
+use crate::{App, Error, error::FieldError};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
-/// Serves one request for `function`; routes of other functions are 404, as on API Gateway.
+/// Serves one request for `function`. What matches no route (API Gateway's `$default` route
+/// brings it) is a 404, or a 405 on a known path; a route of another function is a 404 too.
 pub async fn handle(app: &App, function: Function, req: ApiRequest) -> ApiResponse {
     let started = Instant::now();
-    let route = Route::matching(&req.method, &req.path).filter(|r| r.function() == function);
+    let route = Route::resolve(&req.method, &req.path).and_then(|r| {
+        if r.function() == function {
+            Ok(r)
+        } else {
+            Err(Error::NotFound)
+        }
+    });
     let key = route.as_ref().map_or("unmatched", Route::key);
     let resp = match route {
-        None => problem::response(&Error::NotFound),
-        Some(route) => dispatch(app, &route, &req)
+        Err(e) => problem::response(&e),
+        Ok(route) => dispatch(app, &route, &req)
             .await
             .unwrap_or_else(|e| problem::response(&e)),
     };
@@ -40,10 +47,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             req.header(crate::providers::authento::webhook::DIGEST_ALG_HEADER),
         )
         .await?;
-        return Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({"received": true, "duplicate": ack.duplicate}),
-        ));
+        return Ok(views::ack(&ack));
     }
     if *route == Route::ProveWebhook {
         let ack = prove::ingest_webhook(
@@ -52,10 +56,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             req.header(crate::providers::prove::webhook::AUTH_HEADER),
         )
         .await?;
-        return Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({"received": true, "duplicate": ack.duplicate}),
-        ));
+        return Ok(views::ack(&ack));
     }
     if *route == Route::PassbaseWebhook {
         return super::passbase_routes::webhook(app, req).await;
@@ -66,7 +67,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         Route::IssueToken => {
             let body = json_object(req)?;
             let input = super::authento_input::token_input(&body, &[])?;
-            let idem = idempotency(req, route)?;
+            let idem = idempotency(req, &doc)?;
             let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
             let client = json!({"token": issued.token, "verify_url": issued.verify_url});
             Ok(ApiResponse::json(
@@ -80,7 +81,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             match provider {
                 Some("authento") => {
                     let input = super::authento_input::token_input(&body, &["provider"])?;
-                    let idem = idempotency(req, route)?;
+                    let idem = idempotency(req, &doc)?;
                     let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
                     let client = json!({"token": issued.token, "verify_url": issued.verify_url});
                     Ok(ApiResponse::json(
@@ -90,7 +91,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 }
                 Some("prove") => {
                     let input = super::prove_input::start_input(&body)?;
-                    let idem = idempotency(req, route)?;
+                    let idem = idempotency(req, &doc)?;
                     let started = prove::start(app, &tenant, &input, idem.as_ref()).await?;
                     // A replay cannot give the token again: it is never stored.
                     let client = if started.replayed {
@@ -105,7 +106,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 }
                 Some("nevis") => {
                     let input = nevis::parse_start(&body)?;
-                    let idem = idempotency(req, route)?;
+                    let idem = idempotency(req, &doc)?;
                     let started = nevis::start(app, &tenant, &input, idem.as_ref()).await?;
                     let client = json!({"start_url": started.start_url});
                     Ok(ApiResponse::json(
@@ -114,7 +115,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                     ))
                 }
                 Some("passbase") => {
-                    let idem = idempotency(req, route)?;
+                    let idem = idempotency(req, &doc)?;
                     super::passbase_routes::start(app, &tenant, &body, idem.as_ref()).await
                 }
                 Some(_) => Err(Error::invalid(
@@ -131,20 +132,22 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         }
         Route::CancelSession { id } => {
             if !req.body.is_empty() {
-                json_object(req)?; // a body, if any, must still be JSON
+                // A body, if any, is a JSON object with no fields: any field is a mistake.
+                let fields: Vec<_> = json_object(req)?
+                    .keys()
+                    .map(|k| {
+                        FieldError::new(k, "unknown_field", "a cancel request takes no fields")
+                    })
+                    .collect();
+                if !fields.is_empty() {
+                    return Err(Error::InvalidRequest(fields));
+                }
             }
-            let idem = idempotency(req, route)?;
-            if let Some(key) = &idem
-                && let Some(r) = crate::flows::idempotency::lookup(app, &tenant, key).await?
-            {
-                let s =
-                    crate::flows::sessions::get(app, &tenant, r.session_id.as_str(), false).await?;
-                return Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)));
-            }
-            let s = sessions::cancel(app, &tenant, id).await?;
-            if let Some(key) = &idem {
-                crate::flows::idempotency::bind_after(app, &tenant, key, &s.id, 200).await?;
-            }
+            let idem = idempotency(req, &doc)?;
+            let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
+                sessions::cancel(app, &tenant, id)
+            })
+            .await?;
             Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
         }
         Route::GetSession { id } => {
@@ -172,7 +175,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         }
         Route::LinkSession { id } => {
             let body = json_object(req)?;
-            let idem = idempotency(req, route)?;
+            let idem = idempotency(req, &doc)?;
             super::passbase_routes::link(app, &tenant, id, &body, idem).await
         }
         Route::ListUserReauthentications { user_id } => {
@@ -184,9 +187,22 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
     }
 }
 
-fn idempotency(req: &ApiRequest, route: &Route) -> Result<Option<IdempotencyKey>, Error> {
+/// The request's `Idempotency-Key`, bound to its method, path and body (keyed with the secret's
+/// fingerprint key).
+fn idempotency(
+    req: &ApiRequest,
+    doc: &crate::secrets::SecretDoc,
+) -> Result<Option<IdempotencyKey>, Error> {
     req.header("idempotency-key")
-        .map(|h| IdempotencyKey::new(h, route.key(), &req.body))
+        .map(|h| {
+            IdempotencyKey::new(
+                h,
+                req.method.as_str(),
+                &req.path,
+                &req.body,
+                &doc.fingerprint_key,
+            )
+        })
         .transpose()
 }
 

@@ -1,7 +1,8 @@
 //! The Lambda side: API Gateway HTTP API events in, the same `handle` as the local server.
 
-use super::{ApiRequest, ApiResponse, Function, handle};
+use super::{ApiRequest, ApiResponse, Function};
 use crate::App;
+use crate::deadline::{self, handle_before};
 use lambda_http::{Body, RequestExt, service_fn};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,7 +14,15 @@ pub async fn run(function: Function) -> Result<(), LambdaError> {
     let app = App::for_lambda().await?;
     lambda_http::run(service_fn(move |req: lambda_http::Request| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(to_lambda(handle(&app, function, from_lambda(req)).await)) }
+        // The invocation's deadline: answered 503 problem+json before it, not killed at it.
+        let until = req.lambda_context_ref().map_or_else(
+            || tokio::time::Instant::now() + deadline::function_timeout(function),
+            |ctx| deadline::instant_of(ctx.deadline(), function),
+        );
+        async move {
+            let resp = handle_before(&app, function, from_lambda(req), until).await;
+            Ok::<_, Infallible>(to_lambda(resp))
+        }
     }))
     .await
 }

@@ -5,17 +5,14 @@
 
 use super::{ApiRequest, ApiResponse, views};
 use crate::flows::idempotency::{self, IdempotencyKey};
-use crate::flows::{passbase, sessions};
+use crate::flows::passbase;
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 pub(super) async fn webhook(app: &App, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let ack = passbase::ingest_webhook(app, &req.body).await?;
-    Ok(ApiResponse::json(
-        StatusCode::OK,
-        &json!({"received": true, "duplicate": ack.duplicate}),
-    ))
+    Ok(super::views::ack(&ack))
 }
 
 pub(super) async fn start(
@@ -41,16 +38,10 @@ pub(super) async fn link(
     idem: Option<IdempotencyKey>,
 ) -> Result<ApiResponse, Error> {
     let key = link_input(body)?;
-    if let Some(k) = &idem
-        && let Some(r) = idempotency::lookup(app, tenant, k).await?
-    {
-        let s = sessions::get(app, tenant, r.session_id.as_str(), false).await?;
-        return Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)));
-    }
-    let s = passbase::link(app, tenant, id, &key).await?;
-    if let Some(k) = &idem {
-        idempotency::bind_after(app, tenant, k, &s.id, 200).await?;
-    }
+    let s = idempotency::once(app, tenant, idem.as_ref(), 200, || {
+        passbase::link(app, tenant, id, &key)
+    })
+    .await?;
     Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
 }
 

@@ -38,13 +38,20 @@ pub fn response(e: &Error) -> ApiResponse {
         serde_json::to_vec(&body).unwrap_or_default(),
     );
     let retry_after = match e {
-        Error::ProviderUnavailable { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+        Error::ProviderUnavailable { retry_after, .. } | Error::InProgress { retry_after } => {
+            Some(retry_after.as_secs().max(1))
+        }
         Error::StoreUnavailable(_) => Some(1),
         _ => None,
     };
     if let Some(secs) = retry_after {
         resp.headers
             .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let Error::MethodNotAllowed { allow, .. } = e
+        && let Ok(v) = HeaderValue::from_str(allow)
+    {
+        resp.headers.insert(http::header::ALLOW, v);
     }
     if matches!(e, Error::Unauthenticated) {
         resp.headers.insert(
@@ -68,7 +75,14 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "Invalid request",
         ),
         Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-        Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+        Error::MethodNotAllowed { .. } => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+        ),
+        Error::Conflict(_) | Error::InProgress { .. } => {
+            (StatusCode::CONFLICT, "conflict", "Conflict")
+        }
         Error::PayloadTooLarge { .. } => (
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -131,6 +145,18 @@ mod tests {
         let r = response(&Error::StoreUnavailable("table xyz throttled".into()));
         assert_eq!(r.headers["retry-after"], "1");
         assert!(!body(&r)["detail"].as_str().unwrap().contains("xyz"));
+    }
+
+    #[test]
+    fn a_method_not_allowed_says_which_are() {
+        let r = response(&Error::MethodNotAllowed {
+            method: "DELETE".into(),
+            allow: "GET".into(),
+        });
+        assert_eq!(r.status, 405);
+        assert_eq!(r.headers["allow"], "GET");
+        assert_eq!(r.headers["content-type"], "application/problem+json");
+        assert_eq!(body(&r)["code"], "method_not_allowed");
     }
 
     #[test]

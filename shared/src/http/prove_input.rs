@@ -163,20 +163,34 @@ pub fn start_input(body: &Map<String, Value>) -> Result<StartInput, Error> {
     }
 }
 
-/// https, a host, at most 128 characters, only the characters Prove allows (`-._+=/:?`).
+/// `https://`, a host name (labels of letters, digits and `-`, the last one starting with a
+/// letter, so never an IP address; no port), then a path or query of the characters Prove allows
+/// (`-._+=/:?`); at most 128 characters. The same rule as openapi.yaml's pattern, checked by hand.
 fn is_target_url(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("https://") else {
+        return false;
+    };
+    let (host, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let label_ok =
+        |l: &str| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
     s.len() <= MAX_TARGET_URL
-        && s.bytes()
+        && host.split('.').all(label_ok)
+        && host
+            .rsplit('.')
+            .next()
+            .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_alphabetic()))
+        && tail
+            .bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"-._+=/:?".contains(&c))
-        && url::Url::parse(s)
-            .is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()))
 }
 
+/// One `@` after a non-empty local part, a domain with a dot that is neither its first nor its
+/// last character, no whitespace, at most 254 characters (openapi.yaml's pattern).
 fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
-    s.len() <= 254
+    s.chars().count() <= 254
         && !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
@@ -254,6 +268,11 @@ mod tests {
             "ftp://example.com",
             "https://example.com/a b",
             "https://example.com/?a=1&b=2",
+            "HTTPS://example.com",
+            "https://example.com:8443/x",
+            "https://10.0.0.1/x",
+            "https://example..com",
+            "https://.example.com",
         ] {
             assert!(!is_target_url(bad), "{bad}");
         }
@@ -261,5 +280,12 @@ mod tests {
         assert_eq!(long.len(), 129);
         assert!(!is_target_url(&long));
         assert!(is_target_url(&long[..128]));
+        for good in [
+            "https://localhost",
+            "https://www.example.com?next=/a:b",
+            "https://a-1.example.co/x/y.html?q=1+2",
+        ] {
+            assert!(is_target_url(good), "{good}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The route table: the same one for API Gateway (template.yaml) and the local server.
 
+use crate::Error;
 use http::Method;
 
 /// A Lambda function of template.yaml.
@@ -47,6 +48,11 @@ pub const ROUTES: &[(&str, &str, Function)] = &[
     ("POST", "/v1/webhooks/passbase", Function::WebhookPassbase),
 ];
 
+/// The function template.yaml's `$default` route invokes: API Gateway sends it every request that
+/// matches no route, and it answers 404 or 405 (`Route::resolve`) instead of API Gateway's own
+/// plain 404. The local server sends unmatched requests to it too.
+pub const DEFAULT_ROUTE_FUNCTION: Function = Function::GetSession;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     IssueToken,
@@ -91,7 +97,29 @@ impl Route {
         }
     }
 
-    /// Matches a request; `None` is a 404.
+    /// Matches a request, or says why not: `NotFound` for a path no route has, `MethodNotAllowed`
+    /// (with the methods it has, for `Allow`) for a known path asked with another method.
+    pub fn resolve(method: &Method, path: &str) -> Result<Route, Error> {
+        if let Some(route) = Route::matching(method, path) {
+            return Ok(route);
+        }
+        let mut allow: Vec<&str> = ROUTES.iter().map(|(m, _, _)| *m).collect();
+        allow.sort_unstable();
+        allow.dedup();
+        allow.retain(|m| {
+            Method::from_bytes(m.as_bytes()).is_ok_and(|m| Route::matching(&m, path).is_some())
+        });
+        if allow.is_empty() {
+            Err(Error::NotFound)
+        } else {
+            Err(Error::MethodNotAllowed {
+                method: method.to_string(),
+                allow: allow.join(", "),
+            })
+        }
+    }
+
+    /// Matches a request; `None` is a 404 or a 405 (see `resolve`).
     pub fn matching(method: &Method, path: &str) -> Option<Route> {
         let path = path
             .strip_suffix('/')
@@ -168,5 +196,43 @@ mod tests {
         );
         assert!(Route::matching(&Method::GET, "/v1/users//sessions").is_none());
         assert!(Route::matching(&Method::DELETE, "/v1/sessions/x").is_none());
+    }
+
+    fn allow(method: Method, path: &str) -> Option<String> {
+        match Route::resolve(&method, path) {
+            Err(Error::MethodNotAllowed { allow, .. }) => Some(allow),
+            Err(Error::NotFound) => None,
+            other => panic!("{method} {path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_405_with_its_methods_and_an_unknown_path_404() {
+        assert_eq!(
+            allow(Method::DELETE, "/v1/sessions/x").as_deref(),
+            Some("GET")
+        );
+        assert_eq!(allow(Method::GET, "/v1/sessions").as_deref(), Some("POST"));
+        assert_eq!(
+            allow(Method::TRACE, "/v1/webhooks/prove/").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(
+            allow(Method::PUT, "/v1/users/u/reauthentications").as_deref(),
+            Some("GET")
+        );
+        assert_eq!(allow(Method::GET, "/v1/nothing"), None);
+        assert_eq!(allow(Method::DELETE, "/v1/users//sessions"), None);
+        // Every route's path refuses every other method with exactly its own.
+        for (method, template, _) in ROUTES {
+            let path = template
+                .replace("{id}", "ses_x")
+                .replace("{user_id}", "user-42");
+            assert_eq!(
+                allow(Method::PATCH, &path).as_deref(),
+                Some(*method),
+                "{template}"
+            );
+        }
     }
 }

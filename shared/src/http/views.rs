@@ -1,6 +1,8 @@
 //! The wire shapes of api.md.
 
+use super::ApiResponse;
 use crate::clock::rfc3339;
+use crate::flows::deliveries::Ack;
 use crate::session::{IdentityEvent, Reauthentication, Session};
 use crate::store::Page;
 use serde_json::{Value, json};
@@ -64,6 +66,17 @@ pub fn reauthentications(list: &[Reauthentication]) -> Value {
             "at": rfc3339(r.at),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// A webhook's answer: received (recorded); `duplicate` when it was applied before (or a twin
+/// delivery holds it right now); `deferred` when the gateway could not apply it yet and retries
+/// it itself.
+pub fn ack(ack: &Ack) -> ApiResponse {
+    let mut body = json!({"received": true, "duplicate": ack.duplicate});
+    if ack.deferred {
+        body["deferred"] = json!(true);
+    }
+    ApiResponse::json(http::StatusCode::OK, &body)
 }
 
 pub fn list(page: &Page) -> Value {

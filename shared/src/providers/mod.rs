@@ -5,3 +5,4 @@ pub mod nevis;
 pub mod passbase;
 pub mod prove;
 pub mod retry;
+pub mod transport;

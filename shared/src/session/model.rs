@@ -208,11 +208,37 @@ pub struct Session {
     pub check_attempts: u32,
     /// What the provider concluded about the document, without personal data (Passbase).
     pub evidence: Option<Evidence>,
+    /// The last answer of the provider that settled nothing (a 404, an unknown status word),
+    /// as `<why>` or `<why>:<word>`: noted once in the history, and while it stands the session
+    /// is re-read with backoff, even a decided one. A clear answer removes it.
+    pub unclear: Option<String>,
     /// Optimistic-concurrency version: every write checks and bumps it.
     pub version: u64,
     /// Store bookkeeping, not part of the session's value: where the store last filed it in
     /// its due index.
     pub due_key: DueKey,
+    /// Store bookkeeping, not part of the session's value: how its stored history is laid out,
+    /// so that a write keeps it within `MAX_HISTORY` entries.
+    pub history_mark: HistoryMark,
+}
+
+/// The most history entries a session keeps: its first (creation) and the latest others. The
+/// history lives in the session item, and DynamoDB bills a write by the item's size.
+pub const MAX_HISTORY: usize = 32;
+
+/// How a session's stored history is laid out, as read with the session: how many entries it
+/// holds, and where the oldest one after the first sits (the one a write replaces once the
+/// history is full). A hint for the store only; it never makes two sessions differ.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryMark {
+    pub len: usize,
+    pub oldest_slot: usize,
+}
+
+impl PartialEq for HistoryMark {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Where a store filed a session in its due index, as read with the session. The DynamoDB
@@ -347,8 +373,10 @@ impl Session {
             next_check_at: None,
             check_attempts: 0,
             evidence: None,
+            unclear: None,
             version: 1,
             due_key: DueKey::default(),
+            history_mark: HistoryMark::default(),
         }
     }
 }

@@ -62,14 +62,57 @@ pub fn back_off(session: &mut Session, now: OffsetDateTime) {
     ));
 }
 
+/// Delays between re-reads of a session whose provider's answers settle nothing, or whose reads
+/// keep failing: a minute doubling to six hours, so that such sessions never crowd out the
+/// others nor hammer a provider that keeps failing.
+pub const RECHECK_FIRST_DELAY: Duration = Duration::minutes(1);
+pub const RECHECK_MAX_DELAY: Duration = Duration::hours(6);
+
+/// Delay before re-read number `attempt` (1-based) of a session with an open reason to re-read.
+pub fn recheck_delay(attempt: u32) -> Duration {
+    let doubled = RECHECK_FIRST_DELAY * 2_i32.pow(attempt.saturating_sub(1).min(9));
+    doubled.min(RECHECK_MAX_DELAY)
+}
+
+/// The next read of a session whose provider answered nothing usable (an unclear answer): one
+/// step further back. Decided sessions too: that answer is their open reason to re-read.
+pub fn recheck(session: &mut Session, now: OffsetDateTime) {
+    forget_due_filing(session, now);
+    session.check_attempts = session.check_attempts.saturating_add(1);
+    let at = now + recheck_delay(session.check_attempts);
+    session.next_check_at = Some(if session.status.is_terminal() {
+        at
+    } else {
+        cap(at, session.expires_at)
+    });
+}
+
+/// The next check of a session whose read failed (the provider or the store was down, or
+/// answered what the gateway cannot use): at least as far back as an unchanged read, and further
+/// back with every failure in a row, so that failing sessions never starve the others.
+pub fn after_failure(session: &mut Session, now: OffsetDateTime) {
+    forget_due_filing(session, now);
+    session.check_attempts = session.check_attempts.saturating_add(1);
+    let n = session.check_attempts;
+    let at = now + delay_for(session.provider, n).max(recheck_delay(n));
+    session.next_check_at = Some(if session.status.is_terminal() {
+        at
+    } else {
+        cap(at, session.expires_at)
+    });
+}
+
 /// Updates the schedule of `next` (the state about to be written over a session that had
 /// `previous` status). `read` says whether the provider was just read for it.
 pub fn after_write(next: &mut Session, previous: Status, read: bool, now: OffsetDateTime) {
     forget_due_filing(next, now);
     if next.status.is_terminal() {
-        // Nothing left to check: the item leaves the due index.
-        next.next_check_at = None;
-        next.check_attempts = 0;
+        if next.unclear.is_none() || next.status.is_final() {
+            // Nothing left to check: the item leaves the due index.
+            next.next_check_at = None;
+            next.check_attempts = 0;
+        }
+        // Else a decided session with an open reason to re-read keeps its recheck.
         return;
     }
     if read {
@@ -175,6 +218,38 @@ mod tests {
         s.status = Status::Processing;
         after_write(&mut s, Status::Created, true, now);
         assert_eq!(s.next_check_at, Some(now + Duration::minutes(10)));
+    }
+
+    #[test]
+    fn rechecks_and_failures_back_off_to_six_hours_and_decided_sessions_keep_them() {
+        let mins: Vec<i64> = (1..=11).map(|a| recheck_delay(a).whole_minutes()).collect();
+        assert_eq!(mins, [1, 2, 4, 8, 16, 32, 64, 128, 256, 360, 360]);
+        let mut s = session(Provider::Authento);
+        let now = s.created_at;
+        s.status = Status::Verified;
+        s.expires_at = Some(now - Duration::hours(1));
+        s.unclear = Some("not_found".into());
+        recheck(&mut s, now);
+        assert_eq!(
+            s.next_check_at,
+            Some(now + Duration::minutes(1)),
+            "no cap by a past deadline"
+        );
+        after_write(&mut s, Status::Verified, true, now);
+        assert_eq!(
+            s.next_check_at,
+            Some(now + Duration::minutes(1)),
+            "kept while unclear"
+        );
+        s.unclear = None;
+        after_write(&mut s, Status::Verified, true, now);
+        assert_eq!(s.next_check_at, None);
+        // A failing pull session goes further back than its polling schedule.
+        let mut n = session(Provider::Nevis);
+        for _ in 0..4 {
+            after_failure(&mut n, now);
+        }
+        assert_eq!(n.next_check_at, Some(now + Duration::minutes(8)));
     }
 
     #[test]

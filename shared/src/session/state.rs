@@ -4,6 +4,8 @@
 //!   manual review overturning a decision or an Authento `RESET`.
 //! - A webhook's own claim never moves a session backwards; an authoritative read may.
 //! - The app may cancel, and our deadline may expire, only a session that is not terminal.
+//! - An answer that settles nothing (a 404, an unknown status word) never moves a session; it is
+//!   noted, and the session is read again later.
 
 use super::model::{LastError, Source, Status};
 
@@ -14,7 +16,18 @@ pub struct Proposal {
     pub provider_status: Option<String>,
     pub last_error: Option<LastError>,
     pub source: Source,
+    /// Set when the provider's answer settles nothing (`NOT_FOUND`, `UNKNOWN_STATUS`): the
+    /// session keeps its status, whatever `status` says.
+    pub unclear: Option<&'static str>,
 }
+
+/// The provider does not know the user or flow (a 404): no news for a session not yet started,
+/// and never grounds to undo anything.
+pub const NOT_FOUND: &str = "not_found";
+/// A status word the gateway does not know: it claims nothing.
+pub const UNKNOWN_STATUS: &str = "unknown_status";
+/// An answer the gateway cannot use at all (a body it cannot read, its credentials refused).
+pub const PROVIDER_ERROR: &str = "provider_error";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -25,9 +38,20 @@ pub enum Decision {
     Unchanged,
     /// Not allowed from this source; the session stays as it is.
     Refuse(&'static str),
+    /// The answer settles nothing: the session keeps its status, the answer is noted, and the
+    /// session is read again later.
+    Unclear(&'static str),
 }
 
 pub fn decide(current: Status, current_provider_status: Option<&str>, p: &Proposal) -> Decision {
+    if let Some(why) = p.unclear {
+        return if current.is_final() || (why == NOT_FOUND && current == Status::Created) {
+            // Nothing could move it anyway, or the provider simply has not seen the user yet.
+            Decision::Unchanged
+        } else {
+            Decision::Unclear(why)
+        };
+    }
     let same = current == p.status && current_provider_status == p.provider_status.as_deref();
     if current.is_final() {
         return if current == p.status {
@@ -94,7 +118,27 @@ mod tests {
             provider_status: None,
             last_error: None,
             source,
+            unclear: None,
         }
+    }
+
+    #[test]
+    fn an_unclear_answer_never_moves_a_session() {
+        for current in [Pending, Processing, Verified, Failed] {
+            for why in [NOT_FOUND, UNKNOWN_STATUS] {
+                let mut prop = p(Created, Source::ProviderRead);
+                prop.unclear = Some(why);
+                assert_eq!(
+                    decide(current, None, &prop),
+                    Decision::Unclear(why),
+                    "{current:?}"
+                );
+            }
+        }
+        let mut prop = p(Created, Source::ProviderRead);
+        prop.unclear = Some(NOT_FOUND);
+        assert_eq!(decide(Created, None, &prop), Decision::Unchanged);
+        assert_eq!(decide(Canceled, None, &prop), Decision::Unchanged);
     }
 
     #[test]
@@ -183,6 +227,7 @@ mod tests {
             provider_status: Some("INFO_REQUIRED".into()),
             last_error: None,
             source: Source::ProviderRead,
+            unclear: None,
         };
         assert_eq!(
             decide(Pending, Some("UNVERIFIED"), &prop),

@@ -14,16 +14,23 @@ type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
 const BLOCK: usize = 16;
 /// AES-256 wants exactly 32 key bytes: Passbase's secret is 32 ASCII characters.
 pub const KEY_LEN: usize = 32;
+/// More base64 than any accepted body holds (the HTTP layer caps bodies at 64 KiB) is refused.
+const MAX_ENCODED: usize = 128 * 1024;
 
 /// The plaintext of a body, or `None` for anything that is not base64 of an IV and whole
 /// blocks decrypting under `secret` to a correctly padded message. Every failure looks the same
 /// to the caller (one 401), so the answer is no padding oracle.
 pub fn decrypt(secret: &str, body: &[u8]) -> Option<Vec<u8>> {
-    if secret.len() != KEY_LEN {
+    if secret.len() != KEY_LEN || body.len() > MAX_ENCODED {
         return None;
     }
-    // A trailing newline from an HTTP client is not part of the base64.
-    let text = body.trim_ascii();
+    // Whitespace is not part of the base64: a trailing newline from an HTTP client, or the line
+    // breaks of an encoder that wraps (Ruby's `encode64`, MIME's 76 columns).
+    let text: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     let raw = STANDARD.decode(text).ok()?;
     if raw.len() < 2 * BLOCK || raw.len() % BLOCK != 0 {
         return None;
@@ -66,6 +73,8 @@ mod tests {
             decrypt(KEY, format!("{body}\n").as_bytes()).unwrap(),
             br#"{"a":1}"#
         );
+        let wrapped = format!("{}\r\n{}\n", &body[..10], &body[10..]);
+        assert_eq!(decrypt(KEY, wrapped.as_bytes()).unwrap(), br#"{"a":1}"#);
         assert!(decrypt("fedcba9876543210fedcba9876543210", body.as_bytes()).is_none());
         assert!(decrypt("short", body.as_bytes()).is_none());
         assert!(decrypt(KEY, &body.as_bytes()[..body.len() - 4]).is_none());

@@ -1,10 +1,17 @@
 //! Authento's signed user-info API: `GET {api}/userinfo/basic?id=<user id>` with
 //! `X-AUTHENTO-SIGNATURE = hex(HMAC-SHA256(api secret, TS + METHOD + FULL_URL))`.
-//! Authento answers 429 beyond about 5 requests a second: calls go through a per-container pacer
-//! and a 429 pauses every caller for `Retry-After`.
+//!
+//! Authento answers 429 beyond about 5 requests a second: calls go through a pacer and a 429
+//! pauses every caller for `Retry-After`. Both are per container (Lambda keeps no shared state):
+//! N warm containers may together send N × `IDV_AUTHENTO_MAX_RPS`, and a 429 pauses only the
+//! container that received it. The pause is capped at `MAX_PAUSE`: a `Retry-After` of hours
+//! (or of `u64::MAX` seconds) must not switch Authento reads off in a container for that long.
+//! Transport rules (deadline, no redirects, bounded bodies) are `providers::transport`'s.
 
 use crate::error::Error;
-use crate::providers::retry;
+use crate::providers::transport::{
+    self, Call, Deadline, MAX_WORD, Resend, Step, Transport, capped, provider_error,
+};
 use crate::secrets::AuthentoSecrets;
 use crate::webhooks::hmac_digest;
 use serde::Deserialize;
@@ -12,9 +19,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const PROVIDER: &str = "authento";
-/// Longest we make a caller wait for a slot before answering 503 instead.
+/// Longest we make a caller wait for a slot (or a 429's pause) before answering 503 instead.
 const MAX_WAIT: Duration = Duration::from_millis(1500);
-const ATTEMPTS: u32 = 3;
+/// Longest a 429 pauses a container's reads, whatever its `Retry-After` says.
+pub const MAX_PAUSE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Tracks {
@@ -68,18 +76,21 @@ impl Pacer {
         if wait > MAX_WAIT {
             return Err(wait);
         }
-        *next = slot + self.interval;
+        *next = slot.checked_add(self.interval).unwrap_or(slot);
         Ok(wait)
     }
 
+    /// Holds every caller back for `d`, at most `MAX_PAUSE`.
     fn pause_for(&self, d: Duration) {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        *next = (*next).max(Instant::now() + d);
+        let now = Instant::now();
+        let until = now.checked_add(d.min(MAX_PAUSE)).unwrap_or(now);
+        *next = (*next).max(until);
     }
 }
 
 pub struct AuthentoClient {
-    http: reqwest::Client,
+    transport: Transport,
     api_url: String,
     pacer: Pacer,
 }
@@ -90,9 +101,9 @@ pub fn signature(api_secret: &str, ts_ms: &str, method: &str, full_url: &str) ->
 }
 
 impl AuthentoClient {
-    pub fn new(http: reqwest::Client, api_url: &str, max_rps: u32) -> Self {
+    pub fn new(transport: Transport, api_url: &str, max_rps: u32) -> Self {
         Self {
-            http,
+            transport,
             api_url: api_url.trim_end_matches('/').to_owned(),
             pacer: Pacer::new(max_rps),
         }
@@ -107,99 +118,94 @@ impl AuthentoClient {
         let mut url = url::Url::parse(&format!("{}/userinfo/basic", self.api_url))
             .map_err(|e| Error::Internal(format!("authento url: {e}")))?;
         url.query_pairs_mut().append_pair("id", user_id);
-        let full_url = url.to_string();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.pacer.reserve() {
-                Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
-                Ok(_) => {}
-                Err(wait) => return Err(unavailable("rate limit budget exhausted", wait)),
-            }
-            let ts = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-            let ts = ts.to_string();
-            let sent = self
-                .http
-                .get(&full_url)
-                .header("X-AUTHENTO-APIKEY", &creds.api_key)
-                .header("X-AUTHENTO-TS", &ts)
-                .header(
-                    "X-AUTHENTO-SIGNATURE",
-                    signature(&creds.api_secret, &ts, "GET", &full_url),
-                )
-                .header("Accept", "application/json")
-                .send()
-                .await;
-            let resp = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    let why = if e.is_timeout() {
-                        "timed out"
-                    } else {
-                        "unreachable"
-                    };
-                    if attempt < ATTEMPTS {
-                        tokio::time::sleep(retry::backoff(attempt)).await;
-                        continue;
+        let full_url = &url.to_string();
+        let deadline = self.transport.deadline();
+        let call = Call {
+            provider: PROVIDER,
+            resend: Resend::Safe,
+            max_wait: MAX_WAIT,
+        };
+        let answer = self
+            .transport
+            .run(
+                call,
+                deadline,
+                move || async move {
+                    self.wait_for_slot(deadline).await?;
+                    let ts = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+                    let ts = ts.to_string();
+                    Ok(self
+                        .transport
+                        .http()
+                        .get(full_url)
+                        .header("X-AUTHENTO-APIKEY", &creds.api_key)
+                        .header("X-AUTHENTO-TS", &ts)
+                        .header(
+                            "X-AUTHENTO-SIGNATURE",
+                            signature(&creds.api_secret, &ts, "GET", full_url),
+                        )
+                        .header("Accept", "application/json"))
+                },
+                |answer| {
+                    if answer.status.as_u16() != 429 {
+                        return None;
                     }
-                    return Err(unavailable(why, Duration::from_secs(2)));
-                }
-            };
-            let status = resp.status();
-            if status.as_u16() == 429 {
-                let wait = retry::retry_after(resp.headers()).unwrap_or(Duration::from_secs(1));
-                self.pacer.pause_for(wait);
-                if attempt < ATTEMPTS && wait <= MAX_WAIT {
-                    continue; // the pacer makes us wait it out
-                }
-                return Err(unavailable("rate limited", wait));
+                    let wait = answer.retry_after().unwrap_or(Duration::from_secs(1));
+                    self.pacer.pause_for(wait);
+                    let rate_limited = unavailable("rate limited", wait.min(MAX_PAUSE));
+                    Some(if wait <= MAX_WAIT {
+                        // The pacer makes the next attempt wait it out.
+                        Step::Again {
+                            wait: Some(Duration::ZERO),
+                            or_else: rate_limited,
+                        }
+                    } else {
+                        Step::Fail(rate_limited)
+                    })
+                },
+            )
+            .await?;
+        let status = answer.status;
+        if status.as_u16() == 404 {
+            return Ok(Lookup::NotFound);
+        }
+        if !status.is_success() {
+            // 401/403: our credentials or allow-listed IP are wrong: an operator must act.
+            return Err(provider_error(PROVIDER, format!("answered {status}")));
+        }
+        let env: Envelope = serde_json::from_slice(&answer.body)
+            .map_err(|_| provider_error(PROVIDER, "unreadable user-info body"))?;
+        match (env.success, env.result) {
+            (true, Some(info)) => Ok(Lookup::Found(bounded(info)?)),
+            (true, None) => Ok(Lookup::NotFound),
+            (false, _) => Err(provider_error(PROVIDER, "user-info answered success=false")),
+        }
+    }
+
+    /// Waits for this call's pacing slot, if that fits the caller's patience and the deadline.
+    async fn wait_for_slot(&self, deadline: Deadline) -> Result<(), Error> {
+        match self.pacer.reserve() {
+            Ok(wait) if wait.is_zero() => Ok(()),
+            Ok(wait) if deadline.can_wait(wait) => {
+                tokio::time::sleep(wait).await;
+                Ok(())
             }
-            if status.is_server_error() {
-                if attempt < ATTEMPTS {
-                    tokio::time::sleep(retry::backoff(attempt)).await;
-                    continue;
-                }
-                return Err(unavailable(
-                    &format!("answered {status}"),
-                    Duration::from_secs(2),
-                ));
-            }
-            if status.as_u16() == 404 {
-                return Ok(Lookup::NotFound);
-            }
-            if !status.is_success() {
-                // 401/403: our credentials or allow-listed IP are wrong: an operator must act.
-                return Err(Error::Provider {
-                    provider: PROVIDER,
-                    detail: format!("answered {status}"),
-                });
-            }
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|_| unavailable("body cut short", Duration::from_secs(1)))?;
-            let env: Envelope = serde_json::from_slice(&body).map_err(|_| Error::Provider {
-                provider: PROVIDER,
-                detail: "unreadable user-info body".into(),
-            })?;
-            return match (env.success, env.result) {
-                (true, Some(info)) => Ok(Lookup::Found(info)),
-                (true, None) => Ok(Lookup::NotFound),
-                (false, _) => Err(Error::Provider {
-                    provider: PROVIDER,
-                    detail: "user-info answered success=false".into(),
-                }),
-            };
+            Ok(wait) | Err(wait) => Err(unavailable("rate limit budget exhausted", wait)),
         }
     }
 }
 
+/// What gets stored of a user-info answer, bounded where it enters: the id (our ref) is refused
+/// when absurdly long, the status words are cut.
+fn bounded(mut info: UserInfo) -> Result<UserInfo, Error> {
+    transport::bounded_id(PROVIDER, "the user id", &info.id)?;
+    info.status.basic = capped(info.status.basic, MAX_WORD);
+    info.status.poa = capped(info.status.poa, MAX_WORD);
+    Ok(info)
+}
+
 fn unavailable(detail: &str, retry_after: Duration) -> Error {
-    Error::ProviderUnavailable {
-        provider: PROVIDER,
-        detail: detail.to_owned(),
-        retry_after,
-    }
+    transport::unavailable(PROVIDER, detail, retry_after)
 }
 
 #[cfg(test)]
@@ -230,5 +236,22 @@ mod tests {
         assert!(w > Duration::from_millis(400) && w <= Duration::from_millis(500));
         p.pause_for(Duration::from_secs(5));
         assert!(p.reserve().is_err());
+    }
+
+    #[test]
+    fn an_absurd_pause_neither_panics_nor_outlasts_its_cap() {
+        let p = Pacer::new(5);
+        p.pause_for(Duration::MAX);
+        p.pause_for(Duration::from_secs(u64::MAX));
+        let wait = p.reserve().expect_err("paused");
+        assert!(wait <= Duration::from_secs(60), "{wait:?}");
+    }
+
+    #[test]
+    fn an_absurd_retry_after_is_clamped() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "18446744073709551615".parse().unwrap());
+        let d = crate::providers::retry::retry_after(&h).unwrap();
+        assert!(d <= Duration::from_secs(3600), "{d:?}");
     }
 }

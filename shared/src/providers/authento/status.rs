@@ -3,39 +3,49 @@
 
 use super::client::Lookup;
 use crate::session::Proposal;
-use crate::session::{LastError, Source, Status, VerificationType};
+use crate::session::{LastError, NOT_FOUND, Source, Status, UNKNOWN_STATUS, VerificationType};
 
 pub fn proposal(lookup: &Lookup, vt: VerificationType) -> Proposal {
-    let (status, provider_status, last_error) = match lookup {
-        // The user never opened the flow.
-        Lookup::NotFound => (Status::Created, None, None),
-        Lookup::Found(info) => {
-            let word = match vt {
-                VerificationType::Basic => info.status.basic.as_str(),
-                VerificationType::Poa => info.status.poa.as_str(),
-            };
-            let (status, err) = match word.to_ascii_uppercase().as_str() {
-                "UNVERIFIED" | "INFO_REQUIRED" => (Status::Pending, None),
-                "PROCESSING" => (Status::Processing, None),
-                "VERIFIED" => (Status::Verified, None),
-                "REJECTED" => (
-                    Status::Failed,
-                    Some(LastError {
-                        code: "rejected".into(),
-                        message: "Authento rejected the verification".into(),
-                    }),
-                ),
-                // An unknown word: keep it visible, claim nothing new.
-                _ => (Status::Pending, None),
-            };
-            (status, Some(word.to_owned()), err)
-        }
+    let info = match lookup {
+        // ASSUMPTION: the user never opened the flow. News for nobody; never grounds to undo a
+        // decision (a user erased at Authento, a wrong API URL).
+        Lookup::NotFound => return unclear(NOT_FOUND, None),
+        Lookup::Found(info) => info,
+    };
+    let word = match vt {
+        VerificationType::Basic => info.status.basic.as_str(),
+        VerificationType::Poa => info.status.poa.as_str(),
+    };
+    let (status, last_error) = match word.to_ascii_uppercase().as_str() {
+        "UNVERIFIED" | "INFO_REQUIRED" => (Status::Pending, None),
+        "PROCESSING" | "ON_HOLD" => (Status::Processing, None),
+        "VERIFIED" => (Status::Verified, None),
+        "REJECTED" => (
+            Status::Failed,
+            Some(LastError {
+                code: "rejected".into(),
+                message: "Authento rejected the verification".into(),
+            }),
+        ),
+        // A word the gateway does not know claims nothing: noted, and read again later.
+        _ => return unclear(UNKNOWN_STATUS, Some(word)),
     };
     Proposal {
         status,
-        provider_status,
+        provider_status: Some(word.to_owned()),
         last_error,
         source: Source::ProviderRead,
+        unclear: None,
+    }
+}
+
+fn unclear(why: &'static str, word: Option<&str>) -> Proposal {
+    Proposal {
+        status: Status::Created,
+        provider_status: word.map(str::to_owned),
+        last_error: None,
+        source: Source::ProviderRead,
+        unclear: Some(why),
     }
 }
 
@@ -58,7 +68,10 @@ mod tests {
     #[test]
     fn each_word_maps_as_providers_md_says() {
         let b = VerificationType::Basic;
-        assert_eq!(proposal(&Lookup::NotFound, b).status, Status::Created);
+        assert_eq!(proposal(&Lookup::NotFound, b).unclear, Some(NOT_FOUND));
+        let odd = proposal(&found("BRAND_NEW_WORD", "X"), b);
+        assert_eq!(odd.unclear, Some(UNKNOWN_STATUS));
+        assert_eq!(odd.provider_status.as_deref(), Some("BRAND_NEW_WORD"));
         assert_eq!(
             proposal(&found("UNVERIFIED", "X"), b).status,
             Status::Pending

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
-    /// Our persistent user id: Authento ties its results to it.
+    /// The user as Authento knows it (`session::Subject`: unique per tenant and user, never the
+    /// app's own user id): Authento ties its results to it.
     pub sub: String,
     /// Always "Authento".
     pub aud: String,

@@ -3,7 +3,7 @@
 //! carries Nevis's error codes in `last_error`.
 
 use super::wire::NevisSession;
-use crate::session::{LastError, Proposal, Source, Status};
+use crate::session::{LastError, Proposal, Source, Status, UNKNOWN_STATUS};
 
 pub fn proposal(s: &NevisSession) -> Proposal {
     let word = s.status.to_ascii_lowercase();
@@ -12,15 +12,23 @@ pub fn proposal(s: &NevisSession) -> Proposal {
         "in_progress" => (Status::Pending, None),
         "verified" => (Status::Verified, None),
         "failed" => (Status::Failed, Some(failure(s))),
-        // ASSUMPTION: an undocumented word means the user is still at it; it stays visible in
-        // provider_status and claims no decision.
-        _ => (Status::Pending, None),
+        // An undocumented word claims nothing: noted, and read again later.
+        _ => {
+            return Proposal {
+                status: Status::Created,
+                provider_status: Some(s.status.clone()),
+                last_error: None,
+                source: Source::ProviderRead,
+                unclear: Some(UNKNOWN_STATUS),
+            };
+        }
     };
     Proposal {
         status,
         provider_status: Some(s.status.clone()),
         last_error,
         source: Source::ProviderRead,
+        unclear: None,
     }
 }
 
@@ -78,6 +86,13 @@ mod tests {
         assert_eq!(e.code, "FACE_MISMATCH");
         assert!(e.message.contains("LIVENESS_FAILED"));
         assert_eq!(p.provider_status.as_deref(), Some("failed"));
+    }
+
+    #[test]
+    fn an_unknown_word_settles_nothing() {
+        let p = proposal(&session("paused", &[]));
+        assert_eq!(p.unclear, Some(UNKNOWN_STATUS));
+        assert_eq!(p.provider_status.as_deref(), Some("paused"));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! Assumptions where Passbase's docs are silent (each is marked ASSUMPTION at its place):
 //! - the webhooks other than `VERIFICATION_REVIEWED` carry the same envelope
 //!   (`event`, `key`, `status`, `created`, `updated`, `processed`);
-//! - an event name we do not know is still a change to re-read, not a forgery;
-//! - a delivery without `updated` is identified by `created` (then by nothing: one per key+event);
+//! - the documented event names are all there are: an unknown name is refused (with CBC and no
+//!   MAC, a rewritten first block would otherwise pass as a new event);
+//! - a delivery is identified by key, event, `updated` (or `created`) and a hash of its plaintext;
 //! - `IDENTITY_AUTHENTICATED` without a `status` reports an approved reauthentication;
 //! - the identity's `metadata` comes back as the JSON object the app encrypted for the SDK,
 //!   `{"session_ref": "ses_..."}` (a JSON string of it is accepted too).

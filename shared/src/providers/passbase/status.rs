@@ -1,25 +1,28 @@
 //! Passbase's identity status onto our one status set (providers.md §6).
 
 use super::Identity;
-use crate::Error;
-use crate::session::{LastError, Proposal, Source, Status};
+use crate::session::{LastError, Proposal, Source, Status, UNKNOWN_STATUS};
 
 /// The proposal an authoritative identity read makes.
-pub fn proposal(identity: &Identity) -> Result<Proposal, Error> {
+pub fn proposal(identity: &Identity) -> Proposal {
     let status = match identity.status.as_str() {
         "created" => Status::Created,
         // `pending` is "the customer's turn" (a manual review, or a watchlist hit): the user is done.
         "processing" | "processed" | "pending" => Status::Processing,
         "approved" | "verified" => Status::Verified,
         "declined" | "unverified" => Status::Failed,
+        // A status the gateway does not know claims nothing: noted, and read again later.
         _ => {
-            return Err(Error::Provider {
-                provider: "passbase",
-                detail: "an identity status the gateway does not know".into(),
-            });
+            return Proposal {
+                status: Status::Created,
+                provider_status: Some(identity.status.clone()),
+                last_error: None,
+                source: Source::ProviderRead,
+                unclear: Some(UNKNOWN_STATUS),
+            };
         }
     };
-    Ok(Proposal {
+    Proposal {
         status,
         provider_status: Some(identity.status.clone()),
         last_error: (status == Status::Failed).then(|| LastError {
@@ -27,7 +30,23 @@ pub fn proposal(identity: &Identity) -> Result<Proposal, Error> {
             message: "Passbase declined the verification".into(),
         }),
         source: Source::ProviderRead,
-    })
+        unclear: None,
+    }
+}
+
+/// The proposal for a session whose linked identity names another session in its metadata:
+/// someone else's documents, never this user's verification.
+pub fn mismatch(identity: &Identity) -> Proposal {
+    Proposal {
+        status: Status::Failed,
+        provider_status: Some(identity.status.clone()),
+        last_error: Some(LastError {
+            code: "identity_mismatch".into(),
+            message: "the Passbase identity belongs to another verification session".into(),
+        }),
+        source: Source::ProviderRead,
+        unclear: None,
+    }
 }
 
 #[cfg(test)]
@@ -50,12 +69,15 @@ mod tests {
             ("declined", Status::Failed),
             ("unverified", Status::Failed),
         ] {
-            let p = proposal(&identity(raw)).unwrap();
+            let p = proposal(&identity(raw));
             assert_eq!(p.status, ours, "{raw}");
             assert_eq!(p.provider_status.as_deref(), Some(raw));
         }
-        let declined = proposal(&identity("declined")).unwrap();
+        let declined = proposal(&identity("declined"));
         assert_eq!(declined.last_error.unwrap().code, "declined");
-        assert!(proposal(&identity("exploded")).is_err());
+        assert_eq!(
+            proposal(&identity("exploded")).unclear,
+            Some(UNKNOWN_STATUS)
+        );
     }
 }

@@ -3,23 +3,33 @@
 //! the client lives in `App`, so every invocation of a warm container shares it.
 //!
 //! Retries: the token and `/v3/verify-status` are safe to repeat (jittered backoff on 429, 5xx and
-//! transport errors). `/v3/verify` and `/v3/identity` are sent once: a second `/v3/verify` would
-//! start a second flow (and text the user again). A 401 on any call means the request was not
-//! served: the cached token is dropped and the call is sent once more with a fresh one.
+//! transport errors). `/v3/verify` and `/v3/identity` are never sent again once they may have
+//! reached Prove: a second `/v3/verify` would start a second flow (and text the user again); they
+//! are sent again only when the connection was refused, and not sent at all when what is left of
+//! the operation's deadline is shorter than a full attempt (`providers::transport`). A 401 on any
+//! call means the request was not served: the cached token is dropped and the call is sent once
+//! more with a fresh one. One deadline covers an operation and the token it needs.
 
 use crate::error::Error;
-use crate::providers::retry;
+use crate::providers::transport::{
+    self, Answer, Call, Deadline, MAX_WORD, Resend, Step, Transport, capped, provider_error,
+};
 use crate::secrets::ProveSecrets;
 use crate::session::ProveRegion;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const PROVIDER: &str = "prove";
-const ATTEMPTS: u32 = 3;
 /// A token is renewed this long before Prove says it expires (clock skew, slow calls).
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// Longest token lifetime believed (Prove's are an hour): an `expires_in` near `u64::MAX`
+/// overflows time arithmetic (a panic; the profile aborts).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+/// Longest `Retry-After` waited out inside one operation.
+const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// Prove's error body for 400/401/403/404/500: `{"code": 1003, "message": "step not allowed"}`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -137,7 +147,7 @@ struct CachedToken {
 }
 
 pub struct ProveClient {
-    http: reqwest::Client,
+    transport: Transport,
     na_url: String,
     eu_url: String,
     /// One token per region. A tokio mutex held across the fetch: concurrent callers of a cold
@@ -145,17 +155,10 @@ pub struct ProveClient {
     tokens: tokio::sync::Mutex<HashMap<ProveRegion, CachedToken>>,
 }
 
-/// Whether a call may be sent again after a failure that may have reached Prove.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    Safe,
-    Never,
-}
-
 impl ProveClient {
-    pub fn new(http: reqwest::Client, na_url: &str, eu_url: &str) -> Self {
+    pub fn new(transport: Transport, na_url: &str, eu_url: &str) -> Self {
         Self {
-            http,
+            transport,
             na_url: na_url.trim_end_matches('/').to_owned(),
             eu_url: eu_url.trim_end_matches('/').to_owned(),
             tokens: tokio::sync::Mutex::new(HashMap::new()),
@@ -169,20 +172,25 @@ impl ProveClient {
         }
     }
 
-    /// Starts a flow. Sent once, whatever happens.
+    /// Starts a flow. Never sent twice (see the module docs).
     pub async fn verify(
         &self,
         creds: &ProveSecrets,
         region: ProveRegion,
         req: &VerifyRequest,
     ) -> Result<VerifyResponse, Error> {
-        let (status, body) = self
-            .call(creds, region, "/v3/verify", req, Retry::Never)
+        let answer = self
+            .call(creds, region, "/v3/verify", req, Resend::IfNotSent)
             .await?;
-        if !status.is_success() {
-            return Err(api_error(status, &body));
+        if !answer.status.is_success() {
+            return Err(api_error(answer.status, &answer.body));
         }
-        parse(&body, "verify")
+        let mut r: VerifyResponse = parse(&answer.body, "verify")?;
+        transport::bounded_id(PROVIDER, "correlationId", &r.correlation_id)?;
+        r.success = capped(r.success, MAX_WORD);
+        r.possession_result = capped(r.possession_result, MAX_WORD);
+        r.verify_result = capped(r.verify_result, MAX_WORD);
+        Ok(r)
     }
 
     /// The flow's current result. A read: retried when that is safe.
@@ -197,16 +205,25 @@ impl ProveClient {
             "correlationId": correlation_id,
             "clientRequestId": client_request_id,
         });
-        let (status, bytes) = self
-            .call(creds, region, "/v3/verify-status", &body, Retry::Safe)
+        let answer = self
+            .call(creds, region, "/v3/verify-status", &body, Resend::Safe)
             .await?;
-        if status == StatusCode::FORBIDDEN && error_body(&bytes).code == Some(STEP_NOT_ALLOWED) {
+        if answer.status == StatusCode::FORBIDDEN
+            && error_body(&answer.body).code == Some(STEP_NOT_ALLOWED)
+        {
             return Ok(StatusRead::StepNotAllowed);
         }
-        if !status.is_success() {
-            return Err(api_error(status, &bytes));
+        if !answer.status.is_success() {
+            return Err(api_error(answer.status, &answer.body));
         }
-        parse(&bytes, "verify-status").map(StatusRead::Status)
+        let mut r: StatusResponse = parse(&answer.body, "verify-status")?;
+        if let Some(id) = &r.identity_id {
+            transport::bounded_id(PROVIDER, "identityId", id)?;
+        }
+        r.success = capped(r.success, MAX_WORD);
+        r.possession_result = capped(r.possession_result, MAX_WORD);
+        r.verify_result = capped(r.verify_result, MAX_WORD);
+        Ok(StatusRead::Status(r))
     }
 
     /// Enrolls a verified identity with Identity Manager; its id keys the identity's webhooks.
@@ -221,102 +238,109 @@ impl ProveClient {
             "phoneNumber": phone_number,
             "clientCustomerId": client_customer_id,
         });
-        let (status, bytes) = self
-            .call(creds, region, "/v3/identity", &body, Retry::Never)
+        let answer = self
+            .call(creds, region, "/v3/identity", &body, Resend::IfNotSent)
             .await?;
-        if !status.is_success() {
-            return Err(api_error(status, &bytes));
+        if !answer.status.is_success() {
+            return Err(api_error(answer.status, &answer.body));
         }
-        let r: EnrollResponse = parse(&bytes, "identity")?;
+        let r: EnrollResponse = parse(&answer.body, "identity")?;
         match (r.success, r.identity_id) {
-            (Some(false), _) | (_, None) => Err(Error::Provider {
-                provider: PROVIDER,
-                detail: "identity enrollment answered without an identity id".into(),
-            }),
-            (_, Some(id)) => Ok(id),
+            (Some(false), _) | (_, None) => Err(provider_error(
+                PROVIDER,
+                "identity enrollment answered without an identity id",
+            )),
+            (_, Some(id)) => {
+                transport::bounded_id(PROVIDER, "identityId", &id)?;
+                Ok(id)
+            }
         }
     }
 
-    /// One authenticated JSON call; the answer's status and body (errors are the caller's).
-    async fn call<T: Serialize + ?Sized>(
+    /// One authenticated JSON call; its answer (statuses other than 429/5xx are the caller's).
+    async fn call<T: Serialize + Sync + ?Sized>(
         &self,
         creds: &ProveSecrets,
         region: ProveRegion,
         path: &str,
         body: &T,
-        retry: Retry,
-    ) -> Result<(StatusCode, bytes::Bytes), Error> {
-        let url = format!("{}{path}", self.base(region));
-        let mut attempt = 0;
-        let mut renewed = false;
-        loop {
-            attempt += 1;
-            let token = self.token(creds, region).await?;
-            let sent = self
-                .http
-                .post(&url)
-                .bearer_auth(&token)
-                .header("Accept", "application/json")
-                .json(body)
-                .send()
-                .await;
-            let resp = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    // A timeout may have reached Prove: only a safe call is sent again.
-                    if retry == Retry::Safe && attempt < ATTEMPTS {
-                        tokio::time::sleep(retry::backoff(attempt)).await;
-                        continue;
+        resend: Resend,
+    ) -> Result<Answer, Error> {
+        let url = &format!("{}{path}", self.base(region));
+        let deadline = self.transport.deadline();
+        let call = Call {
+            provider: PROVIDER,
+            resend,
+            max_wait: MAX_WAIT,
+        };
+        // A 401 means the request was not served: the token is dropped and fetched again once.
+        let (renew, renewed) = (&AtomicBool::new(false), &AtomicBool::new(false));
+        self.transport
+            .run(
+                call,
+                deadline,
+                move || async move {
+                    if renew.swap(false, Ordering::SeqCst) {
+                        self.forget_token(region).await;
                     }
-                    return Err(transport(&e));
-                }
-            };
-            let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && !renewed {
-                // Not served: the token was revoked or expired early. One fresh try.
-                renewed = true;
-                self.forget_token(region).await;
-                continue;
-            }
-            let again = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-            if again && retry == Retry::Safe && attempt < ATTEMPTS {
-                let wait = retry::retry_after(resp.headers())
-                    .filter(|w| *w <= Duration::from_secs(1))
-                    .unwrap_or_else(|| retry::backoff(attempt));
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            let retry_after = retry::retry_after(resp.headers());
-            let bytes = resp.bytes().await.map_err(|e| transport(&e))?;
-            if again {
-                return Err(Error::ProviderUnavailable {
-                    provider: PROVIDER,
-                    detail: format!("{path} answered {status}"),
-                    retry_after: retry_after.unwrap_or(Duration::from_secs(2)),
-                });
-            }
-            return Ok((status, bytes));
-        }
+                    let token = self.token(creds, region, deadline).await?;
+                    Ok(self
+                        .transport
+                        .http()
+                        .post(url)
+                        .bearer_auth(&token)
+                        .header("Accept", "application/json")
+                        .json(body))
+                },
+                |answer| {
+                    (answer.status == StatusCode::UNAUTHORIZED
+                        && !renewed.swap(true, Ordering::SeqCst))
+                    .then(|| {
+                        renew.store(true, Ordering::SeqCst);
+                        Step::Again {
+                            wait: Some(Duration::ZERO),
+                            or_else: provider_error(PROVIDER, format!("{path} answered 401")),
+                        }
+                    })
+                },
+            )
+            .await
     }
 
     /// The region's bearer token, fetched when missing, about to expire, or of other credentials.
-    async fn token(&self, creds: &ProveSecrets, region: ProveRegion) -> Result<String, Error> {
-        let mut tokens = self.tokens.lock().await;
+    async fn token(
+        &self,
+        creds: &ProveSecrets,
+        region: ProveRegion,
+        deadline: Deadline,
+    ) -> Result<String, Error> {
+        let lock = tokio::time::timeout(deadline.remaining(), self.tokens.lock()).await;
+        let Ok(mut tokens) = lock else {
+            return Err(transport::unavailable(
+                PROVIDER,
+                "waited too long for a token",
+                Duration::from_secs(2),
+            ));
+        };
         if let Some(t) = tokens.get(&region)
             && t.client_id == creds.client_id
             && Instant::now() < t.renew_at
         {
             return Ok(t.token.clone());
         }
-        let fetched = self.fetch_token(creds, region).await?;
+        let fetched = self.fetch_token(creds, region, deadline).await?;
         let token = fetched.access_token.clone();
-        let lifetime = Duration::from_secs(fetched.expires_in.unwrap_or(3600));
+        let lifetime =
+            Duration::from_secs(fetched.expires_in.unwrap_or(3600)).min(MAX_TOKEN_LIFETIME);
+        let now = Instant::now();
         tokens.insert(
             region,
             CachedToken {
                 client_id: creds.client_id.clone(),
                 token: fetched.access_token,
-                renew_at: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN),
+                renew_at: now
+                    .checked_add(lifetime.saturating_sub(TOKEN_MARGIN))
+                    .unwrap_or(now),
             },
         );
         Ok(token)
@@ -330,70 +354,46 @@ impl ProveClient {
         &self,
         creds: &ProveSecrets,
         region: ProveRegion,
+        deadline: Deadline,
     ) -> Result<TokenResponse, Error> {
-        let url = format!("{}/token", self.base(region));
-        let form = [
+        let url = &format!("{}/token", self.base(region));
+        let form = &[
             ("client_id", creds.client_id.as_str()),
             ("client_secret", creds.client_secret.as_str()),
             ("grant_type", "client_credentials"),
         ];
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self.http.post(&url).form(&form).send().await;
-            let transient = match &result {
-                Ok(r) => {
-                    r.status() == StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error()
-                }
-                Err(_) => true,
-            };
-            if transient && attempt < ATTEMPTS {
-                tokio::time::sleep(retry::backoff(attempt)).await;
-                continue;
-            }
-            let resp = result.map_err(|e| transport(&e))?;
-            let status = resp.status();
-            let bytes = resp.bytes().await.map_err(|e| transport(&e))?;
-            if transient {
-                return Err(Error::ProviderUnavailable {
-                    provider: PROVIDER,
-                    detail: format!("/token answered {status}"),
-                    retry_after: Duration::from_secs(2),
-                });
-            }
-            if !status.is_success() {
-                // Wrong client credentials: an operator must act. The body is not echoed.
-                return Err(Error::Provider {
-                    provider: PROVIDER,
-                    detail: format!("/token answered {status}"),
-                });
-            }
-            return parse(&bytes, "token");
+        let call = Call {
+            provider: PROVIDER,
+            resend: Resend::Safe,
+            max_wait: MAX_WAIT,
+        };
+        let answer = self
+            .transport
+            .run(
+                call,
+                deadline,
+                move || async move { Ok(self.transport.http().post(url).form(form)) },
+                |_| None,
+            )
+            .await?;
+        if !answer.status.is_success() {
+            // Wrong client credentials: an operator must act. The body is not echoed.
+            return Err(provider_error(
+                PROVIDER,
+                format!("/token answered {}", answer.status),
+            ));
         }
+        parse(&answer.body, "token")
     }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|_| Error::Provider {
-        provider: PROVIDER,
-        detail: format!("unreadable {what} answer"),
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|_| provider_error(PROVIDER, format!("unreadable {what} answer")))
 }
 
 fn error_body(bytes: &[u8]) -> ApiError {
     serde_json::from_slice(bytes).unwrap_or_default()
-}
-
-fn transport(e: &reqwest::Error) -> Error {
-    Error::ProviderUnavailable {
-        provider: PROVIDER,
-        detail: if e.is_timeout() {
-            "timed out".into()
-        } else {
-            "unreachable".into()
-        },
-        retry_after: Duration::from_secs(2),
-    }
 }
 
 /// Prove's `{code, message}` on our error codes: a sandbox number that is no test user is the
@@ -407,14 +407,15 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> Error {
             "Prove's sandbox has no test user with this phone number",
         );
     }
-    Error::Provider {
-        provider: PROVIDER,
-        detail: format!(
-            "answered {status} code {} ({})",
-            e.code.map_or("-".to_owned(), |c| c.to_string()),
-            e.message.as_deref().unwrap_or("no message")
+    // Status and code only: Prove's `message` may quote the request (names, a phone number),
+    // and this detail is logged.
+    provider_error(
+        PROVIDER,
+        format!(
+            "answered {status} code {}",
+            e.code.map_or("-".to_owned(), |c| c.to_string())
         ),
-    }
+    )
 }
 
 #[cfg(test)]
@@ -467,5 +468,24 @@ mod tests {
         assert!(matches!(e, Error::Provider { ref detail, .. } if detail.contains("1001")));
         let e = api_error(StatusCode::NOT_FOUND, b"not json");
         assert!(matches!(e, Error::Provider { .. }));
+    }
+
+    #[test]
+    fn proves_error_text_never_reaches_our_detail() {
+        let e = api_error(
+            StatusCode::BAD_REQUEST,
+            br#"{"code":1001,"message":"phoneNumber +12001004011 of Sheilakathryn is invalid"}"#,
+        );
+        let Error::Provider { detail, .. } = e else {
+            panic!("a provider error: {e:?}");
+        };
+        assert!(
+            detail.contains("400") && detail.contains("1001"),
+            "{detail}"
+        );
+        assert!(
+            !detail.contains("12001004011") && !detail.contains("Sheilakathryn"),
+            "only status and code: {detail}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Prove's results on our status set (providers.md §6). `success` is a string: `"true"`,
 //! `"pending"` or `"false"`; `possessionResult`/`verifyResult` say which check is done or failed.
 
-use crate::session::{LastError, Proposal, Source, Status};
+use crate::session::{LastError, Proposal, Source, Status, UNKNOWN_STATUS};
 
 /// What one of Prove's answers says about a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,14 +24,25 @@ pub fn proposal(o: &Outcome<'_>) -> Proposal {
         "false" => (Status::Failed, Some(failure(o))),
         // Possession done (or not asked), the verification still running: Prove decides.
         "pending" if o.possession_result != "pending" => (Status::Processing, None),
-        // Waiting on the user; an unknown word claims nothing new either.
-        _ => (Status::Pending, None),
+        // Waiting on the user.
+        "pending" => (Status::Pending, None),
+        // A word the gateway does not know claims nothing: noted, and read again later.
+        _ => {
+            return Proposal {
+                status: Status::Created,
+                provider_status: Some(o.success.to_owned()),
+                last_error: None,
+                source: Source::ProviderRead,
+                unclear: Some(UNKNOWN_STATUS),
+            };
+        }
     };
     Proposal {
         status,
         provider_status: Some(o.success.to_owned()),
         last_error,
         source: Source::ProviderRead,
+        unclear: None,
     }
 }
 
@@ -65,6 +76,7 @@ pub fn expired(reason: &str) -> Proposal {
             message: "the possession check was not completed in time".into(),
         }),
         source: Source::Deadline,
+        unclear: None,
     }
 }
 
@@ -104,6 +116,10 @@ mod tests {
         let v = proposal(&o("false", "success", "failed"));
         assert_eq!(v.last_error.unwrap().code, "verification_failed");
         assert_eq!(v.provider_status.as_deref(), Some("false"));
+        assert_eq!(
+            proposal(&o("possession_required", "x", "y")).unclear,
+            Some(UNKNOWN_STATUS)
+        );
     }
 
     #[test]

@@ -8,24 +8,30 @@
 //! | session           | `SES#<id>`                  | `SES`         | its history in `h`, appended by each write; gsi1: `USR#<tenant>#<user>` / `<created ns>#<id>` |
 //! |                   |                             |               | gsi2 (open sessions with a next check only): `DUE#<shard>` / `<filed ms>#<id>`, filed at or before the next check |
 //! | provider ref      | `REF#<key>`                 | `REF`         | provider identity -> session |
-//! | webhook delivery  | `WH#<provider>#<event id>`  | `WH`          | dedupe, TTL               |
-//! | idempotency key   | `IDEM#<tenant>#<key>`       | `IDEM`        | TTL                       |
+//! | webhook delivery  | `WH#<provider>#<event id>`  | `WH`          | state, lease, what a retry needs; TTL; gsi2 while unsettled: `RETRY#<shard>` / `<due ms>#<pk>` |
+//! | delivery token    | `TOK#<provider>#<token hash>` | `TOK`       | the body a token came with (Prove), TTL |
+//! | idempotency key   | `IDEM#<tenant>#<key>`       | `IDEM`        | in progress (lease) or done; TTL |
 //! | identity event    | `SES#<id>`                  | `IE#<event id>` | Prove Identity Manager  |
 //! | unmatched delivery| `UNM#<provider>#<subject>`  | `WH#<event id>` | finds kept deliveries on link, TTL |
 //! | reauthentication  | `RA#<tenant>#<user>`        | `<at ns>#<event id>` | newest first by query |
 
+mod deliveries;
+mod idempotency;
+
 use super::*;
 use crate::session::{
-    DueKey, Evidence, LastError, Possession, ProveDetails, ProveRegion, Provider, Reauthentication,
-    Source, Status, VerificationType,
+    DueKey, Evidence, HistoryMark, LastError, MAX_HISTORY, Possession, ProveDetails, ProveRegion,
+    Provider, Reauthentication, Source, Status, VerificationType,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
 };
+use idempotency::idem_complete_put;
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
@@ -74,20 +80,6 @@ impl DynamoStore {
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Marks the delivery a session write applied. After the write, not in a transaction with
-    /// it (a transaction bills every item twice): if this mark is lost, the delivery stays
-    /// `received` and its redelivery is processed again, which changes nothing twice (the
-    /// provider's state is read again, an identity event is stored under its own id).
-    async fn settle(&self, w: &SessionWrite<'_>) -> StoreResult<()> {
-        match w.applies_delivery {
-            Some((provider, event_id)) => {
-                self.set_delivery_state(provider, event_id, DeliveryState::Applied)
-                    .await
-            }
-            None => Ok(()),
-        }
     }
 
     /// Items by key, strongly consistent, in one BatchGetItem per 100 keys; keys not found are
@@ -388,15 +380,6 @@ fn due_upto(at: OffsetDateTime) -> String {
 fn unix_ms(at: OffsetDateTime) -> i128 {
     (at.unix_timestamp_nanos() / 1_000_000).max(0)
 }
-fn delivery_pk(provider: &str, event_id: &str) -> String {
-    format!("WH#{provider}#{event_id}")
-}
-fn idem_pk(tenant: &str, key: &str) -> String {
-    format!("IDEM#{tenant}#{key}")
-}
-fn unmatched_pk(provider: &str, subject: &str) -> String {
-    format!("UNM#{provider}#{subject}")
-}
 fn reauth_pk(tenant: &str, user_id: &str) -> String {
     format!("RA#{tenant}#{user_id}")
 }
@@ -458,6 +441,7 @@ fn session_item(x: &Session) -> Item {
             e.document_country.clone().map(s),
         );
     }
+    put_opt(&mut item, "unclear", x.unclear.clone().map(s));
     item.insert("version".into(), n(x.version));
     item
 }
@@ -572,9 +556,35 @@ fn session_from(item: &Item) -> StoreResult<Session> {
             };
             (e != Evidence::default()).then_some(e)
         },
+        unclear: opt_s(item, "unclear"),
         version: get_n(item, "version")?,
         due_key: DueKey(filed_due(item)),
+        history_mark: history_mark(item),
     })
+}
+
+/// How the item's history list is laid out: its length, and the slot of the oldest entry after
+/// the first (by version), which a write replaces once the list is full.
+fn history_mark(item: &Item) -> HistoryMark {
+    let Some(AttributeValue::L(entries)) = item.get("h") else {
+        return HistoryMark::default();
+    };
+    let version = |e: &AttributeValue| -> u64 {
+        e.as_m()
+            .ok()
+            .and_then(|m| opt_n(m, "v"))
+            .unwrap_or(u64::MAX)
+    };
+    let oldest_slot = entries
+        .iter()
+        .enumerate()
+        .skip(1)
+        .min_by_key(|(_, e)| version(e))
+        .map_or(0, |(i, _)| i);
+    HistoryMark {
+        len: entries.len(),
+        oldest_slot,
+    }
 }
 
 /// The session a session item, or an index entry naming one, is about.
@@ -614,6 +624,7 @@ const SESSION_OPTIONAL: &[&str] = &[
     "score",
     "document_type",
     "document_country",
+    "unclear",
 ];
 
 /// Written once, when the session is created: an update leaves them (and so the user index,
@@ -686,12 +697,20 @@ fn session_update(w: &SessionWrite<'_>) -> Expr {
     e.values.insert(":expected".into(), n(w.expected_version));
     e.condition = "#v = :expected".into();
     if let Some(h) = w.history {
-        sets.push("#h = list_append(if_not_exists(#h, :nil), :h)".into());
         e.names.insert("#h".into(), "h".into());
-        e.values
-            .insert(":h".into(), AttributeValue::L(vec![history_value(h)]));
-        e.values
-            .insert(":nil".into(), AttributeValue::L(Vec::new()));
+        let mark = x.history_mark;
+        if mark.len >= MAX_HISTORY && mark.oldest_slot > 0 {
+            // Full: the oldest entry after the first (creation) makes room. The version
+            // condition guarantees the layout read is the one stored.
+            sets.push(format!("#h[{}] = :h", mark.oldest_slot));
+            e.values.insert(":h".into(), history_value(h));
+        } else {
+            sets.push("#h = list_append(if_not_exists(#h, :nil), :h)".into());
+            e.values
+                .insert(":h".into(), AttributeValue::L(vec![history_value(h)]));
+            e.values
+                .insert(":nil".into(), AttributeValue::L(Vec::new()));
+        }
     }
     e.names.insert("#dsk".into(), "gsi2sk".into());
     match (is_scheduled(x), x.next_check_at) {
@@ -764,35 +783,6 @@ fn history_from(id: &SessionId, item: &Item) -> StoreResult<HistoryEntry> {
     })
 }
 
-/// A key is free if unused, or if its record expired: DynamoDB's TTL deletes up to days late.
-const IDEM_FREE: &str = "attribute_not_exists(pk) OR #ttl < :now";
-
-fn idem_item(r: &IdempotencyRecord) -> Item {
-    let mut item = key(idem_pk(&r.tenant, &r.key), "IDEM");
-    item.insert("request_hash".into(), s(&r.request_hash));
-    item.insert("session_id".into(), s(r.session_id.as_str()));
-    item.insert("status".into(), n(r.status));
-    put_opt(&mut item, "issued_at", r.issued_at.map(n));
-    item.insert("created_at".into(), ts(r.created_at));
-    item.insert("expires_at".into(), ts(r.expires_at));
-    item.insert("ttl".into(), n(r.expires_at.unix_timestamp()));
-    item
-}
-
-fn idem_from(tenant: &str, key: &str, item: &Item) -> StoreResult<IdempotencyRecord> {
-    Ok(IdempotencyRecord {
-        tenant: tenant.to_owned(),
-        key: key.to_owned(),
-        request_hash: get_s(item, "request_hash")?.to_owned(),
-        session_id: SessionId::parse(get_s(item, "session_id")?)
-            .ok_or_else(|| StoreError::Corrupt("bad idempotency session id".into()))?,
-        status: get_n(item, "status")?,
-        issued_at: opt_n(item, "issued_at"),
-        created_at: get_ts(item, "created_at")?,
-        expires_at: get_ts(item, "expires_at")?,
-    })
-}
-
 fn reauth_item(r: &Reauthentication) -> Item {
     let sk = format!("{:020}#{}", r.at.unix_timestamp_nanos().max(0), r.event_id);
     let mut item = key(reauth_pk(&r.tenant, &r.user_id), &sk);
@@ -820,6 +810,9 @@ fn reauth_from(tenant: &str, user_id: &str, item: &Item) -> StoreResult<Reauthen
     })
 }
 
+/// Most identity events one read looks at (one page).
+const IDENTITY_EVENTS_READ: i32 = 200;
+
 // ---- the port -------------------------------------------------------------------------------
 
 #[async_trait]
@@ -833,11 +826,11 @@ impl Store for DynamoStore {
         &self,
         session: &Session,
         history: &HistoryEntry,
-        claim: Option<&RefClaim>,
-        idempotency: Option<&IdempotencyRecord>,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()> {
         let item = new_session_item(session, history);
-        if claim.is_none() && idempotency.is_none() {
+        if claims.is_empty() && idempotency.is_none() {
             // The session alone: a plain conditional put, half a transaction's units.
             return self
                 .client
@@ -851,7 +844,7 @@ impl Store for DynamoStore {
                 .map_err(write_error);
         }
         let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
-        if let Some(c) = claim {
+        for c in claims {
             let mut item = key(format!("REF#{}", c.key), "REF");
             item.insert("session_id".into(), s(session.id.as_str()));
             item.insert("tenant".into(), s(&c.tenant));
@@ -863,13 +856,8 @@ impl Store for DynamoStore {
             };
             items.push(put.build()?);
         }
-        if let Some(r) = idempotency {
-            items.push(
-                self.put(idem_item(r), Some(IDEM_FREE))
-                    .name("#ttl", "ttl")
-                    .value(":now", n(r.created_at.unix_timestamp()))
-                    .build()?,
-            );
+        if let Some((r, owner)) = idempotency {
+            items.push(idem_complete_put(self, r, owner)?);
         }
         self.transact(items).await
     }
@@ -886,8 +874,8 @@ impl Store for DynamoStore {
             .set_expression_attribute_values(Some(e.values))
             .send()
             .await
-            .map_err(write_error)?;
-        self.settle(&w).await
+            .map(|_| ())
+            .map_err(write_error)
     }
 
     async fn list_user_sessions(
@@ -967,13 +955,16 @@ impl Store for DynamoStore {
         let Some(AttributeValue::L(entries)) = out.item.and_then(|mut i| i.remove("h")) else {
             return Ok(Vec::new());
         };
-        entries
+        let mut history = entries
             .iter()
             .map(|e| match e {
                 AttributeValue::M(m) => history_from(id, m),
                 _ => Err(StoreError::Corrupt("bad history entry".into())),
             })
-            .collect()
+            .collect::<StoreResult<Vec<_>>>()?;
+        // A full history reuses the oldest slot: versions order it.
+        history.sort_by_key(|h| h.version);
+        Ok(history)
     }
 
     async fn get_ref(&self, ref_key: &str) -> StoreResult<Option<ProviderRef>> {
@@ -996,47 +987,57 @@ impl Store for DynamoStore {
         Ok(ref_keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
-    async fn record_delivery(&self, d: &Delivery) -> StoreResult<DeliveryOutcome> {
-        let mut item = key(delivery_pk(d.provider, &d.event_id), "WH");
-        item.insert("state".into(), s(DeliveryState::Received.as_str()));
-        put_opt(&mut item, "subject", d.subject.clone().map(s));
-        item.insert("received_at".into(), ts(d.received_at));
-        item.insert("ttl".into(), n(d.expires_at.unix_timestamp()));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            // A delivery recorded but never applied (its processing failed) is processed again.
-            .condition_expression("attribute_not_exists(pk) OR #st <> :applied")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(DeliveryOutcome::New),
-            Err(e) if is_condition_failure(&e) => Ok(DeliveryOutcome::Duplicate),
-            Err(e) => Err(read_error(e)),
-        }
+    async fn record_delivery(
+        &self,
+        d: &Delivery,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Recorded> {
+        self.delivery_record(d, now, lease_until).await
     }
 
-    async fn set_delivery_state(
+    async fn lease_delivery(
         &self,
         provider: &'static str,
         event_id: &str,
-        state: DeliveryState,
-    ) -> StoreResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
-            .update_expression("SET #st = :st")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":st", s(state.as_str()))
-            .send()
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.delivery_lease(provider, event_id, now, lease_until)
             .await
-            .map(|_| ())
-            .map_err(write_error)
+    }
+
+    async fn settle_delivery(&self, d: &Delivery, state: DeliveryState) -> StoreResult<()> {
+        self.delivery_settle(d, state).await
+    }
+
+    async fn defer_delivery(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        retry_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.delivery_defer(provider, event_id, retry_at).await
+    }
+
+    async fn due_deliveries(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        self.deliveries_due(shard, now, limit).await
+    }
+
+    async fn bind_delivery_token(
+        &self,
+        provider: &'static str,
+        token_hash: &str,
+        body_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.token_bind(provider, token_hash, body_hash, expires_at)
+            .await
     }
 
     async fn delivery_state(
@@ -1044,10 +1045,31 @@ impl Store for DynamoStore {
         provider: &'static str,
         event_id: &str,
     ) -> StoreResult<Option<DeliveryState>> {
-        let item = self.get(key(delivery_pk(provider, event_id), "WH")).await?;
-        Ok(item
-            .and_then(|i| opt_s(&i, "state"))
-            .and_then(|v| DeliveryState::parse(&v)))
+        self.delivery_state_of(provider, event_id).await
+    }
+
+    async fn unmatched_deliveries(
+        &self,
+        provider: &'static str,
+        subject: &str,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.deliveries_unmatched(provider, subject).await
+    }
+
+    async fn begin_idempotency(
+        &self,
+        r: &IdempotencyRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<Begun> {
+        self.idem_begin(r, now).await
+    }
+
+    async fn complete_idempotency(&self, r: &IdempotencyRecord, owner: &str) -> StoreResult<()> {
+        self.idem_complete(r, owner).await
+    }
+
+    async fn release_idempotency(&self, tenant: &str, key: &str, owner: &str) -> StoreResult<()> {
+        self.idem_release(tenant, key, owner).await
     }
 
     async fn get_idempotency(
@@ -1055,24 +1077,7 @@ impl Store for DynamoStore {
         tenant: &str,
         idem_key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>> {
-        let item = self.get(key(idem_pk(tenant, idem_key), "IDEM")).await?;
-        item.as_ref()
-            .map(|i| idem_from(tenant, idem_key, i))
-            .transpose()
-    }
-
-    async fn put_idempotency(&self, r: &IdempotencyRecord) -> StoreResult<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(idem_item(r)))
-            .condition_expression(IDEM_FREE)
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", n(r.created_at.unix_timestamp()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(write_error)
+        self.idem_get(tenant, idem_key).await
     }
 
     async fn claim_ref(&self, c: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
@@ -1100,35 +1105,18 @@ impl Store for DynamoStore {
         &self,
         w: SessionWrite<'_>,
         event: &IdentityEvent,
+        delivery: &Delivery,
     ) -> StoreResult<()> {
-        // Unconditional: the same event stored again is the same item.
+        // Unconditional: the same event stored again is the same item. The delivery is settled
+        // in the same transaction, so a stored event is never processed twice.
         let event = self.put(identity_event_item(event), None).build()?;
-        self.transact(vec![self.session_update_item(&w)?, event])
-            .await?;
-        self.settle(&w).await
-    }
-
-    async fn keep_unmatched(&self, d: &Delivery) -> StoreResult<()> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(d.provider, &d.event_id), "WH")))
-            .update_expression("SET #st = :st")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":st", s(DeliveryState::Unmatched.as_str()))
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        if let Some(subject) = &d.subject {
-            let mut item = key(
-                unmatched_pk(d.provider, subject),
-                &format!("WH#{}", d.event_id),
-            );
-            item.insert("event_id".into(), s(&d.event_id));
-            item.insert("received_at".into(), ts(d.received_at));
-            item.insert("ttl".into(), n(d.expires_at.unix_timestamp()));
-            items.push(self.put(item, None).build()?);
-        }
-        self.transact(items).await
+        let settle = self.settle_update(delivery, DeliveryState::Applied)?;
+        self.transact(vec![
+            self.session_update_item(&w)?,
+            event,
+            TransactWriteItem::builder().update(settle).build(),
+        ])
+        .await
     }
 
     async fn identity_events(
@@ -1136,29 +1124,27 @@ impl Store for DynamoStore {
         id: &SessionId,
         limit: usize,
     ) -> StoreResult<Vec<IdentityEvent>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :ie)")
-                .expression_attribute_values(":pk", s(session_pk(id)))
-                .expression_attribute_values(":ie", s("IE#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(read_error)?;
-            for item in page.items.unwrap_or_default() {
-                out.push(identity_event_from(id, &item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        // One page, bounded: the cost of a read never grows with what accumulated. (Identity
+        // Manager sends nothing more for an identity after a disconnect until it is enrolled
+        // again, so a session holding more than this is not expected.)
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :ie)")
+            .expression_attribute_values(":pk", s(session_pk(id)))
+            .expression_attribute_values(":ie", s("IE#"))
+            .consistent_read(true)
+            .limit(IDENTITY_EVENTS_READ)
+            .send()
+            .await
+            .map_err(read_error)?;
+        let mut out = page
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| identity_event_from(id, item))
+            .collect::<StoreResult<Vec<_>>>()?;
         out.sort_by(|a, b| (b.received_at, &b.event_id).cmp(&(a.received_at, &a.event_id)));
         out.truncate(limit);
         Ok(out)
@@ -1214,46 +1200,6 @@ impl Store for DynamoStore {
             }
         }
         Ok(due)
-    }
-
-    async fn unmatched_deliveries(
-        &self,
-        provider: &'static str,
-        subject: &str,
-    ) -> StoreResult<Vec<String>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(unmatched_pk(provider, subject)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(read_error)?;
-        let filed = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|i| get_s(i, "event_id").map(str::to_owned))
-            .collect::<StoreResult<Vec<String>>>()?;
-        // The filing stays behind once matched; the delivery's own state is the truth, read for
-        // all of them at once.
-        let keys = filed
-            .iter()
-            .map(|id| key(delivery_pk(provider, id), "WH"))
-            .collect();
-        let unmatched: std::collections::HashSet<String> = self
-            .batch_get(keys)
-            .await?
-            .iter()
-            .filter(|d| opt_s(d, "state").as_deref() == Some(DeliveryState::Unmatched.as_str()))
-            .filter_map(|d| opt_s(d, "pk"))
-            .collect();
-        Ok(filed
-            .into_iter()
-            .filter(|id| unmatched.contains(&delivery_pk(provider, id)))
-            .collect())
     }
 
     async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()> {
@@ -1332,6 +1278,7 @@ mod tests {
             document_type: Some("PASSPORT".into()),
             document_country: Some("DEU".into()),
         });
+        x.unclear = Some("not_found".into());
         x
     }
 
@@ -1375,7 +1322,6 @@ mod tests {
                 session: x,
                 expected_version: 1,
                 history: None,
-                applies_delivery: None,
             })
         };
         let kept = w(&x);
@@ -1392,7 +1338,10 @@ mod tests {
             "{}",
             moved.update
         );
+        // A decided session with an open reason to re-read stays filed; a final one leaves.
         x.status = Status::Verified;
+        assert!(!w(&x).update.contains("REMOVE #dpk"), "{}", w(&x).update);
+        x.status = Status::Canceled;
         let closed = w(&x);
         assert!(closed.update.contains("REMOVE") && closed.update.contains("#dpk, #dsk"));
     }

@@ -1,0 +1,420 @@
+//! Webhook deliveries in DynamoDB: one item per delivery (`WH#<provider>#<event id>` / `WH`)
+//! holding its state, its lease and what a later attempt needs; filed in the sparse `gsi2`
+//! under `RETRY#<shard>` while it is not settled, so that the scheduled run finds the ones whose
+//! processing failed or died; kept ones filed under `UNM#<provider>#<subject>` to be matched
+//! later; and the tokens a delivery came with (`TOK#<provider>#<hash>`), to refuse a captured
+//! token over another body.
+
+use super::*;
+use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+
+pub(super) fn delivery_pk(provider: &str, event_id: &str) -> String {
+    format!("WH#{provider}#{event_id}")
+}
+fn retry_pk(provider: &str, event_id: &str) -> String {
+    format!("RETRY#{:02}", delivery_shard(provider, event_id))
+}
+/// Fixed-width milliseconds, so that string order is time order; the pk keeps keys unique.
+fn retry_sk(at: OffsetDateTime, provider: &str, event_id: &str) -> String {
+    format!("{:015}#{}", unix_ms(at), delivery_pk(provider, event_id))
+}
+pub(super) fn unmatched_pk(provider: &str, subject: &str) -> String {
+    format!("UNM#{provider}#{subject}")
+}
+fn token_pk(provider: &str, token_hash: &str) -> String {
+    format!("TOK#{provider}#{token_hash}")
+}
+
+/// The provider of a delivery item, as the `&'static str` the port speaks.
+fn provider_of(item: &Item) -> StoreResult<&'static str> {
+    let p = get_s(item, "provider")?;
+    Provider::parse(p)
+        .map(Provider::as_str)
+        .ok_or_else(|| StoreError::Corrupt("bad delivery provider".into()))
+}
+
+fn delivery_from(item: &Item) -> StoreResult<Delivery> {
+    let subjects = match item.get("subjects") {
+        Some(AttributeValue::L(l)) => l.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+        _ => Vec::new(),
+    };
+    Ok(Delivery {
+        provider: provider_of(item)?,
+        event_id: get_s(item, "event_id")?.to_owned(),
+        subjects,
+        payload: opt_s(item, "payload").unwrap_or_default(),
+        mark: opt_s(item, "mark"),
+        received_at: get_ts(item, "received_at")?,
+        expires_at: OffsetDateTime::from_unix_timestamp(get_n(item, "ttl")?)
+            .map_err(|e| StoreError::Corrupt(format!("bad delivery ttl: {e}")))?,
+    })
+}
+
+fn state_of(item: &Item) -> Option<DeliveryState> {
+    opt_s(item, "state").and_then(|v| DeliveryState::parse(&v))
+}
+
+impl DynamoStore {
+    /// One UpdateItem: creates the delivery or takes it again (not applied, lease run out),
+    /// keeping its state, and files it as due when the lease ends. A refused condition returns
+    /// the stored item, which tells a duplicate from a twin in flight without another read.
+    pub(super) async fn delivery_record(
+        &self,
+        d: &Delivery,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Recorded> {
+        let subjects = AttributeValue::L(d.subjects.iter().map(s).collect());
+        let mut set = String::from(
+            "SET #p = :p, #e = :e, #subj = :subj, #pl = :pl, #ra = if_not_exists(#ra, :ra), \
+             #ttl = :ttl, #st = :received, #lease = :lease, \
+             #att = if_not_exists(#att, :zero) + :one, #rpk = :rpk, #rsk = :rsk",
+        );
+        let mut condition =
+            String::from("attribute_not_exists(pk) OR (#st <> :applied AND #lease < :now)");
+        let mut req = self.client.update_item();
+        if let Some(mark) = &d.mark {
+            // Applied, but what it concerns moved since: the same body is news again.
+            set.push_str(", #mark = :mark");
+            condition.push_str(" OR (#st = :applied AND #mark <> :mark)");
+            req = req
+                .expression_attribute_names("#mark", "mark")
+                .expression_attribute_values(":mark", s(mark));
+        }
+        let out = req
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(d.provider, &d.event_id), "WH")))
+            .update_expression(set)
+            .condition_expression(condition)
+            .expression_attribute_names("#p", "provider")
+            .expression_attribute_names("#e", "event_id")
+            .expression_attribute_names("#subj", "subjects")
+            .expression_attribute_names("#pl", "payload")
+            .expression_attribute_names("#ra", "received_at")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_names("#lease", "lease")
+            .expression_attribute_names("#att", "attempts")
+            .expression_attribute_names("#rpk", "gsi2pk")
+            .expression_attribute_names("#rsk", "gsi2sk")
+            .expression_attribute_values(":p", s(d.provider))
+            .expression_attribute_values(":e", s(&d.event_id))
+            .expression_attribute_values(":subj", subjects)
+            .expression_attribute_values(":pl", s(&d.payload))
+            .expression_attribute_values(":ra", ts(d.received_at))
+            .expression_attribute_values(":ttl", n(d.expires_at.unix_timestamp()))
+            .expression_attribute_values(":received", s(DeliveryState::Received.as_str()))
+            .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
+            .expression_attribute_values(":lease", n(unix_ms(lease_until)))
+            .expression_attribute_values(":now", n(unix_ms(now)))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":rpk", s(retry_pk(d.provider, &d.event_id)))
+            .expression_attribute_values(":rsk", s(retry_sk(lease_until, d.provider, &d.event_id)))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Recorded::Process {
+                attempts: out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| opt_n(a, "attempts"))
+                    .unwrap_or(1),
+            }),
+            Err(e) if is_condition_failure(&e) => {
+                let stored = match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                    _ => None,
+                };
+                let stored = match stored {
+                    Some(item) => Some(item),
+                    None => {
+                        self.get(key(delivery_pk(d.provider, &d.event_id), "WH"))
+                            .await?
+                    }
+                };
+                Ok(match stored.as_ref().and_then(state_of) {
+                    Some(DeliveryState::Applied) => Recorded::Duplicate,
+                    _ => Recorded::InFlight,
+                })
+            }
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    pub(super) async fn delivery_lease(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
+            .update_expression("SET #lease = :lease, #att = #att + :one, #rsk = :rsk")
+            .condition_expression("attribute_exists(#rpk) AND #st <> :applied AND #lease < :now")
+            .expression_attribute_names("#lease", "lease")
+            .expression_attribute_names("#att", "attempts")
+            .expression_attribute_names("#rpk", "gsi2pk")
+            .expression_attribute_names("#rsk", "gsi2sk")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":lease", n(unix_ms(lease_until)))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":rsk", s(retry_sk(lease_until, provider, event_id)))
+            .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
+            .expression_attribute_values(":now", n(unix_ms(now)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    /// Settles a delivery: its state, out of the retry index; a kept one filed under each of its
+    /// subjects in the same transaction (so that linking finds it).
+    pub(super) async fn delivery_settle(
+        &self,
+        d: &Delivery,
+        state: DeliveryState,
+    ) -> StoreResult<()> {
+        let update = self.settle_update(d, state)?;
+        if state != DeliveryState::Unmatched || d.subjects.is_empty() {
+            return self.transact_or_update(update).await;
+        }
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for subject in &d.subjects {
+            let mut item = key(
+                unmatched_pk(d.provider, subject),
+                &format!("WH#{}", d.event_id),
+            );
+            item.insert("event_id".into(), s(&d.event_id));
+            item.insert("received_at".into(), ts(d.received_at));
+            item.insert("ttl".into(), n(d.expires_at.unix_timestamp()));
+            items.push(self.put(item, None).build()?);
+        }
+        self.transact(items).await
+    }
+
+    /// The update that settles a delivery (also a transaction item of an identity event).
+    pub(super) fn settle_update(&self, d: &Delivery, state: DeliveryState) -> StoreResult<Update> {
+        let mut set = String::from(
+            "SET #st = :st, #lease = :zero, #p = :p, #e = :e, \
+             #subj = if_not_exists(#subj, :subj), #pl = if_not_exists(#pl, :pl), \
+             #ra = if_not_exists(#ra, :ra), #ttl = if_not_exists(#ttl, :ttl), \
+             #att = if_not_exists(#att, :one)",
+        );
+        let mut b = Update::builder();
+        if let Some(mark) = &d.mark {
+            set.push_str(", #mark = :mark");
+            b = b
+                .expression_attribute_names("#mark", "mark")
+                .expression_attribute_values(":mark", s(mark));
+        }
+        set.push_str(" REMOVE #rpk, #rsk");
+        b.table_name(&self.table)
+            .set_key(Some(key(delivery_pk(d.provider, &d.event_id), "WH")))
+            .update_expression(set)
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_names("#lease", "lease")
+            .expression_attribute_names("#p", "provider")
+            .expression_attribute_names("#e", "event_id")
+            .expression_attribute_names("#subj", "subjects")
+            .expression_attribute_names("#pl", "payload")
+            .expression_attribute_names("#ra", "received_at")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#att", "attempts")
+            .expression_attribute_names("#rpk", "gsi2pk")
+            .expression_attribute_names("#rsk", "gsi2sk")
+            .expression_attribute_values(":st", s(state.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":p", s(d.provider))
+            .expression_attribute_values(":e", s(&d.event_id))
+            .expression_attribute_values(
+                ":subj",
+                AttributeValue::L(d.subjects.iter().map(s).collect()),
+            )
+            .expression_attribute_values(":pl", s(&d.payload))
+            .expression_attribute_values(":ra", ts(d.received_at))
+            .expression_attribute_values(":ttl", n(d.expires_at.unix_timestamp()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// One Update as a plain UpdateItem (a transaction of one item would bill twice).
+    async fn transact_or_update(&self, u: Update) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(u.table_name())
+            .set_key(Some(u.key().clone()))
+            .update_expression(u.update_expression())
+            .set_expression_attribute_names(u.expression_attribute_names().cloned())
+            .set_expression_attribute_values(u.expression_attribute_values().cloned())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(write_error)
+    }
+
+    pub(super) async fn delivery_defer(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        retry_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
+            .update_expression("SET #lease = :zero, #rpk = :rpk, #rsk = :rsk")
+            .condition_expression("attribute_exists(pk) AND #st <> :applied")
+            .expression_attribute_names("#lease", "lease")
+            .expression_attribute_names("#rpk", "gsi2pk")
+            .expression_attribute_names("#rsk", "gsi2sk")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":rpk", s(retry_pk(provider, event_id)))
+            .expression_attribute_values(":rsk", s(retry_sk(retry_at, provider, event_id)))
+            .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
+            .send()
+            .await;
+        match out {
+            // Settled meanwhile by another attempt: nothing left to retry.
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    pub(super) async fn deliveries_due(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi2")
+            .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
+            .expression_attribute_values(":pk", s(format!("RETRY#{shard:02}")))
+            .expression_attribute_values(":upto", s(format!("{:015}#~", unix_ms(now))))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(read_error)?;
+        let keys: Vec<Item> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| Some(key(opt_s(i, "pk")?, "WH")))
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut due = Vec::with_capacity(keys.len());
+        for item in self.batch_get(keys).await? {
+            // The index lags the table: only what is still filed as due counts.
+            let filed_ms: Option<i128> = opt_s(&item, "gsi2sk")
+                .and_then(|k| k.split('#').next().and_then(|m| m.parse().ok()));
+            if state_of(&item) == Some(DeliveryState::Applied)
+                || filed_ms.is_none_or(|ms| ms > unix_ms(now))
+            {
+                continue;
+            }
+            due.push(DueDelivery {
+                delivery: delivery_from(&item)?,
+                attempts: opt_n(&item, "attempts").unwrap_or(1),
+            });
+        }
+        due.sort_by_key(|d| d.delivery.received_at);
+        Ok(due)
+    }
+
+    pub(super) async fn deliveries_unmatched(
+        &self,
+        provider: &'static str,
+        subject: &str,
+    ) -> StoreResult<Vec<Delivery>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(unmatched_pk(provider, subject)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_error)?;
+        let filed = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| get_s(i, "event_id").map(str::to_owned))
+            .collect::<StoreResult<Vec<String>>>()?;
+        if filed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The filing stays behind once matched; the delivery's own state is the truth, read for
+        // all of them at once.
+        let keys = filed
+            .iter()
+            .map(|id| key(delivery_pk(provider, id), "WH"))
+            .collect();
+        let mut kept: Vec<Delivery> = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .filter(|d| state_of(d) == Some(DeliveryState::Unmatched))
+            .map(delivery_from)
+            .collect::<StoreResult<_>>()?;
+        kept.sort_by_key(|d| d.received_at);
+        Ok(kept)
+    }
+
+    pub(super) async fn token_bind(
+        &self,
+        provider: &'static str,
+        token_hash: &str,
+        body_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut item = key(token_pk(provider, token_hash), "TOK");
+        item.insert("body".into(), s(body_hash));
+        item.insert("ttl".into(), n(expires_at.unix_timestamp()));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #b = :b")
+            .expression_attribute_names("#b", "body")
+            .expression_attribute_values(":b", s(body_hash))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    pub(super) async fn delivery_state_of(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+    ) -> StoreResult<Option<DeliveryState>> {
+        let item = self.get(key(delivery_pk(provider, event_id), "WH")).await?;
+        Ok(item.as_ref().and_then(state_of))
+    }
+}

@@ -1,0 +1,212 @@
+//! A store that is the real one (DynamoDB Local) except for faults a test asks for: a write of a
+//! chosen session fails as if DynamoDB were unreachable. For the "nothing is ever lost" tests,
+//! which need one write of several to fail.
+
+use async_trait::async_trait;
+use idv::session::{HistoryEntry, IdentityEvent, Reauthentication, Session, SessionId};
+use idv::store::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+pub struct FaultyStore {
+    inner: Arc<dyn Store>,
+    /// Session id -> how many more of its writes fail.
+    failing_writes: Mutex<HashMap<SessionId, u32>>,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            failing_writes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The next `n` writes of session `id` fail with `Unavailable`.
+    pub fn fail_writes_of(&self, id: &SessionId, n: u32) {
+        self.failing_writes.lock().unwrap().insert(id.clone(), n);
+    }
+
+    fn fault(&self, id: &SessionId) -> StoreResult<()> {
+        let mut f = self.failing_writes.lock().unwrap();
+        match f.get_mut(id) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                Err(StoreError::Unavailable("injected fault".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        self.inner.get_session(id).await
+    }
+    async fn create_session(
+        &self,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<()> {
+        self.inner
+            .create_session(session, history, claims, idempotency)
+            .await
+    }
+    async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<()> {
+        self.fault(&write.session.id)?;
+        self.inner.update_session(write).await
+    }
+    async fn list_user_sessions(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Option<Page>> {
+        self.inner
+            .list_user_sessions(tenant, user_id, limit, cursor)
+            .await
+    }
+    async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
+        self.inner.session_history(id).await
+    }
+    async fn get_ref(&self, key: &str) -> StoreResult<Option<ProviderRef>> {
+        self.inner.get_ref(key).await
+    }
+    async fn get_refs(&self, keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
+        self.inner.get_refs(keys).await
+    }
+    async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
+        self.inner.claim_ref(claim, session_id).await
+    }
+    async fn record_delivery(
+        &self,
+        delivery: &Delivery,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Recorded> {
+        self.inner.record_delivery(delivery, now, lease_until).await
+    }
+    async fn lease_delivery(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner
+            .lease_delivery(provider, event_id, now, lease_until)
+            .await
+    }
+    async fn settle_delivery(&self, delivery: &Delivery, state: DeliveryState) -> StoreResult<()> {
+        self.inner.settle_delivery(delivery, state).await
+    }
+    async fn defer_delivery(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        retry_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.inner
+            .defer_delivery(provider, event_id, retry_at)
+            .await
+    }
+    async fn due_deliveries(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        self.inner.due_deliveries(shard, now, limit).await
+    }
+    async fn bind_delivery_token(
+        &self,
+        provider: &'static str,
+        token_hash: &str,
+        body_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner
+            .bind_delivery_token(provider, token_hash, body_hash, expires_at)
+            .await
+    }
+    async fn delivery_state(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+    ) -> StoreResult<Option<DeliveryState>> {
+        self.inner.delivery_state(provider, event_id).await
+    }
+    async fn unmatched_deliveries(
+        &self,
+        provider: &'static str,
+        subject: &str,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.inner.unmatched_deliveries(provider, subject).await
+    }
+    async fn begin_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<Begun> {
+        self.inner.begin_idempotency(record, now).await
+    }
+    async fn complete_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+        owner: &str,
+    ) -> StoreResult<()> {
+        self.inner.complete_idempotency(record, owner).await
+    }
+    async fn release_idempotency(&self, tenant: &str, key: &str, owner: &str) -> StoreResult<()> {
+        self.inner.release_idempotency(tenant, key, owner).await
+    }
+    async fn get_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        self.inner.get_idempotency(tenant, key).await
+    }
+    async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()> {
+        self.inner.add_reauthentication(r).await
+    }
+    async fn list_reauthentications(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Reauthentication>> {
+        self.inner
+            .list_reauthentications(tenant, user_id, limit)
+            .await
+    }
+    async fn add_identity_event(
+        &self,
+        write: SessionWrite<'_>,
+        event: &IdentityEvent,
+        delivery: &Delivery,
+    ) -> StoreResult<()> {
+        self.fault(&write.session.id)?;
+        self.inner.add_identity_event(write, event, delivery).await
+    }
+    async fn identity_events(
+        &self,
+        id: &SessionId,
+        limit: usize,
+    ) -> StoreResult<Vec<IdentityEvent>> {
+        self.inner.identity_events(id, limit).await
+    }
+    async fn due_sessions(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        self.inner.due_sessions(shard, now, limit).await
+    }
+}
