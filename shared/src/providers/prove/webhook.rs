@@ -236,6 +236,21 @@ mod tests {
     }
 
     #[test]
+    fn times_at_the_ends_of_i64_are_refused_without_overflow() {
+        // Found by fuzz/prove_webhook: `exp + leeway` overflowed (a panic in debug builds, a
+        // wrapped deadline in release); every time check must saturate.
+        for (iat, exp) in [
+            (NOW, i64::MAX),
+            (i64::MAX, i64::MAX),
+            (i64::MIN, NOW),
+            (i64::MIN, i64::MAX),
+        ] {
+            let t = jwt("s", json!({"iss": ISSUER, "iat": iat, "exp": exp}));
+            assert!(!is_authentic(["s"], Some(&bearer(&t)), NOW), "{iat} {exp}");
+        }
+    }
+
+    #[test]
     fn parses_an_array_of_events() {
         let e = parse(br#"[{"eventId":"e1","eventType":"DISCONNECT","identityId":"i1","eventTimestamp":"2026-11-21T22:00:00Z","description":"x"},{"eventId":"e2","eventType":"NEW_KIND","proveId":"i1"},{"eventId":"e3","eventType":"PORT","clientCustomerId":"c1"}]"#).unwrap();
         assert_eq!(e.len(), 3);
