@@ -335,6 +335,7 @@ async fn serve(
     let fingerprint =
         json!({"method": method.as_str(), "path": uri.path(), "params": form::canonical(&params)});
     if let Some(key) = &call.idempotency_key {
+        // ASSUMPTION: a longer key is refused like a bad parameter (its error is not documented).
         if key.len() > 255 {
             return fail(
                 &invalid_param(
@@ -563,7 +564,8 @@ fn apply_metadata(s: &mut Session, node: &Node) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `options[document][...]`; `options[document]=` clears. Given fields replace, the others stay.
+/// `options[document][...]`; `options[document]=` clears.
+/// ASSUMPTION: on update, the given fields replace theirs and the others stay.
 fn apply_options(s: &mut Session, node: &Node) -> Result<(), ApiError> {
     let children = match node {
         Node::Value(v) if v.is_empty() => {
@@ -658,6 +660,8 @@ fn apply_provided_details(s: &mut Session, node: &Node) -> Result<(), ApiError> 
         }
         s.provided_email = email;
     }
+    // ASSUMPTION: Stripe's own checks of these are not documented; an email needs `x@y.z` and a
+    // phone at most 40 characters.
     if let Some(phone) = find(children, "phone") {
         s.provided_phone = optional_text(phone, "provided_details[phone]", 40)?;
     }
@@ -879,8 +883,10 @@ pub async fn cancel(
     serve(&sim, CANCEL, Method::POST, &uri, &headers, &body, run).await
 }
 
-/// Redaction is allowed in `requires_input` (which it cancels) and `verified`; it then stays
-/// `processing` until Stripe finishes it (here: `/control/sessions/{id}` `finish_redaction`).
+/// Redaction is allowed in `requires_input` (which it cancels) and `verified` (ASSUMPTION: so a
+/// session canceled otherwise cannot be redacted, as the documented rule reads); it then stays
+/// `processing` until Stripe finishes it (Stripe: up to 4 days; ASSUMPTION: here only when a test
+/// says so, `/control/sessions/{id}` `finish_redaction`).
 pub async fn redact(
     State(sim): State<StripeSim>,
     Path(id): Path<String>,
@@ -899,24 +905,28 @@ pub async fn redact(
         let mut events = Vec::new();
         // ASSUMPTION: redacting again answers the session unchanged.
         if redaction.is_none() {
-            match status {
-                Status::RequiresInput => {
-                    let (_, canceled) = sim
-                        .act(&id, &Action::Cancel, call.request())
-                        .map_err(|r| state_error(r, &id))?;
-                    events = canceled;
-                }
-                Status::Verified => {}
-                other => {
-                    return Err(ApiError::invalid(format!(
-                        "This VerificationSession cannot be redacted: its status is {}; only \
-                         a session in requires_input or verified can be redacted.",
-                        other.as_str()
-                    )));
-                }
+            if !matches!(status, Status::RequiresInput | Status::Verified) {
+                return Err(ApiError::invalid(format!(
+                    "This VerificationSession cannot be redacted: its status is {}; only a \
+                     session in requires_input or verified can be redacted.",
+                    status.as_str()
+                )));
             }
-            if let Some(s) = sim.state().sessions.get_mut(&id) {
-                s.redaction = Some(Redaction::Processing);
+            let set = |value| {
+                if let Some(s) = sim.state().sessions.get_mut(&id) {
+                    s.redaction = value;
+                }
+            };
+            set(Some(Redaction::Processing));
+            // Redacting an open session cancels it; the `canceled` event shows the redaction.
+            if status == Status::RequiresInput {
+                match sim.act(&id, &Action::Cancel, call.request()) {
+                    Ok((_, canceled)) => events = canceled,
+                    Err(r) => {
+                        set(None);
+                        return Err(state_error(r, &id));
+                    }
+                }
             }
         }
         let st = sim.state();

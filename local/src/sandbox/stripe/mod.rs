@@ -38,6 +38,7 @@ use session::{Expand, Redaction, Report, Session, Status};
 /// stripe-node 23.1.0 pin).
 pub const API_VERSION: &str = "2026-10-28.endive";
 
+/// ASSUMPTION: Stripe's delivery timeout is not published.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings of one simulated Stripe account (test mode).
@@ -291,6 +292,11 @@ impl StripeSim {
         action: &Action,
         request: Option<(&str, Option<&str>)>,
     ) -> Result<(Value, Vec<String>), Refusal> {
+        if let Action::Fail { code, .. } = action
+            && code == "abandoned"
+        {
+            return self.act(id, &Action::Abandon, request);
+        }
         let mut guard = self.state();
         let st = &mut *guard;
         let session = st.sessions.get(id).ok_or(Refusal::NotFound)?;
@@ -373,12 +379,12 @@ impl StripeSim {
                 }
                 // A new attempt gets a fresh client_secret and url (the old ones were used).
                 renew_credentials(st, id);
-                // ASSUMPTION: `abandoned` emits nothing (whether it does is not documented);
-                // the other session-level codes emit `requires_input` like a failed check.
-                if code != "abandoned" {
-                    emit(st, "requires_input");
-                }
+                // ASSUMPTION: session-level codes (the user stopped before submitting) emit
+                // `requires_input` like a failed check.
+                emit(st, "requires_input");
             }
+            // ASSUMPTION: leaving changes no status, keeps the url and emits nothing (whether
+            // Stripe emits anything is not documented); `last_error` says `abandoned`.
             Action::Abandon => {
                 if !open {
                     return refuse("abandon");

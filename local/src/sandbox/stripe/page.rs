@@ -123,7 +123,8 @@ fn render(s: &Session, current: bool) -> String {
         Some((code, reason)) => format!("{} ({})", html_escape(code), html_escape(reason)),
         None => "none".into(),
     };
-    let options: String = ERROR_CODES
+    // `abandoned` has its own button.
+    let options: String = ERROR_CODES[1..]
         .iter()
         .map(|(c, r)| format!("<option value=\"{c}\">{c}: {}</option>", html_escape(r)))
         .collect();

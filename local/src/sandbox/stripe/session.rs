@@ -191,8 +191,9 @@ pub struct Expand {
     pub report: bool,
 }
 
-/// The session's expandable fields that the simulator renders (§ `x-expandableFields`); the others
-/// are objects that are always shown whole, so expanding them changes nothing.
+/// The session's expandable fields (`x-expandableFields`, and the nested sensitive ones).
+/// ASSUMPTION: the others are objects the simulator always shows whole, so expanding them is
+/// accepted and changes nothing.
 pub const EXPANDABLE: [&str; 10] = [
     "verified_outputs",
     "verified_outputs.dob",
@@ -247,6 +248,7 @@ impl Session {
         self.status == Status::RequiresInput && self.redaction.is_none()
     }
 
+    /// ASSUMPTION: the hosted url's format is not documented (every example shows "...").
     pub fn page_url(&self, base: &str) -> String {
         format!("{base}/verify/{}", self.page_token)
     }

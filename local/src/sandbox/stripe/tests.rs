@@ -635,6 +635,16 @@ async fn redaction_cancels_an_open_session_and_finishes_with_placeholders() {
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.body["status"], "canceled");
     assert_eq!(a.body["redaction"], json!({"status": "processing"}));
+    let canceled = s.state().events.last().cloned().unwrap();
+    assert_eq!(
+        canceled.event_type,
+        "identity.verification_session.canceled"
+    );
+    let canceled: Value = serde_json::from_str(&canceled.body).unwrap();
+    assert_eq!(
+        canceled["data"]["object"]["redaction"],
+        json!({"status": "processing"})
+    );
 
     let verified = create(
         &s,
@@ -695,6 +705,13 @@ async fn redaction_cancels_an_open_session_and_finishes_with_placeholders() {
     let a = post(&s, &format!("{SESSIONS}/{processing}/redact"), "").await;
     assert_eq!(error_of(&a).0, 400);
     assert_eq!(s.state().sessions[&processing].redaction, None);
+    let canceled = create(&s, "type=document").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(&s, &format!("{SESSIONS}/{canceled}/cancel"), "").await;
+    let a = post(&s, &format!("{SESSIONS}/{canceled}/redact"), "").await;
+    assert_eq!(error_of(&a).0, 400);
 }
 
 #[tokio::test]
@@ -854,6 +871,18 @@ async fn control_outcomes_emit_signed_events_in_order() {
     let out = drive(&s, &id, json!({"action": "abandon", "deliver": false})).await;
     assert_eq!(out["events"], json!([]));
     assert_eq!(out["session"]["last_error"]["code"], "abandoned");
+    let url = out["session"]["url"].clone();
+    let out = drive(
+        &s,
+        &id,
+        json!({"action": "fail", "error_code": "abandoned", "deliver": false}),
+    )
+    .await;
+    assert_eq!(
+        (out["events"].clone(), out["session"]["url"].clone()),
+        (json!([]), url),
+        "the same as leaving"
+    );
     // An old timestamp is signed as asked (receivers' tolerance tests).
     let out = drive(
         &s,
