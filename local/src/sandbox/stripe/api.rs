@@ -1,27 +1,20 @@
-//! The v1 API: authentication (`Bearer sk_test_...` or HTTP Basic with the key as user), Stripe's
-//! error body (`{"error": {type, code, message, param, doc_url}}`) with a `Request-Id` on every
-//! answer, `Idempotency-Key` on POSTs, injected faults, and the VerificationSession endpoints.
+//! What every v1 API request goes through: authentication (`Bearer sk_test_...` or HTTP Basic
+//! with the key as user), Stripe's error body (`{"error": {type, code, message, param, ...}}`)
+//! with a `Request-Id` on every answer, `Idempotency-Key` on POSTs, and injected faults.
 
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use bytes::Bytes;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::form::{self, Node};
-use super::session::{Expand, Redaction, Session, Status};
-use super::{API_VERSION, Action, IdempotencyEntry, Refusal, StripeSim, new_id, now_secs};
+use super::{API_VERSION, IdempotencyEntry, Refusal, StripeSim, new_id};
 
 /// Idempotency keys may be pruned once 24 hours old.
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
-const METADATA_KEYS: usize = 50;
-const METADATA_KEY_LEN: usize = 40;
-const METADATA_VALUE_LEN: usize = 500;
-const DOCUMENT_TYPES: [&str; 3] = ["driving_license", "id_card", "passport"];
 
 pub const CREATE: &str = "POST /v1/identity/verification_sessions";
 pub const LIST: &str = "GET /v1/identity/verification_sessions";
@@ -43,7 +36,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             kind,
@@ -54,7 +47,7 @@ impl ApiError {
         }
     }
 
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(super) fn invalid(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -62,18 +55,18 @@ impl ApiError {
         )
     }
 
-    fn code(mut self, code: &'static str) -> Self {
+    pub(super) fn code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
         self
     }
 
-    fn param(mut self, param: impl Into<String>) -> Self {
+    pub(super) fn param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self
     }
 
     /// A parameter-validation failure: not saved, the same key may be retried.
-    fn validation(mut self) -> Self {
+    pub(super) fn validation(mut self) -> Self {
         self.saved = false;
         self
     }
@@ -98,18 +91,18 @@ impl ApiError {
     }
 }
 
-fn unknown(param: &str) -> ApiError {
+pub(super) fn unknown(param: &str) -> ApiError {
     ApiError::invalid(format!("Received unknown parameter: {param}"))
         .code("parameter_unknown")
         .param(param)
         .validation()
 }
 
-fn invalid_param(param: &str, message: impl Into<String>) -> ApiError {
+pub(super) fn invalid_param(param: &str, message: impl Into<String>) -> ApiError {
     ApiError::invalid(message).param(param).validation()
 }
 
-fn no_such_session(id: &str) -> ApiError {
+pub(super) fn no_such_session(id: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
@@ -121,7 +114,7 @@ fn no_such_session(id: &str) -> ApiError {
 
 /// ASSUMPTION: Stripe's code and message for an Identity state conflict are not documented;
 /// a 400 `invalid_request_error` without a code.
-fn state_error(refusal: Refusal, id: &str) -> ApiError {
+pub(super) fn state_error(refusal: Refusal, id: &str) -> ApiError {
     match refusal {
         Refusal::NotFound => no_such_session(id),
         Refusal::State(why) | Refusal::Invalid(why) => ApiError::invalid(format!(
@@ -138,18 +131,19 @@ pub struct Call {
 }
 
 impl Call {
-    fn request(&self) -> Option<(&str, Option<&str>)> {
+    pub(super) fn request(&self) -> Option<(&str, Option<&str>)> {
         Some((&self.request_id, self.idempotency_key.as_deref()))
     }
 }
 
-type Params = Vec<(String, Node)>;
-type Run<'a> = Box<dyn FnOnce(&StripeSim, &Params, &Call) -> Result<Done, ApiError> + Send + 'a>;
+pub(super) type Params = Vec<(String, Node)>;
+pub(super) type Run<'a> =
+    Box<dyn FnOnce(&StripeSim, &Params, &Call) -> Result<Done, ApiError> + Send + 'a>;
 
 /// A successful answer and the events to deliver after it.
 pub struct Done {
-    body: Value,
-    events: Vec<String>,
+    pub(super) body: Value,
+    pub(super) events: Vec<String>,
 }
 
 fn answer(status: StatusCode, body: &Value, call: &Call, replayed: bool) -> Response {
@@ -294,7 +288,7 @@ async fn injected(sim: &StripeSim) -> Option<ApiError> {
 
 /// The pipeline every API request goes through: count, authenticate, parse, idempotency (POST),
 /// faults, run, record.
-async fn serve(
+pub(super) async fn serve(
     sim: &StripeSim,
     endpoint: &'static str,
     method: Method,
@@ -424,695 +418,6 @@ async fn serve(
     }
     sim.deliver_later(events, Duration::ZERO);
     answer(status, &body, &call, false)
-}
-
-// ---- parameters ------------------------------------------------------------------------------
-
-fn find<'a>(params: &'a [(String, Node)], key: &str) -> Option<&'a Node> {
-    params.iter().find(|(k, _)| k == key).map(|(_, n)| n)
-}
-
-fn only(params: &[(String, Node)], allowed: &[&str], prefix: &str) -> Result<(), ApiError> {
-    for (k, _) in params {
-        if !allowed.contains(&k.as_str()) {
-            let name = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}[{k}]")
-            };
-            return Err(unknown(&name));
-        }
-    }
-    Ok(())
-}
-
-fn text<'a>(node: &'a Node, param: &str) -> Result<&'a str, ApiError> {
-    node.as_value().ok_or_else(|| {
-        invalid_param(
-            param,
-            format!("Invalid {param}: must be a string, not a hash"),
-        )
-    })
-}
-
-/// An optional string: `""` unsets it.
-fn optional_text(node: &Node, param: &str, max: usize) -> Result<Option<String>, ApiError> {
-    let v = text(node, param)?;
-    if v.chars().count() > max {
-        return Err(invalid_param(
-            param,
-            format!("Invalid {param}: must be at most {max} characters"),
-        ));
-    }
-    Ok((!v.is_empty()).then(|| v.to_owned()))
-}
-
-fn boolean(node: &Node, param: &str) -> Result<Option<bool>, ApiError> {
-    match text(node, param)? {
-        "" => Ok(None),
-        "true" => Ok(Some(true)),
-        "false" => Ok(Some(false)),
-        other => Err(invalid_param(param, format!("Invalid boolean: {other}"))),
-    }
-}
-
-fn expand(params: &[(String, Node)], prefix: &str) -> Result<Expand, ApiError> {
-    let Some(node) = find(params, "expand") else {
-        return Ok(Expand::default());
-    };
-    let paths = node
-        .as_list()
-        .ok_or_else(|| invalid_param("expand", "Invalid array"))?;
-    Expand::parse(&paths, prefix)
-        .map_err(|p| invalid_param("expand", format!("This property cannot be expanded ({p}).")))
-}
-
-fn kind(node: &Node) -> Result<String, ApiError> {
-    match text(node, "type")? {
-        "" => Err(invalid_param(
-            "type",
-            "You passed an empty string for 'type'. We assume empty values are an attempt to \
-             unset a parameter; however 'type' cannot be unset. You should remove 'type' from \
-             your request or supply a non-empty value.",
-        )
-        .code("parameter_invalid_empty")),
-        t @ ("document" | "id_number") => Ok(t.to_owned()),
-        _ => Err(invalid_param(
-            "type",
-            "Invalid type: must be one of document or id_number",
-        )),
-    }
-}
-
-/// `metadata[k]=v` sets, `metadata[k]=` removes, `metadata=` clears.
-fn apply_metadata(s: &mut Session, node: &Node) -> Result<(), ApiError> {
-    let children = match node {
-        Node::Value(v) if v.is_empty() => {
-            s.metadata.clear();
-            return Ok(());
-        }
-        Node::Value(_) => {
-            return Err(invalid_param(
-                "metadata",
-                "Invalid metadata: must be a hash",
-            ));
-        }
-        Node::Group(children) => children,
-    };
-    for (k, v) in children {
-        let param = format!("metadata[{k}]");
-        if k.is_empty() {
-            return Err(invalid_param(
-                "metadata",
-                "Invalid metadata: keys must not be empty",
-            ));
-        }
-        if k.chars().count() > METADATA_KEY_LEN {
-            return Err(invalid_param(
-                &param,
-                format!(
-                    "Metadata keys can have a maximum length of {METADATA_KEY_LEN} characters."
-                ),
-            ));
-        }
-        let Some(v) = v.as_value() else {
-            return Err(invalid_param(&param, "Metadata values must be strings."));
-        };
-        if v.chars().count() > METADATA_VALUE_LEN {
-            return Err(invalid_param(
-                &param,
-                format!(
-                    "Metadata values can have a maximum length of {METADATA_VALUE_LEN} characters."
-                ),
-            ));
-        }
-        match s.metadata.iter().position(|(key, _)| key == k) {
-            Some(i) if v.is_empty() => {
-                s.metadata.remove(i);
-            }
-            Some(i) => s.metadata[i].1 = v.to_owned(),
-            None if v.is_empty() => {}
-            None => s.metadata.push((k.clone(), v.to_owned())),
-        }
-    }
-    if s.metadata.len() > METADATA_KEYS {
-        return Err(invalid_param(
-            "metadata",
-            format!("Metadata can have at most {METADATA_KEYS} keys."),
-        ));
-    }
-    Ok(())
-}
-
-/// `options[document][...]`; `options[document]=` clears.
-/// ASSUMPTION: on update, the given fields replace theirs and the others stay.
-fn apply_options(s: &mut Session, node: &Node) -> Result<(), ApiError> {
-    let children = match node {
-        Node::Value(v) if v.is_empty() => {
-            s.document_options = None;
-            return Ok(());
-        }
-        Node::Value(_) => return Err(invalid_param("options", "Invalid options: must be a hash")),
-        Node::Group(children) => children,
-    };
-    only(children, &["document"], "options")?;
-    let Some(document) = find(children, "document") else {
-        return Ok(());
-    };
-    let fields = match document {
-        Node::Value(v) if v.is_empty() => {
-            s.document_options = None;
-            return Ok(());
-        }
-        Node::Value(_) => {
-            return Err(invalid_param(
-                "options[document]",
-                "Invalid options[document]: must be a hash",
-            ));
-        }
-        Node::Group(fields) => fields,
-    };
-    only(
-        fields,
-        &[
-            "allowed_types",
-            "require_id_number",
-            "require_live_capture",
-            "require_matching_selfie",
-        ],
-        "options[document]",
-    )?;
-    let mut d = s.document_options.clone().unwrap_or_default();
-    for (k, v) in fields {
-        let param = format!("options[document][{k}]");
-        match k.as_str() {
-            "allowed_types" => {
-                let types = v
-                    .as_list()
-                    .ok_or_else(|| invalid_param(&param, "Invalid array"))?;
-                if let Some(bad) = types.iter().find(|t| !DOCUMENT_TYPES.contains(&t.as_str())) {
-                    return Err(invalid_param(
-                        &param,
-                        format!(
-                            "Invalid {param}[]: must be one of driving_license, id_card, or passport (got {bad})"
-                        ),
-                    ));
-                }
-                d.allowed_types = (!types.is_empty()).then_some(types);
-            }
-            "require_id_number" => d.require_id_number = boolean(v, &param)?,
-            "require_live_capture" => d.require_live_capture = boolean(v, &param)?,
-            _ => d.require_matching_selfie = boolean(v, &param)?,
-        }
-    }
-    s.document_options = Some(d);
-    Ok(())
-}
-
-fn apply_provided_details(s: &mut Session, node: &Node) -> Result<(), ApiError> {
-    let children = match node {
-        Node::Value(v) if v.is_empty() => {
-            s.provided_email = None;
-            s.provided_phone = None;
-            return Ok(());
-        }
-        Node::Value(_) => {
-            return Err(invalid_param(
-                "provided_details",
-                "Invalid provided_details: must be a hash",
-            ));
-        }
-        Node::Group(children) => children,
-    };
-    only(children, &["email", "phone"], "provided_details")?;
-    if let Some(email) = find(children, "email") {
-        let email = optional_text(email, "provided_details[email]", 800)?;
-        if let Some(e) = &email
-            && !e
-                .split_once('@')
-                .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.ends_with('.'))
-        {
-            return Err(invalid_param(
-                "provided_details[email]",
-                format!("Invalid email address: {e}"),
-            )
-            .code("email_invalid"));
-        }
-        s.provided_email = email;
-    }
-    // ASSUMPTION: Stripe's own checks of these are not documented; an email needs `x@y.z` and a
-    // phone at most 40 characters.
-    if let Some(phone) = find(children, "phone") {
-        s.provided_phone = optional_text(phone, "provided_details[phone]", 40)?;
-    }
-    Ok(())
-}
-
-/// The fields create and update share.
-fn apply_fields(s: &mut Session, params: &[(String, Node)]) -> Result<(), ApiError> {
-    if let Some(node) = find(params, "type") {
-        s.kind = kind(node)?;
-    }
-    if let Some(node) = find(params, "metadata") {
-        apply_metadata(s, node)?;
-    }
-    if let Some(node) = find(params, "options") {
-        apply_options(s, node)?;
-    }
-    if let Some(node) = find(params, "provided_details") {
-        apply_provided_details(s, node)?;
-    }
-    Ok(())
-}
-
-// ---- endpoints -------------------------------------------------------------------------------
-
-fn run_create(sim: &StripeSim, params: &Params, call: &Call) -> Result<Done, ApiError> {
-    only(
-        params,
-        &[
-            "type",
-            "client_reference_id",
-            "metadata",
-            "options",
-            "provided_details",
-            "return_url",
-            "related_customer",
-            "verification_flow",
-            "expand",
-        ],
-        "",
-    )?;
-    let expand = expand(params, "")?;
-    if let Some(flow) = find(params, "verification_flow") {
-        // ASSUMPTION: the simulated account has no Dashboard-configured verification flows.
-        let flow = text(flow, "verification_flow")?;
-        return Err(invalid_param(
-            "verification_flow",
-            format!("No such verification flow: '{flow}'"),
-        )
-        .code("resource_missing"));
-    }
-    if find(params, "type").is_none() {
-        return Err(
-            invalid_param("type", "Missing required param: type.").code("parameter_missing")
-        );
-    }
-    let id = new_id("vs_");
-    let mut session = Session {
-        id: id.clone(),
-        seq: 0,
-        kind: String::new(),
-        status: Status::RequiresInput,
-        created: now_secs(),
-        client_reference_id: None,
-        client_secret: String::new(),
-        page_token: String::new(),
-        metadata: Vec::new(),
-        document_options: None,
-        provided_email: None,
-        provided_phone: None,
-        related_customer: None,
-        return_url: None,
-        last_error: None,
-        last_report: None,
-        redaction: None,
-    };
-    apply_fields(&mut session, params)?;
-    if let Some(node) = find(params, "client_reference_id") {
-        session.client_reference_id = optional_text(node, "client_reference_id", 5000)?;
-    }
-    if let Some(node) = find(params, "related_customer") {
-        session.related_customer = optional_text(node, "related_customer", 5000)?;
-    }
-    if let Some(node) = find(params, "return_url") {
-        let value = optional_text(node, "return_url", 5000)?;
-        if let Some(u) = &value
-            && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-        {
-            return Err(invalid_param("return_url", "Not a valid URL").code("url_invalid"));
-        }
-        session.return_url = value;
-    }
-    let mut st = sim.state();
-    st.seq += 1;
-    session.seq = st.seq;
-    st.sessions.insert(id.clone(), session);
-    super::renew_credentials(&mut st, &id);
-    let event = sim.emit(
-        &mut st,
-        &id,
-        "identity.verification_session.created",
-        call.request(),
-    );
-    let body = sim.render(&st.sessions[&id], expand);
-    Ok(Done {
-        body,
-        events: vec![event],
-    })
-}
-
-pub async fn create(
-    State(sim): State<StripeSim>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    serve(
-        &sim,
-        CREATE,
-        Method::POST,
-        &uri,
-        &headers,
-        &body,
-        Box::new(run_create),
-    )
-    .await
-}
-
-pub async fn retrieve(
-    State(sim): State<StripeSim>,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let query = query.unwrap_or_default();
-    let run: Run = Box::new(move |sim, params, _call| {
-        only(params, &["expand"], "")?;
-        let expand = expand(params, "")?;
-        let st = sim.state();
-        let s = st.sessions.get(&id).ok_or_else(|| no_such_session(&id))?;
-        Ok(Done {
-            body: sim.render(s, expand),
-            events: Vec::new(),
-        })
-    });
-    serve(
-        &sim,
-        RETRIEVE,
-        Method::GET,
-        &uri,
-        &headers,
-        query.as_bytes(),
-        run,
-    )
-    .await
-}
-
-pub async fn update(
-    State(sim): State<StripeSim>,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let run: Run = Box::new(move |sim, params, _call| {
-        only(
-            params,
-            &["type", "metadata", "options", "provided_details", "expand"],
-            "",
-        )?;
-        let expand = expand(params, "")?;
-        let mut st = sim.state();
-        let s = st.sessions.get(&id).ok_or_else(|| no_such_session(&id))?;
-        if s.status != Status::RequiresInput || s.redaction.is_some() {
-            return Err(ApiError::invalid(format!(
-                "This VerificationSession cannot be updated: its status is {}{}; only a \
-                 session in requires_input can be updated.",
-                s.status.as_str(),
-                if s.redaction.is_some() {
-                    " and it is redacted"
-                } else {
-                    ""
-                }
-            )));
-        }
-        let mut updated = s.clone();
-        apply_fields(&mut updated, params)?;
-        let body = sim.render(&updated, expand);
-        st.sessions.insert(id.clone(), updated);
-        // ASSUMPTION: updates emit no event (no `identity.verification_session.updated` exists).
-        Ok(Done {
-            body,
-            events: Vec::new(),
-        })
-    });
-    serve(&sim, UPDATE, Method::POST, &uri, &headers, &body, run).await
-}
-
-pub async fn cancel(
-    State(sim): State<StripeSim>,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let run: Run = Box::new(move |sim, params, call| {
-        only(params, &["expand"], "")?;
-        let expand = expand(params, "")?;
-        let (_, events) = sim
-            .act(&id, &Action::Cancel, call.request())
-            .map_err(|r| state_error(r, &id))?;
-        let st = sim.state();
-        Ok(Done {
-            body: sim.render(&st.sessions[&id], expand),
-            events,
-        })
-    });
-    serve(&sim, CANCEL, Method::POST, &uri, &headers, &body, run).await
-}
-
-/// Redaction is allowed in `requires_input` (which it cancels) and `verified` (ASSUMPTION: so a
-/// session canceled otherwise cannot be redacted, as the documented rule reads); it then stays
-/// `processing` until Stripe finishes it (Stripe: up to 4 days; ASSUMPTION: here only when a test
-/// says so, `/control/sessions/{id}` `finish_redaction`).
-pub async fn redact(
-    State(sim): State<StripeSim>,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let run: Run = Box::new(move |sim, params, call| {
-        only(params, &["expand"], "")?;
-        let expand = expand(params, "")?;
-        let (status, redaction) = {
-            let st = sim.state();
-            let s = st.sessions.get(&id).ok_or_else(|| no_such_session(&id))?;
-            (s.status, s.redaction)
-        };
-        let mut events = Vec::new();
-        // ASSUMPTION: redacting again answers the session unchanged.
-        if redaction.is_none() {
-            if !matches!(status, Status::RequiresInput | Status::Verified) {
-                return Err(ApiError::invalid(format!(
-                    "This VerificationSession cannot be redacted: its status is {}; only a \
-                     session in requires_input or verified can be redacted.",
-                    status.as_str()
-                )));
-            }
-            let set = |value| {
-                if let Some(s) = sim.state().sessions.get_mut(&id) {
-                    s.redaction = value;
-                }
-            };
-            set(Some(Redaction::Processing));
-            // Redacting an open session cancels it; the `canceled` event shows the redaction.
-            if status == Status::RequiresInput {
-                match sim.act(&id, &Action::Cancel, call.request()) {
-                    Ok((_, canceled)) => events = canceled,
-                    Err(r) => {
-                        set(None);
-                        return Err(state_error(r, &id));
-                    }
-                }
-            }
-        }
-        let st = sim.state();
-        Ok(Done {
-            body: sim.render(&st.sessions[&id], expand),
-            events,
-        })
-    });
-    serve(&sim, REDACT, Method::POST, &uri, &headers, &body, run).await
-}
-
-fn integer(node: &Node, param: &str) -> Result<i64, ApiError> {
-    text(node, param)?.parse().map_err(|_| {
-        invalid_param(
-            param,
-            format!("Invalid integer: {}", node.as_value().unwrap_or("")),
-        )
-        .code("parameter_invalid_integer")
-    })
-}
-
-/// `created=N` or `created[gt|gte|lt|lte]=N`: the bounds as `(min, max)`, inclusive.
-fn created_range(node: &Node) -> Result<(i64, i64), ApiError> {
-    match node {
-        Node::Value(_) => {
-            let n = integer(node, "created")?;
-            Ok((n, n))
-        }
-        Node::Group(children) => {
-            only(children, &["gt", "gte", "lt", "lte"], "created")?;
-            let (mut min, mut max) = (i64::MIN, i64::MAX);
-            for (k, v) in children {
-                let n = integer(v, &format!("created[{k}]"))?;
-                match k.as_str() {
-                    "gt" => min = min.max(n.saturating_add(1)),
-                    "gte" => min = min.max(n),
-                    "lt" => max = max.min(n.saturating_sub(1)),
-                    _ => max = max.min(n),
-                }
-            }
-            Ok((min, max))
-        }
-    }
-}
-
-fn run_list(sim: &StripeSim, params: &Params) -> Result<Done, ApiError> {
-    only(
-        params,
-        &[
-            "limit",
-            "starting_after",
-            "ending_before",
-            "status",
-            "client_reference_id",
-            "related_customer",
-            "created",
-            "expand",
-        ],
-        "",
-    )?;
-    let expand = expand(params, "data.")?;
-    let limit = match find(params, "limit") {
-        None => 10,
-        Some(node) => {
-            let n = integer(node, "limit")?;
-            if !(1..=100).contains(&n) {
-                return Err(invalid_param(
-                    "limit",
-                    format!(
-                        "This value must be greater than or equal to 1 and less than or equal to 100 (it currently is {n})."
-                    ),
-                ));
-            }
-            n as usize
-        }
-    };
-    let status = match find(params, "status") {
-        None => None,
-        Some(node) => {
-            let s = text(node, "status")?;
-            Some(Status::parse(s).ok_or_else(|| {
-                invalid_param(
-                    "status",
-                    "Invalid status: must be one of canceled, processing, requires_input, or verified",
-                )
-            })?)
-        }
-    };
-    let reference = find(params, "client_reference_id")
-        .map(|n| text(n, "client_reference_id").map(str::to_owned))
-        .transpose()?;
-    let customer = find(params, "related_customer")
-        .map(|n| text(n, "related_customer").map(str::to_owned))
-        .transpose()?;
-    let (min, max) = match find(params, "created") {
-        Some(node) => created_range(node)?,
-        None => (i64::MIN, i64::MAX),
-    };
-    let after = find(params, "starting_after")
-        .map(|n| text(n, "starting_after").map(str::to_owned))
-        .transpose()?;
-    let before = find(params, "ending_before")
-        .map(|n| text(n, "ending_before").map(str::to_owned))
-        .transpose()?;
-    if after.is_some() && before.is_some() {
-        return Err(ApiError::invalid(
-            "You may only specify one of these parameters: ending_before, starting_after.",
-        )
-        .code("parameters_exclusive")
-        .param("ending_before")
-        .validation());
-    }
-    let st = sim.state();
-    let mut all: Vec<&Session> = st
-        .sessions
-        .values()
-        .filter(|s| status.is_none_or(|w| s.status == w))
-        .filter(|s| {
-            reference
-                .as_deref()
-                .is_none_or(|r| s.client_reference_id.as_deref() == Some(r))
-        })
-        .filter(|s| {
-            customer
-                .as_deref()
-                .is_none_or(|c| s.related_customer.as_deref() == Some(c))
-        })
-        .filter(|s| (min..=max).contains(&s.created))
-        .collect();
-    // Newest first.
-    all.sort_by_key(|s| std::cmp::Reverse(s.seq));
-    // ASSUMPTION: a cursor naming no session is a 400 `resource_missing`.
-    let position = |cursor: &str, param: &'static str| -> Result<u64, ApiError> {
-        st.sessions.get(cursor).map(|s| s.seq).ok_or_else(|| {
-            invalid_param(param, format!("No such verification_session: '{cursor}'"))
-                .code("resource_missing")
-        })
-    };
-    let (page, has_more): (Vec<&Session>, bool) = match (&after, &before) {
-        (Some(cursor), _) => {
-            let seq = position(cursor, "starting_after")?;
-            let rest: Vec<&Session> = all.into_iter().filter(|s| s.seq < seq).collect();
-            let more = rest.len() > limit;
-            (rest.into_iter().take(limit).collect(), more)
-        }
-        (_, Some(cursor)) => {
-            let seq = position(cursor, "ending_before")?;
-            let newer: Vec<&Session> = all.into_iter().filter(|s| s.seq > seq).collect();
-            let more = newer.len() > limit;
-            let skip = newer.len().saturating_sub(limit);
-            (newer.into_iter().skip(skip).collect(), more)
-        }
-        _ => {
-            let more = all.len() > limit;
-            (all.into_iter().take(limit).collect(), more)
-        }
-    };
-    let data: Vec<Value> = page.iter().map(|s| sim.render(s, expand)).collect();
-    Ok(Done {
-        body: json!({
-            "object": "list",
-            "url": "/v1/identity/verification_sessions",
-            "has_more": has_more,
-            "data": data,
-        }),
-        events: Vec::new(),
-    })
-}
-
-pub async fn list(
-    State(sim): State<StripeSim>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let query = query.unwrap_or_default();
-    serve(
-        &sim,
-        LIST,
-        Method::GET,
-        &uri,
-        &headers,
-        query.as_bytes(),
-        Box::new(|sim, params, _| run_list(sim, params)),
-    )
-    .await
 }
 
 /// Stripe's answer to a path or method it does not serve.

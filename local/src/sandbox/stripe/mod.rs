@@ -12,9 +12,11 @@
 
 mod api;
 mod control;
+mod endpoints;
 mod events;
 pub mod form;
 mod page;
+mod params;
 pub mod session;
 
 #[cfg(test)]
@@ -180,7 +182,8 @@ impl StripeSim {
 
     /// Routes relative to the mount point (mount with `Router::nest`).
     pub fn router(&self) -> Router {
-        use api::*;
+        use api::unrecognized_url;
+        use endpoints::*;
         const SESSIONS: &str = "/v1/identity/verification_sessions";
         Router::new()
             .route(SESSIONS, post(create).get(list).fallback(unrecognized_url))
