@@ -18,6 +18,7 @@ use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
 use sandbox::nevis::{NevisSim, NevisSimConfig};
 use sandbox::passbase::{PassbaseSim, PassbaseSimConfig};
 use sandbox::prove::{ProveSim, ProveSimConfig};
+use sandbox::stripe::{StripeSim, StripeSimConfig};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,6 +89,9 @@ pub struct Running {
     pub prove: ProveSim,
     pub nevis: NevisSim,
     pub passbase: PassbaseSim,
+    /// The Stripe Identity simulator: its `secret_key()` and `webhook_secret()` are generated
+    /// per start; its API base is `{base_url}/sandbox/stripe`.
+    pub stripe: StripeSim,
     /// The provider credentials the gateway and the simulators share (generated per start).
     pub secrets: SecretDoc,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -278,11 +282,20 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         webhook_url: Some(format!("{base_url}/v1/webhooks/passbase")),
     });
 
+    let stripe_sim = StripeSim::new(StripeSimConfig {
+        secret_key: random("sk_test_"),
+        webhook_secret: random("whsec_"),
+        webhook_url: Some(format!("{base_url}/v1/webhooks/stripe")),
+        base_url: format!("{base_url}/sandbox/stripe"),
+        processing_ms: 0,
+    });
+
     let router = axum::Router::new()
         .nest("/sandbox/authento", sim.router())
         .nest("/sandbox/prove", prove_sim.router())
         .nest("/sandbox/nevis", nevis.router())
         .nest("/sandbox/passbase", passbase_sim.router())
+        .nest("/sandbox/stripe", stripe_sim.router())
         .merge(gateway::router(app.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -314,6 +327,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         prove: prove_sim,
         nevis,
         passbase: passbase_sim,
+        stripe: stripe_sim,
         secrets,
         shutdown: Some(tx),
         task,

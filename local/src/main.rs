@@ -110,6 +110,11 @@ async fn main() {
             "(one of the secrets file's keys)".into(),
         )
     });
+    // Generated per start, like the others: printed so the simulator can be called directly.
+    let (stripe_key, stripe_whsec) = (
+        running.stripe.secret_key().to_owned(),
+        running.stripe.webhook_secret(),
+    );
     // Authento knows the user by its subject (unique per tenant and user), not by "user-42".
     let subject = match running.api_keys.first() {
         Some((tenant, _)) => idv::session::Subject::of(tenant, "user-42").to_string(),
@@ -122,6 +127,7 @@ async fn main() {
   Prove simulator:          {base}/sandbox/prove (test user +12001004011 Sheilakathryn Butrimovich)
   Nevis simulator:          {base}/sandbox/nevis (reconcile runs every {reconcile})
   Passbase simulator:       {base}/sandbox/passbase
+  Stripe Identity simulator: {base}/sandbox/stripe (secret key {stripe_key}, webhook secret {stripe_whsec})
 
 Try:
   export IDV=\"{base}\" KEY=\"{key}\"

@@ -20,5 +20,6 @@ mod provider_faults;
 mod reconcile;
 mod secrets;
 mod store_contract;
+mod stripe_sim;
 mod tenancy;
 mod webhooks;

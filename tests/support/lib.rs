@@ -340,6 +340,30 @@ impl Gateway {
         assert_eq!(r.status, 200, "nevis simulator faults: {:?}", r.body);
     }
 
+    /// The Stripe simulator's API base, as the gateway and the official SDKs are given it
+    /// (they add `/v1/...`).
+    pub fn stripe_api_base(&self) -> String {
+        self.url("/sandbox/stripe")
+    }
+
+    /// POSTs a JSON body to a Stripe simulator control route (`/sessions/{id}`, `/faults`,
+    /// `/settings`, `/webhook_secret/roll`, `/events/{id}/resend`); answers its 200 body.
+    pub async fn stripe_control(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .send(
+                self.http
+                    .post(self.url(&format!("/sandbox/stripe/control{path}")))
+                    .json(&body),
+            )
+            .await;
+        assert_eq!(
+            r.status, 200,
+            "stripe simulator control {path}: {:?}",
+            r.body
+        );
+        r.body
+    }
+
     /// The gateway as a function running `ahead` of now would see it: same configuration, store
     /// and secret, a clock of its own (for `reconcile`, whose work depends on what is due).
     pub fn app_at(&self, ahead: time::Duration) -> Arc<App> {

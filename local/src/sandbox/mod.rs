@@ -5,6 +5,7 @@ pub mod authento;
 pub mod nevis;
 pub mod passbase;
 pub mod prove;
+pub mod stripe;
 
 /// Escapes text for interpolation into HTML element content and quoted attribute values.
 pub fn html_escape(text: &str) -> String {
