@@ -163,7 +163,7 @@ fn handlers(c: &mut Criterion) {
             let body = json!({"user_id": format!("user-b{n}"), "verification_type": "BASIC"});
             let r = rt.block_on(handle(
                 &app,
-                Function::IssueToken,
+                Function::named("issue-token").unwrap(),
                 request(Method::POST, "/v1/tokens", body.to_string()),
             ));
             assert_eq!(r.status, 201);
@@ -171,7 +171,7 @@ fn handlers(c: &mut Criterion) {
     });
     let r = rt.block_on(handle(
         &app,
-        Function::IssueToken,
+        Function::named("issue-token").unwrap(),
         request(
             Method::POST,
             "/v1/tokens",
@@ -187,7 +187,7 @@ fn handlers(c: &mut Criterion) {
         b.iter(|| {
             let r = rt.block_on(handle(
                 &app,
-                Function::GetSession,
+                Function::GET_SESSION,
                 request(Method::GET, &path, String::new()),
             ));
             assert_eq!(r.status, 200);

@@ -9,10 +9,8 @@ pub mod sandbox;
 use idv::App;
 use idv::clock::SystemClock;
 use idv::config::{Config, SecretsLocation};
-use idv::secrets::{
-    ApiKeyEntry, AuthentoSecrets, NevisSecrets, PassbaseSecrets, ProveSecrets, SecretDoc,
-    SecretSource,
-};
+use idv::providers::{authento, nevis, passbase, prove};
+use idv::secrets::{ApiKeyEntry, Secret, SecretDoc, SecretSource};
 use idv::store::{DynamoStore, MemoryStore, Store};
 use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
 use sandbox::nevis::{NevisSim, NevisSimConfig};
@@ -46,12 +44,12 @@ pub struct Options {
     /// Authento's 429 threshold in the simulator.
     pub authento_rate_limit: u32,
     /// Fixed Authento credentials (sample events sign with known ones); default: random per start.
-    pub authento: Option<AuthentoSecrets>,
+    pub authento: Option<authento::Secrets>,
     /// Fixed Prove credentials (sample events sign with a known webhook secret); default: random.
-    pub prove: Option<ProveSecrets>,
+    pub prove: Option<prove::Secrets>,
     /// Fixed Passbase credentials (the sample webhook is encrypted with a known secret); default:
     /// random per start.
-    pub passbase: Option<PassbaseSecrets>,
+    pub passbase: Option<passbase::Secrets>,
     /// The gateway secret as a JSON file (the same shape as in Secrets Manager), re-read like the
     /// deployed one. Its API keys and Authento credentials replace the generated ones.
     pub secrets_file: Option<std::path::PathBuf>,
@@ -120,6 +118,19 @@ fn random(prefix: &str) -> String {
     format!("{prefix}{}", idv::ids::random_token())
 }
 
+fn secret(prefix: &str) -> Secret {
+    Secret::new(random(prefix))
+}
+
+/// A provider's part of a secret file, if the file has one.
+fn from_doc<T: serde::de::DeserializeOwned>(doc: Option<&SecretDoc>, name: &str) -> Option<T> {
+    doc.and_then(|d| d.provider::<T>(name).ok().flatten())
+}
+
+fn part<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("credentials serialize")
+}
+
 pub async fn start(opts: Options) -> Result<Running, String> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
         .await
@@ -140,44 +151,39 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     } else {
         opts.api_keys.clone()
     };
-    let file_authento = from_file.as_ref().and_then(|d| d.authento.clone());
+    let file = from_file.as_ref();
     let authento = opts
         .authento
         .clone()
-        .or(file_authento)
-        .unwrap_or_else(|| AuthentoSecrets {
-            api_key: random("ak_"),
-            api_secret: random("as_"),
-            jwt_secret: random("jwt_"),
-            webhook_secret: random("whsec_"),
+        .or_else(|| from_doc(file, authento::NAME))
+        .unwrap_or_else(|| authento::Secrets {
+            api_key: secret("ak_"),
+            api_secret: secret("as_"),
+            jwt_secret: secret("jwt_"),
+            webhook_secret: secret("whsec_"),
             webhook_secret_previous: None,
         });
-    let file_prove = from_file.as_ref().and_then(|d| d.prove.clone());
     let prove = opts
         .prove
         .clone()
-        .or(file_prove)
-        .unwrap_or_else(|| ProveSecrets {
-            client_id: random("prove_cid_"),
-            client_secret: random("prove_cs_"),
-            webhook_secret: Some(random("whsec_")),
+        .or_else(|| from_doc(file, prove::NAME))
+        .unwrap_or_else(|| prove::Secrets {
+            client_id: secret("prove_cid_"),
+            client_secret: secret("prove_cs_"),
+            webhook_secret: Some(secret("whsec_")),
             webhook_secret_previous: None,
         });
-    let nevis_secrets = from_file
-        .as_ref()
-        .and_then(|d| d.nevis.clone())
-        .unwrap_or_else(|| NevisSecrets {
-            access_key: random("nevis_ak_"),
-        });
-    let file_passbase = from_file.as_ref().and_then(|d| d.passbase.clone());
+    let nevis_secrets = from_doc(file, nevis::NAME).unwrap_or_else(|| nevis::Secrets {
+        access_key: secret("nevis_ak_"),
+    });
     let passbase = opts
         .passbase
         .clone()
-        .or(file_passbase)
-        .unwrap_or_else(|| PassbaseSecrets {
-            api_key: random("pb_sk_"),
+        .or_else(|| from_doc(file, passbase::NAME))
+        .unwrap_or_else(|| passbase::Secrets {
+            api_key: secret("pb_sk_"),
             // Passbase's webhook secret is 32 characters (the AES-256 key).
-            webhook_secret: hex::encode(rand::random::<[u8; 16]>()),
+            webhook_secret: Secret::new(hex::encode(rand::random::<[u8; 16]>())),
             webhook_secret_previous: None,
         });
     let mut secrets = SecretDoc {
@@ -192,11 +198,12 @@ pub async fn start(opts: Options) -> Result<Running, String> {
                 sha256: idv::http::auth::digest(key),
             })
             .collect(),
-        authento: Some(authento.clone()),
-        prove: Some(prove.clone()),
-        nevis: Some(nevis_secrets.clone()),
-        passbase: Some(passbase.clone()),
-    };
+        providers: Default::default(),
+    }
+    .with_provider(authento::NAME, part(&authento))
+    .with_provider(prove::NAME, part(&prove))
+    .with_provider(nevis::NAME, part(&nevis_secrets))
+    .with_provider(passbase::NAME, part(&passbase));
     if let Some(doc) = &from_file {
         secrets.api_keys.extend(doc.api_keys.iter().cloned());
     }
@@ -256,29 +263,35 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     ));
 
     let sim = AuthentoSim::new(AuthentoSimConfig {
-        api_key: authento.api_key.clone(),
-        api_secret: authento.api_secret.clone(),
-        jwt_secret: authento.jwt_secret.clone(),
-        webhook_secret: authento.webhook_secret.clone(),
-        issuer: config.authento.issuer.clone(),
+        api_key: authento.api_key.expose().to_owned(),
+        api_secret: authento.api_secret.expose().to_owned(),
+        jwt_secret: authento.jwt_secret.expose().to_owned(),
+        webhook_secret: authento.webhook_secret.expose().to_owned(),
+        issuer: config
+            .provider::<authento::Settings>(authento::NAME)
+            .and_then(|s| s.issuer.clone()),
         webhook_url: Some(format!("{base_url}/v1/webhooks/authento")),
         rate_limit_per_sec: opts.authento_rate_limit,
     });
 
     let prove_sim = ProveSim::new(ProveSimConfig {
-        client_id: prove.client_id.clone(),
-        client_secret: prove.client_secret.clone(),
-        webhook_secret: prove.webhook_secret.clone().unwrap_or_default(),
+        client_id: prove.client_id.expose().to_owned(),
+        client_secret: prove.client_secret.expose().to_owned(),
+        webhook_secret: prove
+            .webhook_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default(),
         webhook_url: Some(format!("{base_url}/v1/webhooks/prove")),
     });
     let nevis = NevisSim::new(NevisSimConfig {
-        access_key: nevis_secrets.access_key.clone(),
+        access_key: nevis_secrets.access_key.expose().to_owned(),
         instance_url: format!("{base_url}/sandbox/nevis"),
         processing_ms: opts.nevis_processing_ms,
     });
     let passbase_sim = PassbaseSim::new(PassbaseSimConfig {
-        api_key: passbase.api_key.clone(),
-        webhook_secret: passbase.webhook_secret.clone(),
+        api_key: passbase.api_key.expose().to_owned(),
+        webhook_secret: passbase.webhook_secret.expose().to_owned(),
         webhook_url: Some(format!("{base_url}/v1/webhooks/passbase")),
     });
 

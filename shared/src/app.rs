@@ -2,10 +2,7 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SecretsLocation, StoreKind};
-use crate::providers::authento::AuthentoClient;
-use crate::providers::nevis::NevisClient;
-use crate::providers::passbase::PassbaseClient;
-use crate::providers::prove::ProveClient;
+use crate::providers::Providers;
 use crate::providers::transport::Transport;
 use crate::secrets::{SecretDoc, SecretSource, SecretsCache};
 use crate::store::{DynamoStore, MemoryStore, Store};
@@ -16,11 +13,9 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub secrets: SecretsCache,
-    pub authento: AuthentoClient,
-    /// Holds Prove's OAuth token: built once per container, shared by its invocations.
-    pub prove: ProveClient,
-    pub nevis: NevisClient,
-    pub passbase: PassbaseClient,
+    /// Every provider's adapter, with its client (Prove's OAuth token, Authento's pacer): built
+    /// once per container, shared by its invocations.
+    pub providers: Providers,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -69,9 +64,6 @@ impl App {
         )))
     }
 
-    /// Starts the secret read in the background (a Lambda container's init): the first request
-    /// then finds it cached, or waits on that one fetch, instead of starting it after its event
-    /// arrived. Nothing is fetched twice: `SecretsCache::get` holds its lock while fetching.
     /// A Lambda container's start: logs, typed config and clients once, the secret read begun.
     /// Bad configuration fails the init (logged), not a request.
     pub async fn for_lambda() -> Result<Arc<App>, String> {
@@ -84,6 +76,9 @@ impl App {
         Ok(app)
     }
 
+    /// Starts the secret read in the background (a Lambda container's init): the first request
+    /// then finds it cached, or waits on that one fetch, instead of starting it after its event
+    /// arrived. Nothing is fetched twice: `SecretsCache::get` holds its lock while fetching.
     pub fn prefetch_secrets(self: &Arc<Self>) {
         let app = Arc::clone(self);
         tokio::spawn(async move {
@@ -103,23 +98,18 @@ impl App {
             config.provider_timeout,
             config.provider_budget,
         );
-        let nevis = NevisClient::new(transport.clone(), config.nevis.api_url.as_deref());
-        let passbase = PassbaseClient::new(transport.clone(), &config.passbase.api_url);
-        let authento = AuthentoClient::new(
-            transport.clone(),
-            &config.authento.api_url,
-            config.authento.max_requests_per_second,
+        let providers = Providers::new(
+            crate::providers::ALL
+                .iter()
+                .filter_map(|r| Some((r.build)(config.providers.get(r.name)?, &transport)))
+                .collect(),
         );
-        let prove = ProveClient::new(transport, &config.prove.na_url, &config.prove.eu_url);
         let secrets = SecretsCache::with_policy(secrets, config.secrets_policy, clock.clone());
         App {
             config,
             store,
             secrets,
-            authento,
-            prove,
-            nevis,
-            passbase,
+            providers,
             clock,
         }
     }

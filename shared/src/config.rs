@@ -1,6 +1,7 @@
 //! Typed configuration, read once when a container starts. Bad configuration fails the init, not a
 //! request.
 
+use crate::providers::registry::ProviderSettings;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,44 +22,6 @@ pub enum SecretsLocation {
 }
 
 #[derive(Debug, Clone)]
-pub struct AuthentoConfig {
-    /// REST base, e.g. `https://api.authento.io/v1`.
-    pub api_url: String,
-    /// Hosted verification UI base; the token opens `{verify_url}/verify/token?jwt=`.
-    pub verify_url: String,
-    /// The JWT `iss`: the domain name registered in the Authento dashboard.
-    pub issuer: Option<String>,
-    /// Authento answers 429 beyond about 5 requests a second. Paced per container: N warm
-    /// containers may send N times this much, and a 429 pauses only the container that got it
-    /// (for its `Retry-After`, at most `providers::authento::MAX_PAUSE`).
-    pub max_requests_per_second: u32,
-}
-
-/// Prove: one base URL per region, and the flow deadlines Prove documents.
-#[derive(Debug, Clone)]
-pub struct ProveConfig {
-    /// North American numbers (+1) go here, e.g. `https://platform.proveapis.com`.
-    pub na_url: String,
-    /// Every other number goes here, e.g. `https://platform.eu.proveapis.com`.
-    pub eu_url: String,
-    /// Instant Link (desktop) possession window: 3 minutes (older Prove docs say 5).
-    pub instant_link_window: Duration,
-    /// OTP (mobile) possession window: 2 minutes.
-    pub otp_window: Duration,
-    /// The flow (correlation id, authToken) lives 15 minutes.
-    pub session_window: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct NevisConfig {
-    /// The instance URL, e.g. `https://{instance}.mauth.nevis.cloud`; `None`: Nevis is not served.
-    pub api_url: Option<String>,
-    /// Our deadline: a Nevis session still open this long after it started is expired
-    /// (Nevis documents no expiry of its own).
-    pub session_ttl: Duration,
-}
-
-#[derive(Debug, Clone)]
 pub struct ReconcileConfig {
     /// Most sessions one run looks at (the rest are due on the next run).
     pub max_sessions: usize,
@@ -66,15 +29,6 @@ pub struct ReconcileConfig {
     pub concurrency: usize,
     /// A run starts no new work after this long (the function's timeout is longer).
     pub budget: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct PassbaseConfig {
-    /// REST base, e.g. `https://api.passbase.com/verification/v2` (v1 differs only in the prefix).
-    pub api_url: String,
-    /// Accept unencrypted JSON webhooks (Passbase's encryption switched off). Off by default:
-    /// without encryption nothing proves a delivery came from Passbase.
-    pub allow_plaintext: bool,
 }
 
 /// How the gateway secret is cached (see `secrets::SecretsCache`).
@@ -110,10 +64,6 @@ pub struct Config {
     pub store: StoreKind,
     pub secrets: SecretsLocation,
     pub secrets_policy: SecretsPolicy,
-    pub authento: AuthentoConfig,
-    pub prove: ProveConfig,
-    pub passbase: PassbaseConfig,
-    pub token_ttl: Duration,
     /// A non-terminal session is re-read from its provider when its last check is older than this.
     pub refresh_after: Duration,
     /// One HTTP attempt to a provider, connect to last body byte.
@@ -128,8 +78,27 @@ pub struct Config {
     pub request_timeout: Option<Duration>,
     pub dedupe_ttl: Duration,
     pub idempotency_ttl: Duration,
-    pub nevis: NevisConfig,
     pub reconcile: ReconcileConfig,
+    /// Each provider's own settings, read by its registration (`providers::ALL`).
+    pub providers: ProviderSettingsSet,
+}
+
+/// The providers' typed settings, by provider name.
+#[derive(Clone, Default)]
+pub struct ProviderSettingsSet(pub Vec<(&'static str, ProviderSettings)>);
+
+impl ProviderSettingsSet {
+    pub fn get(&self, name: &str) -> Option<&ProviderSettings> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
+    }
+}
+
+impl std::fmt::Debug for ProviderSettingsSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| n))
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,30 +115,16 @@ impl Config {
     /// init with an error naming the variable. Nothing is clamped silently: durations far in the
     /// future would overflow time arithmetic at request time (a panic, and the profile aborts).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let num = |k: &str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            let v = match get(k) {
-                None => return Ok(default),
-                Some(v) => v,
-            };
-            match v.trim().parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(ConfigError(format!(
-                    "{k} must be a whole number from {min} to {max}, got {v:?}"
-                ))),
-            }
-        };
-        let secs = |k: &str, default: u64, min: u64, max: u64| {
-            num(k, default, min, max).map(Duration::from_secs)
-        };
-        let millis = |k: &str, default: u64, min: u64, max: u64| {
-            num(k, default, min, max).map(Duration::from_millis)
-        };
-        let flag = |k: &str| -> Result<bool, ConfigError> {
-            match get(k).as_deref() {
-                None | Some("" | "false") => Ok(false),
-                Some("true") => Ok(true),
-                Some(v) => Err(ConfigError(format!("{k} must be true or false, got {v:?}"))),
-            }
+        // Credentials go with every provider request: never in clear text, unless the operator
+        // says so (the local server and the tests, for their loopback simulators).
+        let allow_http = Settings {
+            get: &get,
+            allow_http: false,
+        }
+        .flag("IDV_ALLOW_HTTP_PROVIDERS")?;
+        let env = Settings {
+            get: &get,
+            allow_http,
         };
         let store = match get("IDV_STORE").as_deref().unwrap_or("dynamodb") {
             "memory" => StoreKind::Memory,
@@ -195,39 +150,21 @@ impl Config {
                 ));
             }
         };
-        // Credentials go with every provider request: never in clear text, unless the operator
-        // says so (the local server and the tests, for their loopback simulators).
-        let allow_http_providers = flag("IDV_ALLOW_HTTP_PROVIDERS")?;
-        let url = |k: &str, default: &str| -> Result<String, ConfigError> {
-            let v = get(k).unwrap_or_else(|| default.to_owned());
-            let parsed = url::Url::parse(&v).map_err(|e| ConfigError(format!("{k}: {e}")))?;
-            match parsed.scheme() {
-                "https" => {}
-                "http" if allow_http_providers => {}
-                "http" => {
-                    return Err(ConfigError(format!(
-                        "{k} must be an https URL (set IDV_ALLOW_HTTP_PROVIDERS=true for a local simulator)"
-                    )));
-                }
-                _ => return Err(ConfigError(format!("{k} must be an https URL"))),
-            }
-            Ok(v.trim_end_matches('/').to_owned())
-        };
-        let secrets_ttl = secs("IDV_SECRETS_TTL_SECONDS", 300, 0, 3600)?;
+        let secrets_ttl = env.secs("IDV_SECRETS_TTL_SECONDS", 300, 0, 3600)?;
         let defaults = SecretsPolicy::with_ttl(secrets_ttl);
         let secrets_policy = SecretsPolicy {
             ttl: secrets_ttl,
-            fetch_timeout: millis("IDV_SECRETS_TIMEOUT_MS", 1500, 100, 10_000)?,
-            retry_after_failure: secs("IDV_SECRETS_RETRY_SECONDS", 10, 1, 300)?,
-            max_stale: secs(
+            fetch_timeout: env.millis("IDV_SECRETS_TIMEOUT_MS", 1500, 100, 10_000)?,
+            retry_after_failure: env.secs("IDV_SECRETS_RETRY_SECONDS", 10, 1, 300)?,
+            max_stale: env.secs(
                 "IDV_SECRETS_MAX_STALE_SECONDS",
                 defaults.max_stale.as_secs(),
                 secrets_ttl.as_secs(),
                 86_400,
             )?,
         };
-        let provider_timeout = millis("IDV_PROVIDER_TIMEOUT_MS", 3000, 100, 30_000)?;
-        let provider_budget = millis(
+        let provider_timeout = env.millis("IDV_PROVIDER_TIMEOUT_MS", 3000, 100, 30_000)?;
+        let provider_budget = env.millis(
             "IDV_PROVIDER_BUDGET_MS",
             4000.max(provider_timeout.as_millis() as u64),
             provider_timeout.as_millis() as u64,
@@ -235,56 +172,112 @@ impl Config {
         )?;
         let request_timeout = match get("IDV_REQUEST_TIMEOUT_MS") {
             None => None,
-            Some(_) => Some(millis("IDV_REQUEST_TIMEOUT_MS", 0, 500, 900_000)?),
+            Some(_) => Some(env.millis("IDV_REQUEST_TIMEOUT_MS", 0, 500, 900_000)?),
         };
+        let mut providers = ProviderSettingsSet::default();
+        for r in crate::providers::ALL {
+            providers.0.push((r.name, (r.settings)(&env)?));
+        }
         Ok(Config {
             store,
             secrets,
             secrets_policy,
-            authento: AuthentoConfig {
-                api_url: url("IDV_AUTHENTO_API_URL", "https://api.authento.io/v1")?,
-                verify_url: url("IDV_AUTHENTO_VERIFY_URL", "https://app.authento.io")?,
-                issuer: get("IDV_AUTHENTO_ISSUER").filter(|v| !v.is_empty()),
-                max_requests_per_second: num("IDV_AUTHENTO_MAX_RPS", 5, 1, 1000)? as u32,
-            },
-            prove: ProveConfig {
-                na_url: url("IDV_PROVE_NA_URL", "https://platform.proveapis.com")?,
-                eu_url: url("IDV_PROVE_EU_URL", "https://platform.eu.proveapis.com")?,
-                instant_link_window: secs("IDV_PROVE_INSTANT_LINK_SECONDS", 180, 0, 3600)?,
-                otp_window: secs("IDV_PROVE_OTP_SECONDS", 120, 0, 3600)?,
-                session_window: secs("IDV_PROVE_SESSION_SECONDS", 900, 1, 86_400)?,
-            },
-            passbase: PassbaseConfig {
-                api_url: url(
-                    "IDV_PASSBASE_API_URL",
-                    "https://api.passbase.com/verification/v2",
-                )?,
-                allow_plaintext: flag("IDV_PASSBASE_ALLOW_PLAINTEXT")?,
-            },
-            token_ttl: secs("IDV_TOKEN_TTL_SECONDS", 900, 60, 86_400)?,
-            refresh_after: secs("IDV_REFRESH_AFTER_SECONDS", 5, 0, 3600)?,
+            refresh_after: env.secs("IDV_REFRESH_AFTER_SECONDS", 5, 0, 3600)?,
             provider_timeout,
             provider_budget,
-            allow_http_providers,
+            allow_http_providers: allow_http,
             request_timeout,
-            dedupe_ttl: Duration::from_secs(86_400 * num("IDV_DEDUPE_TTL_DAYS", 30, 1, 3650)?),
+            dedupe_ttl: Duration::from_secs(86_400 * env.num("IDV_DEDUPE_TTL_DAYS", 30, 1, 3650)?),
             idempotency_ttl: Duration::from_secs(
-                3600 * num("IDV_IDEMPOTENCY_TTL_HOURS", 24, 1, 8760)?,
+                3600 * env.num("IDV_IDEMPOTENCY_TTL_HOURS", 24, 1, 8760)?,
             ),
-            nevis: NevisConfig {
-                api_url: match get("IDV_NEVIS_API_URL").filter(|v| !v.is_empty()) {
-                    Some(_) => Some(url("IDV_NEVIS_API_URL", "")?),
-                    None => None,
-                },
-                session_ttl: secs("IDV_NEVIS_SESSION_TTL_SECONDS", 3600, 60, 7 * 86_400)?,
-            },
             reconcile: ReconcileConfig {
-                max_sessions: num("IDV_RECONCILE_MAX_SESSIONS", 500, 1, 10_000)? as usize,
-                concurrency: num("IDV_RECONCILE_CONCURRENCY", 8, 1, 64)? as usize,
+                max_sessions: env.num("IDV_RECONCILE_MAX_SESSIONS", 500, 1, 10_000)? as usize,
+                concurrency: env.num("IDV_RECONCILE_CONCURRENCY", 8, 1, 64)? as usize,
                 // Lambda's longest timeout is 900 s; the run must end well inside it.
-                budget: secs("IDV_RECONCILE_BUDGET_SECONDS", 40, 1, 840)?,
+                budget: env.secs("IDV_RECONCILE_BUDGET_SECONDS", 40, 1, 840)?,
             },
+            providers,
         })
+    }
+
+    /// A provider's typed settings (`None`: no such provider, or another type asked).
+    pub fn provider<T: 'static>(&self, name: &str) -> Option<&T> {
+        self.providers.get(name)?.downcast_ref::<T>()
+    }
+}
+
+/// The environment as settings are read from it: every number within documented bounds (a value
+/// outside them fails the init, naming the variable; nothing is clamped silently: a duration far
+/// in the future would overflow time arithmetic at request time), every provider URL https
+/// unless `IDV_ALLOW_HTTP_PROVIDERS` says otherwise.
+pub struct Settings<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    allow_http: bool,
+}
+
+impl Settings<'_> {
+    pub fn get(&self, k: &str) -> Option<String> {
+        (self.get)(k)
+    }
+
+    pub fn num(&self, k: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let Some(v) = self.get(k) else {
+            return Ok(default);
+        };
+        match v.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError(format!(
+                "{k} must be a whole number from {min} to {max}, got {v:?}"
+            ))),
+        }
+    }
+
+    pub fn secs(&self, k: &str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+        self.num(k, default, min, max).map(Duration::from_secs)
+    }
+
+    pub fn millis(
+        &self,
+        k: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
+        self.num(k, default, min, max).map(Duration::from_millis)
+    }
+
+    pub fn flag(&self, k: &str) -> Result<bool, ConfigError> {
+        match self.get(k).as_deref() {
+            None | Some("" | "false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(v) => Err(ConfigError(format!("{k} must be true or false, got {v:?}"))),
+        }
+    }
+
+    /// A provider base URL, without a trailing `/`.
+    pub fn url(&self, k: &str, default: &str) -> Result<String, ConfigError> {
+        let v = self.get(k).unwrap_or_else(|| default.to_owned());
+        let parsed = url::Url::parse(&v).map_err(|e| ConfigError(format!("{k}: {e}")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => {
+                return Err(ConfigError(format!(
+                    "{k} must be an https URL (set IDV_ALLOW_HTTP_PROVIDERS=true for a local simulator)"
+                )));
+            }
+            _ => return Err(ConfigError(format!("{k} must be an https URL"))),
+        }
+        Ok(v.trim_end_matches('/').to_owned())
+    }
+
+    /// An optional provider base URL: unset or empty is `None`.
+    pub fn optional_url(&self, k: &str) -> Result<Option<String>, ConfigError> {
+        match self.get(k).filter(|v| !v.is_empty()) {
+            Some(_) => self.url(k, "").map(Some),
+            None => Ok(None),
+        }
     }
 }
 
@@ -307,11 +300,14 @@ mod tests {
         assert!(cfg(&[("IDV_TABLE_NAME", "t")]).is_err());
         let c = cfg(&[("IDV_TABLE_NAME", "t"), ("IDV_SECRET_ID", "arn:x")]).unwrap();
         assert_eq!(c.store, StoreKind::DynamoDb { table: "t".into() });
-        assert_eq!(c.token_ttl, Duration::from_secs(900));
-        assert_eq!(c.authento.api_url, "https://api.authento.io/v1");
-        assert_eq!(c.prove.na_url, "https://platform.proveapis.com");
-        assert_eq!(c.prove.eu_url, "https://platform.eu.proveapis.com");
-        assert_eq!(c.prove.otp_window, Duration::from_secs(120));
+        use crate::providers::{authento, prove};
+        let a = c.provider::<authento::Settings>(authento::NAME).unwrap();
+        let p = c.provider::<prove::Settings>(prove::NAME).unwrap();
+        assert_eq!(a.token_ttl, Duration::from_secs(900));
+        assert_eq!(a.api_url, "https://api.authento.io/v1");
+        assert_eq!(p.na_url, "https://platform.proveapis.com");
+        assert_eq!(p.eu_url, "https://platform.eu.proveapis.com");
+        assert_eq!(p.otp_window, Duration::from_secs(120));
     }
 
     #[test]

@@ -92,32 +92,50 @@ pub fn instant_of(deadline: SystemTime, function: Function) -> Instant {
 /// Each function's `Timeout` in template.yaml (tests/integration/budgets.rs keeps them equal);
 /// the local server uses it where Lambda would give the invocation's deadline.
 pub fn function_timeout(function: Function) -> Duration {
-    match function {
-        // A Prove start may make two provider calls in a row (its flow, then the identity).
-        Function::StartSession => Duration::from_secs(15),
-        Function::Reconcile => Duration::from_secs(60),
-        Function::IssueToken
-        | Function::GetSession
-        | Function::WebhookAuthento
-        | Function::WebhookProve
-        | Function::WebhookPassbase => Duration::from_secs(10),
+    if function == Function::RECONCILE {
+        Duration::from_secs(60)
+    } else if provider_operations(function) > 1 {
+        // A start may make two provider calls in a row (Prove: its flow, then the identity).
+        Duration::from_secs(15)
+    } else {
+        Duration::from_secs(10)
     }
 }
 
 /// Provider operations one invocation makes one after another, at most (each bounded by
-/// `Config::provider_budget`, Prove's token fetch included in its operation).
+/// `Config::provider_budget`, Prove's token fetch included in its operation): what the
+/// providers registered for the function's routes.
 pub fn provider_operations(function: Function) -> u32 {
-    match function {
-        // Authento tokens are signed locally; Prove webhooks carry what is stored.
-        Function::IssueToken | Function::WebhookProve => 0,
-        // Prove: /v3/verify, then /v3/identity when verified at once. Nevis create, a Passbase
-        // start or link with its identity read: one.
-        Function::StartSession => 2,
-        // One refresh; one authoritative read per Authento or Passbase delivery.
-        Function::GetSession | Function::WebhookAuthento | Function::WebhookPassbase => 1,
+    if function == Function::RECONCILE {
         // Reads run side by side; the last ones start before the run's budget ends.
-        Function::Reconcile => 1,
+        return 1;
     }
+    let mut most = 0;
+    for r in crate::providers::ALL {
+        let ops = [
+            // Starts, and links (one read of the provider's id).
+            (Function::START_SESSION, r.start_operations.max(1)),
+            // One refresh.
+            (Function::GET_SESSION, 1),
+        ]
+        .into_iter()
+        .chain(
+            r.webhook
+                .iter()
+                .map(|w| (Function::named_unchecked(w.function), w.operations)),
+        )
+        .chain(
+            r.routes
+                .iter()
+                .map(|e| (Function::named_unchecked(e.function), e.operations)),
+        );
+        for (f, n) in ops {
+            if f == function {
+                most = most.max(n);
+            }
+        }
+    }
+    most
 }
 
 /// The longest one invocation of `function` can take under `config`, retries and backoffs
@@ -128,9 +146,10 @@ pub fn worst_case(config: &Config, function: Function) -> Duration {
         + config.provider_budget * provider_operations(function)
         + STORE_RESERVE
         + ANSWER_MARGIN;
-    match function {
-        Function::Reconcile => config.reconcile.budget + one,
-        _ => one,
+    if function == Function::RECONCILE {
+        config.reconcile.budget + one
+    } else {
+        one
     }
 }
 
@@ -144,12 +163,12 @@ mod tests {
         let past = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
         let far = SystemTime::now() + Duration::from_secs(86_400);
         for d in [past, far] {
-            let at = instant_of(d, Function::GetSession);
+            let at = instant_of(d, Function::GET_SESSION);
             assert!(at >= now + Duration::from_secs(10), "{d:?}");
         }
         let real = instant_of(
             SystemTime::now() + Duration::from_secs(3),
-            Function::GetSession,
+            Function::GET_SESSION,
         );
         assert!(real <= Instant::now() + Duration::from_secs(3));
     }

@@ -18,7 +18,7 @@ pub async fn run_reconcile() -> Result<(), LambdaError> {
         // (`deadline::worst_case`); this is the backstop if something still hangs (the store):
         // the run ends before Lambda kills it. Dropping it then is a crash at that point, which
         // reconcile survives (conditional writes; unfinished sessions stay due).
-        let answer_by = instant_of(event.context.deadline(), Function::Reconcile)
+        let answer_by = instant_of(event.context.deadline(), Function::RECONCILE)
             .checked_sub(ANSWER_MARGIN)
             .unwrap_or_else(tokio::time::Instant::now);
         async move {

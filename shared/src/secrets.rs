@@ -1,22 +1,25 @@
-//! The gateway's one secret: API-key digests with their tenants, and provider credentials.
-//! Read from Secrets Manager (or a file locally), cached in-process with a TTL so a warm container
-//! does not pay for a read per request, and refreshed so a rotation reaches every container.
+//! The gateway's one secret: API-key digests with their tenants, the idempotency fingerprint
+//! key, and each provider's credentials under its name. Read from Secrets Manager (or a file
+//! locally), cached in-process with a TTL so a warm container does not pay for a read per
+//! request, and refreshed so a rotation reaches every container.
 //!
 //! ```json
 //! {"fingerprint_key": "<at least 32 random characters>",
 //!  "api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>"}],
-//!  "authento": {"api_key": "..", "api_secret": "..", "jwt_secret": "..",
-//!               "webhook_secret": "..", "webhook_secret_previous": null},
-//!  "prove": {"client_id": "..", "client_secret": "..", "webhook_secret": "whsec_..",
-//!            "webhook_secret_previous": null},
-//!  "nevis": {"access_key": ".."},
-//!  "passbase": {"api_key": "<secret API key>", "webhook_secret": "<32 characters>"}}
+//!  "<provider>": {...its credentials: docs/providers/<provider>.md}}
 //! ```
+//!
+//! A provider's part is checked by its registration (`providers::ALL`) when the document is
+//! loaded, and read by its adapter as its own typed struct (`SecretDoc::provider`). Credentials
+//! are `Secret`s: never shown by `Debug`, never blank.
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::SecretsPolicy;
 use crate::error::Error;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,147 +34,144 @@ pub struct ApiKeyEntry {
     pub sha256: String,
 }
 
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-pub struct AuthentoSecrets {
-    pub api_key: String,
-    pub api_secret: String,
-    pub jwt_secret: String,
-    pub webhook_secret: String,
-    /// Still accepted while the webhook secret is rotated.
-    #[serde(default)]
-    pub webhook_secret_previous: Option<String>,
+/// A credential: shown as `<redacted>` by `Debug`, compared in the clear only by the code that
+/// uses it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
-impl std::fmt::Debug for AuthentoSecrets {
+impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuthentoSecrets(<redacted>)")
+        f.write_str("<redacted>")
     }
 }
 
-impl AuthentoSecrets {
-    /// The webhook secrets to accept, current first.
-    pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.webhook_secret.as_str()).chain(
-            self.webhook_secret_previous
-                .as_deref()
-                .filter(|s| !s.is_empty()),
-        )
+impl PartialEq<&str> for Secret {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 
-/// Prove: OAuth2 client credentials and the Identity Manager webhook secret (Prove Portal).
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-pub struct ProveSecrets {
-    pub client_id: String,
-    pub client_secret: String,
-    /// The Portal's `whsec_...` string, used as the HS256 key as it is.
-    #[serde(default)]
-    pub webhook_secret: Option<String>,
-    /// Still accepted while the webhook secret is rotated.
-    #[serde(default)]
-    pub webhook_secret_previous: Option<String>,
-}
-
-impl std::fmt::Debug for ProveSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ProveSecrets(<redacted>)")
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 
-impl ProveSecrets {
-    /// The webhook secrets to accept, current first.
-    pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {
-        self.webhook_secret
-            .as_deref()
-            .into_iter()
-            .chain(self.webhook_secret_previous.as_deref())
-            .filter(|s| !s.is_empty())
+/// An optional credential: absent, `null` and `""` all read as none (a rotation's previous
+/// secret once the rotation is over).
+pub fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?
+        .filter(|v| !v.is_empty())
+        .map(Secret))
+}
+
+/// `field` (as `<provider>.<field>`) must hold something besides whitespace.
+pub fn required(field: &str, value: &Secret) -> Result<(), String> {
+    if value.0.trim().is_empty() {
+        return Err(format!("{field} must not be empty or blank"));
     }
+    Ok(())
 }
 
-/// Nevis Authentication Cloud: the custom integration's access key (sent as a bearer token).
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-pub struct NevisSecrets {
-    pub access_key: String,
+/// `field` may be absent, never blank.
+pub fn optional(field: &str, value: Option<&Secret>) -> Result<(), String> {
+    value.map_or(Ok(()), |v| required(field, v))
 }
 
-impl std::fmt::Debug for NevisSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NevisSecrets(<redacted>)")
-    }
+/// A webhook secret and the one still accepted while it rotates, current first.
+pub fn rotating<'a>(
+    current: Option<&'a Secret>,
+    previous: Option<&'a Secret>,
+) -> impl Iterator<Item = &'a str> {
+    current
+        .into_iter()
+        .chain(previous)
+        .map(Secret::expose)
+        .filter(|s| !s.is_empty())
 }
 
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-pub struct PassbaseSecrets {
-    /// The secret API key (`X-API-KEY`), never the publishable one.
-    pub api_key: String,
-    /// The webhook encryption secret: 32 characters, used as the AES-256 key.
-    pub webhook_secret: String,
-    /// Still accepted while the webhook secret is rotated (32 characters too).
-    #[serde(default)]
-    pub webhook_secret_previous: Option<String>,
-}
-
-impl PassbaseSecrets {
-    /// The webhook secrets to accept, current first.
-    pub fn webhook_secrets(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.webhook_secret.as_str()).chain(
-            self.webhook_secret_previous
-                .as_deref()
-                .filter(|s| !s.is_empty()),
-        )
-    }
-}
-
-impl std::fmt::Debug for PassbaseSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PassbaseSecrets(<redacted>)")
-    }
-}
-
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+/// The secret document.
+#[derive(Clone, Default, PartialEq)]
 pub struct SecretDoc {
-    /// Keys the fingerprints the gateway keeps of requests (the request an `Idempotency-Key` is
-    /// bound to): a keyed MAC reveals nothing about a body full of personal data, where a bare
-    /// hash of a phone number and two names could be brute-forced from the table.
-    #[serde(default)]
     pub fingerprint_key: String,
-    #[serde(default)]
     pub api_keys: Vec<ApiKeyEntry>,
-    #[serde(default)]
-    pub authento: Option<AuthentoSecrets>,
-    #[serde(default)]
-    pub prove: Option<ProveSecrets>,
-    pub nevis: Option<NevisSecrets>,
-    pub passbase: Option<PassbaseSecrets>,
+    /// Each registered provider's part, by provider name, as checked when the document was read.
+    pub providers: BTreeMap<String, Value>,
 }
 
-// Secrets never reach a log through Debug.
 impl std::fmt::Debug for SecretDoc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretDoc")
             .field("fingerprint_key", &"<redacted>")
             .field("api_keys", &self.api_keys.len())
-            .field("authento", &self.authento.as_ref().map(|_| "<redacted>"))
-            .field("prove", &self.prove.as_ref().map(|_| "<redacted>"))
-            .field("nevis", &self.nevis.as_ref().map(|_| "<redacted>"))
-            .field("passbase", &self.passbase.as_ref().map(|_| "<redacted>"))
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
             .finish()
     }
 }
 
+/// The document as written, before its rules are checked. Keys that name no registered
+/// provider are ignored, as before providers were registered.
+#[derive(Deserialize)]
+struct Written {
+    #[serde(default)]
+    fingerprint_key: String,
+    #[serde(default)]
+    api_keys: Vec<ApiKeyEntry>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
 impl SecretDoc {
-    /// Parses and checks the document. Every error names a field, never a value (it is logged).
+    /// A provider's credentials as its adapter's struct; `None` when the document has none.
+    pub fn provider<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, Error> {
+        self.providers
+            .get(name)
+            .filter(|v| !v.is_null())
+            .map(|v| {
+                serde_json::from_value(v.clone())
+                    .map_err(|_| Error::Internal(format!("the {name} credentials are unreadable")))
+            })
+            .transpose()
+    }
+
+    /// The document with a provider's part (the local server, tests).
+    pub fn with_provider(mut self, name: &str, part: Value) -> Self {
+        self.providers.insert(name.to_owned(), part);
+        self
+    }
+
     pub fn parse(json: &str) -> Result<Self, String> {
-        // serde's message can quote the offending value: only its position may reach a log.
-        let doc: SecretDoc = serde_json::from_str(json).map_err(|e| {
+        let invalid = |e: serde_json::Error| {
             format!(
                 "secret JSON is invalid at line {} column {} ({:?})",
                 e.line(),
                 e.column(),
                 e.classify()
             )
-        })?;
+        };
+        let written: Written = serde_json::from_str(json).map_err(invalid)?;
+        let doc = SecretDoc {
+            fingerprint_key: written.fingerprint_key,
+            api_keys: written.api_keys,
+            providers: written
+                .rest
+                .into_iter()
+                .filter(|(k, v)| {
+                    crate::providers::registry::registration(k).is_some() && !v.is_null()
+                })
+                .collect(),
+        };
         if doc.fingerprint_key.trim().len() < MIN_FINGERPRINT_KEY {
             return Err(format!(
                 "fingerprint_key must be at least {MIN_FINGERPRINT_KEY} characters"
@@ -179,8 +179,6 @@ impl SecretDoc {
         }
         let mut digests = std::collections::HashSet::new();
         for (i, k) in doc.api_keys.iter().enumerate() {
-            // Tenants become parts of DynamoDB keys joined with `#`: a closed alphabet keeps
-            // one tenant's keys from ever reading as another's.
             if !is_tenant_name(&k.tenant) {
                 return Err(format!(
                     "api_keys[{i}].tenant must match [a-z0-9][a-z0-9_-]{{0,62}}"
@@ -192,7 +190,6 @@ impl SecretDoc {
                     k.tenant
                 ));
             }
-            // One key, one tenant: a digest listed twice would silently belong to the last one.
             if !digests.insert(k.sha256.to_ascii_lowercase()) {
                 return Err(format!(
                     "api_keys[{i}] (tenant {:?}) repeats the digest of an earlier entry",
@@ -200,51 +197,28 @@ impl SecretDoc {
                 ));
             }
         }
-        if let Some(a) = &doc.authento {
-            required("authento.api_key", &a.api_key)?;
-            required("authento.api_secret", &a.api_secret)?;
-            required("authento.jwt_secret", &a.jwt_secret)?;
-            // An empty HMAC key is a valid key: anyone could sign webhooks with it.
-            required("authento.webhook_secret", &a.webhook_secret)?;
-            optional(
-                "authento.webhook_secret_previous",
-                a.webhook_secret_previous.as_deref(),
-            )?;
-        }
-        if let Some(p) = &doc.prove {
-            required("prove.client_id", &p.client_id)?;
-            required("prove.client_secret", &p.client_secret)?;
-            optional("prove.webhook_secret", p.webhook_secret.as_deref())?;
-            optional(
-                "prove.webhook_secret_previous",
-                p.webhook_secret_previous.as_deref(),
-            )?;
-        }
-        if let Some(n) = &doc.nevis {
-            required("nevis.access_key", &n.access_key)?;
-        }
-        if let Some(p) = &doc.passbase {
-            required("passbase.api_key", &p.api_key)?;
-            required("passbase.webhook_secret", &p.webhook_secret)?;
-            optional(
-                "passbase.webhook_secret_previous",
-                p.webhook_secret_previous.as_deref(),
-            )?;
-            if p.webhook_secrets()
-                .any(|k| k.len() != crate::webhooks::aes_cbc_body::KEY_LEN)
-            {
-                return Err(
-                    "passbase.webhook_secret (and webhook_secret_previous) must be exactly 32 \
-                     characters (the AES-256 key)"
-                        .into(),
-                );
+        for (name, part) in &doc.providers {
+            if let Some(r) = crate::providers::registry::registration(name) {
+                (r.check_secret)(part)?;
             }
         }
         Ok(doc)
     }
 }
 
-/// `[a-z0-9][a-z0-9_-]{0,62}`.
+/// A provider's part read as its struct when the document is checked: a shape error is reported
+/// like any invalid JSON (position and category, never a value).
+pub fn read_part<T: DeserializeOwned>(part: &Value) -> Result<T, String> {
+    serde_json::from_value(part.clone()).map_err(|e| {
+        format!(
+            "secret JSON is invalid at line {} column {} ({:?})",
+            e.line(),
+            e.column(),
+            e.classify()
+        )
+    })
+}
+
 pub fn is_tenant_name(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=63).contains(&b.len())
@@ -254,22 +228,6 @@ pub fn is_tenant_name(s: &str) -> bool {
 }
 
 /// A credential that must be there: not empty, not only whitespace.
-fn required(field: &str, value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
-        return Err(format!("{field} must not be empty or blank"));
-    }
-    Ok(())
-}
-
-/// An optional credential: absent (`null`, or `""` as before), never whitespace only.
-fn optional(field: &str, value: Option<&str>) -> Result<(), String> {
-    match value {
-        Some(v) if !v.is_empty() => required(field, v),
-        _ => Ok(()),
-    }
-}
-
-/// Shortest `fingerprint_key` accepted (as many characters as a 256-bit key in hex has bytes).
 pub const MIN_FINGERPRINT_KEY: usize = 32;
 
 pub enum SecretSource {
@@ -415,7 +373,12 @@ mod tests {
     #[test]
     fn a_passbase_webhook_secret_must_be_an_aes_256_key() {
         let ok = r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","passbase":{"api_key":"k","webhook_secret":"0123456789abcdef0123456789abcdef"}}"#;
-        assert!(SecretDoc::parse(ok).unwrap().passbase.is_some());
+        assert!(
+            SecretDoc::parse(ok)
+                .unwrap()
+                .providers
+                .contains_key("passbase")
+        );
         let short = r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","passbase":{"api_key":"k","webhook_secret":"too-short"}}"#;
         let err = SecretDoc::parse(short).unwrap_err();
         assert!(
@@ -436,7 +399,11 @@ mod tests {
     #[test]
     fn previous_webhook_secret_is_accepted_during_rotation() {
         let doc = SecretDoc::parse(r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","authento":{"api_key":"k","api_secret":"s","jwt_secret":"j","webhook_secret":"new","webhook_secret_previous":"old"}}"#).unwrap();
-        let secrets: Vec<&str> = doc.authento.as_ref().unwrap().webhook_secrets().collect();
+        let authento = doc
+            .provider::<crate::providers::authento::Secrets>("authento")
+            .unwrap()
+            .unwrap();
+        let secrets: Vec<&str> = authento.webhook_secrets().collect();
         assert_eq!(secrets, vec!["new", "old"]);
     }
 

@@ -336,7 +336,12 @@ async fn dynamodb_unreachable_is_a_retryable_503_and_authento_is_not_called() {
         body: bytes::Bytes::from_static(br#"{"user_id":"user-nodb","verification_type":"BASIC"}"#),
     };
     let before = gw.running.authento.userinfo_requests();
-    let r = idv::http::handle(&app, idv::http::Function::IssueToken, req).await;
+    let r = idv::http::handle(
+        &app,
+        idv::http::Function::named("issue-token").unwrap(),
+        req,
+    )
+    .await;
     assert_eq!(r.status, 503);
     assert!(r.headers.contains_key("retry-after"));
     let body: Value = serde_json::from_slice(&r.body).unwrap();

@@ -128,13 +128,13 @@ fn resolve(v: &serde_norway::Value, params: &serde_norway::Mapping) -> Option<St
 
 fn binary_function(binary: &str) -> Function {
     [
-        Function::IssueToken,
-        Function::StartSession,
-        Function::GetSession,
-        Function::WebhookAuthento,
-        Function::WebhookProve,
-        Function::Reconcile,
-        Function::WebhookPassbase,
+        Function::named("issue-token").unwrap(),
+        Function::START_SESSION,
+        Function::GET_SESSION,
+        Function::named("webhook-authento").unwrap(),
+        Function::named("webhook-prove").unwrap(),
+        Function::RECONCILE,
+        Function::named("webhook-passbase").unwrap(),
     ]
     .into_iter()
     .find(|f| f.binary() == binary)

@@ -6,15 +6,14 @@
 //! `to_lambda`, exactly as a deployed function does.
 
 use idv::http::lambda::{from_lambda, to_lambda};
-use idv::http::{Function, ROUTES};
-use idv::secrets::{AuthentoSecrets, PassbaseSecrets, ProveSecrets};
+use idv::http::{Function, routes};
+use idv::providers::{authento, passbase, prove};
+use idv::secrets::Secret;
 use idv::session::Subject;
-use idv::session::{
-    HistoryEntry, Possession, ProveDetails, ProveRegion, Provider, Session, SessionId, Status,
-    VerificationType,
-};
-use idv::store::{RefClaim, authento_ref_key, prove_identity_ref_key};
+use idv::session::{HistoryEntry, Provider, ProviderData, Session, SessionId, Status};
+use idv::store::RefClaim;
 use idv_local::{Options, Running};
+use idv_tests::ProveOf;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -256,10 +255,10 @@ fn event_files() -> BTreeSet<String> {
 /// The function a file belongs to: the file name's prefix is its binary (`<binary>.<what>.json`).
 fn function_of(file: &str) -> Function {
     let binary = file.split('.').next().unwrap_or_default();
-    ROUTES
-        .iter()
-        .map(|(_, _, f)| *f)
-        .chain([Function::Reconcile]) // scheduled, not routed
+    routes()
+        .into_iter()
+        .map(|(_, _, f)| f)
+        .chain([Function::RECONCILE]) // scheduled, not routed
         .find(|f| f.binary() == binary)
         .unwrap_or_else(|| panic!("events/{file}: no function has the binary {binary:?}"))
 }
@@ -270,7 +269,7 @@ async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
     if file == "webhook-prove.disconnect.json" {
         raw = with_fresh_prove_token(&raw);
     }
-    if function_of(file) == Function::Reconcile {
+    if function_of(file) == Function::RECONCILE {
         // What `idv::scheduled::run_reconcile` does with the runtime's payload.
         let event: Value =
             serde_json::from_str(&raw).unwrap_or_else(|e| panic!("events/{file} is not JSON: {e}"));
@@ -325,22 +324,22 @@ fn with_fresh_prove_token(raw: &str) -> String {
 async fn start_gateway() -> Running {
     let running = idv_local::start(Options {
         api_keys: vec![(TENANT.into(), SAMPLE_KEY.into())],
-        authento: Some(AuthentoSecrets {
-            api_key: format!("ak_{}", idv::ids::random_token()),
-            api_secret: format!("as_{}", idv::ids::random_token()),
-            jwt_secret: format!("jwt_{}", idv::ids::random_token()),
-            webhook_secret: SAMPLE_WEBHOOK_SECRET.into(),
+        authento: Some(authento::Secrets {
+            api_key: Secret::new(format!("ak_{}", idv::ids::random_token())),
+            api_secret: Secret::new(format!("as_{}", idv::ids::random_token())),
+            jwt_secret: Secret::new(format!("jwt_{}", idv::ids::random_token())),
+            webhook_secret: Secret::new(SAMPLE_WEBHOOK_SECRET),
             webhook_secret_previous: None,
         }),
-        prove: Some(ProveSecrets {
-            client_id: format!("cid_{}", idv::ids::random_token()),
-            client_secret: format!("cs_{}", idv::ids::random_token()),
-            webhook_secret: Some(SAMPLE_PROVE_WEBHOOK_SECRET.into()),
+        prove: Some(prove::Secrets {
+            client_id: Secret::new(format!("cid_{}", idv::ids::random_token())),
+            client_secret: Secret::new(format!("cs_{}", idv::ids::random_token())),
+            webhook_secret: Some(Secret::new(SAMPLE_PROVE_WEBHOOK_SECRET)),
             webhook_secret_previous: None,
         }),
-        passbase: Some(PassbaseSecrets {
-            api_key: format!("pb_sk_{}", idv::ids::random_token()),
-            webhook_secret: SAMPLE_PASSBASE_SECRET.into(),
+        passbase: Some(passbase::Secrets {
+            api_key: Secret::new(format!("pb_sk_{}", idv::ids::random_token())),
+            webhook_secret: Secret::new(SAMPLE_PASSBASE_SECRET),
             webhook_secret_previous: None,
         }),
         ..Default::default()
@@ -354,12 +353,18 @@ async fn start_gateway() -> Running {
 /// `ses_eventsample000000000000001`: user-42's open Authento BASIC session of `events-app`.
 async fn seed_sample_session(app: &idv::App) {
     let now = app.clock.now();
-    let mut session = Session::new(TENANT, Provider::Authento, SAMPLE_USER, now);
+    let mut session = Session::new(TENANT, Provider::named("authento"), SAMPLE_USER, now);
     session.id = SessionId::parse(SAMPLE_SESSION).expect("the sample id is a session id");
-    session.verification_type = Some(VerificationType::Basic);
+    session.data = ProviderData::of(&authento::AuthentoData {
+        verification_type: Some(authento::VerificationType::Basic),
+        ..Default::default()
+    });
     let history = HistoryEntry::created(&session);
     let claim = RefClaim {
-        key: authento_ref_key(Subject::of(TENANT, SAMPLE_USER).as_str(), "BASIC"),
+        key: authento::ref_key(
+            Subject::of(TENANT, SAMPLE_USER).as_str(),
+            authento::VerificationType::Basic,
+        ),
         tenant: TENANT.into(),
         replaces: None,
     };
@@ -372,13 +377,13 @@ async fn seed_sample_session(app: &idv::App) {
 /// A verified Prove session of user-42 (tenant `events-app`) that enrolled the sample identity.
 async fn seed_verified_prove_session(app: &idv::App) -> SessionId {
     let now = app.clock.now();
-    let mut session = Session::new(TENANT, Provider::Prove, SAMPLE_USER, now);
+    let mut session = Session::new(TENANT, Provider::named("prove"), SAMPLE_USER, now);
     session.status = Status::Verified;
     session.provider_status = Some("true".into());
     session.provider_ref = Some("713189b8-5555-4b08-83ba-75d08780aebd".into());
-    session.prove = Some(ProveDetails {
-        possession: Possession::None,
-        region: ProveRegion::Na,
+    session.data = ProviderData::of(&prove::ProveData {
+        possession: prove::Possession::None,
+        region: prove::ProveRegion::Na,
         phone_masked: "+1*******011".into(),
         possession_deadline: None,
         identity_id: Some(SAMPLE_IDENTITY.into()),
@@ -386,7 +391,7 @@ async fn seed_verified_prove_session(app: &idv::App) -> SessionId {
     });
     let history = HistoryEntry::created(&session);
     let claim = RefClaim {
-        key: prove_identity_ref_key(SAMPLE_IDENTITY),
+        key: prove::identity_ref_key(SAMPLE_IDENTITY),
         tenant: TENANT.into(),
         replaces: None,
     };
@@ -402,7 +407,7 @@ async fn seed_overdue_nevis_session(app: &idv::App) {
     let now = app.clock.now();
     let mut session = Session::new(
         TENANT,
-        Provider::Nevis,
+        Provider::named("nevis"),
         "user-45",
         now - time::Duration::hours(2),
     );
@@ -451,7 +456,12 @@ async fn open_session_and_approve(running: &Running) -> SessionId {
 /// simulator (its webhook is the sample event).
 async fn seed_waiting_passbase_session(running: &Running) {
     let app = &running.app;
-    let mut session = Session::new(TENANT, Provider::Passbase, "user-45", app.clock.now());
+    let mut session = Session::new(
+        TENANT,
+        Provider::named("passbase"),
+        "user-45",
+        app.clock.now(),
+    );
     session.id = SessionId::parse(SAMPLE_PASSBASE_SESSION).expect("a session id");
     app.store
         .create_session(&session, &HistoryEntry::created(&session), &[], None)
@@ -555,7 +565,7 @@ async fn every_sample_event_goes_through_its_handler() {
         .await
         .expect("store")
         .expect("the session");
-    assert!(s.prove.expect("prove details").reverification_recommended);
+    assert!(s.prove().expect("prove details").reverification_recommended);
     let events = app.store.identity_events(&id, 10).await.expect("store");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, "DISCONNECT");

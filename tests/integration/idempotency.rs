@@ -236,17 +236,15 @@ async fn a_key_is_kept_24_hours_then_free_for_a_new_request() {
         &gw.running.secrets.fingerprint_key,
     )
     .unwrap();
-    let input = idv::flows::nevis::StartInput {
-        user_id: "user-24h".into(),
-    };
+    let input = body.as_object().unwrap().clone();
     let at_23h = gw.app_at(time::Duration::hours(23));
-    let replay = idv::flows::nevis::start(&at_23h, idv_tests::TENANT, &input, Some(&key))
+    let replay = idv_tests::start_session(&at_23h, idv_tests::TENANT, input.clone(), Some(&key))
         .await
         .unwrap();
     assert_eq!(json!(replay.session.id.as_str()), first.body["id"]);
     // 25 hours later (DynamoDB's TTL may not have deleted it yet): a new session.
     let at_25h = gw.app_at(time::Duration::hours(25));
-    let fresh = idv::flows::nevis::start(&at_25h, idv_tests::TENANT, &input, Some(&key))
+    let fresh = idv_tests::start_session(&at_25h, idv_tests::TENANT, input, Some(&key))
         .await
         .unwrap();
     assert_ne!(json!(fresh.session.id.as_str()), first.body["id"]);

@@ -7,6 +7,7 @@
 use crate::passbase_support::{self as pb, act, new_identity};
 use idv::flows::reconcile;
 use idv::session::SessionId;
+use idv_tests::ProveOf;
 use idv_tests::faulty::FaultyStore;
 use idv_tests::{Backend, Gateway};
 use serde_json::{Value, json};
@@ -87,8 +88,7 @@ async fn one_delivery_about_two_sessions_applies_to_each_even_when_one_write_fai
     let faulty = FaultyStore::new(gw.running.app.store.clone());
     faulty.fail_writes_of(&SessionId::parse(&poa).unwrap(), 20);
     let app = gw.app_with(faulty.clone(), Duration::ZERO);
-    let first =
-        idv::flows::authento::ingest_webhook(&app, body.as_bytes(), Some(&digest), None).await;
+    let first = idv_tests::ingest_authento(&app, body.as_bytes(), Some(&digest)).await;
     assert_eq!(gw.stored_status(&basic).await, "pending", "{first:?}");
     assert_eq!(gw.stored_status(&poa).await, "pending", "its write failed");
 
@@ -226,7 +226,7 @@ async fn a_prove_event_with_only_the_documented_fields_is_accepted_and_matched()
         .await
         .unwrap()
         .unwrap()
-        .prove
+        .prove()
         .unwrap()
         .identity_id
         .unwrap();
@@ -266,7 +266,7 @@ async fn sessions_whose_reads_keep_failing_do_not_starve_the_others() {
         let key = new_identity(&gw, None).await;
         let mut s = Session::new(
             idv_tests::TENANT,
-            Provider::Passbase,
+            Provider::named("passbase"),
             &format!("u-{seeded}"),
             now,
         );

@@ -11,8 +11,9 @@
 //! not declare fails, unless the schema says `additionalProperties`; so a field added to the code
 //! but not to openapi.yaml is caught.
 
+use idv::http::Function;
 use idv::http::routes::DEFAULT_ROUTE_FUNCTION;
-use idv::http::{Function, ROUTES};
+use idv_tests::ProveOf;
 use idv_tests::{Backend, Gateway, Reply};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,9 +36,9 @@ fn openapi() -> Value {
 }
 
 fn routes() -> BTreeMap<(String, String), Function> {
-    ROUTES
-        .iter()
-        .map(|(m, p, f)| ((m.to_string(), p.to_string()), *f))
+    idv::http::routes()
+        .into_iter()
+        .map(|(m, p, f)| ((m.to_string(), p.to_string()), f))
         .collect()
 }
 
@@ -299,7 +300,7 @@ fn template_throttles_every_route_and_each_webhook_with_its_own_higher_limits() 
             want.1
         );
     }
-    let served_webhooks: BTreeSet<String> = ROUTES
+    let served_webhooks: BTreeSet<String> = idv::http::routes()
         .iter()
         .filter(|(m, p, _)| is_webhook(&spec, m, p))
         .map(|(m, p, _)| format!("{m} {p}"))
@@ -975,7 +976,7 @@ async fn routes_openapi_secures_with_the_api_key_refuse_calls_without_it() {
     let spec = Spec::load();
     let gw = Gateway::start(Backend::Memory).await;
     let global_security = spec.doc.get("security").cloned().unwrap_or(json!([]));
-    for (method, template, _) in ROUTES {
+    for (method, template, _) in &idv::http::routes() {
         let op = &spec.doc["paths"][*template][method.to_ascii_lowercase()];
         let security = op.get("security").unwrap_or(&global_security);
         let needs_key = security
@@ -1072,7 +1073,7 @@ async fn prove_answers_as_openapi_declares() {
         .await
         .unwrap()
         .unwrap()
-        .prove
+        .prove()
         .and_then(|p| p.identity_id)
         .expect("enrolled");
     let sent = gw.prove_webhook(&identity, "DISCONNECT", false).await;

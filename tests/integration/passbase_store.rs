@@ -2,7 +2,8 @@
 //! Local): document evidence on the session, identities linked after creation, reauthentications.
 //! (Deliveries kept until their identity is linked: the deliveries contract in store_contract.rs.)
 
-use idv::session::{Evidence, HistoryEntry, Provider, Reauthentication, Session};
+use idv::providers::passbase::Evidence;
+use idv::session::{HistoryEntry, Provider, ProviderData, Reauthentication, Session};
 use idv::store::{DynamoStore, MemoryStore, RefClaim, Store, StoreError};
 use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
@@ -22,7 +23,12 @@ fn memory() -> Arc<dyn Store> {
 }
 
 async fn created(store: &dyn Store, tenant: &str, user: &str) -> Session {
-    let s = Session::new(tenant, Provider::Passbase, user, OffsetDateTime::now_utc());
+    let s = Session::new(
+        tenant,
+        Provider::named("passbase"),
+        user,
+        OffsetDateTime::now_utc(),
+    );
     store
         .create_session(&s, &HistoryEntry::created(&s), &[], None)
         .await
@@ -48,8 +54,13 @@ contract!(
 );
 
 async fn evidence_reads_back_identically(store: Arc<dyn Store>) {
-    let mut s = Session::new("t", Provider::Passbase, "u", OffsetDateTime::now_utc());
-    s.evidence = Some(Evidence {
+    let mut s = Session::new(
+        "t",
+        Provider::named("passbase"),
+        "u",
+        OffsetDateTime::now_utc(),
+    );
+    s.data = ProviderData::of(&Evidence {
         score: Some(0.93),
         document_type: Some("PASSPORT".into()),
         document_country: Some("DEU".into()),
@@ -88,7 +99,7 @@ async fn reauthentications_are_recorded_once_and_listed_newest_first(store: Arc<
     let reauth = |tenant: &str, secs: i64, event: &str| Reauthentication {
         tenant: tenant.into(),
         user_id: "u".into(),
-        provider: Provider::Passbase,
+        provider: Provider::named("passbase"),
         identity_id: "k1".into(),
         session_id: s.id.clone(),
         at: base + time::Duration::seconds(secs),

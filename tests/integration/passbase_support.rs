@@ -7,11 +7,12 @@ use serde_json::{Value, json};
 pub fn webhook_secret(gw: &Gateway) -> String {
     gw.running
         .secrets
-        .passbase
-        .as_ref()
+        .provider::<idv::providers::passbase::Secrets>("passbase")
+        .unwrap()
         .expect("passbase is configured")
         .webhook_secret
-        .clone()
+        .expose()
+        .to_owned()
 }
 
 /// The user finishes the SDK flow: a new identity in the simulator; answers its access key.

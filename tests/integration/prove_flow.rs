@@ -2,6 +2,7 @@
 //! Prove simulator's token, verify and verify-status calls, HTTP out.
 
 use idv::session::SessionId;
+use idv_tests::ProveOf;
 use idv_tests::{Backend, Gateway};
 use serde_json::{Value, json};
 
@@ -87,7 +88,7 @@ async fn a_mobile_flow_waits_for_possession_and_reaches_verified() {
         .await
         .unwrap()
         .unwrap();
-    let prove = stored.prove.expect("prove details");
+    let prove = stored.prove().expect("prove details");
     assert!(prove.identity_id.is_some());
     assert_eq!(prove.phone_masked, "+1*******011");
 

@@ -2,13 +2,11 @@
 //! Local): Prove details round-trip, identity refs are claimed like creation refs, and identity
 //! events are written atomically with their session and the settling of their delivery.
 
-use idv::session::{
-    HistoryEntry, IdentityEvent, Possession, ProveDetails, ProveRegion, Provider, Session,
-    SessionId,
-};
+use idv::providers::prove::{Possession, ProveData, ProveRegion, identity_ref_key};
+use idv::session::{HistoryEntry, IdentityEvent, Provider, ProviderData, Session, SessionId};
 use idv::store::{
     Delivery, DeliveryState, DynamoStore, MemoryStore, Recorded, RefClaim, SessionWrite, Store,
-    StoreError, prove_identity_ref_key,
+    StoreError,
 };
 use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
@@ -35,10 +33,10 @@ fn now() -> OffsetDateTime {
 
 fn prove_session(user: &str) -> Session {
     let at = now();
-    let mut s = Session::new("app-a", Provider::Prove, user, at);
+    let mut s = Session::new("app-a", Provider::named("prove"), user, at);
     s.provider_ref = Some("713189b8-5555-4b08-83ba-75d08780aebd".into());
     s.expires_at = Some(at + Duration::minutes(15));
-    s.prove = Some(ProveDetails {
+    s.data = ProviderData::of(&ProveData {
         possession: Possession::Desktop,
         region: ProveRegion::Eu,
         phone_masked: "+4********002".into(),
@@ -92,7 +90,7 @@ async fn prove_details_read_back_identically(store: Arc<dyn Store>) {
 async fn identity_refs_are_claimed_once_and_moved_only_from_where_they_point(
     store: Arc<dyn Store>,
 ) {
-    let key = prove_identity_ref_key("identity-1");
+    let key = identity_ref_key("identity-1");
     let (a, b) = (SessionId::generate(), SessionId::generate());
     let claim = |replaces: Option<SessionId>| RefClaim {
         key: key.clone(),
@@ -121,7 +119,7 @@ async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_al
     create(store.as_ref(), &s).await;
     let at = now();
     let delivery = Delivery {
-        provider: "prove",
+        provider: Provider::named("prove"),
         event_id: "e1".into(),
         subjects: vec!["identity:identity-1".into()],
         payload: r#"{"t":"PORT"}"#.into(),

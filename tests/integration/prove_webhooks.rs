@@ -4,6 +4,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use idv::session::SessionId;
+use idv_tests::ProveOf;
 use idv_tests::{Backend, Gateway};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -31,7 +32,7 @@ async fn identity_of(gw: &Gateway, id: &str) -> String {
         .await
         .unwrap()
         .unwrap()
-        .prove
+        .prove()
         .and_then(|p| p.identity_id)
         .expect("an enrolled identity")
 }
@@ -39,9 +40,10 @@ async fn identity_of(gw: &Gateway, id: &str) -> String {
 fn webhook_secret(gw: &Gateway) -> String {
     gw.running
         .secrets
-        .prove
-        .as_ref()
-        .and_then(|p| p.webhook_secret.clone())
+        .provider::<idv::providers::prove::Secrets>("prove")
+        .unwrap()
+        .and_then(|p| p.webhook_secret)
+        .map(|s| s.expose().to_owned())
         .expect("a prove webhook secret")
 }
 

@@ -191,29 +191,34 @@ async fn provider_redirects_are_never_followed_and_keys_stay_home() {
     let id = sid(&gw.issue_token("user-redir", "BASIC").await.body);
     let r = gw.get(&format!("/v1/sessions/{id}")).await;
 
-    // The other clients, as the app holds them.
+    // The other providers' reads, as their adapters make them.
     let app = &gw.running.app;
-    let secrets = &gw.running.secrets;
-    let passbase = app
-        .passbase
-        .identity(
-            secrets.passbase.as_ref().unwrap(),
-            "6f1a4c2e-1b2d-4e5f-8a9b-0c1d2e3f4a5b",
-        )
+    let secrets = app.secrets.get().await.unwrap();
+    let cx = idv::providers::adapter::Cx {
+        secrets: &secrets,
+        now: app.clock.now(),
+    };
+    let adapter = |name: &str| app.providers.by_name(name).unwrap();
+    let passbase = adapter("passbase")
+        .fetch(&cx, "6f1a4c2e-1b2d-4e5f-8a9b-0c1d2e3f4a5b", None)
         .await;
-    let nevis = app
-        .nevis
-        .get_session(secrets.nevis.as_ref().unwrap(), "123456789")
-        .await;
-    let prove = app
-        .prove
-        .verify_status(
-            secrets.prove.as_ref().unwrap(),
-            idv::session::ProveRegion::Na,
-            "c-1",
-            "ses_x",
-        )
-        .await;
+    let nevis = adapter("nevis").fetch(&cx, "123456789", None).await;
+    // A Prove flow is read for its session (its region).
+    let mut flow = idv::session::Session::new(
+        "t",
+        idv::session::Provider::named("prove"),
+        "u",
+        app.clock.now(),
+    );
+    flow.data = idv::session::ProviderData::of(&idv::providers::prove::ProveData {
+        possession: idv::providers::prove::Possession::Mobile,
+        region: idv::providers::prove::ProveRegion::Na,
+        phone_masked: "+1*******011".into(),
+        possession_deadline: None,
+        identity_id: None,
+        reverification_recommended: false,
+    });
+    let prove = adapter("prove").fetch(&cx, "c-1", Some(&flow)).await;
 
     assert!(
         redirected.0.lock().unwrap().len() >= 4,

@@ -201,7 +201,12 @@ async fn seed_not_due(store: Arc<dyn Store>, n: usize) -> BTreeSet<String> {
         let permits = permits.clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.unwrap();
-            let mut s = Session::new(TENANT, Provider::Nevis, &format!("user-bulk-{i}"), now);
+            let mut s = Session::new(
+                TENANT,
+                Provider::named("nevis"),
+                &format!("user-bulk-{i}"),
+                now,
+            );
             s.provider_ref = Some(format!("{:09}", 100_000_000 + i));
             s.expires_at = Some(now + Duration::hours(2));
             s.next_check_at = Some(now + Duration::hours(1));
@@ -334,8 +339,11 @@ async fn a_run_is_bounded_by_its_session_cap_and_its_time_budget() {
 /// An open Authento session whose next check is `check_in` and deadline `expires_in` from now.
 async fn push_session(gw: &Gateway, check_in: Duration, expires_in: Duration) -> Session {
     let now = time::OffsetDateTime::now_utc();
-    let mut s = Session::new(TENANT, Provider::Authento, "user-push", now);
-    s.verification_type = Some(idv::session::VerificationType::Basic);
+    let mut s = Session::new(TENANT, Provider::named("authento"), "user-push", now);
+    s.data = idv::session::ProviderData::of(&idv::providers::authento::AuthentoData {
+        verification_type: Some(idv::providers::authento::VerificationType::Basic),
+        ..Default::default()
+    });
     s.expires_at = Some(now + expires_in);
     s.next_check_at = Some(now + check_in);
     gw.running

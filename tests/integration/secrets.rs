@@ -47,7 +47,7 @@ async fn the_secret_is_read_once_per_ttl_and_a_rotation_arrives_after_it() {
         Duration::from_millis(300),
     );
     let a = cache.get().await.unwrap();
-    assert_eq!(a.authento.as_ref().unwrap().webhook_secret, "first");
+    assert_eq!(authento_of(&a).webhook_secret, "first");
     assert_eq!(
         idv::http::auth::authenticate(&a, Some("Bearer key-a")).unwrap(),
         "app-a"
@@ -66,14 +66,7 @@ async fn the_secret_is_read_once_per_ttl_and_a_rotation_arrives_after_it() {
     );
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(
-        cache
-            .get()
-            .await
-            .unwrap()
-            .authento
-            .as_ref()
-            .unwrap()
-            .webhook_secret,
+        authento_of(&cache.get().await.unwrap()).webhook_secret,
         "second"
     );
 
@@ -86,14 +79,7 @@ async fn the_secret_is_read_once_per_ttl_and_a_rotation_arrives_after_it() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(
-        cache
-            .get()
-            .await
-            .unwrap()
-            .authento
-            .as_ref()
-            .unwrap()
-            .webhook_secret,
+        authento_of(&cache.get().await.unwrap()).webhook_secret,
         "second"
     );
 }
@@ -216,7 +202,7 @@ async fn during_an_outage_secrets_manager_is_asked_at_most_once_per_backoff() {
             .get()
             .await
             .expect("the last good value, still fresh enough");
-        assert_eq!(doc.authento.as_ref().unwrap().webhook_secret, "first");
+        assert_eq!(authento_of(&doc).webhook_secret, "first");
     }
     assert_eq!(
         reads.get(),
@@ -326,5 +312,12 @@ async fn past_its_maximum_staleness_the_secret_is_a_503_not_old_credentials() {
     assert!(app.secrets.get().await.is_err(), "still backing off");
     tick(10);
     let doc = app.secrets.get().await.unwrap();
-    assert_eq!(doc.authento.as_ref().unwrap().webhook_secret, "second");
+    assert_eq!(authento_of(&doc).webhook_secret, "second");
+}
+
+/// The Authento credentials of a secret document.
+fn authento_of(doc: &idv::secrets::SecretDoc) -> idv::providers::authento::Secrets {
+    doc.provider("authento")
+        .unwrap()
+        .expect("authento credentials")
 }

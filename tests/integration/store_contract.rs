@@ -28,7 +28,7 @@ fn now() -> OffsetDateTime {
 }
 
 fn session(tenant: &str, user: &str, at: OffsetDateTime) -> Session {
-    Session::new(tenant, Provider::Authento, user, at)
+    Session::new(tenant, Provider::named("authento"), user, at)
 }
 
 fn first_entry(s: &Session) -> HistoryEntry {
@@ -95,8 +95,11 @@ contract!(
 
 async fn a_created_session_reads_back_identically(store: Arc<dyn Store>) {
     let mut s = session("t", "user-1", now());
-    s.verification_type = Some(idv::session::VerificationType::Poa);
-    s.lang = Some("de".into());
+    s.data = idv::session::ProviderData::of(&idv::providers::authento::AuthentoData {
+        verification_type: Some(idv::providers::authento::VerificationType::Poa),
+        lang: Some("de".into()),
+        ..Default::default()
+    });
     s.expires_at = Some(now() + time::Duration::minutes(15));
     s.last_error = Some(idv::session::LastError {
         code: "rejected".into(),
@@ -410,7 +413,7 @@ fn t0() -> OffsetDateTime {
 
 fn delivery(provider: &'static str, subjects: &[&str], at: OffsetDateTime) -> Delivery {
     Delivery {
-        provider,
+        provider: idv::session::Provider::named(provider),
         event_id: idv::ids::random_token(),
         subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
         payload: r#"{"t":"PORT"}"#.into(),
@@ -423,7 +426,7 @@ fn delivery(provider: &'static str, subjects: &[&str], at: OffsetDateTime) -> De
 /// The deliveries of `d`'s shard due at `at`, by event id.
 async fn due_ids(store: &dyn Store, d: &Delivery, at: OffsetDateTime) -> Vec<String> {
     store
-        .due_deliveries(delivery_shard(d.provider, &d.event_id), at, 100)
+        .due_deliveries(delivery_shard(d.provider.as_str(), &d.event_id), at, 100)
         .await
         .unwrap()
         .into_iter()
@@ -819,7 +822,7 @@ async fn an_abandoned_released_or_expired_key_can_be_taken_again(store: Arc<dyn 
 
 /// A Nevis session whose next check is `in_` from `at` (negative: overdue).
 fn scheduled(at: OffsetDateTime, in_: time::Duration) -> Session {
-    let mut s = Session::new("t", Provider::Nevis, "user-due", at);
+    let mut s = Session::new("t", Provider::named("nevis"), "user-due", at);
     s.provider_ref = Some("123456789".into());
     s.next_check_at = Some(at + in_);
     s.check_attempts = 2;

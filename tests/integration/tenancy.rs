@@ -4,6 +4,7 @@
 
 use crate::passbase_support::{act, new_identity};
 use idv::session::SessionId;
+use idv_tests::ProveOf;
 use idv_tests::{Backend, Gateway, jwt_sub};
 use serde_json::{Value, json};
 
@@ -96,7 +97,7 @@ async fn identity_of(gw: &Gateway, id: &str) -> String {
         .await
         .unwrap()
         .unwrap()
-        .prove
+        .prove()
         .and_then(|p| p.identity_id)
         .expect("an enrolled identity")
 }

@@ -89,10 +89,11 @@ async fn a_base64_digest_is_accepted_too() {
 async fn the_previous_webhook_secret_is_accepted_while_rotating() {
     // The gateway's secret names a new current secret and keeps the simulator's as previous.
     let (gw, id) = with_open_session("user-rot").await;
-    let mut doc = gw.running.secrets.clone();
-    let auth = doc.authento.as_mut().unwrap();
+    let doc = gw.running.secrets.clone();
+    let mut auth: idv::providers::authento::Secrets = doc.provider("authento").unwrap().unwrap();
     auth.webhook_secret_previous = Some(auth.webhook_secret.clone());
-    auth.webhook_secret = "a-brand-new-secret".into();
+    auth.webhook_secret = idv::secrets::Secret::new("a-brand-new-secret");
+    let doc = doc.with_provider("authento", serde_json::to_value(&auth).unwrap());
     let store = gw.running.app.store.clone();
     let app = idv::App::new(
         gw.running.app.config.clone(),
@@ -102,21 +103,15 @@ async fn the_previous_webhook_secret_is_accepted_while_rotating() {
     );
     let sim = gw.authento("user-rot", "BASIC", "approve", false).await;
     let body = sim["webhook"]["body"].as_str().unwrap();
-    let ack = idv::flows::authento::ingest_webhook(
-        &app,
-        body.as_bytes(),
-        sim["webhook"]["digest"].as_str(),
-        None,
-    )
-    .await
-    .unwrap();
+    let ack = idv_tests::ingest_authento(&app, body.as_bytes(), sim["webhook"]["digest"].as_str())
+        .await
+        .unwrap();
     assert!(!ack.duplicate);
     assert_eq!(gw.stored_status(&id).await, "verified");
     let new_digest = idv::webhooks::hmac_digest::sign_hex("a-brand-new-secret", body.as_bytes());
-    let again =
-        idv::flows::authento::ingest_webhook(&app, body.as_bytes(), Some(&new_digest), None)
-            .await
-            .unwrap();
+    let again = idv_tests::ingest_authento(&app, body.as_bytes(), Some(&new_digest))
+        .await
+        .unwrap();
     assert!(
         again.duplicate,
         "the current secret verifies the same delivery"
@@ -343,11 +338,12 @@ async fn malformed_oversized_or_non_json_bodies_are_refused_and_touch_nothing() 
     let secret = gw
         .running
         .secrets
-        .authento
-        .as_ref()
+        .provider::<idv::providers::authento::Secrets>("authento")
+        .unwrap()
         .unwrap()
         .webhook_secret
-        .clone();
+        .expose()
+        .to_owned();
     let junk = br#"{"event":"REVIEWED","userIdentifier":1,"email":"jane.doe@example.com"}"#;
     let d = idv::webhooks::hmac_digest::sign_hex(&secret, junk);
     let r = gw

@@ -93,7 +93,7 @@ impl Store for FaultyStore {
     }
     async fn lease_delivery(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
@@ -107,7 +107,7 @@ impl Store for FaultyStore {
     }
     async fn defer_delivery(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         retry_at: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -125,7 +125,7 @@ impl Store for FaultyStore {
     }
     async fn bind_delivery_token(
         &self,
-        provider: &'static str,
+        provider: &str,
         token_hash: &str,
         body_hash: &str,
         expires_at: OffsetDateTime,
@@ -136,14 +136,14 @@ impl Store for FaultyStore {
     }
     async fn delivery_state(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
     ) -> StoreResult<Option<DeliveryState>> {
         self.inner.delivery_state(provider, event_id).await
     }
     async fn unmatched_deliveries(
         &self,
-        provider: &'static str,
+        provider: &str,
         subject: &str,
     ) -> StoreResult<Vec<Delivery>> {
         self.inner.unmatched_deliveries(provider, subject).await

@@ -522,3 +522,49 @@ impl aws_sdk_dynamodb::config::Intercept for DynamoCalls {
         Ok(())
     }
 }
+
+/// A Prove session's own data, as tests read it off a stored session.
+pub trait ProveOf {
+    fn prove(&self) -> Option<idv::providers::prove::ProveData>;
+}
+
+impl ProveOf for idv::session::Session {
+    fn prove(&self) -> Option<idv::providers::prove::ProveData> {
+        (self.provider == idv::providers::prove::NAME)
+            .then(|| self.data.read().ok())
+            .flatten()
+    }
+}
+
+/// An Authento webhook delivery straight into the flows (a function's view of it).
+pub async fn ingest_authento(
+    app: &App,
+    body: &[u8],
+    digest: Option<&str>,
+) -> Result<idv::flows::deliveries::Ack, idv::Error> {
+    let mut headers = http::HeaderMap::new();
+    if let Some(d) = digest {
+        headers.insert(
+            idv::providers::authento::webhook::DIGEST_HEADER,
+            d.parse().expect("a header value"),
+        );
+    }
+    let adapter = app.providers.by_name("authento").expect("authento");
+    idv::flows::webhook::ingest(app, adapter, &headers, body).await
+}
+
+/// A start straight into the flows: `body` as `POST /v1/sessions` takes it.
+pub async fn start_session(
+    app: &App,
+    tenant: &str,
+    mut body: serde_json::Map<String, Value>,
+    key: Option<&idv::flows::idempotency::IdempotencyKey>,
+) -> Result<idv::flows::start::Started, idv::Error> {
+    let name = body
+        .remove("provider")
+        .and_then(|p| p.as_str().map(str::to_owned))
+        .expect("a provider");
+    let adapter = idv::flows::start::adapter_named(app, &name)?;
+    let input = idv::flows::start::parse(adapter, &body)?;
+    idv::flows::start::start(app, adapter, tenant, input, key).await
+}

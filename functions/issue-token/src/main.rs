@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), idv::http::lambda::LambdaError> {
-    idv::http::lambda::run(idv::http::Function::IssueToken).await
+    idv::http::lambda::run(env!("CARGO_BIN_NAME")).await
 }

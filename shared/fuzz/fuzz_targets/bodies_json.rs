@@ -5,7 +5,7 @@
 #![no_main]
 
 use idv::flows::idempotency::IdempotencyKey;
-use idv::http::ROUTES;
+use idv::http::routes;
 use idv_fuzz::{check_bodies, fields, refused};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         check_bodies(&map);
     }
     let key = String::from_utf8_lossy(key);
-    for (method, template, _) in ROUTES.iter().filter(|r| r.0 == "POST") {
+    for (method, template, _) in routes().into_iter().filter(|r| r.0 == "POST") {
         match IdempotencyKey::new(&key, method, template, body, FINGERPRINT_KEY) {
             Ok(k) => {
                 assert!(

@@ -33,14 +33,14 @@ const NOW: i64 = 1_795_000_060;
 /// A fresh store now and then, so a long run does not grow one without bound.
 const REQUESTS_PER_APP: usize = 20_000;
 
-const FUNCTIONS: [Function; 6] = [
-    Function::IssueToken,
-    Function::StartSession,
-    Function::GetSession,
-    Function::WebhookAuthento,
-    Function::WebhookProve,
-    Function::WebhookPassbase,
-];
+
+/// Every HTTP function (reconcile is not one), as the registry derives them.
+static FUNCTIONS: std::sync::LazyLock<Vec<Function>> = std::sync::LazyLock::new(|| {
+    Function::all()
+        .into_iter()
+        .filter(|f| *f != Function::RECONCILE)
+        .collect()
+});
 
 struct Harness {
     rt: tokio::runtime::Runtime,
@@ -122,7 +122,7 @@ fuzz_target!(|data: &[u8]| {
             FUNCTIONS[usize::from(*f) % FUNCTIONS.len()],
             rest.first().copied().unwrap_or(0),
         ),
-        [] => (Function::StartSession, 0),
+        [] => (Function::START_SESSION, 0),
     };
     let Ok(method) = Method::from_bytes(if method.is_empty() { b"POST" } else { method }) else {
         return;

@@ -22,12 +22,16 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!digests.contains(&d), "a digest listed twice");
                 digests.push(d);
             }
-            if let Some(p) = &doc.passbase {
-                assert_eq!(p.webhook_secret.len(), 32);
-                assert!(!p.api_key.trim().is_empty());
+            use idv::providers::{authento, passbase};
+            if let Some(p) = doc.provider::<passbase::Secrets>("passbase").unwrap() {
+                assert_eq!(p.webhook_secret.expose().len(), 32);
+                assert!(!p.api_key.expose().trim().is_empty());
             }
-            if let Some(a) = &doc.authento {
-                assert!(!a.webhook_secret.trim().is_empty(), "an empty HMAC key");
+            if let Some(a) = doc.provider::<authento::Secrets>("authento").unwrap() {
+                assert!(
+                    !a.webhook_secret.expose().trim().is_empty(),
+                    "an empty HMAC key"
+                );
             }
             let shown = format!("{doc:?}");
             assert!(

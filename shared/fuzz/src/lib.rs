@@ -2,7 +2,7 @@
 //! checks every request-body parser must pass, whichever way its input was made.
 
 use idv::Error;
-use idv::http::bodies;
+use idv::providers::{authento, nevis, passbase, prove};
 use serde_json::{Map, Value};
 
 /// Splits `data` into `N` NUL-terminated fields and the body after them. An input with fewer than
@@ -52,7 +52,7 @@ pub fn check_bodies(body: &Map<String, Value>) {
     let only = |allowed: &[&str]| body.keys().all(|k| allowed.contains(&k.as_str()));
 
     for also in [&[][..], &["provider"][..]] {
-        match bodies::authento_token(body, also) {
+        match authento::input::token_input(body, also) {
             Ok(t) => {
                 assert!(only(
                     &[
@@ -76,7 +76,7 @@ pub fn check_bodies(body: &Map<String, Value>) {
         }
     }
 
-    match bodies::prove_start(body) {
+    match prove::input::start_input(body) {
         Ok(p) => {
             assert!(only(&[
                 "provider",
@@ -102,7 +102,7 @@ pub fn check_bodies(body: &Map<String, Value>) {
                     .bytes()
                     .all(|c| c.is_ascii_digit())
             );
-            if p.possession == idv::session::Possession::Desktop {
+            if p.possession == prove::Possession::Desktop {
                 assert!(p.final_target_url.is_some(), "desktop needs a target URL");
             }
             if let Some(u) = &p.final_target_url {
@@ -120,7 +120,7 @@ pub fn check_bodies(body: &Map<String, Value>) {
         Err(e) => refused(&e),
     }
 
-    match bodies::nevis_start(body) {
+    match nevis::input::parse_start(body) {
         Ok(n) => {
             assert!(only(&["provider", "user_id"]));
             assert!(user_id_rule(&n.user_id));
@@ -128,7 +128,7 @@ pub fn check_bodies(body: &Map<String, Value>) {
         Err(e) => refused(&e),
     }
 
-    match bodies::passbase_start(body) {
+    match passbase::input::start_input(body) {
         Ok(p) => {
             assert!(only(&["provider", "user_id", "identity_access_key"]));
             assert!(user_id_rule(&p.user_id));
@@ -137,7 +137,7 @@ pub fn check_bodies(body: &Map<String, Value>) {
         Err(e) => refused(&e),
     }
 
-    match bodies::passbase_link(body) {
+    match passbase::input::link_input(body) {
         Ok(k) => {
             assert!(only(&["identity_access_key"]));
             assert!(lower_uuid(&k), "{k:?}");

@@ -1,7 +1,10 @@
 //! Writing a change to a session: the state machine decides, one conditional write stores the new
 //! state with its history entry, and a lost race re-reads and decides again.
 
-use crate::session::{Decision, Evidence, HistoryEntry, Proposal, Session, Source, Status, decide};
+use super::contention::Contention;
+use crate::session::{
+    Decision, HistoryEntry, Polling, Proposal, ProviderData, Session, Source, Status, decide,
+};
 use crate::store::{SessionWrite, StoreError};
 use crate::{App, Error};
 use time::OffsetDateTime;
@@ -16,11 +19,9 @@ pub struct Bookkeeping<'a> {
     pub seen_ms: Option<i64>,
     pub provider_ref: Option<String>,
     pub reason: Option<&'a str>,
-    /// Document facts from the same provider read (kept only from a read that is not stale).
-    pub evidence: Option<Evidence>,
+    /// The provider's data from the same read (kept only from a read that is not stale).
+    pub data: Option<ProviderData>,
 }
-
-const ATTEMPTS: u32 = 8;
 
 /// Applies `proposal` to the session, retrying on a lost race against the fresh state.
 /// Returns the session as stored afterwards and the decision taken.
@@ -30,13 +31,14 @@ pub async fn apply_with_retry(
     proposal: &Proposal,
     book: &Bookkeeping<'_>,
 ) -> Result<(Session, Decision), Error> {
-    for attempt in 1..=ATTEMPTS {
-        match apply_once(app, &current, proposal, book).await {
+    let polling = app.providers.get(&current.provider)?.polling();
+    let mut contention = Contention::new("session");
+    loop {
+        match apply_once(app, &current, polling, proposal, book).await {
             Ok(done) => return Ok(done),
             Err(StoreError::Conflict) => {
-                // Many writers on one session (a burst of webhooks and reads, two reconcile runs):
-                // a jittered pause spreads their retries instead of colliding again at once.
-                tokio::time::sleep(conflict_pause(attempt)).await;
+                // Many writers on one session (a burst of webhooks and reads, two reconcile runs).
+                contention.lost().await?;
                 current = app
                     .store
                     .get_session(&current.id)
@@ -46,21 +48,12 @@ pub async fn apply_with_retry(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(Error::StoreUnavailable(
-        "too much contention on one session".into(),
-    ))
-}
-
-/// Up to 10 ms doubling per attempt (capped at 320 ms), full jitter.
-fn conflict_pause(attempt: u32) -> std::time::Duration {
-    use rand::Rng;
-    let cap = 10u64 << attempt.min(5);
-    std::time::Duration::from_millis(rand::rng().random_range(0..=cap))
 }
 
 async fn apply_once(
     app: &App,
     current: &Session,
+    polling: Polling,
     proposal: &Proposal,
     book: &Bookkeeping<'_>,
 ) -> Result<(Session, Decision), StoreError> {
@@ -114,7 +107,7 @@ async fn apply_once(
                 None => why.to_owned(),
             };
             if current.unclear.as_deref() != Some(mark.as_str()) {
-                tracing::warn!(session_id = %current.id, provider = current.provider.as_str(), why, "provider answer settles nothing; noted, read again later");
+                tracing::warn!(session_id = %current.id, provider = %current.provider, why, "provider answer settles nothing; noted, read again later");
                 history = Some(HistoryEntry {
                     session_id: current.id.clone(),
                     version: current.version + 1,
@@ -144,8 +137,8 @@ async fn apply_once(
         if let Some(ms) = book.seen_ms {
             next.provider_seen_ms = Some(ms);
         }
-        if let Some(e) = &book.evidence {
-            next.evidence = Some(e.clone());
+        if let Some(d) = &book.data {
+            next.data = d.clone();
         }
     }
     if let Some(r) = &book.provider_ref {
@@ -157,6 +150,7 @@ async fn apply_once(
     } else {
         crate::session::schedule::after_write(
             &mut next,
+            polling,
             current.status,
             !stale && book.checked_at.is_some(),
             now,

@@ -5,6 +5,9 @@
 //! function dies, the delivery stays due, and the scheduled run retries it with backoff until it
 //! is settled: once recorded, nothing valid is lost, whether or not the provider ever redelivers.
 
+use super::webhook;
+use crate::providers::adapter::Fetched;
+use crate::session::Provider;
 use crate::store::{Delivery, DeliveryState, Recorded};
 use crate::{App, Error};
 use std::future::Future;
@@ -125,36 +128,54 @@ async fn finish(app: &App, delivery: &Delivery, attempts: u32, outcome: Processe
     };
     let retry_at = app.clock.now() + retry_delay(attempts);
     tracing::warn!(
-        provider = delivery.provider,
+        provider = %delivery.provider,
         attempts,
         error = %failure,
         "delivery not settled; the gateway retries it"
     );
     if let Err(e) = app
         .store
-        .defer_delivery(delivery.provider, &delivery.event_id, retry_at)
+        .defer_delivery(delivery.provider.as_str(), &delivery.event_id, retry_at)
         .await
     {
         // The lease runs out on its own and the delivery falls due then.
-        tracing::warn!(provider = delivery.provider, error = %e, "delivery not re-filed");
+        tracing::warn!(provider = %delivery.provider, error = %e, "delivery not re-filed");
     }
     false
 }
 
-/// Processes a recorded delivery again (a retry, or a kept one whose session appeared). Boxed:
-/// the dispatch point keeps the callers' futures small.
+/// Processes a recorded delivery again (a retry). Boxed: the callers' futures stay small.
 pub fn process<'a>(
     app: &'a App,
     delivery: &'a Delivery,
 ) -> std::pin::Pin<Box<dyn Future<Output = Processed> + Send + 'a>> {
-    Box::pin(async move {
-        match delivery.provider {
-            "authento" => super::authento::process(app, delivery).await,
-            "passbase" => super::passbase::process(app, delivery).await,
-            "prove" => super::prove::process(app, delivery).await,
-            other => Err(Error::Internal(format!("a delivery of provider {other}"))),
+    process_with(app, delivery, None)
+}
+
+/// The same with a read just made for it. Boxed as a trait object: acting on a delivery may act
+/// on kept ones, so the future refers to itself.
+fn process_with<'a>(
+    app: &'a App,
+    delivery: &'a Delivery,
+    cached: Option<&'a Fetched>,
+) -> std::pin::Pin<Box<dyn Future<Output = Processed> + Send + 'a>> {
+    Box::pin(webhook::process(app, delivery, None, cached))
+}
+
+/// Acts on a kept delivery now that a session claimed one of its refs (`cached`: a read just
+/// made for it), and settles it; a failure files it for the scheduled retry. `true` if it was
+/// acted on (the session may have changed).
+pub(crate) async fn act_on_kept(app: &App, delivery: &Delivery, cached: Option<&Fetched>) -> bool {
+    let outcome = process_with(app, delivery, cached).await;
+    match outcome {
+        Ok(Some(settle)) if settle.state == DeliveryState::Unmatched => false,
+        outcome => {
+            if !finish(app, delivery, 1, outcome).await {
+                tracing::warn!(provider = %delivery.provider, "kept delivery not settled yet; the gateway retries it");
+            }
+            true
         }
-    })
+    }
 }
 
 /// Keeps an authentic delivery the gateway cannot use (its shape is not one it knows): recorded,
@@ -162,14 +183,14 @@ pub fn process<'a>(
 /// the body's outline are kept: the body itself may hold personal data.
 pub async fn keep_unusable(
     app: &App,
-    provider: &'static str,
+    provider: &Provider,
     body: &[u8],
     why: &str,
 ) -> Result<Ack, Error> {
     use sha2::{Digest, Sha256};
     let now = app.clock.now();
     let delivery = Delivery {
-        provider,
+        provider: provider.clone(),
         event_id: format!("unusable-{}", hex::encode(Sha256::digest(body))),
         subjects: Vec::new(),
         payload: outline(body),
@@ -177,7 +198,7 @@ pub async fn keep_unusable(
         received_at: now,
         expires_at: now + app.config.dedupe_ttl,
     };
-    tracing::warn!(provider, why, outline = %delivery.payload, "authentic delivery of an unknown shape kept");
+    tracing::warn!(provider = %provider, why, outline = %delivery.payload, "authentic delivery of an unknown shape kept");
     // Settled at once: nothing could apply it later, and the same body again is a duplicate.
     receive(app, &delivery, || async { Ok(Some(Settle::applied())) }).await
 }
@@ -266,7 +287,7 @@ pub async fn retry_due(
             break;
         }
         let now = app.clock.now();
-        let (provider, event_id) = (d.delivery.provider, d.delivery.event_id.as_str());
+        let (provider, event_id) = (d.delivery.provider.as_str(), d.delivery.event_id.as_str());
         match app
             .store
             .lease_delivery(provider, event_id, now, now + LEASE)

@@ -1,15 +1,17 @@
-//! The use cases. The only place where storage and providers meet.
+//! The use cases, whatever the provider: the only place where storage and providers meet. Each
+//! provider is reached through its adapter (`providers::adapter`); none is named here.
 
 mod apply;
-pub mod authento;
+pub mod contention;
 pub mod deliveries;
 pub mod idempotency;
-pub mod nevis;
-pub mod passbase;
-pub mod prove;
+pub mod link;
+mod read;
 pub mod reconcile;
+mod refs;
 pub mod sessions;
-pub mod tokens;
+pub mod start;
+pub mod webhook;
 
 pub use apply::{Bookkeeping, apply_with_retry};
 

@@ -212,10 +212,11 @@ async fn one(app: &App, session: Session) -> Outcome {
 async fn reschedule(
     app: &App,
     session: Session,
-    plan: fn(&mut Session, time::OffsetDateTime),
+    plan: fn(&mut Session, crate::session::Polling, time::OffsetDateTime),
 ) -> Result<(), Error> {
+    let polling = app.providers.get(&session.provider)?.polling();
     let mut next = session.clone();
-    plan(&mut next, app.clock.now());
+    plan(&mut next, polling, app.clock.now());
     next.version = session.version + 1;
     match app
         .store
@@ -243,7 +244,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::config::Config;
     use crate::secrets::{SecretDoc, SecretSource};
-    use crate::session::{HistoryEntry, Provider};
+    use crate::session::HistoryEntry;
     use crate::store::{MemoryStore, Store, due_shard};
 
     fn app(max: &str, store: Arc<dyn Store>, now: time::OffsetDateTime) -> App {
@@ -266,7 +267,12 @@ mod tests {
     async fn crowded_shard(store: &dyn Store, now: time::OffsetDateTime) -> Vec<Session> {
         let mut made = Vec::new();
         while made.len() < 3 {
-            let mut s = Session::new("t", Provider::Nevis, "u", now);
+            let mut s = Session::new(
+                "t",
+                crate::session::Provider::named(crate::providers::nevis::NAME),
+                "u",
+                now,
+            );
             if due_shard(&s.id) != 5 {
                 continue;
             }

@@ -1,10 +1,16 @@
-//! Reading, listing and canceling sessions.
+//! Reading, listing and canceling sessions, and what is recorded about them (identity events,
+//! reauthentications).
 
 use super::apply::{Bookkeeping, apply_with_retry};
 use super::load_owned;
-use crate::session::{Decision, Proposal, Provider, Session, Source, Status};
+use crate::session::{
+    Decision, IdentityEvent, Proposal, Reauthentication, Session, Source, Status,
+};
 use crate::store::Page;
 use crate::{App, Error};
+
+/// At most this many identity events are shown on a session (newest first).
+pub const SHOWN_EVENTS: usize = 50;
 
 /// The session, refreshed from its provider first when it is open and its last check is older
 /// than `refresh_after` (so however often the app polls, the provider is read at most that often).
@@ -17,38 +23,10 @@ pub async fn get(app: &App, tenant: &str, id: &str, refresh: bool) -> Result<Ses
     refresh_from_provider(app, session).await
 }
 
-/// Reads the session's provider for its authoritative state and applies it: the one dispatch point
-/// for every caller that refreshes (app reads, scheduled reconciliation).
+/// Reads the session's provider for its authoritative state and applies it: the one entry for
+/// every caller that refreshes (app reads, scheduled reconciliation).
 pub async fn refresh_from_provider(app: &App, session: Session) -> Result<Session, Error> {
-    let as_read = session.clone();
-    let result = match session.provider {
-        Provider::Authento => super::authento::refresh(app, session).await,
-        Provider::Prove => super::prove::refresh(app, session).await,
-        Provider::Nevis => super::nevis::refresh(app, session).await,
-        Provider::Passbase => super::passbase::refresh(app, session).await,
-    };
-    if let Err(Error::Provider { .. }) = &result {
-        note_unusable_answer(app, as_read).await;
-    }
-    result
-}
-
-/// A provider answered what the gateway cannot use (a body it cannot read, a refusal of its
-/// credentials): that settles nothing either. Noted once in the session's history (like any
-/// unclear answer), and the session is read again later with backoff, a decided one too. Best
-/// effort: the caller reports the error whether or not the note is written.
-pub(crate) async fn note_unusable_answer(app: &App, session: Session) {
-    let p = Proposal {
-        status: session.status,
-        provider_status: None,
-        last_error: None,
-        source: Source::ProviderRead,
-        unclear: Some(crate::session::PROVIDER_ERROR),
-    };
-    let id = session.id.clone();
-    if let Err(e) = apply_with_retry(app, session, &p, &Bookkeeping::default()).await {
-        tracing::warn!(session_id = %id, error = %e, "an unusable provider answer not noted");
-    }
+    super::read::refresh(app, session).await
 }
 
 fn is_due(app: &App, s: &Session) -> bool {
@@ -119,4 +97,25 @@ pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error>
             session.status.as_str()
         ))),
     }
+}
+
+/// The identity events shown with a session whose provider records them (newest first).
+pub async fn identity_events(app: &App, s: &Session) -> Result<Option<Vec<IdentityEvent>>, Error> {
+    if !app.providers.get(&s.provider)?.shows_identity_events() {
+        return Ok(None);
+    }
+    Ok(Some(app.store.identity_events(&s.id, SHOWN_EVENTS).await?))
+}
+
+/// `GET /v1/users/{user_id}/reauthentications`: the user's reauthentications, newest first.
+pub async fn reauthentications(
+    app: &App,
+    tenant: &str,
+    user_id: &str,
+    limit: usize,
+) -> Result<Vec<Reauthentication>, Error> {
+    Ok(app
+        .store
+        .list_reauthentications(tenant, user_id, limit)
+        .await?)
 }

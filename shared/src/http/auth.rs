@@ -59,10 +59,7 @@ mod tests {
                     sha256: digest("key-b"),
                 },
             ],
-            authento: None,
-            prove: None,
-            nevis: None,
-            passbase: None,
+            providers: Default::default(),
         }
     }
 

@@ -1,8 +1,10 @@
 //! From a request to a flow and back: validate, authenticate, call the use case, shape the answer.
+//! No provider is named here: a provider's requests reach its adapter through the generic flows.
 
-use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, problem, views};
+use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, views};
 use crate::flows::idempotency::IdempotencyKey;
-use crate::flows::{authento, nevis, prove, sessions, tokens};
+use crate::flows::{link, sessions, start, webhook};
+use crate::providers::registry::ExtraOp;
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -19,12 +21,14 @@ pub async fn handle(app: &App, function: Function, req: ApiRequest) -> ApiRespon
             Err(Error::NotFound)
         }
     });
-    let key = route.as_ref().map_or("unmatched", Route::key);
+    let key = route
+        .as_ref()
+        .map_or_else(|_| "unmatched".to_owned(), Route::key);
     let resp = match route {
-        Err(e) => problem::response(&e),
+        Err(e) => super::problem::response(&e),
         Ok(route) => dispatch(app, &route, &req)
             .await
-            .unwrap_or_else(|e| problem::response(&e)),
+            .unwrap_or_else(|e| super::problem::response(&e)),
     };
     tracing::info!(
         route = key,
@@ -39,97 +43,54 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
     if req.body.len() > MAX_BODY {
         return Err(Error::PayloadTooLarge { limit: MAX_BODY });
     }
-    if *route == Route::AuthentoWebhook {
-        let ack = authento::ingest_webhook(
-            app,
-            &req.body,
-            req.header(crate::providers::authento::webhook::DIGEST_HEADER),
-            req.header(crate::providers::authento::webhook::DIGEST_ALG_HEADER),
-        )
-        .await?;
+    if let Route::Webhook { provider } = route {
+        // Public: the provider's dialect checks authenticity on the raw request.
+        let adapter = app.providers.by_name(provider).ok_or(Error::NotFound)?;
+        let ack = webhook::ingest(app, adapter, &req.headers, &req.body).await?;
         return Ok(views::ack(&ack));
-    }
-    if *route == Route::ProveWebhook {
-        let ack = prove::ingest_webhook(
-            app,
-            &req.body,
-            req.header(crate::providers::prove::webhook::AUTH_HEADER),
-        )
-        .await?;
-        return Ok(views::ack(&ack));
-    }
-    if *route == Route::PassbaseWebhook {
-        return super::passbase_routes::webhook(app, req).await;
     }
     let doc = app.secrets.get().await?;
     let tenant = auth::authenticate(&doc, req.header("authorization"))?;
+    let providers = &app.providers;
     match route {
-        Route::IssueToken => {
-            let body = json_object(req)?;
-            let input = super::authento_input::token_input(&body, &[])?;
+        Route::StartSession => {
+            let mut body = json_object(req)?;
+            let name = match body.remove("provider") {
+                Some(Value::String(name)) => name,
+                _ => {
+                    return Err(Error::invalid(
+                        "provider",
+                        "required",
+                        "provider is required",
+                    ));
+                }
+            };
+            let adapter = start::adapter_named(app, &name)?;
+            let input = start::parse(adapter, &body)?;
             let idem = idempotency(req, &doc)?;
-            let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
-            let client = json!({"token": issued.token, "verify_url": issued.verify_url});
+            let started = start::start(app, adapter, &tenant, input, idem.as_ref()).await?;
             Ok(ApiResponse::json(
                 StatusCode::CREATED,
-                &json!({"session": views::session(&issued.session, Some(client)), "token": issued.token, "verify_url": issued.verify_url}),
+                &views::session(providers, &started.session, Some(started.client)),
             ))
         }
-        Route::StartSession => {
-            let body = json_object(req)?;
-            let provider = body.get("provider").and_then(Value::as_str);
-            match provider {
-                Some("authento") => {
-                    let input = super::authento_input::token_input(&body, &["provider"])?;
-                    let idem = idempotency(req, &doc)?;
-                    let issued = tokens::issue(app, &tenant, &input, idem.as_ref()).await?;
-                    let client = json!({"token": issued.token, "verify_url": issued.verify_url});
-                    Ok(ApiResponse::json(
-                        StatusCode::CREATED,
-                        &views::session(&issued.session, Some(client)),
-                    ))
+        Route::Extra { provider, route } => match route.op {
+            ExtraOp::Start => {
+                let body = json_object(req)?;
+                let adapter = app.providers.by_name(provider).ok_or(Error::NotFound)?;
+                let input = start::parse(adapter, &body)?;
+                let idem = idempotency(req, &doc)?;
+                let started = start::start(app, adapter, &tenant, input, idem.as_ref()).await?;
+                let mut answer = json!({
+                    "session": views::session(providers, &started.session, Some(started.client.clone())),
+                });
+                if let (Some(out), Value::Object(client)) = (answer.as_object_mut(), started.client)
+                {
+                    out.extend(client);
                 }
-                Some("prove") => {
-                    let input = super::prove_input::start_input(&body)?;
-                    let idem = idempotency(req, &doc)?;
-                    let started = prove::start(app, &tenant, &input, idem.as_ref()).await?;
-                    // A replay cannot give the token again: it is never stored.
-                    let client = if started.replayed {
-                        json!({"auth_token": null, "replayed": true})
-                    } else {
-                        json!({"auth_token": started.auth_token})
-                    };
-                    Ok(ApiResponse::json(
-                        StatusCode::CREATED,
-                        &views::session(&started.session, Some(client)),
-                    ))
-                }
-                Some("nevis") => {
-                    let input = nevis::parse_start(&body)?;
-                    let idem = idempotency(req, &doc)?;
-                    let started = nevis::start(app, &tenant, &input, idem.as_ref()).await?;
-                    let client = json!({"start_url": started.start_url});
-                    Ok(ApiResponse::json(
-                        StatusCode::CREATED,
-                        &views::session(&started.session, Some(client)),
-                    ))
-                }
-                Some("passbase") => {
-                    let idem = idempotency(req, &doc)?;
-                    super::passbase_routes::start(app, &tenant, &body, idem.as_ref()).await
-                }
-                Some(_) => Err(Error::invalid(
-                    "provider",
-                    "invalid_value",
-                    "one of authento, prove, nevis, passbase",
-                )),
-                None => Err(Error::invalid(
-                    "provider",
-                    "required",
-                    "provider is required",
-                )),
+                Ok(ApiResponse::json(StatusCode::CREATED, &answer))
             }
-        }
+        },
         Route::CancelSession { id } => {
             if !req.body.is_empty() {
                 // A body, if any, is a JSON object with no fields: any field is a mistake.
@@ -148,7 +109,10 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 sessions::cancel(app, &tenant, id)
             })
             .await?;
-            Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session(providers, &s, None),
+            ))
         }
         Route::GetSession { id } => {
             let refresh = match req.query_param("refresh") {
@@ -157,33 +121,45 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 Some(_) => return Err(Error::invalid("refresh", "invalid_value", "true or false")),
             };
             let s = sessions::get(app, &tenant, id, refresh).await?;
-            if s.prove.is_some() {
-                let events = prove::identity_events(app, &s).await?;
-                return Ok(ApiResponse::json(
-                    StatusCode::OK,
-                    &views::session_with_events(&s, &events),
-                ));
-            }
-            Ok(ApiResponse::json(StatusCode::OK, &views::session(&s, None)))
+            let events = sessions::identity_events(app, &s).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session_with_events(providers, &s, events.as_deref()),
+            ))
         }
         Route::ListUserSessions { user_id } => {
             crate::input::user_id_param(user_id)?;
             let limit = crate::input::limit(req.query_param("limit"), 20)?;
             let page =
                 sessions::list(app, &tenant, user_id, limit, req.query_param("cursor")).await?;
-            Ok(ApiResponse::json(StatusCode::OK, &views::list(&page)))
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::list(providers, &page),
+            ))
         }
         Route::LinkSession { id } => {
             let body = json_object(req)?;
+            link::check(app, &body)?;
             let idem = idempotency(req, &doc)?;
-            super::passbase_routes::link(app, &tenant, id, &body, idem).await
+            let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
+                link::link(app, &tenant, id, &body)
+            })
+            .await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session(providers, &s, None),
+            ))
         }
         Route::ListUserReauthentications { user_id } => {
-            super::passbase_routes::reauthentications(app, &tenant, user_id, req).await
+            crate::input::user_id_param(user_id)?;
+            let limit = crate::input::limit(req.query_param("limit"), 20)?;
+            let list = sessions::reauthentications(app, &tenant, user_id, limit).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::reauthentications(&list),
+            ))
         }
-        Route::AuthentoWebhook | Route::ProveWebhook | Route::PassbaseWebhook => {
-            unreachable!("handled above")
-        }
+        Route::Webhook { .. } => unreachable!("answered above"),
     }
 }
 

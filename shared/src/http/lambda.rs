@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 pub type LambdaError = lambda_http::Error;
 
-/// What a function's `main` calls: logs, config and clients once per container, then serve.
-pub async fn run(function: Function) -> Result<(), LambdaError> {
+/// What a function's `main` calls with its own binary name: logs, config and clients once per
+/// container, then serve the routes of that function.
+pub async fn run(binary: &str) -> Result<(), LambdaError> {
+    let function = Function::named(binary)
+        .ok_or_else(|| format!("{binary} is not a function of this gateway (http::routes)"))?;
     let app = App::for_lambda().await?;
     lambda_http::run(service_fn(move |req: lambda_http::Request| {
         let app = Arc::clone(&app);

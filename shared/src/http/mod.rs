@@ -2,31 +2,19 @@
 //! authentication, and the one place where errors become problem+json.
 
 pub mod auth;
-mod authento_input;
 mod handlers;
 pub mod lambda;
-mod passbase_routes;
 pub mod problem;
-mod prove_input;
 pub mod routes;
 mod views;
 
 pub use handlers::handle;
-
-/// Every request-body parser of the app routes, in one place: what untrusted JSON meets first
-/// (and what the fuzz targets drive).
-pub mod bodies {
-    pub use super::authento_input::token_input as authento_token;
-    pub use super::passbase_routes::{link_input as passbase_link, start_input as passbase_start};
-    pub use super::prove_input::start_input as prove_start;
-    pub use crate::flows::nevis::parse_start as nevis_start;
-}
-pub use routes::{Function, ROUTES, Route};
+pub use routes::{Function, Route, routes};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
-/// Bodies over this are refused with 413 before any parsing (api.md).
+/// Bodies over this are refused with 413 before any parsing (docs/api.md#limits).
 pub const MAX_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]

@@ -1,100 +1,154 @@
-//! The route table: the same one for API Gateway (template.yaml) and the local server.
+//! The route table: the same one for API Gateway (template.yaml) and the local server. The
+//! session API's routes are fixed; each provider adds its webhook route and the routes only it
+//! has (`providers::ALL`).
 
 use crate::Error;
+use crate::providers::registry::{ExtraRoute, Registration};
 use http::Method;
 
-/// A Lambda function of template.yaml.
+/// A Lambda function of template.yaml, by its binary's (and crate's) name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Function {
-    IssueToken,
-    StartSession,
-    GetSession,
-    WebhookAuthento,
-    WebhookProve,
-    /// Not HTTP: an EventBridge schedule invokes it (no entry in `ROUTES`).
-    Reconcile,
-    WebhookPassbase,
-}
+pub struct Function(&'static str);
 
 impl Function {
+    pub const START_SESSION: Function = Function("start-session");
+    pub const GET_SESSION: Function = Function("get-session");
+    /// Not HTTP: an EventBridge schedule invokes it (no entry in `routes()`).
+    pub const RECONCILE: Function = Function("reconcile");
+
     pub fn binary(self) -> &'static str {
-        match self {
-            Function::IssueToken => "issue-token",
-            Function::StartSession => "start-session",
-            Function::GetSession => "get-session",
-            Function::WebhookAuthento => "webhook-authento",
-            Function::WebhookProve => "webhook-prove",
-            Function::Reconcile => "reconcile",
-            Function::WebhookPassbase => "webhook-passbase",
+        self.0
+    }
+
+    /// Every function: the session API's, reconcile, and those the providers register.
+    pub fn all() -> Vec<Function> {
+        let mut all = vec![
+            Function::START_SESSION,
+            Function::GET_SESSION,
+            Function::RECONCILE,
+        ];
+        for (_, _, f) in routes() {
+            if !all.contains(&f) {
+                all.push(f);
+            }
         }
+        all
+    }
+
+    /// A function the registry names (its own consts).
+    pub(crate) const fn named_unchecked(name: &'static str) -> Function {
+        Function(name)
+    }
+
+    /// The function of a binary name (a Lambda `main` says its own name).
+    pub fn named(name: &str) -> Option<Function> {
+        Function::all().into_iter().find(|f| f.0 == name)
     }
 }
 
-/// `(method, path template, function)` of every route.
-pub const ROUTES: &[(&str, &str, Function)] = &[
-    ("POST", "/v1/tokens", Function::IssueToken),
-    ("POST", "/v1/sessions", Function::StartSession),
-    ("POST", "/v1/sessions/{id}/cancel", Function::StartSession),
-    ("GET", "/v1/sessions/{id}", Function::GetSession),
-    ("GET", "/v1/users/{user_id}/sessions", Function::GetSession),
-    ("POST", "/v1/webhooks/authento", Function::WebhookAuthento),
-    ("POST", "/v1/webhooks/prove", Function::WebhookProve),
-    ("POST", "/v1/sessions/{id}/link", Function::StartSession),
+/// The routes of the session API, whatever the providers.
+const SESSION_ROUTES: [(&str, &str, Function); 6] = [
+    ("POST", "/v1/sessions", Function::START_SESSION),
+    ("POST", "/v1/sessions/{id}/cancel", Function::START_SESSION),
+    ("GET", "/v1/sessions/{id}", Function::GET_SESSION),
+    ("GET", "/v1/users/{user_id}/sessions", Function::GET_SESSION),
+    ("POST", "/v1/sessions/{id}/link", Function::START_SESSION),
     (
         "GET",
         "/v1/users/{user_id}/reauthentications",
-        Function::GetSession,
+        Function::GET_SESSION,
     ),
-    ("POST", "/v1/webhooks/passbase", Function::WebhookPassbase),
 ];
+
+/// `(method, path template, function)` of every route: the session API's, then each
+/// provider's webhook and own routes.
+pub fn routes() -> Vec<(&'static str, &'static str, Function)> {
+    let mut all = SESSION_ROUTES.to_vec();
+    for r in crate::providers::ALL {
+        if let Some(w) = &r.webhook {
+            all.push(("POST", w.path, Function(w.function)));
+        }
+        for e in r.routes {
+            all.push((e.method, e.path, Function(e.function)));
+        }
+    }
+    all
+}
 
 /// The function template.yaml's `$default` route invokes: API Gateway sends it every request that
 /// matches no route, and it answers 404 or 405 (`Route::resolve`) instead of API Gateway's own
 /// plain 404. The local server sends unmatched requests to it too.
-pub const DEFAULT_ROUTE_FUNCTION: Function = Function::GetSession;
+pub const DEFAULT_ROUTE_FUNCTION: Function = Function::GET_SESSION;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    IssueToken,
     StartSession,
-    CancelSession { id: String },
-    GetSession { id: String },
-    ListUserSessions { user_id: String },
-    AuthentoWebhook,
-    ProveWebhook,
-    LinkSession { id: String },
-    ListUserReauthentications { user_id: String },
-    PassbaseWebhook,
+    CancelSession {
+        id: String,
+    },
+    GetSession {
+        id: String,
+    },
+    ListUserSessions {
+        user_id: String,
+    },
+    LinkSession {
+        id: String,
+    },
+    ListUserReauthentications {
+        user_id: String,
+    },
+    /// A provider's webhook route.
+    Webhook {
+        provider: &'static str,
+    },
+    /// A route only one provider has.
+    Extra {
+        provider: &'static str,
+        route: &'static ExtraRoute,
+    },
+}
+
+fn registration(name: &str) -> &'static Registration {
+    crate::providers::registry::registration(name).expect("a route names a registered provider")
 }
 
 impl Route {
     pub fn function(&self) -> Function {
         match self {
-            Route::IssueToken => Function::IssueToken,
-            Route::StartSession | Route::CancelSession { .. } => Function::StartSession,
-            Route::GetSession { .. } | Route::ListUserSessions { .. } => Function::GetSession,
-            Route::AuthentoWebhook => Function::WebhookAuthento,
-            Route::ProveWebhook => Function::WebhookProve,
-            Route::LinkSession { .. } => Function::StartSession,
-            Route::ListUserReauthentications { .. } => Function::GetSession,
-            Route::PassbaseWebhook => Function::WebhookPassbase,
+            Route::StartSession | Route::CancelSession { .. } | Route::LinkSession { .. } => {
+                Function::START_SESSION
+            }
+            Route::GetSession { .. }
+            | Route::ListUserSessions { .. }
+            | Route::ListUserReauthentications { .. } => Function::GET_SESSION,
+            Route::Webhook { provider } => Function(
+                registration(provider)
+                    .webhook
+                    .as_ref()
+                    .expect("a webhook route of a provider with webhooks")
+                    .function,
+            ),
+            Route::Extra { route, .. } => Function(route.function),
         }
     }
 
     /// API Gateway's route key, e.g. `GET /v1/sessions/{id}`.
-    pub fn key(&self) -> &'static str {
-        match self {
-            Route::IssueToken => "POST /v1/tokens",
+    pub fn key(&self) -> String {
+        let fixed = match self {
             Route::StartSession => "POST /v1/sessions",
             Route::CancelSession { .. } => "POST /v1/sessions/{id}/cancel",
             Route::GetSession { .. } => "GET /v1/sessions/{id}",
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
-            Route::AuthentoWebhook => "POST /v1/webhooks/authento",
-            Route::ProveWebhook => "POST /v1/webhooks/prove",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
-            Route::PassbaseWebhook => "POST /v1/webhooks/passbase",
-        }
+            Route::Webhook { provider } => {
+                let w = registration(provider).webhook.as_ref();
+                return format!("POST {}", w.map_or("", |w| w.path));
+            }
+            Route::Extra { route, .. } => return format!("{} {}", route.method, route.path),
+        };
+        fixed.to_owned()
     }
 
     /// Matches a request, or says why not: `NotFound` for a path no route has, `MethodNotAllowed`
@@ -103,7 +157,7 @@ impl Route {
         if let Some(route) = Route::matching(method, path) {
             return Ok(route);
         }
-        let mut allow: Vec<&str> = ROUTES.iter().map(|(m, _, _)| *m).collect();
+        let mut allow: Vec<&str> = routes().iter().map(|(m, _, _)| *m).collect();
         allow.sort_unstable();
         allow.dedup();
         allow.retain(|m| {
@@ -127,25 +181,44 @@ impl Route {
             .unwrap_or(path);
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let m = method.as_str();
-        Some(match (m, segments.as_slice()) {
-            ("POST", ["v1", "tokens"]) => Route::IssueToken,
-            ("POST", ["v1", "sessions"]) => Route::StartSession,
-            ("POST", ["v1", "sessions", id, "cancel"]) => Route::CancelSession { id: decode(id)? },
-            ("GET", ["v1", "sessions", id]) => Route::GetSession { id: decode(id)? },
-            ("GET", ["v1", "users", user, "sessions"]) => Route::ListUserSessions {
-                user_id: decode(user)?,
-            },
-            ("POST", ["v1", "webhooks", "authento"]) => Route::AuthentoWebhook,
-            ("POST", ["v1", "webhooks", "prove"]) => Route::ProveWebhook,
-            ("POST", ["v1", "sessions", id, "link"]) => Route::LinkSession { id: decode(id)? },
-            ("GET", ["v1", "users", user, "reauthentications"]) => {
-                Route::ListUserReauthentications {
-                    user_id: decode(user)?,
-                }
+        let session_route = match (m, segments.as_slice()) {
+            ("POST", ["v1", "sessions"]) => Some(Route::StartSession),
+            ("POST", ["v1", "sessions", id, "cancel"]) => {
+                Some(Route::CancelSession { id: decode(id)? })
             }
-            ("POST", ["v1", "webhooks", "passbase"]) => Route::PassbaseWebhook,
-            _ => return None,
-        })
+            ("GET", ["v1", "sessions", id]) => Some(Route::GetSession { id: decode(id)? }),
+            ("GET", ["v1", "users", user, "sessions"]) => Some(Route::ListUserSessions {
+                user_id: decode(user)?,
+            }),
+            ("POST", ["v1", "sessions", id, "link"]) => {
+                Some(Route::LinkSession { id: decode(id)? })
+            }
+            ("GET", ["v1", "users", user, "reauthentications"]) => {
+                Some(Route::ListUserReauthentications {
+                    user_id: decode(user)?,
+                })
+            }
+            _ => None,
+        };
+        if session_route.is_some() {
+            return session_route;
+        }
+        // A provider's routes have no parameters: they match as written.
+        for r in crate::providers::ALL {
+            if let Some(w) = &r.webhook
+                && m == "POST"
+                && path == w.path
+            {
+                return Some(Route::Webhook { provider: r.name });
+            }
+            if let Some(route) = r.routes.iter().find(|e| e.method == m && e.path == path) {
+                return Some(Route::Extra {
+                    provider: r.name,
+                    route,
+                });
+            }
+        }
+        None
     }
 }
 
@@ -174,13 +247,13 @@ mod tests {
 
     #[test]
     fn every_route_of_the_table_matches_its_function() {
-        for (method, template, function) in ROUTES {
+        for (method, template, function) in routes() {
             let path = template
                 .replace("{id}", "ses_x")
                 .replace("{user_id}", "user-42");
             let route =
                 Route::matching(&Method::from_bytes(method.as_bytes()).unwrap(), &path).unwrap();
-            assert_eq!(route.function(), *function, "{template}");
+            assert_eq!(route.function(), function, "{template}");
             assert_eq!(route.key(), format!("{method} {template}"));
         }
     }
@@ -224,13 +297,13 @@ mod tests {
         assert_eq!(allow(Method::GET, "/v1/nothing"), None);
         assert_eq!(allow(Method::DELETE, "/v1/users//sessions"), None);
         // Every route's path refuses every other method with exactly its own.
-        for (method, template, _) in ROUTES {
+        for (method, template, _) in routes() {
             let path = template
                 .replace("{id}", "ses_x")
                 .replace("{user_id}", "user-42");
             assert_eq!(
                 allow(Method::PATCH, &path).as_deref(),
-                Some(*method),
+                Some(method),
                 "{template}"
             );
         }

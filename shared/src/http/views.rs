@@ -1,14 +1,16 @@
-//! The wire shapes of api.md.
+//! The wire shapes (docs/api.md): the session object, lists, and webhook answers. A provider's
+//! own fields on the session come from its adapter.
 
 use super::ApiResponse;
 use crate::clock::rfc3339;
 use crate::flows::deliveries::Ack;
+use crate::providers::Providers;
 use crate::session::{IdentityEvent, Reauthentication, Session};
 use crate::store::Page;
 use serde_json::{Value, json};
 
 /// The session object. `client` only in create responses.
-pub fn session(s: &Session, client: Option<Value>) -> Value {
+pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Value {
     let mut v = json!({
         "id": s.id.as_str(),
         "object": "verification_session",
@@ -17,19 +19,12 @@ pub fn session(s: &Session, client: Option<Value>) -> Value {
         "status": s.status.as_str(),
         "provider_status": s.provider_status,
         "last_error": s.last_error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
-        "verification_type": s.verification_type.map(|t| t.as_str()),
         "created_at": rfc3339(s.created_at),
         "updated_at": rfc3339(s.updated_at),
         "expires_at": s.expires_at.map(rfc3339),
     });
-    if let Some(p) = &s.prove {
-        v["reverification_recommended"] = json!(p.reverification_recommended);
-    }
-    if let Some(e) = &s.evidence {
-        // Passbase: what the document check concluded, never who the person is.
-        v["score"] = json!(e.score);
-        v["document_type"] = json!(e.document_type);
-        v["document_country"] = json!(e.document_country);
+    if let (Ok(adapter), Some(fields)) = (providers.get(&s.provider), v.as_object_mut()) {
+        adapter.view(s, fields);
     }
     if let Some(c) = client {
         v["client"] = c;
@@ -37,20 +32,27 @@ pub fn session(s: &Session, client: Option<Value>) -> Value {
     v
 }
 
-/// A Prove session read on its own: with its Identity Manager events (newest first).
-pub fn session_with_events(s: &Session, events: &[IdentityEvent]) -> Value {
-    let mut v = session(s, None);
-    v["identity_events"] = events
-        .iter()
-        .map(|e| {
-            json!({
-                "event_id": e.event_id,
-                "type": e.event_type,
-                "occurred_at": e.occurred_at.map(rfc3339),
-                "received_at": rfc3339(e.received_at),
+/// A session read on its own, with the identity events recorded on it (newest first) when its
+/// provider records them.
+pub fn session_with_events(
+    providers: &Providers,
+    s: &Session,
+    events: Option<&[IdentityEvent]>,
+) -> Value {
+    let mut v = session(providers, s, None);
+    if let Some(events) = events {
+        v["identity_events"] = events
+            .iter()
+            .map(|e| {
+                json!({
+                    "event_id": e.event_id,
+                    "type": e.event_type,
+                    "occurred_at": e.occurred_at.map(rfc3339),
+                    "received_at": rfc3339(e.received_at),
+                })
             })
-        })
-        .collect();
+            .collect();
+    }
     v
 }
 
@@ -79,10 +81,10 @@ pub fn ack(ack: &Ack) -> ApiResponse {
     ApiResponse::json(http::StatusCode::OK, &body)
 }
 
-pub fn list(page: &Page) -> Value {
+pub fn list(providers: &Providers, page: &Page) -> Value {
     json!({
         "object": "list",
-        "data": page.sessions.iter().map(|s| session(s, None)).collect::<Vec<_>>(),
+        "data": page.sessions.iter().map(|s| session(providers, s, None)).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
     })
 }

@@ -1,18 +1,20 @@
-//! The verification session: one model and one state machine for every provider. No I/O here.
+//! The verification session: one model and one state machine for every provider. No I/O here,
+//! and no provider named: a provider's own facts ride along as `ProviderData`.
 
+mod data;
 mod model;
+mod provider;
 mod reauthentication;
 pub mod schedule;
 mod state;
 mod subject;
 
+pub use data::ProviderData;
+pub use model::{DueKey, HistoryMark, IdentityEvent, MAX_HISTORY};
 pub use model::{
-    DueKey, HistoryMark, IdentityEvent, MAX_HISTORY, Possession, ProveDetails, ProveRegion,
-};
-pub use model::{
-    Evidence, HistoryEntry, LastError, Provider, Session, SessionId, Source, Status,
-    VerificationType, is_valid_user_id,
+    HistoryEntry, LastError, Provider, Session, SessionId, Source, Status, is_valid_user_id,
 };
 pub use reauthentication::Reauthentication;
+pub use schedule::Polling;
 pub use state::{Decision, NOT_FOUND, PROVIDER_ERROR, Proposal, UNKNOWN_STATUS, decide};
 pub use subject::Subject;

@@ -1,3 +1,5 @@
+use super::data::ProviderData;
+pub use super::provider::Provider;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -34,37 +36,7 @@ impl std::fmt::Display for SessionId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provider {
-    Authento,
-    Prove,
-    Nevis,
-    Passbase,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Authento => "authento",
-            Provider::Prove => "prove",
-            Provider::Nevis => "nevis",
-            Provider::Passbase => "passbase",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "authento" => Some(Provider::Authento),
-            "prove" => Some(Provider::Prove),
-            "nevis" => Some(Provider::Nevis),
-            "passbase" => Some(Provider::Passbase),
-            _ => None,
-        }
-    }
-}
-
-/// The one status set of api.md.
+/// The one status set (docs/api.md#statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -131,31 +103,6 @@ impl Status {
     }
 }
 
-/// Authento's two tracks. Other providers have none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum VerificationType {
-    #[serde(rename = "BASIC")]
-    Basic,
-    #[serde(rename = "POA")]
-    Poa,
-}
-
-impl VerificationType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerificationType::Basic => "BASIC",
-            VerificationType::Poa => "POA",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "BASIC" => Some(Self::Basic),
-            "POA" => Some(Self::Poa),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
     pub code: String,
@@ -186,9 +133,6 @@ pub struct Session {
     pub status: Status,
     pub provider_status: Option<String>,
     pub last_error: Option<LastError>,
-    pub verification_type: Option<VerificationType>,
-    pub user_type: Option<String>,
-    pub lang: Option<String>,
     /// The provider's own id for the user or flow, once known (never personal data).
     pub provider_ref: Option<String>,
     pub created_at: OffsetDateTime,
@@ -199,15 +143,14 @@ pub struct Session {
     /// Start time (ms) of the provider read whose state the session holds: a read that started
     /// earlier than this one is older and is refused.
     pub provider_seen_ms: Option<i64>,
-    /// Prove flows only: what the gateway keeps of a Prove session (no personal data).
-    pub prove: Option<ProveDetails>,
     /// When scheduled reconciliation should look at this session next (`None`: never). Only open
     /// sessions carry one; the due index holds exactly those.
     pub next_check_at: Option<OffsetDateTime>,
     /// Scheduled checks since the last status change: the backoff grows with it.
     pub check_attempts: u32,
-    /// What the provider concluded about the document, without personal data (Passbase).
-    pub evidence: Option<Evidence>,
+    /// The provider's own facts about the session (never personal data beyond what the data
+    /// inventory names), typed by its adapter and opaque here.
+    pub data: ProviderData,
     /// The last answer of the provider that settled nothing (a 404, an unknown status word),
     /// as `<why>` or `<why>:<word>`: noted once in the history, and while it stands the session
     /// is re-read with backoff, even a decided one. A clear answer removes it.
@@ -255,75 +198,6 @@ impl PartialEq for DueKey {
     }
 }
 
-/// Prove's `possessionType`: how the user proves they hold the phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Possession {
-    /// OTP by SMS (after Mobile Auth); 2-minute window.
-    Mobile,
-    /// Instant Link by SMS; 3-minute window.
-    Desktop,
-    /// No possession check.
-    None,
-}
-
-impl Possession {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Possession::Mobile => "mobile",
-            Possession::Desktop => "desktop",
-            Possession::None => "none",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "mobile" => Some(Self::Mobile),
-            "desktop" => Some(Self::Desktop),
-            "none" => Some(Self::None),
-            _ => None,
-        }
-    }
-}
-
-/// Which Prove platform serves the number: North America (+1) or the EU one for the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProveRegion {
-    Na,
-    Eu,
-}
-
-impl ProveRegion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProveRegion::Na => "na",
-            ProveRegion::Eu => "eu",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "na" => Some(Self::Na),
-            "eu" => Some(Self::Eu),
-            _ => None,
-        }
-    }
-}
-
-/// A Prove session's own facts. The correlation id is the session's `provider_ref`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProveDetails {
-    pub possession: Possession,
-    pub region: ProveRegion,
-    /// `+1*******011`: the only form of the phone number that is kept.
-    pub phone_masked: String,
-    /// Instant Link / OTP window: a flow still waiting on possession after this is expired.
-    pub possession_deadline: Option<OffsetDateTime>,
-    /// Identity Manager id of the verified identity (its webhooks name it).
-    pub identity_id: Option<String>,
-    /// An Identity Manager event said the verified number changed hands or went away.
-    pub reverification_recommended: bool,
-}
-
 /// One Identity Manager event recorded on a verified Prove session (a separate item: they can
 /// accumulate beyond what one session item may hold).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,18 +212,6 @@ pub struct IdentityEvent {
     pub received_at: OffsetDateTime,
 }
 
-/// The few facts of a document check a session keeps (api.md, data minimisation): never names,
-/// dates of birth, document numbers or emails.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Evidence {
-    /// The provider's confidence, 0..1.
-    pub score: Option<f64>,
-    /// e.g. `PASSPORT`, `NATIONAL_ID_CARD`, `DRIVERS_LICENSE`.
-    pub document_type: Option<String>,
-    /// The issuing country as the provider reports it (e.g. `DEU`).
-    pub document_country: Option<String>,
-}
-
 impl Session {
     pub fn new(tenant: &str, provider: Provider, user_id: &str, now: OffsetDateTime) -> Self {
         Session {
@@ -360,19 +222,15 @@ impl Session {
             status: Status::Created,
             provider_status: None,
             last_error: None,
-            verification_type: None,
-            user_type: None,
-            lang: None,
             provider_ref: None,
             created_at: now,
             updated_at: now,
             expires_at: None,
             last_checked_at: None,
             provider_seen_ms: None,
-            prove: None,
             next_check_at: None,
             check_attempts: 0,
-            evidence: None,
+            data: ProviderData::default(),
             unclear: None,
             version: 1,
             due_key: DueKey::default(),
@@ -413,7 +271,7 @@ impl HistoryEntry {
     }
 }
 
-/// api.md: 1-128 chars of `[A-Za-z0-9._:@-]`.
+/// docs/api.md: 1-128 chars of `[A-Za-z0-9._:@-]`.
 pub fn is_valid_user_id(s: &str) -> bool {
     (1..=128).contains(&s.len())
         && s.bytes()

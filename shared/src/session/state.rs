@@ -1,4 +1,4 @@
-//! The one state machine. Rules (api.md):
+//! The one state machine. Rules (docs/api.md#statuses):
 //! - `expired` and `canceled` are final: nothing moves a session out of them.
 //! - `verified` and `failed` move only on the provider's authoritative state (an API read), e.g. a
 //!   manual review overturning a decision or an Authento `RESET`.

@@ -235,7 +235,7 @@ impl Store for MemoryStore {
         lease_until: OffsetDateTime,
     ) -> StoreResult<Recorded> {
         let mut g = self.lock();
-        let k = delivery_key(d.provider, &d.event_id);
+        let k = delivery_key(d.provider.as_str(), &d.event_id);
         let moved = |r: &DeliveryRecord| d.mark.is_some() && r.delivery.mark != d.mark;
         match g.deliveries.get_mut(&k) {
             None => {
@@ -273,7 +273,7 @@ impl Store for MemoryStore {
 
     async fn lease_delivery(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
@@ -296,7 +296,7 @@ impl Store for MemoryStore {
 
     async fn settle_delivery(&self, d: &Delivery, state: DeliveryState) -> StoreResult<()> {
         let mut g = self.lock();
-        let k = delivery_key(d.provider, &d.event_id);
+        let k = delivery_key(d.provider.as_str(), &d.event_id);
         let record = g.deliveries.entry(k).or_insert_with(|| DeliveryRecord {
             delivery: d.clone(),
             state,
@@ -312,7 +312,7 @@ impl Store for MemoryStore {
             for subject in &d.subjects {
                 let ids = g
                     .unmatched
-                    .entry((d.provider.to_owned(), subject.clone()))
+                    .entry((d.provider.to_string(), subject.clone()))
                     .or_default();
                 if !ids.contains(&d.event_id) {
                     ids.push(d.event_id.clone());
@@ -324,7 +324,7 @@ impl Store for MemoryStore {
 
     async fn defer_delivery(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         retry_at: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -350,7 +350,7 @@ impl Store for MemoryStore {
             .values()
             .filter(|r| r.state != DeliveryState::Applied)
             .filter(|r| r.retry_at.is_some_and(|at| at <= now))
-            .filter(|r| delivery_shard(r.delivery.provider, &r.delivery.event_id) == shard)
+            .filter(|r| delivery_shard(r.delivery.provider.as_str(), &r.delivery.event_id) == shard)
             .collect();
         due.sort_by_key(|r| (r.retry_at, r.delivery.event_id.clone()));
         Ok(due
@@ -365,7 +365,7 @@ impl Store for MemoryStore {
 
     async fn bind_delivery_token(
         &self,
-        provider: &'static str,
+        provider: &str,
         token_hash: &str,
         body_hash: &str,
         expires_at: OffsetDateTime,
@@ -383,7 +383,7 @@ impl Store for MemoryStore {
 
     async fn delivery_state(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
     ) -> StoreResult<Option<DeliveryState>> {
         Ok(self
@@ -395,7 +395,7 @@ impl Store for MemoryStore {
 
     async fn unmatched_deliveries(
         &self,
-        provider: &'static str,
+        provider: &str,
         subject: &str,
     ) -> StoreResult<Vec<Delivery>> {
         let g = self.lock();
@@ -485,7 +485,7 @@ impl Store for MemoryStore {
         g.identity_events
             .entry((event.session_id.clone(), event.event_id.clone()))
             .or_insert_with(|| event.clone());
-        let k = delivery_key(delivery.provider, &delivery.event_id);
+        let k = delivery_key(delivery.provider.as_str(), &delivery.event_id);
         let record = g.deliveries.entry(k).or_insert_with(|| DeliveryRecord {
             delivery: delivery.clone(),
             state: DeliveryState::Applied,

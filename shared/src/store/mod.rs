@@ -9,7 +9,7 @@ mod memory;
 pub use dynamo::{DynamoStore, create_table};
 pub use memory::MemoryStore;
 
-use crate::session::{HistoryEntry, IdentityEvent, Reauthentication, Session, SessionId};
+use crate::session::{HistoryEntry, IdentityEvent, Provider, Reauthentication, Session, SessionId};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -77,7 +77,7 @@ impl DeliveryState {
 /// request that may fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    pub provider: &'static str,
+    pub provider: Provider,
     pub event_id: String,
     /// Provider-side identities it is about (an Authento subject, a Passbase identity key, a
     /// Prove identity or customer), under which it is kept while unmatched.
@@ -249,7 +249,7 @@ pub trait Store: Send + Sync {
     /// settled meanwhile).
     async fn lease_delivery(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
@@ -263,7 +263,7 @@ pub trait Store: Send + Sync {
     /// An attempt failed: releases the lease and files the delivery as due again at `retry_at`.
     async fn defer_delivery(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         retry_at: OffsetDateTime,
     ) -> StoreResult<()>;
@@ -281,7 +281,7 @@ pub trait Store: Send + Sync {
     /// replayed over a forged body). The same body again is `true` (a redelivery).
     async fn bind_delivery_token(
         &self,
-        provider: &'static str,
+        provider: &str,
         token_hash: &str,
         body_hash: &str,
         expires_at: OffsetDateTime,
@@ -290,14 +290,14 @@ pub trait Store: Send + Sync {
     /// The delivery's state, if recorded (for tests and operators).
     async fn delivery_state(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
     ) -> StoreResult<Option<DeliveryState>>;
 
     /// The deliveries kept about `subject` that are still `unmatched`.
     async fn unmatched_deliveries(
         &self,
-        provider: &'static str,
+        provider: &str,
         subject: &str,
     ) -> StoreResult<Vec<Delivery>>;
 
@@ -369,12 +369,6 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<Session>>;
 }
 
-/// The key of the ref that ties a Prove Identity Manager identity to the latest verified session
-/// that enrolled it (its webhooks name only the identity).
-pub fn prove_identity_ref_key(identity_id: &str) -> String {
-    format!("prove#identity#{identity_id}")
-}
-
 /// The due index is spread over this many partition keys, so that it never becomes one hot
 /// partition however many sessions are open.
 pub const DUE_SHARDS: u16 = 16;
@@ -404,21 +398,4 @@ pub fn delivery_shard(provider: &str, event_id: &str) -> u16 {
 /// open session, or a decided one with an open reason to re-read it).
 pub fn is_scheduled(s: &Session) -> bool {
     !s.status.is_final() && s.next_check_at.is_some()
-}
-
-/// The key of the ref that ties an Authento user's track (its subject, see
-/// `session::Subject`) to its latest session.
-pub fn authento_ref_key(subject: &str, verification_type: &str) -> String {
-    format!("authento#{subject}#{verification_type}")
-}
-
-/// The key of the ref that ties a Prove customer (our `clientCustomerId`, a `Subject`) to its
-/// latest verified session: Identity Manager events that name only the customer find it here.
-pub fn prove_customer_ref_key(subject: &str) -> String {
-    format!("prove#customer#{subject}")
-}
-
-/// The key of the ref that ties a Nevis IDV `sessionId` to our session (one each way).
-pub fn nevis_ref_key(nevis_session_id: &str) -> String {
-    format!("nevis#{nevis_session_id}")
 }

@@ -8,11 +8,11 @@
 //! (or of `u64::MAX` seconds) must not switch Authento reads off in a container for that long.
 //! Transport rules (deadline, no redirects, bounded bodies) are `providers::transport`'s.
 
+use super::settings::Secrets;
 use crate::error::Error;
 use crate::providers::transport::{
     self, Call, Deadline, MAX_WORD, Resend, Step, Transport, capped, provider_error,
 };
-use crate::secrets::AuthentoSecrets;
 use crate::webhooks::hmac_digest;
 use serde::Deserialize;
 use std::sync::Mutex;
@@ -110,11 +110,7 @@ impl AuthentoClient {
     }
 
     /// The authoritative state of one user. Safe to retry: a read.
-    pub async fn basic_user_info(
-        &self,
-        creds: &AuthentoSecrets,
-        user_id: &str,
-    ) -> Result<Lookup, Error> {
+    pub async fn basic_user_info(&self, creds: &Secrets, user_id: &str) -> Result<Lookup, Error> {
         let mut url = url::Url::parse(&format!("{}/userinfo/basic", self.api_url))
             .map_err(|e| Error::Internal(format!("authento url: {e}")))?;
         url.query_pairs_mut().append_pair("id", user_id);
@@ -138,11 +134,11 @@ impl AuthentoClient {
                         .transport
                         .http()
                         .get(full_url)
-                        .header("X-AUTHENTO-APIKEY", &creds.api_key)
+                        .header("X-AUTHENTO-APIKEY", creds.api_key.expose())
                         .header("X-AUTHENTO-TS", &ts)
                         .header(
                             "X-AUTHENTO-SIGNATURE",
-                            signature(&creds.api_secret, &ts, "GET", full_url),
+                            signature(creds.api_secret.expose(), &ts, "GET", full_url),
                         )
                         .header("Accept", "application/json"))
                 },

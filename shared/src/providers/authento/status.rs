@@ -1,9 +1,10 @@
-//! Authento's track statuses on our status set (providers.md §6): the track that the session's
+//! Authento's track statuses on our status set (docs/providers/authento.md#statuses): the track that the session's
 //! verification type asked for decides.
 
+use super::VerificationType;
 use super::client::Lookup;
 use crate::session::Proposal;
-use crate::session::{LastError, NOT_FOUND, Source, Status, UNKNOWN_STATUS, VerificationType};
+use crate::session::{LastError, NOT_FOUND, Source, Status, UNKNOWN_STATUS};
 
 pub fn proposal(lookup: &Lookup, vt: VerificationType) -> Proposal {
     let info = match lookup {

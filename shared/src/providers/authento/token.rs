@@ -1,7 +1,7 @@
 //! The verification token that opens Authento's hosted flow: an HS256 JWT signed with the
 //! Authento JWT secret, with exactly the claims of Authento's account-based guide.
 
-use crate::session::VerificationType;
+use super::VerificationType;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 

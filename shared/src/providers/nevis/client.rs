@@ -3,10 +3,10 @@
 //! open a second Nevis session, and it is not sent at all without the time to finish it.
 //! Transport rules (deadline, no redirects, bounded bodies) are `providers::transport`'s.
 
+use super::settings::Secrets;
 use super::wire::{self, Created, NevisSession};
 use crate::error::Error;
 use crate::providers::transport::{Call, Resend, Transport, provider_error};
-use crate::secrets::NevisSecrets;
 use std::time::Duration;
 
 const PROVIDER: &str = "nevis";
@@ -34,7 +34,7 @@ impl NevisClient {
     }
 
     /// `POST idverification/sessions`: a new Nevis session and the URL to send the user to.
-    pub async fn create_session(&self, creds: &NevisSecrets) -> Result<Created, Error> {
+    pub async fn create_session(&self, creds: &Secrets) -> Result<Created, Error> {
         let url = &format!("{}{}", self.instance_url()?, wire::SESSIONS_PATH);
         let call = Call {
             provider: PROVIDER,
@@ -53,7 +53,7 @@ impl NevisClient {
                         .transport
                         .http()
                         .post(url)
-                        .bearer_auth(&creds.access_key)
+                        .bearer_auth(creds.access_key.expose())
                         .header("Accept", "application/json")
                         .json(&serde_json::json!({})))
                 },
@@ -76,7 +76,7 @@ impl NevisClient {
     /// `GET idverification/sessions/{sessionId}`: the session's current status (and result).
     pub async fn get_session(
         &self,
-        creds: &NevisSecrets,
+        creds: &Secrets,
         session_id: &str,
     ) -> Result<NevisSession, Error> {
         if !wire::is_session_id(session_id) {
@@ -104,7 +104,7 @@ impl NevisClient {
                         .transport
                         .http()
                         .get(url)
-                        .bearer_auth(&creds.access_key)
+                        .bearer_auth(creds.access_key.expose())
                         .header("Accept", "application/json"))
                 },
                 |_| None,

@@ -13,9 +13,35 @@
 //! - error statuses follow Nevis ID Cloud's generic table (400/401/403/404/405/409/415/422/5xx);
 //! - sessions do not expire on Nevis's side in a way the API reports: our own deadline does it.
 
+mod adapter;
 pub mod client;
+pub mod input;
+mod settings;
 pub mod status;
 pub mod wire;
 
+pub use adapter::Nevis;
 pub use client::NevisClient;
+pub use settings::{Secrets, Settings};
 pub use wire::{Created, NevisError, NevisSession};
+
+use super::registry::Registration;
+
+pub const NAME: &str = "nevis";
+
+pub const REGISTRATION: Registration = Registration {
+    name: NAME,
+    // No webhooks: reconcile polls.
+    webhook: None,
+    // One create.
+    start_operations: 1,
+    routes: &[],
+    settings: settings::read,
+    build: adapter::build,
+    check_secret: settings::check_secret,
+};
+
+/// The ref of a Nevis session: one session of ours per Nevis `sessionId`.
+pub fn ref_key(nevis_session_id: &str) -> String {
+    format!("nevis#{nevis_session_id}")
+}

@@ -1,4 +1,4 @@
-//! Nevis IDV statuses on our status set (providers.md §6): `pending` (the user has not started)
+//! Nevis IDV statuses on our status set (docs/providers/nevis.md#statuses): `pending` (the user has not started)
 //! is `created`, `in_progress` is `pending`, `verified` and `failed` are decisions; a failure
 //! carries Nevis's error codes in `last_error`.
 

@@ -3,10 +3,10 @@
 //! `Retry-After` when that is short; anything else becomes our 502/503. Transport rules
 //! (deadline, no redirects, bounded bodies) are `providers::transport`'s.
 
+use super::settings::Secrets;
 use super::{Identity, is_identity_key};
 use crate::error::Error;
 use crate::providers::transport::{Call, MAX_WORD, Resend, Transport, capped, provider_error};
-use crate::secrets::PassbaseSecrets;
 use std::time::Duration;
 
 const PROVIDER: &str = "passbase";
@@ -34,11 +34,7 @@ impl PassbaseClient {
     }
 
     /// The authoritative state of one identity.
-    pub async fn identity(
-        &self,
-        creds: &PassbaseSecrets,
-        id: &str,
-    ) -> Result<IdentityLookup, Error> {
+    pub async fn identity(&self, creds: &Secrets, id: &str) -> Result<IdentityLookup, Error> {
         if !is_identity_key(id) {
             return Ok(IdentityLookup::NotFound);
         }
@@ -58,7 +54,7 @@ impl PassbaseClient {
                         .transport
                         .http()
                         .get(url)
-                        .header("X-API-KEY", &creds.api_key)
+                        .header("X-API-KEY", creds.api_key.expose())
                         .header("Accept", "application/json"))
                 },
                 |_| None,

@@ -2,7 +2,8 @@
 //! the owner (names, email), the datapoints' names, dates of birth and document numbers, the
 //! watchlist and the network are never even held in memory past the JSON parser.
 
-use crate::session::{Evidence, SessionId};
+use super::Evidence;
+use crate::session::SessionId;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -82,7 +83,7 @@ impl Identity {
 mod tests {
     use super::*;
 
-    /// providers.md §4.3's fixture, with a document country and our metadata.
+    /// Passbase's documented identity fixture, with a document country and our metadata.
     const FIXTURE: &str = r#"{"id":"00000000-0000-0000-0000-000000000000","status":"approved","score":0.93,
  "owner":{"email":"john.doe@example.com","first_name":"John","last_name":"Doe"},
  "created":1600250430,"updated":1600250431,"metadata":{"session_ref":"ses_aaaaaaaaaaaaaaaaaaaaaaaaaa"},

@@ -1,5 +1,6 @@
 //! Passbase. Everything about how Passbase works is here: the identities API (`X-API-KEY`), its
-//! identity model read without personal data, its statuses, and its encrypted webhooks.
+//! identity model read without personal data, its statuses, its encrypted webhooks, and the
+//! adapter that puts them behind the provider seam.
 //!
 //! Assumptions where Passbase's docs are silent (each is marked ASSUMPTION at its place):
 //! - the webhooks other than `VERIFICATION_REVIEWED` carry the same envelope
@@ -11,13 +12,40 @@
 //! - the identity's `metadata` comes back as the JSON object the app encrypted for the SDK,
 //!   `{"session_ref": "ses_..."}` (a JSON string of it is accepted too).
 
+mod adapter;
 pub mod client;
+mod data;
 pub mod identity;
+pub mod input;
+mod settings;
 pub mod status;
 pub mod webhook;
 
+pub use adapter::{Passbase, client_metadata};
 pub use client::{IdentityLookup, PassbaseClient};
+pub use data::Evidence;
 pub use identity::Identity;
+pub use settings::{Secrets, Settings};
+
+use super::registry::{Registration, WebhookRoute};
+
+pub const NAME: &str = "passbase";
+
+pub const REGISTRATION: Registration = Registration {
+    name: NAME,
+    webhook: Some(WebhookRoute {
+        path: "/v1/webhooks/passbase",
+        function: "webhook-passbase",
+        // One identity read per delivery.
+        operations: 1,
+    }),
+    // The identity read of a start with the SDK's key.
+    start_operations: 1,
+    routes: &[],
+    settings: settings::read,
+    build: adapter::build,
+    check_secret: settings::check_secret,
+};
 
 /// The key of the ref that ties a Passbase identity (the SDK's identity access key, the webhook's
 /// `key`) to its session.

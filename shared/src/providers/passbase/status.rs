@@ -1,4 +1,4 @@
-//! Passbase's identity status onto our one status set (providers.md §6).
+//! Passbase's identity status onto our one status set (docs/providers/passbase.md#statuses).
 
 use super::Identity;
 use crate::session::{LastError, Proposal, Source, Status, UNKNOWN_STATUS};

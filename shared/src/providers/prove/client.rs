@@ -10,12 +10,12 @@
 //! call means the request was not served: the cached token is dropped and the call is sent once
 //! more with a fresh one. One deadline covers an operation and the token it needs.
 
+use super::ProveRegion;
+use super::settings::Secrets;
 use crate::error::Error;
 use crate::providers::transport::{
     self, Answer, Call, Deadline, MAX_WORD, Resend, Step, Transport, capped, provider_error,
 };
-use crate::secrets::ProveSecrets;
-use crate::session::ProveRegion;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -175,7 +175,7 @@ impl ProveClient {
     /// Starts a flow. Never sent twice (see the module docs).
     pub async fn verify(
         &self,
-        creds: &ProveSecrets,
+        creds: &Secrets,
         region: ProveRegion,
         req: &VerifyRequest,
     ) -> Result<VerifyResponse, Error> {
@@ -196,7 +196,7 @@ impl ProveClient {
     /// The flow's current result. A read: retried when that is safe.
     pub async fn verify_status(
         &self,
-        creds: &ProveSecrets,
+        creds: &Secrets,
         region: ProveRegion,
         correlation_id: &str,
         client_request_id: &str,
@@ -229,7 +229,7 @@ impl ProveClient {
     /// Enrolls a verified identity with Identity Manager; its id keys the identity's webhooks.
     pub async fn enroll_identity(
         &self,
-        creds: &ProveSecrets,
+        creds: &Secrets,
         region: ProveRegion,
         phone_number: &str,
         client_customer_id: &str,
@@ -260,7 +260,7 @@ impl ProveClient {
     /// One authenticated JSON call; its answer (statuses other than 429/5xx are the caller's).
     async fn call<T: Serialize + Sync + ?Sized>(
         &self,
-        creds: &ProveSecrets,
+        creds: &Secrets,
         region: ProveRegion,
         path: &str,
         body: &T,
@@ -310,7 +310,7 @@ impl ProveClient {
     /// The region's bearer token, fetched when missing, about to expire, or of other credentials.
     async fn token(
         &self,
-        creds: &ProveSecrets,
+        creds: &Secrets,
         region: ProveRegion,
         deadline: Deadline,
     ) -> Result<String, Error> {
@@ -323,7 +323,7 @@ impl ProveClient {
             ));
         };
         if let Some(t) = tokens.get(&region)
-            && t.client_id == creds.client_id
+            && t.client_id == creds.client_id.expose()
             && Instant::now() < t.renew_at
         {
             return Ok(t.token.clone());
@@ -336,7 +336,7 @@ impl ProveClient {
         tokens.insert(
             region,
             CachedToken {
-                client_id: creds.client_id.clone(),
+                client_id: creds.client_id.expose().to_owned(),
                 token: fetched.access_token,
                 renew_at: now
                     .checked_add(lifetime.saturating_sub(TOKEN_MARGIN))
@@ -352,14 +352,14 @@ impl ProveClient {
 
     async fn fetch_token(
         &self,
-        creds: &ProveSecrets,
+        creds: &Secrets,
         region: ProveRegion,
         deadline: Deadline,
     ) -> Result<TokenResponse, Error> {
         let url = &format!("{}/token", self.base(region));
         let form = &[
-            ("client_id", creds.client_id.as_str()),
-            ("client_secret", creds.client_secret.as_str()),
+            ("client_id", creds.client_id.expose()),
+            ("client_secret", creds.client_secret.expose()),
             ("grant_type", "client_credentials"),
         ];
         let call = Call {

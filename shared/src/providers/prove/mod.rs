@@ -10,10 +10,49 @@
 //!   (`proveId` accepted), `clientCustomerId`;
 //! - a flow whose possession window closed answers `/v3/verify-status` with 403 code 1003.
 
+mod adapter;
 pub mod client;
+mod data;
+pub mod input;
 pub mod phone;
+mod settings;
 pub mod status;
 pub mod webhook;
 
+pub use adapter::Prove;
 pub use client::{ProveClient, StatusRead, VerifyRequest, VerifyResponse};
+pub use data::{Possession, ProveData, ProveRegion};
 pub use phone::Phone;
+pub use settings::{Secrets, Settings};
+
+use super::registry::{Registration, WebhookRoute};
+
+pub const NAME: &str = "prove";
+
+pub const REGISTRATION: Registration = Registration {
+    name: NAME,
+    webhook: Some(WebhookRoute {
+        path: "/v1/webhooks/prove",
+        function: "webhook-prove",
+        // Its events are recorded as they are: no read.
+        operations: 0,
+    }),
+    // /v3/verify, then /v3/identity when verified at once.
+    start_operations: 2,
+    routes: &[],
+    settings: settings::read,
+    build: adapter::build,
+    check_secret: settings::check_secret,
+};
+
+/// The ref of an Identity Manager identity: the latest verified session that enrolled it (its
+/// webhooks name the identity).
+pub fn identity_ref_key(identity_id: &str) -> String {
+    format!("prove#identity#{identity_id}")
+}
+
+/// The ref of a Prove customer (our `clientCustomerId`, a `Subject`): its latest verified
+/// session, which Identity Manager events that name only the customer find.
+pub fn customer_ref_key(subject: &str) -> String {
+    format!("prove#customer#{subject}")
+}

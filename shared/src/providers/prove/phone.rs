@@ -1,7 +1,7 @@
-//! Phone numbers as api.md accepts them (E.164, or 10 US digits), the region that serves them,
+//! Phone numbers as docs/providers/prove.md accepts them (E.164, or 10 US digits), the region that serves them,
 //! the form sent to Prove, and the only form that is kept (masked).
 
-use crate::session::ProveRegion;
+use super::ProveRegion;
 
 /// A valid number, as digits with the country code (no `+`).
 #[derive(Clone, PartialEq, Eq)]

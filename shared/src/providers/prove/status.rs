@@ -1,4 +1,4 @@
-//! Prove's results on our status set (providers.md §6). `success` is a string: `"true"`,
+//! Prove's results on our status set (docs/providers/prove.md#statuses). `success` is a string: `"true"`,
 //! `"pending"` or `"false"`; `possessionResult`/`verifyResult` say which check is done or failed.
 
 use crate::session::{LastError, Proposal, Source, Status, UNKNOWN_STATUS};

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 pub const AUTH_HEADER: &str = "x-prove-authorization";
 pub const ISSUER: &str = "Prove Identity";
-/// Clock skew allowed on `exp` and `iat` (api.md).
+/// Clock skew allowed on `exp` and `iat` (docs/providers/prove.md#webhooks).
 pub const LEEWAY_SECONDS: u64 = 60;
 /// ASSUMPTION: Prove's tokens are "short-lived" (their lifetime is not documented): longer than
 /// five minutes between `iat` and `exp`, or used longer than that after `iat`, is refused.

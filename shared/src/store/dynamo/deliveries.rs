@@ -26,11 +26,8 @@ fn token_pk(provider: &str, token_hash: &str) -> String {
     format!("TOK#{provider}#{token_hash}")
 }
 
-/// The provider of a delivery item, as the `&'static str` the port speaks.
-fn provider_of(item: &Item) -> StoreResult<&'static str> {
-    let p = get_s(item, "provider")?;
-    Provider::parse(p)
-        .map(Provider::as_str)
+fn provider_of(item: &Item) -> StoreResult<Provider> {
+    Provider::parse(get_s(item, "provider")?)
         .ok_or_else(|| StoreError::Corrupt("bad delivery provider".into()))
 }
 
@@ -84,7 +81,10 @@ impl DynamoStore {
         }
         let out = req
             .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(d.provider, &d.event_id), "WH")))
+            .set_key(Some(key(
+                delivery_pk(d.provider.as_str(), &d.event_id),
+                "WH",
+            )))
             .update_expression(set)
             .condition_expression(condition)
             .expression_attribute_names("#p", "provider")
@@ -98,7 +98,7 @@ impl DynamoStore {
             .expression_attribute_names("#att", "attempts")
             .expression_attribute_names("#rpk", "gsi2pk")
             .expression_attribute_names("#rsk", "gsi2sk")
-            .expression_attribute_values(":p", s(d.provider))
+            .expression_attribute_values(":p", s(d.provider.as_str()))
             .expression_attribute_values(":e", s(&d.event_id))
             .expression_attribute_values(":subj", subjects)
             .expression_attribute_values(":pl", s(&d.payload))
@@ -110,8 +110,11 @@ impl DynamoStore {
             .expression_attribute_values(":now", n(unix_ms(now)))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":rpk", s(retry_pk(d.provider, &d.event_id)))
-            .expression_attribute_values(":rsk", s(retry_sk(lease_until, d.provider, &d.event_id)))
+            .expression_attribute_values(":rpk", s(retry_pk(d.provider.as_str(), &d.event_id)))
+            .expression_attribute_values(
+                ":rsk",
+                s(retry_sk(lease_until, d.provider.as_str(), &d.event_id)),
+            )
             .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -132,7 +135,7 @@ impl DynamoStore {
                 let stored = match stored {
                     Some(item) => Some(item),
                     None => {
-                        self.get(key(delivery_pk(d.provider, &d.event_id), "WH"))
+                        self.get(key(delivery_pk(d.provider.as_str(), &d.event_id), "WH"))
                             .await?
                     }
                 };
@@ -147,7 +150,7 @@ impl DynamoStore {
 
     pub(super) async fn delivery_lease(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
@@ -192,7 +195,7 @@ impl DynamoStore {
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         for subject in &d.subjects {
             let mut item = key(
-                unmatched_pk(d.provider, subject),
+                unmatched_pk(d.provider.as_str(), subject),
                 &format!("WH#{}", d.event_id),
             );
             item.insert("event_id".into(), s(&d.event_id));
@@ -220,7 +223,10 @@ impl DynamoStore {
         }
         set.push_str(" REMOVE #rpk, #rsk");
         b.table_name(&self.table)
-            .set_key(Some(key(delivery_pk(d.provider, &d.event_id), "WH")))
+            .set_key(Some(key(
+                delivery_pk(d.provider.as_str(), &d.event_id),
+                "WH",
+            )))
             .update_expression(set)
             .expression_attribute_names("#st", "state")
             .expression_attribute_names("#lease", "lease")
@@ -236,7 +242,7 @@ impl DynamoStore {
             .expression_attribute_values(":st", s(state.as_str()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":p", s(d.provider))
+            .expression_attribute_values(":p", s(d.provider.as_str()))
             .expression_attribute_values(":e", s(&d.event_id))
             .expression_attribute_values(
                 ":subj",
@@ -266,7 +272,7 @@ impl DynamoStore {
 
     pub(super) async fn delivery_defer(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         retry_at: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -343,7 +349,7 @@ impl DynamoStore {
 
     pub(super) async fn deliveries_unmatched(
         &self,
-        provider: &'static str,
+        provider: &str,
         subject: &str,
     ) -> StoreResult<Vec<Delivery>> {
         let out = self
@@ -384,7 +390,7 @@ impl DynamoStore {
 
     pub(super) async fn token_bind(
         &self,
-        provider: &'static str,
+        provider: &str,
         token_hash: &str,
         body_hash: &str,
         expires_at: OffsetDateTime,
@@ -411,7 +417,7 @@ impl DynamoStore {
 
     pub(super) async fn delivery_state_of(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
     ) -> StoreResult<Option<DeliveryState>> {
         let item = self.get(key(delivery_pk(provider, event_id), "WH")).await?;

@@ -20,8 +20,8 @@ mod idempotency;
 
 use super::*;
 use crate::session::{
-    DueKey, Evidence, HistoryMark, LastError, MAX_HISTORY, Possession, ProveDetails, ProveRegion,
-    Provider, Reauthentication, Source, Status, VerificationType,
+    DueKey, HistoryMark, LastError, MAX_HISTORY, Provider, ProviderData, Reauthentication, Source,
+    Status,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -412,77 +412,23 @@ fn session_item(x: &Session) -> Item {
         "error_message",
         x.last_error.as_ref().map(|e| s(&e.message)),
     );
-    put_opt(
-        &mut item,
-        "verification_type",
-        x.verification_type.map(|v| s(v.as_str())),
-    );
-    put_opt(&mut item, "user_type", x.user_type.clone().map(s));
-    put_opt(&mut item, "lang", x.lang.clone().map(s));
     put_opt(&mut item, "provider_ref", x.provider_ref.clone().map(s));
     item.insert("created_at".into(), ts(x.created_at));
     item.insert("updated_at".into(), ts(x.updated_at));
     put_opt(&mut item, "expires_at", x.expires_at.map(ts));
     put_opt(&mut item, "last_checked_at", x.last_checked_at.map(ts));
     put_opt(&mut item, "provider_seen_ms", x.provider_seen_ms.map(n));
-    if let Some(p) = &x.prove {
-        prove_attributes(&mut item, p);
+    if !x.data.is_empty() {
+        // The provider's own facts, as its adapter wrote them (one JSON object).
+        item.insert("pd".into(), s(x.data.to_json()));
     }
     put_opt(&mut item, "next_check_at", x.next_check_at.map(ts));
     if x.check_attempts > 0 {
         item.insert("check_attempts".into(), n(x.check_attempts));
     }
-    if let Some(e) = &x.evidence {
-        put_opt(&mut item, "score", e.score.map(n));
-        put_opt(&mut item, "document_type", e.document_type.clone().map(s));
-        put_opt(
-            &mut item,
-            "document_country",
-            e.document_country.clone().map(s),
-        );
-    }
     put_opt(&mut item, "unclear", x.unclear.clone().map(s));
     item.insert("version".into(), n(x.version));
     item
-}
-
-/// A Prove session's own attributes, `prove_`-prefixed. No phone number but the masked one.
-fn prove_attributes(item: &mut Item, p: &ProveDetails) {
-    item.insert("prove_possession".into(), s(p.possession.as_str()));
-    item.insert("prove_region".into(), s(p.region.as_str()));
-    item.insert("prove_phone_masked".into(), s(&p.phone_masked));
-    put_opt(
-        item,
-        "prove_possession_deadline",
-        p.possession_deadline.map(ts),
-    );
-    put_opt(item, "prove_identity_id", p.identity_id.clone().map(s));
-    if p.reverification_recommended {
-        item.insert(
-            "prove_reverification_recommended".into(),
-            AttributeValue::Bool(true),
-        );
-    }
-}
-
-fn prove_from(item: &Item) -> StoreResult<Option<ProveDetails>> {
-    let Some(possession) = opt_s(item, "prove_possession") else {
-        return Ok(None);
-    };
-    let corrupt = |what: &str| StoreError::Corrupt(format!("bad {what}"));
-    Ok(Some(ProveDetails {
-        possession: Possession::parse(&possession).ok_or_else(|| corrupt("prove_possession"))?,
-        region: ProveRegion::parse(get_s(item, "prove_region")?)
-            .ok_or_else(|| corrupt("prove_region"))?,
-        phone_masked: get_s(item, "prove_phone_masked")?.to_owned(),
-        possession_deadline: opt_ts(item, "prove_possession_deadline")?,
-        identity_id: opt_s(item, "prove_identity_id"),
-        reverification_recommended: item
-            .get("prove_reverification_recommended")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
-    }))
 }
 
 fn ref_from(item: &Item) -> StoreResult<ProviderRef> {
@@ -534,27 +480,17 @@ fn session_from(item: &Item) -> StoreResult<Session> {
         status: Status::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
         provider_status: opt_s(item, "provider_status"),
         last_error,
-        verification_type: opt_s(item, "verification_type")
-            .map(|v| VerificationType::parse(&v).ok_or_else(|| corrupt("verification_type")))
-            .transpose()?,
-        user_type: opt_s(item, "user_type"),
-        lang: opt_s(item, "lang"),
         provider_ref: opt_s(item, "provider_ref"),
         created_at: get_ts(item, "created_at")?,
         updated_at: get_ts(item, "updated_at")?,
         expires_at: opt_ts(item, "expires_at")?,
         last_checked_at: opt_ts(item, "last_checked_at")?,
         provider_seen_ms: opt_n(item, "provider_seen_ms"),
-        prove: prove_from(item)?,
         next_check_at: opt_ts(item, "next_check_at")?,
         check_attempts: opt_n(item, "check_attempts").unwrap_or(0),
-        evidence: {
-            let e = Evidence {
-                score: opt_n(item, "score"),
-                document_type: opt_s(item, "document_type"),
-                document_country: opt_s(item, "document_country"),
-            };
-            (e != Evidence::default()).then_some(e)
+        data: match opt_s(item, "pd") {
+            Some(json) => ProviderData::from_json(&json).map_err(|_| corrupt("provider data"))?,
+            None => ProviderData::default(),
         },
         unclear: opt_s(item, "unclear"),
         version: get_n(item, "version")?,
@@ -606,24 +542,13 @@ const SESSION_OPTIONAL: &[&str] = &[
     "provider_status",
     "error_code",
     "error_message",
-    "verification_type",
-    "user_type",
-    "lang",
     "provider_ref",
     "expires_at",
     "last_checked_at",
     "provider_seen_ms",
-    "prove_possession",
-    "prove_region",
-    "prove_phone_masked",
-    "prove_possession_deadline",
-    "prove_identity_id",
-    "prove_reverification_recommended",
+    "pd",
     "next_check_at",
     "check_attempts",
-    "score",
-    "document_type",
-    "document_country",
     "unclear",
 ];
 
@@ -973,6 +898,12 @@ impl Store for DynamoStore {
     }
 
     async fn get_refs(&self, ref_keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
+        match ref_keys {
+            [] => return Ok(Vec::new()),
+            // One key: a plain read (a batch of one costs the same and says less).
+            [one] => return Ok(vec![self.get_ref(one).await?]),
+            _ => {}
+        }
         // BatchGetItem refuses a key asked twice.
         let unique: std::collections::BTreeSet<&String> = ref_keys.iter().collect();
         let keys = unique
@@ -998,7 +929,7 @@ impl Store for DynamoStore {
 
     async fn lease_delivery(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
@@ -1013,7 +944,7 @@ impl Store for DynamoStore {
 
     async fn defer_delivery(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
         retry_at: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -1031,7 +962,7 @@ impl Store for DynamoStore {
 
     async fn bind_delivery_token(
         &self,
-        provider: &'static str,
+        provider: &str,
         token_hash: &str,
         body_hash: &str,
         expires_at: OffsetDateTime,
@@ -1042,7 +973,7 @@ impl Store for DynamoStore {
 
     async fn delivery_state(
         &self,
-        provider: &'static str,
+        provider: &str,
         event_id: &str,
     ) -> StoreResult<Option<DeliveryState>> {
         self.delivery_state_of(provider, event_id).await
@@ -1050,7 +981,7 @@ impl Store for DynamoStore {
 
     async fn unmatched_deliveries(
         &self,
-        provider: &'static str,
+        provider: &str,
         subject: &str,
     ) -> StoreResult<Vec<Delivery>> {
         self.deliveries_unmatched(provider, subject).await
@@ -1250,34 +1181,21 @@ mod tests {
 
     fn full() -> Session {
         let now = OffsetDateTime::now_utc();
-        let mut x = Session::new("t", Provider::Prove, "u", now);
+        let mut x = Session::new("t", Provider::named("p"), "u", now);
         x.provider_status = Some("p".into());
         x.last_error = Some(LastError {
             code: "c".into(),
             message: "m".into(),
         });
-        x.verification_type = Some(VerificationType::Basic);
-        x.user_type = Some("INDIVIDUAL".into());
-        x.lang = Some("en".into());
         x.provider_ref = Some("r".into());
         x.expires_at = Some(now);
         x.last_checked_at = Some(now);
         x.provider_seen_ms = Some(1);
-        x.prove = Some(ProveDetails {
-            possession: Possession::Mobile,
-            region: ProveRegion::Na,
-            phone_masked: "+1*******011".into(),
-            possession_deadline: Some(now),
-            identity_id: Some("i".into()),
-            reverification_recommended: true,
-        });
+        x.data = ProviderData::of(
+            &serde_json::json!({"masked": "+1*******011", "n": 0.5, "flag": true}),
+        );
         x.next_check_at = Some(now);
         x.check_attempts = 2;
-        x.evidence = Some(Evidence {
-            score: Some(0.5),
-            document_type: Some("PASSPORT".into()),
-            document_country: Some("DEU".into()),
-        });
         x.unclear = Some("not_found".into());
         x
     }
@@ -1296,7 +1214,7 @@ mod tests {
         }
         let bare = session_item(&Session::new(
             "t",
-            Provider::Nevis,
+            Provider::named("p"),
             "u",
             OffsetDateTime::now_utc(),
         ));

@@ -1,12 +1,36 @@
-//! `POST /v1/sessions` with `provider: "prove"`: every field checked as api.md says, every bad
-//! field reported at once. Messages never echo the values (they are personal data).
+//! `POST /v1/sessions` with `provider: "prove"`: every field checked as docs/providers/prove.md
+//! says, every bad field reported at once. Messages never echo the values (they are personal
+//! data).
 
+use super::{Phone, Possession};
 use crate::Error;
 use crate::error::FieldError;
-use crate::flows::prove::StartInput;
-use crate::providers::prove::Phone;
-use crate::session::Possession;
 use serde_json::{Map, Value};
+
+/// A validated start. Personal data lives here only for the request.
+#[derive(Clone)]
+pub struct StartInput {
+    pub user_id: String,
+    pub phone: Phone,
+    pub first_name: String,
+    pub last_name: String,
+    pub possession: Possession,
+    pub final_target_url: Option<String>,
+    pub sms_message: Option<String>,
+    pub email: Option<String>,
+    pub allow_otp_retry: Option<bool>,
+}
+
+// Personal data never reaches a log through Debug.
+impl std::fmt::Debug for StartInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartInput")
+            .field("user_id", &self.user_id)
+            .field("phone", &self.phone)
+            .field("possession", &self.possession)
+            .finish_non_exhaustive()
+    }
+}
 
 const FIELDS: [&str; 10] = [
     "provider",

@@ -1,16 +1,20 @@
 //! The Authento token request (`POST /v1/tokens`, and `POST /v1/sessions` with `provider:
 //! "authento"`): every bad field reported at once.
 
-use crate::flows::tokens;
-use crate::session::VerificationType;
+use super::VerificationType;
 use crate::{Error, error::FieldError};
 use serde_json::{Map, Value};
 
+#[derive(Debug, Clone)]
+pub struct TokenInput {
+    pub user_id: String,
+    pub verification_type: VerificationType,
+    pub user_type: Option<String>,
+    pub lang: Option<String>,
+}
+
 /// Validates the Authento token fields, reporting every bad field at once.
-pub fn token_input(
-    body: &Map<String, Value>,
-    also_allowed: &[&str],
-) -> Result<tokens::TokenInput, Error> {
+pub fn token_input(body: &Map<String, Value>, also_allowed: &[&str]) -> Result<TokenInput, Error> {
     const FIELDS: [&str; 4] = ["user_id", "verification_type", "user_type", "lang"];
     let mut errors = Vec::new();
     for k in body.keys() {
@@ -72,7 +76,7 @@ pub fn token_input(
         }
     };
     match (user_id, vt) {
-        (Some(user_id), Some(verification_type)) if errors.is_empty() => Ok(tokens::TokenInput {
+        (Some(user_id), Some(verification_type)) if errors.is_empty() => Ok(TokenInput {
             user_id,
             verification_type,
             user_type,

@@ -1,0 +1,191 @@
+//! Starting a verification, whatever the provider: the request validated by its adapter, the
+//! `Idempotency-Key` taken before the provider is called, the provider called, the session
+//! stored with its refs and the key's answer in one write, and deliveries that came before it
+//! (kept under its refs) applied.
+
+use super::contention::Contention;
+use super::idempotency::{self, Claim as KeyClaim, Done, Held, IdempotencyKey};
+use super::refs::{self, Read, Resolved};
+use crate::providers::Adapter;
+use crate::providers::adapter::{Again, Cx, Opaque};
+use crate::session::{HistoryEntry, Session, schedule};
+use crate::store::StoreError;
+use crate::{App, Error};
+use serde_json::Value;
+
+/// A started (or reused, or replayed) session and what the app's client needs.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub session: Session,
+    pub client: Value,
+}
+
+/// The adapter of a start's provider, by the name the request gave.
+pub fn adapter_named<'a>(app: &'a App, name: &str) -> Result<&'a dyn Adapter, Error> {
+    app.providers.by_name(name).ok_or_else(|| {
+        Error::invalid(
+            "provider",
+            "invalid_value",
+            format!("one of {}", crate::providers::registry::names().join(", ")),
+        )
+    })
+}
+
+/// Validates a start for `adapter`: every bad field at once, before anything else happens.
+pub fn parse(
+    adapter: &dyn Adapter,
+    body: &serde_json::Map<String, Value>,
+) -> Result<Opaque, Error> {
+    adapter.parse_start(body)
+}
+
+/// Starts a verification of `input` (as `parse` validated it) for `tenant`.
+pub async fn start(
+    app: &App,
+    adapter: &dyn Adapter,
+    tenant: &str,
+    input: Opaque,
+    idem: Option<&IdempotencyKey>,
+) -> Result<Started, Error> {
+    let secrets = app.secrets.get().await?;
+    let cx = Cx {
+        secrets: &secrets,
+        now: app.clock.now(),
+    };
+    let held = match idempotency::claim(app, tenant, idem).await? {
+        Some(KeyClaim::Replay(done)) => return replay(app, &cx, tenant, &done).await,
+        Some(KeyClaim::Fresh(h)) => Some(h),
+        None => None,
+    };
+    let result = open(app, adapter, &cx, tenant, input, held.as_ref()).await;
+    idempotency::releasing(app, held.as_ref(), result).await
+}
+
+async fn open(
+    app: &App,
+    adapter: &dyn Adapter,
+    cx: &Cx<'_>,
+    tenant: &str,
+    input: Opaque,
+    held: Option<&Held>,
+) -> Result<Started, Error> {
+    let name = adapter.name();
+    // Refs the request alone determines: a taken one is refused, and an open session under a
+    // reusable one is the answer, before the provider is called.
+    let mut claims = adapter.start_claims(tenant, &input)?;
+    let early = match refs::resolve(app, name, tenant, None, &claims, Read::All).await? {
+        Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s).await,
+        Resolved::Take(take) => take,
+    };
+    let opening = adapter.start(cx, tenant, input).await?;
+    let mut session = opening.session;
+    if !session.status.is_terminal() {
+        // Pull providers are polled from here; push providers read when their webhook is overdue.
+        schedule::first_check(&mut session, adapter.polling(), cx.now);
+    }
+    let mut history = HistoryEntry::created(&session);
+    history.to = session.status;
+    history.provider_status = session.provider_status.clone();
+    let done = held.map(|h| {
+        let record = h.done(
+            app,
+            &session.id,
+            201,
+            opening.issued_at,
+            opening.replay.clone(),
+        );
+        (record, h.owner())
+    });
+    let later = opening.claims;
+
+    let mut contention = Contention::new("session");
+    let mut tried = None;
+    loop {
+        // The first attempt takes what was read before the provider was called, and spends no
+        // read on keys the write itself checks; after a lost race everything is read again.
+        let resolved = if contention.lost_any() {
+            let all: Vec<_> = claims.iter().chain(&later).cloned().collect();
+            refs::resolve(app, name, tenant, Some(&session.id), &all, Read::All).await?
+        } else {
+            match refs::resolve(app, name, tenant, Some(&session.id), &later, Read::NotFree).await?
+            {
+                Resolved::Take(more) => Resolved::Take(early.iter().cloned().chain(more).collect()),
+                reuse => reuse,
+            }
+        };
+        let take = match resolved {
+            // Someone opened a session for this key first: theirs is the answer.
+            Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s).await,
+            Resolved::Take(take) => take,
+        };
+        if held.is_some() && tried.as_ref() == Some(&take) {
+            // The refs stand as before: what moved is the key, taken over by a twin request
+            // after this one outlived its lease. The twin answers.
+            return Err(Error::StoreUnavailable(
+                "the Idempotency-Key was taken over; retry".into(),
+            ));
+        }
+        match app
+            .store
+            .create_session(
+                &session,
+                &history,
+                &take,
+                done.as_ref().map(|(r, o)| (r, *o)),
+            )
+            .await
+        {
+            Ok(()) => break,
+            Err(StoreError::Conflict) => {
+                tried = Some(take);
+                contention.lost().await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tracing::info!(session_id = %session.id, provider = name, status = session.status.as_str(), "session created");
+    claims.extend(later);
+    let kept = refs::kept_subjects(&claims);
+    let session =
+        super::webhook::match_kept(app, adapter, session, &kept, opening.read.as_ref()).await;
+    Ok(Started {
+        session,
+        client: opening.client,
+    })
+}
+
+/// An open session a reusable ref names: its `client` again (a new token for the same user),
+/// and the key completed with it.
+async fn reuse(
+    app: &App,
+    adapter: &dyn Adapter,
+    cx: &Cx<'_>,
+    held: Option<&Held>,
+    session: Session,
+) -> Result<Started, Error> {
+    let reused = adapter.reused(cx, &session)?;
+    if let Some(h) = held {
+        h.complete(app, &h.done(app, &session.id, 201, reused.issued_at, None))
+            .await?;
+    }
+    Ok(Started {
+        session,
+        client: reused.client,
+    })
+}
+
+/// The first answer again: the same session as it is now, and its `client` as its adapter can
+/// give it again.
+async fn replay(app: &App, cx: &Cx<'_>, tenant: &str, done: &Done) -> Result<Started, Error> {
+    let session = idempotency::replayed_session(app, tenant, done).await?;
+    let adapter = app.providers.get(&session.provider)?;
+    let client = adapter.replayed(
+        cx,
+        &session,
+        &Again {
+            issued_at: done.issued_at,
+            replay: done.replay.as_deref(),
+        },
+    )?;
+    Ok(Started { session, client })
+}

@@ -1,0 +1,247 @@
+//! Authento behind the provider seam. A start opens (or reuses) the user's open session of the
+//! track and signs the token that opens Authento's flow; the authoritative read is user-info,
+//! by the user's subject (`session::Subject`, never the app's user id); a webhook only says
+//! "re-read the user", and that read is applied to each session of the user (both tracks).
+
+use super::client::{AuthentoClient, Lookup};
+use super::data::{AuthentoData, VerificationType};
+use super::input::{self, TokenInput};
+use super::settings::{Secrets, Settings};
+use super::token::{self, Claims};
+use super::{NAME, ref_key, status, webhook};
+use crate::Error;
+use crate::providers::adapter::{
+    Action, Adapter, Again, Authentic, Claim, ClaimRule, Cx, Dialect, Event, Inbound, Judgement,
+    Opaque, Opening, Reused, own,
+};
+use crate::providers::registry::ProviderSettings;
+use crate::providers::transport::Transport;
+use crate::session::{Polling, ProviderData, Session, Subject};
+use async_trait::async_trait;
+use http::HeaderMap;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+pub struct Authento {
+    settings: Settings,
+    client: AuthentoClient,
+}
+
+pub(super) fn build(settings: &ProviderSettings, transport: &Transport) -> Arc<dyn Adapter> {
+    let settings = settings
+        .downcast_ref::<Settings>()
+        .expect("authento settings")
+        .clone();
+    let client = AuthentoClient::new(
+        transport.clone(),
+        &settings.api_url,
+        settings.max_requests_per_second,
+    );
+    Arc::new(Authento { settings, client })
+}
+
+impl Authento {
+    fn secrets(cx: &Cx<'_>) -> Result<Secrets, Error> {
+        cx.secrets
+            .provider::<Secrets>(NAME)?
+            .ok_or(Error::ProviderNotConfigured(NAME))
+    }
+
+    fn issuer(&self) -> Result<&str, Error> {
+        self.settings
+            .issuer
+            .as_deref()
+            .ok_or(Error::ProviderNotConfigured(NAME))
+    }
+
+    /// The token for `session` issued at `iat` (HS256 is deterministic: a replay signs the same
+    /// token again from the stored `iat`, so no token is ever stored), and the `client` it goes in.
+    fn client_for(&self, cx: &Cx<'_>, session: &Session, iat: i64) -> Result<Value, Error> {
+        let creds = Self::secrets(cx)?;
+        let data: AuthentoData = session.data.read().map_err(Error::Internal)?;
+        let vt = data
+            .verification_type
+            .ok_or_else(|| Error::Internal("authento session without type".into()))?;
+        let ttl = i64::try_from(self.settings.token_ttl.as_secs()).unwrap_or(900);
+        let claims = Claims {
+            iss: self.issuer()?.to_owned(),
+            sub: Subject::of(&session.tenant, &session.user_id).to_string(),
+            aud: token::AUDIENCE.to_owned(),
+            iat,
+            exp: iat + ttl,
+            vt,
+            ut: data.user_type,
+            lang: data.lang,
+        };
+        let jwt = token::sign(&claims, creds.jwt_secret.expose())
+            .map_err(|e| Error::Internal(format!("signing: {e}")))?;
+        let verify_url = token::verify_url(&self.settings.verify_url, &jwt);
+        Ok(json!({"token": jwt, "verify_url": verify_url}))
+    }
+}
+
+#[async_trait]
+impl Adapter for Authento {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn polling(&self) -> Polling {
+        Polling::Push
+    }
+
+    fn parse_start(&self, body: &Map<String, Value>) -> Result<Opaque, Error> {
+        Ok(Box::new(input::token_input(body, &[])?))
+    }
+
+    /// One open session per user and track: an open one is reused (the new token continues the
+    /// same Authento user), a finished one replaced.
+    fn start_claims(&self, tenant: &str, input: &Opaque) -> Result<Vec<Claim>, Error> {
+        let input: &TokenInput = own(input)?;
+        let subject = Subject::of(tenant, &input.user_id);
+        Ok(vec![Claim {
+            key: ref_key(subject.as_str(), input.verification_type),
+            rule: ClaimRule::Reuse,
+            // Kept deliveries need no matching: the first read of a session is the truth.
+            kept: None,
+        }])
+    }
+
+    async fn start(&self, cx: &Cx<'_>, tenant: &str, input: Opaque) -> Result<Opening, Error> {
+        let input: &TokenInput = own(&input)?;
+        self.issuer()?;
+        Self::secrets(cx)?;
+        let mut session = Session::new(tenant, self.provider(), &input.user_id, cx.now);
+        session.data = ProviderData::of(&AuthentoData {
+            verification_type: Some(input.verification_type),
+            user_type: input.user_type.clone(),
+            lang: input.lang.clone(),
+        });
+        let iat = cx.now.unix_timestamp();
+        let client = self.client_for(cx, &session, iat)?;
+        Ok(Opening {
+            session,
+            claims: Vec::new(),
+            client,
+            replay: None,
+            issued_at: Some(iat),
+            read: None,
+        })
+    }
+
+    fn replayed(&self, cx: &Cx<'_>, session: &Session, again: &Again<'_>) -> Result<Value, Error> {
+        let iat = again
+            .issued_at
+            .ok_or_else(|| Error::Internal("idempotency record without iat".into()))?;
+        self.client_for(cx, session, iat)
+    }
+
+    fn reused(&self, cx: &Cx<'_>, session: &Session) -> Result<Reused, Error> {
+        let iat = cx.now.unix_timestamp();
+        Ok(Reused {
+            client: self.client_for(cx, session, iat)?,
+            issued_at: Some(iat),
+        })
+    }
+
+    fn subject(&self, session: &Session) -> Option<String> {
+        Some(Subject::of(&session.tenant, &session.user_id).to_string())
+    }
+
+    async fn fetch(
+        &self,
+        cx: &Cx<'_>,
+        subject: &str,
+        _session: Option<&Session>,
+    ) -> Result<Opaque, Error> {
+        let creds = Self::secrets(cx)?;
+        Ok(Box::new(
+            self.client.basic_user_info(&creds, subject).await?,
+        ))
+    }
+
+    fn judge(&self, _cx: &Cx<'_>, answer: &Opaque, session: &Session) -> Result<Judgement, Error> {
+        let lookup: &Lookup = own(answer)?;
+        let data: AuthentoData = session.data.read().map_err(Error::Internal)?;
+        let vt = data.verification_type.unwrap_or(VerificationType::Basic);
+        Ok(Judgement {
+            provider_ref: match lookup {
+                Lookup::Found(info) => Some(info.id.clone()),
+                Lookup::NotFound => None,
+            },
+            ..Judgement::of(status::proposal(lookup, vt))
+        })
+    }
+
+    fn webhook(&self) -> Option<&dyn Dialect> {
+        Some(self)
+    }
+
+    fn view(&self, session: &Session, out: &mut Map<String, Value>) {
+        let data: AuthentoData = session.data.read().unwrap_or_default();
+        out.insert(
+            "verification_type".into(),
+            json!(data.verification_type.map(VerificationType::as_str)),
+        );
+    }
+}
+
+impl Dialect for Authento {
+    fn authenticate(
+        &self,
+        cx: &Cx<'_>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Authentic, Error> {
+        // No credentials to check it against: refused, like a forgery.
+        let creds = Self::secrets(cx).map_err(|_| Error::InvalidSignature)?;
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if !webhook::is_authentic(
+            creds.webhook_secrets(),
+            body,
+            header(webhook::DIGEST_HEADER),
+            header(webhook::DIGEST_ALG_HEADER),
+        ) {
+            return Err(Error::InvalidSignature);
+        }
+        Ok(Authentic {
+            body: body.to_vec(),
+            token: None,
+        })
+    }
+
+    fn events(&self, authentic: &Authentic) -> Result<Vec<Inbound>, &'static str> {
+        let event = webhook::parse(&authentic.body)?;
+        // Only a subject the gateway issued can name a session; any other user is kept unmatched.
+        let user = Subject::parse(&event.user_identifier)
+            .map_or_else(|| event.user_identifier.clone(), |s| s.to_string());
+        Ok(vec![Inbound {
+            event_id: webhook::event_id(&authentic.body),
+            // Authento's bodies carry no event id: the same body after a change is a new event.
+            content_id: true,
+            subjects: vec![user.clone()],
+            // All a later attempt needs: whom to re-read.
+            payload: user,
+            name: event.event,
+        }])
+    }
+
+    /// Their webhooks carry no trustworthy ordering: the API read is the truth, one per user.
+    fn action(&self) -> Action {
+        Action::Reread {
+            without_session: false,
+        }
+    }
+
+    /// A user's sessions of both tracks.
+    fn refs(&self, subject: &str) -> Vec<String> {
+        VerificationType::ALL
+            .into_iter()
+            .map(|vt| ref_key(subject, vt))
+            .collect()
+    }
+
+    fn subject(&self, event: &Event<'_>) -> Result<String, Error> {
+        Ok(event.payload.to_owned())
+    }
+}
