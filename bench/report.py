@@ -24,7 +24,8 @@ PRICE = {
 MEMORY_MB = 256  # template.yaml FunctionMemorySize default
 COLD_SHARE = 0.01  # assumed share of invocations that start a container
 READ_OPS = {"GetItem", "Query", "BatchGetItem", "Scan", "TransactGetItems"}
-# Where api.md's guarantees need more calls than the issue's targets, BENCHMARKS.md says why.
+# Where the guarantees of docs/api.md need more calls than the issue's targets, BENCHMARKS.md
+# (bench/NOTES.md) says why.
 TARGETS = {"token issue": 2, "session start": 2, "status read fresh": 1, "status read stale": 2,
            "webhook new": 3, "webhook duplicate": 1}
 

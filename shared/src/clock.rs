@@ -36,7 +36,7 @@ impl Clock for ManualClock {
     }
 }
 
-/// RFC 3339 in UTC with whole seconds, as api.md shows times.
+/// RFC 3339 in UTC with whole seconds, as docs/api.md#conventions shows times.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)

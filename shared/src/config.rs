@@ -111,7 +111,7 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Every number has documented bounds (README, Settings); a value outside them fails the
+    /// Every number has documented bounds (docs/deploy.md#settings); a value outside them fails the
     /// init with an error naming the variable. Nothing is clamped silently: durations far in the
     /// future would overflow time arithmetic at request time (a panic, and the profile aborts).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

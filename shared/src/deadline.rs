@@ -8,7 +8,7 @@
 //! 1. **The arithmetic** (`worst_case`): every wait an invocation can make is bounded by
 //!    configuration (the secret read, each provider operation with its retries and backoffs,
 //!    the reserve for the store writes that follow), and their sum stays below the function's
-//!    timeout (tests/integration/budgets.rs checks it against template.yaml).
+//!    timeout (tests/integration/deadlines.rs checks it against template.yaml).
 //! 2. **The guard** (`handle_before`): whatever still runs long (a hung DynamoDB connection) is
 //!    answered 503 problem+json with `Retry-After`, `ANSWER_MARGIN` before the deadline; the
 //!    provider clients stop starting work `STORE_RESERVE` before that (`providers_until`).
@@ -89,7 +89,7 @@ pub fn instant_of(deadline: SystemTime, function: Function) -> Instant {
     Instant::now() + left
 }
 
-/// Each function's `Timeout` in template.yaml (tests/integration/budgets.rs keeps them equal);
+/// Each function's `Timeout` in template.yaml (tests/integration/deadlines.rs keeps them equal);
 /// the local server uses it where Lambda would give the invocation's deadline.
 pub fn function_timeout(function: Function) -> Duration {
     if function == Function::RECONCILE {

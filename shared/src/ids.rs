@@ -4,7 +4,7 @@ use rand::RngCore;
 
 const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
-/// 26 characters of base32 over 16 random bytes (128 bits; api.md asks for at least 96).
+/// 26 characters of base32 over 16 random bytes: 128 bits, unguessable (docs/api.md#sessions).
 pub fn random_token() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);

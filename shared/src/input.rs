@@ -1,5 +1,5 @@
 //! Validation shared by every request shape: each bad field is collected as a `FieldError` so that
-//! one answer names them all (api.md: `invalid_request` with `errors[]`).
+//! one answer names them all (`invalid_request` with `errors[]`: docs/api.md#errors).
 
 use crate::Error;
 use crate::error::FieldError;

@@ -1,4 +1,4 @@
-//! Authento end to end, as api.md promises it: HTTP in, DynamoDB (Local) state, the simulator's
+//! Authento end to end, as docs/providers/authento.md describes it: HTTP in, DynamoDB (Local) state, the simulator's
 //! signed API and webhooks, HTTP out.
 
 use idv_tests::{Backend, Gateway};
@@ -312,7 +312,8 @@ async fn the_flow_also_runs_on_the_in_memory_store() {
 
 #[tokio::test]
 async fn dynamodb_unreachable_is_a_retryable_503_and_authento_is_not_called() {
-    // api.md: a failure of DynamoDB gives a retryable 5xx, never a half-written session.
+    // docs/api.md#errors: a failure of DynamoDB gives a retryable 5xx, never a half-written
+    // session.
     let gw = gateway().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", closed.local_addr().unwrap());

@@ -1,7 +1,7 @@
 //! What each operation costs in DynamoDB, counted on the wire (the bill): every request of the
 //! counted client, by operation, retries included. Each test pins one operation's count, so a
 //! change that adds a call fails here; BENCHMARKS.md explains why each count is the minimum for
-//! what api.md makes the operation guarantee.
+//! what docs/api.md makes the operation guarantee.
 //!
 //! The handler runs in-process (`idv::http::handle`, what a Lambda main and the local server
 //! call), over a `DynamoStore` whose client is counted, with the same configuration, secret and
@@ -173,7 +173,7 @@ fn prove_start(user: &str, possession: &str) -> Value {
 async fn token_issue_is_one_lookup_and_one_transaction() {
     let c = Counted::start(&[]).await;
     let body = json!({"user_id": "user-c1", "verification_type": "BASIC"});
-    // New: the (user, type) reference is read (a live session is answered again, api.md), then
+    // New: the (user, type) reference is read (a live session is answered again: docs/providers/authento.md#starting), then
     // session + history + reference are written in one transaction, so none exists without the
     // others.
     let t = c

@@ -3,6 +3,7 @@
 mod authento_flow;
 mod concurrency;
 mod deadlines;
+mod docs;
 mod dynamodb_costs;
 mod events;
 mod idempotency;

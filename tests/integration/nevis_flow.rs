@@ -1,4 +1,4 @@
-//! Nevis end to end, as api.md promises it: `POST /v1/sessions` with `provider: "nevis"` answers
+//! Nevis end to end, as docs/providers/nevis.md describes it: `POST /v1/sessions` with `provider: "nevis"` answers
 //! `client.start_url`; the user captures on Nevis's page (the simulator); `GET /v1/sessions/{id}`
 //! reads Nevis's API and maps its status. DynamoDB Local holds the state.
 

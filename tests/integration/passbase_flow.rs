@@ -1,4 +1,4 @@
-//! Passbase end to end (api.md, providers.md §4): the app links the SDK's identity access key (or
+//! Passbase end to end (docs/providers/passbase.md): the app links the SDK's identity access key (or
 //! waits with our reference), Passbase's encrypted webhooks make the gateway read the identity,
 //! and the session follows that read: on DynamoDB Local, against the simulator.
 

@@ -1,4 +1,4 @@
-//! Passbase's webhook authenticity (api.md, providers.md §4.5): the body must decrypt with the
+//! Passbase's webhook authenticity (docs/providers/passbase.md#webhooks): the body must decrypt with the
 //! webhook secret *and* parse as a Passbase event. Anything else is 401 `invalid_signature` and
 //! leaves the table unchanged; plain JSON only when the setting allows it; and a body encrypted
 //! by an independent implementation (Python `cryptography`) is accepted.

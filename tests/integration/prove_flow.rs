@@ -1,4 +1,4 @@
-//! Prove Verified Users end to end, as api.md promises it: HTTP in, DynamoDB (Local) state, the
+//! Prove Verified Users end to end, as docs/providers/prove.md describes it: HTTP in, DynamoDB (Local) state, the
 //! Prove simulator's token, verify and verify-status calls, HTTP out.
 
 use idv::session::SessionId;

@@ -1,4 +1,4 @@
-//! Prove Identity Manager webhooks (api.md): the JWT is checked before anything else, each event
+//! Prove Identity Manager webhooks (docs/providers/prove.md#webhooks): the JWT is checked before anything else, each event
 //! is deduplicated by its id and recorded on the session that verified the identity, and the
 //! table changes only where it should.
 

@@ -1,4 +1,4 @@
-//! `reconcile` (api.md "Scheduled work"): it alone takes open Nevis sessions to their outcome,
+//! `reconcile` (docs/api.md#reconciliation): it alone takes open Nevis sessions to their outcome,
 //! expires abandoned ones at our deadline, leaves a session untouched when Nevis is down (and
 //! tries again next run), and finds what is due through the due index, not by scanning: over
 //! 1,000 sessions of which 10 are due it touches only those 10 (DynamoDB and Nevis calls counted).

@@ -1,4 +1,4 @@
-//! api.md's webhook rules and input rules: anything forged, truncated, replayed, unauthenticated,
+//! The webhook rules (docs/api.md#webhooks) and input rules (docs/api.md#limits): anything forged, truncated, replayed, unauthenticated,
 //! malformed or oversized gets its documented error and leaves the table unchanged.
 
 use idv_tests::{Backend, Gateway};

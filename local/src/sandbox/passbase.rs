@@ -1,7 +1,7 @@
 //! Passbase simulator: Passbase's identities API (`X-API-KEY`) and its encrypted webhooks
 //! (`base64(IV ‖ AES-256-CBC(secret, JSON))`, `Content-Type: text/plain`), following
-//! providers.md §4, plus `/control/*` routes that play the user, Passbase's automation and the
-//! customer's dashboard review, and let tests break the API.
+//! Passbase's documentation (docs/providers/passbase.md), plus `/control/*` routes that play the
+//! user, Passbase's automation and the customer's dashboard review, and let tests break the API.
 //!
 //! Facts the public docs do not state are marked `// ASSUMPTION:`.
 
@@ -71,7 +71,7 @@ struct SimIdentity {
 }
 
 impl SimIdentity {
-    /// The identity as `GET /identities/{id}` answers it (providers.md §4.3), personal data
+    /// The identity as `GET /identities/{id}` answers it (Passbase's identity model), personal data
     /// included: the gateway must be the one that leaves it out.
     fn to_json(&self) -> Value {
         json!({

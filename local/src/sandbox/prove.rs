@@ -1,5 +1,5 @@
-//! Prove simulator: the legacy Verified Users API as providers.md §2 describes it (OAuth2
-//! `client_credentials` at `/token`, `/v3/verify`, `/v3/verify-status`, Identity Manager's
+//! Prove simulator: the legacy Verified Users API as Prove documents it (docs/providers/prove.md:
+//! OAuth2 `client_credentials` at `/token`, `/v3/verify`, `/v3/verify-status`, Identity Manager's
 //! `/v3/identity`), per region (`/na/...`, `/eu/...`: each serves its own test users), with
 //! Prove's sandbox test users, Prove's `{code, message}` error bodies, and `/control/*` routes that
 //! stand for the client SDK's `Authenticate()`, inject faults, count calls and send Identity

@@ -1,7 +1,7 @@
 //! Paths and queries: `Route::matching`, `ApiRequest::parse_query`, `input::{limit,
 //! user_id_param}`. Input: `method \0 query \0 path` (or a bare path). A matched route is one of
 //! the route table's, with non-empty parameters that survive percent-encoding; a query round-trips
-//! through form encoding; `limit` and `user_id_param` accept exactly what api.md allows.
+//! through form encoding; `limit` and `user_id_param` accept exactly what docs/api.md#limits allows.
 #![no_main]
 
 use http::Method;

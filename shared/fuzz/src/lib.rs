@@ -28,7 +28,7 @@ pub fn header(field: &[u8]) -> Option<String> {
     (!field.is_empty()).then(|| String::from_utf8_lossy(field).into_owned())
 }
 
-/// api.md's user id rule, written out again so the parsers are checked against the rule, not
+/// The user id rule (docs/api.md#sessions), written out again so the parsers are checked against the rule, not
 /// against themselves.
 pub fn user_id_rule(s: &str) -> bool {
     (1..=128).contains(&s.len())

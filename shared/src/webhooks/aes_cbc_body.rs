@@ -1,7 +1,8 @@
 //! Passbase's webhook scheme: the body is `base64(IV ‖ AES-256-CBC(key, JSON))`, PKCS#7 padded,
-//! with the 32-character webhook secret used as-is as the key (providers.md §4.5). There is no MAC:
-//! knowing the key is the only proof of origin, so a body counts as authentic only when it
-//! decrypts, unpads *and* parses as the event its caller expects (checked by the caller).
+//! with the 32-character webhook secret used as-is as the key (docs/providers/passbase.md#webhooks).
+//! There is no MAC: knowing the key is the only proof of origin, so a body counts as authentic
+//! only when it decrypts, unpads *and* parses as the event its caller expects (checked by the
+//! caller).
 
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
