@@ -33,7 +33,6 @@ const NOW: i64 = 1_795_000_060;
 /// A fresh store now and then, so a long run does not grow one without bound.
 const REQUESTS_PER_APP: usize = 20_000;
 
-
 /// Every HTTP function (reconcile is not one), as the registry derives them.
 static FUNCTIONS: std::sync::LazyLock<Vec<Function>> = std::sync::LazyLock::new(|| {
     Function::all()

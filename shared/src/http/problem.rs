@@ -1,4 +1,5 @@
-//! The one mapping from errors to responses: RFC 9457 problem+json with api.md's stable codes.
+//! The one mapping from errors to responses: RFC 9457 problem+json with the stable codes of
+//! docs/api.md#errors.
 //! `detail` never carries secrets, personal data or internals; those go to the log.
 
 use super::ApiResponse;
