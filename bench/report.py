@@ -216,7 +216,7 @@ def main():
     # One invocation's own work, as section 1 measured it for a single request: first response less
     # init (it includes opening the connections a warm container already has: an upper bound).
     work = {f: cold[f]["median_ms"] - cold[f]["init_median_ms"] for f in FUNCTIONS}
-    webhook_fn = {"Authento": "webhook-authento", "Prove": "webhook-prove", "Passbase": "webhook-passbase"}
+    webhook_fn = {f[len("webhook-"):].capitalize(): f for f in FUNCTIONS if f.startswith("webhook-")}
     cold_ms = sum(cold[f]["median_ms"] for f in FUNCTIONS) / len(FUNCTIONS)
     w("| provider | API + Lambda requests | Lambda duration | DynamoDB reads | DynamoDB writes | Secrets Manager | total per 1M sessions |")
     w("|---|---:|---:|---:|---:|---:|---:|")
