@@ -76,8 +76,25 @@ pub async fn list(
         })
 }
 
+/// Cancels an open session: at its provider first (for one that says it must be told), then
+/// here; a session already over is a 409.
 pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error> {
     let session = load_owned(app, tenant, id).await?;
+    if session.status.is_terminal() {
+        return Err(Error::Conflict(format!(
+            "the session is already {}",
+            session.status.as_str()
+        )));
+    }
+    let secrets = app.secrets.get().await?;
+    let cx = crate::providers::adapter::Cx {
+        secrets: &secrets,
+        now: app.clock.now(),
+    };
+    app.providers
+        .get(&session.provider)?
+        .cancel(&cx, &session)
+        .await?;
     let p = Proposal {
         status: Status::Canceled,
         provider_status: None,

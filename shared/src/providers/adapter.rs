@@ -202,6 +202,14 @@ pub trait Adapter: Send + Sync {
         None
     }
 
+    /// The app canceled an open session: tell the provider, for a provider whose flow would go on
+    /// otherwise (its page still open to the user). Called before the session is marked
+    /// canceled: a failure leaves the session as it was, and the app may retry. Default: the
+    /// provider has nothing to be told.
+    async fn cancel(&self, _cx: &Cx<'_>, _session: &Session) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// `POST /v1/sessions/{id}/link`: the provider-side id the client SDK reported, validated;
     /// `None` when this provider takes no link.
     fn parse_link(&self, _body: &Map<String, Value>) -> Option<Result<String, Error>> {
