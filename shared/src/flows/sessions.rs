@@ -91,10 +91,20 @@ pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error>
         secrets: &secrets,
         now: app.clock.now(),
     };
-    app.providers
+    let told = app
+        .providers
         .get(&session.provider)?
         .cancel(&cx, &session)
-        .await?;
+        .await;
+    if let Err(Error::Conflict(why)) = told {
+        // The provider no longer lets it be canceled (it decided meanwhile): what it says is
+        // read now, so that the app's next read already has it. Best effort.
+        if let Err(e) = refresh_from_provider(app, session).await {
+            tracing::warn!(error = %e, "a session the provider refused to cancel was not refreshed");
+        }
+        return Err(Error::Conflict(why));
+    }
+    told?;
     let p = Proposal {
         status: Status::Canceled,
         provider_status: None,
