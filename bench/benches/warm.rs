@@ -128,12 +128,8 @@ fn handlers(c: &mut Criterion) {
             api_keys: vec![("app-bench".into(), key.clone())],
             settings: Default::default(),
             authento_rate_limit: 1_000_000,
-            authento: None,
-            prove: None,
-            passbase: None,
-            secrets_file: None,
-            nevis_processing_ms: 0,
-            reconcile_every: None,
+            // Credentials generated per start, no secret file, no background reconcile.
+            ..idv_local::Options::default()
         })
         .await
         .unwrap()

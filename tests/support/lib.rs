@@ -86,12 +86,8 @@ impl Gateway {
                 .collect(),
             // The gateway's own pacing is under test, not the simulator's patience.
             authento_rate_limit: 1000,
-            authento: None,
-            prove: None,
-            passbase: None,
-            secrets_file: None,
-            nevis_processing_ms: 0,
-            reconcile_every: None,
+            // Credentials generated per start, no secret file, no background reconcile.
+            ..Options::default()
         };
         let running = idv_local::start(opts).await.expect("local server starts");
         Gateway {
