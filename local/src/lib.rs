@@ -9,7 +9,7 @@ pub mod sandbox;
 use idv::App;
 use idv::clock::SystemClock;
 use idv::config::{Config, SecretsLocation};
-use idv::providers::{authento, nevis, passbase, prove};
+use idv::providers::{authento, nevis, passbase, prove, stripe};
 use idv::secrets::{ApiKeyEntry, Secret, SecretDoc, SecretSource};
 use idv::store::{DynamoStore, MemoryStore, Store};
 use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
@@ -50,6 +50,9 @@ pub struct Options {
     /// Fixed Passbase credentials (the sample webhook is encrypted with a known secret); default:
     /// random per start.
     pub passbase: Option<passbase::Secrets>,
+    /// Fixed Stripe credentials (the sample event is signed with a known secret); default:
+    /// random per start.
+    pub stripe: Option<stripe::Secrets>,
     /// The gateway secret as a JSON file (the same shape as in Secrets Manager), re-read like the
     /// deployed one. Its API keys and Authento credentials replace the generated ones.
     pub secrets_file: Option<std::path::PathBuf>,
@@ -71,6 +74,7 @@ impl Default for Options {
             authento: None,
             prove: None,
             passbase: None,
+            stripe: None,
             secrets_file: None,
             nevis_processing_ms: 0,
             reconcile_every: None,
@@ -186,6 +190,15 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             webhook_secret: Secret::new(hex::encode(rand::random::<[u8; 16]>())),
             webhook_secret_previous: None,
         });
+    let stripe = opts
+        .stripe
+        .clone()
+        .or_else(|| from_doc(file, stripe::NAME))
+        .unwrap_or_else(|| stripe::Secrets {
+            api_key: secret("sk_test_"),
+            webhook_secret: secret("whsec_"),
+            webhook_secret_previous: None,
+        });
     let mut secrets = SecretDoc {
         fingerprint_key: from_file
             .as_ref()
@@ -203,7 +216,8 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     .with_provider(authento::NAME, part(&authento))
     .with_provider(prove::NAME, part(&prove))
     .with_provider(nevis::NAME, part(&nevis_secrets))
-    .with_provider(passbase::NAME, part(&passbase));
+    .with_provider(passbase::NAME, part(&passbase))
+    .with_provider(stripe::NAME, part(&stripe));
     if let Some(doc) = &from_file {
         secrets.api_keys.extend(doc.api_keys.iter().cloned());
     }
@@ -226,6 +240,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             "IDV_PASSBASE_API_URL",
             format!("{base_url}/sandbox/passbase/verification/v2"),
         ),
+        ("IDV_STRIPE_API_URL", format!("{base_url}/sandbox/stripe")),
     ]);
     let lookup = |k: &str| {
         opts.settings
@@ -296,8 +311,8 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     });
 
     let stripe_sim = StripeSim::new(StripeSimConfig {
-        secret_key: random("sk_test_"),
-        webhook_secret: random("whsec_"),
+        secret_key: stripe.api_key.expose().to_owned(),
+        webhook_secret: stripe.webhook_secret.expose().to_owned(),
         webhook_url: Some(format!("{base_url}/v1/webhooks/stripe")),
         base_url: format!("{base_url}/sandbox/stripe"),
         processing_ms: 0,

@@ -7,7 +7,7 @@
 
 use idv::http::lambda::{from_lambda, to_lambda};
 use idv::http::{Function, routes};
-use idv::providers::{authento, passbase, prove};
+use idv::providers::{authento, passbase, prove, stripe};
 use idv::secrets::Secret;
 use idv::session::Subject;
 use idv::session::{HistoryEntry, Provider, ProviderData, Session, SessionId, Status};
@@ -36,6 +36,8 @@ const SAMPLE_USER: &str = "user-42";
 const SAMPLE_PASSBASE_SECRET: &str = "events-sample-passbase-secret-32";
 /// The Passbase session the link event names, user-45's, waiting for its identity.
 const SAMPLE_PASSBASE_SESSION: &str = "ses_eventsample000000000000002";
+/// The signing secret `webhook-stripe.verified.json` is signed with (events/secrets/stripe.json).
+const SAMPLE_STRIPE_SECRET: &str = "whsec_events-sample-stripe-secret";
 /// The identity the link and Passbase webhook events name.
 const SAMPLE_PASSBASE_IDENTITY: &str = "5a3c1b2e-0d4f-4e6a-9b8c-7d6e5f4a3b2c";
 
@@ -225,6 +227,27 @@ fn expectations() -> Vec<Expect> {
                 assert!(b["data"].is_array(), "{b}");
             },
         },
+        Expect {
+            file: "start-session.stripe.json",
+            before: Before::Nothing,
+            status: 201,
+            facts: |b| {
+                assert_eq!(b["provider"], "stripe", "{b}");
+                assert_eq!(b["user_id"], "user-46", "{b}");
+                assert_eq!(b["status"], "pending", "the user's turn: {b}");
+                assert_eq!(b["provider_status"], "requires_input", "{b}");
+                let url = b["client"]["url"].as_str().expect("client.url");
+                assert!(url.contains("/sandbox/stripe/verify/"), "{b}");
+            },
+        },
+        // Signed again at run time (its `t` would be stale); it names a verification session no
+        // session holds: recorded and kept until one does.
+        Expect {
+            file: "webhook-stripe.verified.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| assert_eq!(b, &json!({"received": true, "duplicate": false})),
+        },
         // The `$default` route (template.yaml): a method the path does not serve.
         Expect {
             file: "get-session.unknown-route.json",
@@ -268,6 +291,9 @@ async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
     let mut raw = std::fs::read_to_string(events_dir().join(file)).expect("event file");
     if file == "webhook-prove.disconnect.json" {
         raw = with_fresh_prove_token(&raw);
+    }
+    if file == "webhook-stripe.verified.json" {
+        raw = with_fresh_stripe_signature(&raw);
     }
     if function_of(file) == Function::RECONCILE {
         // What `idv::scheduled::run_reconcile` does with the runtime's payload.
@@ -320,6 +346,20 @@ fn with_fresh_prove_token(raw: &str) -> String {
     event.to_string()
 }
 
+/// Stripe refuses a signature older than five minutes, and so does the gateway: the sample's
+/// body is signed again, now, with the sample secret, the rest of the event as it is.
+fn with_fresh_stripe_signature(raw: &str) -> String {
+    let mut event: Value = serde_json::from_str(raw).expect("JSON");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let body = event["body"].as_str().expect("a body").to_owned();
+    let v1 = idv::webhooks::hmac_digest::sign_hex(
+        SAMPLE_STRIPE_SECRET,
+        format!("{now}.{body}").as_bytes(),
+    );
+    event["headers"]["stripe-signature"] = json!(format!("t={now},v1={v1}"));
+    event.to_string()
+}
+
 /// The gateway the samples are written for: their API key and webhook secret configured.
 async fn start_gateway() -> Running {
     let running = idv_local::start(Options {
@@ -340,6 +380,11 @@ async fn start_gateway() -> Running {
         passbase: Some(passbase::Secrets {
             api_key: Secret::new(format!("pb_sk_{}", idv::ids::random_token())),
             webhook_secret: Secret::new(SAMPLE_PASSBASE_SECRET),
+            webhook_secret_previous: None,
+        }),
+        stripe: Some(stripe::Secrets {
+            api_key: Secret::new(format!("sk_test_{}", idv::ids::random_token())),
+            webhook_secret: Secret::new(SAMPLE_STRIPE_SECRET),
             webhook_secret_previous: None,
         }),
         ..Default::default()

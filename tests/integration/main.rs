@@ -21,6 +21,7 @@ mod provider_faults;
 mod reconcile;
 mod secrets;
 mod store_contract;
+mod stripe_flow;
 mod stripe_sim;
 mod tenancy;
 mod webhooks;

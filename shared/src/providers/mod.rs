@@ -11,6 +11,7 @@ pub mod authento;
 pub mod nevis;
 pub mod passbase;
 pub mod prove;
+pub mod stripe;
 
 pub use adapter::{Adapter, Dialect};
 pub use registry::{Providers, Registration};
@@ -22,4 +23,5 @@ pub const ALL: &[&Registration] = &[
     &prove::REGISTRATION,
     &nevis::REGISTRATION,
     &passbase::REGISTRATION,
+    &stripe::REGISTRATION,
 ];
