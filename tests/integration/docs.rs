@@ -7,7 +7,9 @@
 //! - every relative link of every Markdown file resolves to a file of the repository, and to a
 //!   heading of it when the link names one;
 //! - every citation of a manual page anywhere in the repository (`docs/api.md#errors` in a code
-//!   comment) names a page that exists and a heading it has.
+//!   comment) names a page that exists and a heading it has;
+//! - every repository path the Markdown files name in a code span (`shared/src/flows/start.rs`)
+//!   exists: code moves, and its description must follow.
 //!
 //! Files are read relative to the workspace root, as `openapi.rs` reads `openapi.yaml`.
 
@@ -383,6 +385,60 @@ fn every_citation_of_a_manual_page_names_a_page_and_a_heading_it_has() {
     );
 }
 
+/// Top folders whose paths the docs name; a span with a placeholder (`functions/<name>/`,
+/// `{base}`, `*`, `...`) names a pattern, not a path.
+const PATH_ROOTS: [&str; 9] = [
+    "shared/",
+    "local/",
+    "functions/",
+    "tests/",
+    "scripts/",
+    "bench/",
+    "events/",
+    "docs/",
+    ".ci/",
+];
+
+/// The repository paths named in a line's code spans, without a `:line` suffix or `#anchor`.
+fn named_paths(line: &str) -> Vec<String> {
+    line.split('`')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, span)| span.trim())
+        .filter(|span| PATH_ROOTS.iter().any(|r| span.starts_with(r)))
+        .filter(|span| !span.contains(['<', '{', '*', ' ', '[', '|']) && !span.contains("..."))
+        .map(|span| {
+            let span = span.split('#').next().unwrap_or(span);
+            span.split(':').next().unwrap_or(span).to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_path_the_docs_name_exists() {
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for file in files_under(&root()) {
+        if file.extension().and_then(|e| e.to_str()) != Some("md") {
+            continue;
+        }
+        for (n, line) in prose_lines(&read(&file)) {
+            for path in named_paths(line) {
+                checked += 1;
+                if !root().join(&path).exists() {
+                    missing.push(format!("{}:{n}: {path}", relative(&file)));
+                }
+            }
+        }
+    }
+    assert!(checked >= 30, "only {checked} paths found");
+    assert!(
+        missing.is_empty(),
+        "the docs name paths that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
+
 #[test]
 fn headings_become_the_anchors_github_makes() {
     let md = "# The API\n## Errors\n### `POST /v1/tokens`\n```\n# not a heading\n```\n## Errors\n";
@@ -398,5 +454,9 @@ fn headings_become_the_anchors_github_makes() {
     assert_eq!(
         citations("cites docs/api.md#errors. and shared/docs/x.md, docs/deploy.md."),
         ["docs/api.md#errors", "docs/deploy.md"]
+    );
+    assert_eq!(
+        named_paths("`shared/src/a.rs:12`, `functions/<name>/`, `docs/api.md#errors`, `cargo run`"),
+        ["shared/src/a.rs", "docs/api.md"]
     );
 }
