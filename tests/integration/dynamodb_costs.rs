@@ -615,3 +615,72 @@ async fn reconcile_is_one_query_per_due_shard_and_one_write_per_due_session() {
     .record("reconcile, 3 due sessions");
     c.gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_stripe_start_is_one_transaction_and_its_event_costs_what_a_passbase_one_does() {
+    let c = Counted::start(&[]).await;
+    // The session and its VerificationSession's ref, one transaction; and the query for events
+    // kept for that VerificationSession before the session was stored (Stripe may send
+    // `identity.verification_session.created` while the create is still being answered).
+    let s = c
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "stripe", "user_id": "user-cs1"}),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!(s.ops, ops(&[("Query", 1), ("TransactWriteItems", 1)]));
+    s.record("session start, stripe");
+    let id = idv::session::SessionId::parse(&id_of(&s.body)).unwrap();
+    let vs = c
+        .app
+        .store
+        .get_session(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .provider_ref
+        .unwrap();
+    // Stripe verifies; its events are signed but not sent: the last one is delivered here.
+    let acted =
+        c.gw.stripe_control(
+            &format!("/sessions/{vs}"),
+            json!({"action": "verify", "deliver": false}),
+        )
+        .await;
+    let event = acted["events"].as_array().unwrap().last().cloned().unwrap();
+    let signature = event["stripe_signature"].as_str().unwrap().to_owned();
+    let headers = [
+        ("content-type", "application/json"),
+        ("stripe-signature", signature.as_str()),
+    ];
+    let body = event["body"].as_str().unwrap();
+    let webhook = Function::named("webhook-stripe").unwrap();
+    // The delivery recorded under its lease, the ref, the session, one conditional write, the
+    // delivery settled.
+    let new = c
+        .webhook(webhook, "/v1/webhooks/stripe", &headers, body)
+        .await;
+    assert_eq!(
+        (new.status, &new.body["duplicate"]),
+        (200, &json!(false)),
+        "{}",
+        new.body
+    );
+    assert_eq!(new.ops, ops(&[("GetItem", 2), ("UpdateItem", 3)]));
+    new.record("webhook new, stripe");
+    let dup = c
+        .webhook(webhook, "/v1/webhooks/stripe", &headers, body)
+        .await;
+    assert_eq!(
+        (dup.status, &dup.body["duplicate"]),
+        (200, &json!(true)),
+        "{}",
+        dup.body
+    );
+    assert_eq!(dup.ops, ops(&[("UpdateItem", 1)]));
+    dup.record("webhook duplicate, stripe");
+    c.gw.stop().await;
+}
