@@ -26,6 +26,8 @@ SANDBOX_EU = "+447968900002"
 # openapi.yaml's X-PAYLOAD-DIGEST and X-Prove-Authorization patterns.
 DIGEST = re.compile(r"^([0-9A-Fa-f]{64}|[A-Za-z0-9+/_-]{43}=?)$")
 PROVE_BEARER = re.compile(r"^Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+# openapi.yaml's Stripe-Signature pattern.
+STRIPE_SIGNATURE = re.compile(r"^t=[0-9]{1,12}(,v[01]=[0-9a-f]{64}){1,4}$")
 
 
 def wire_bytes(body):
@@ -63,6 +65,19 @@ def sign_webhook(case):
             now = int(time.time())
             token = jwt.encode({"iss": "Prove Identity", "iat": now, "exp": now + 300}, secret, "HS256")
             headers[name] = f"Bearer {token}"
+    elif op == ("POST", "/v1/webhooks/stripe"):
+        # Stripe signs "{t}.{raw body}" (HMAC-SHA256, hex, keyed with the whole whsec_ string);
+        # signed now, so the timestamp is fresh.
+        name = header_name(headers, "Stripe-Signature")
+        secret = os.environ.get("IDV_FUZZ_STRIPE_WEBHOOK_SECRET")
+        if name and secret and isinstance(headers[name], str) and STRIPE_SIGNATURE.match(headers[name]):
+            try:
+                raw = wire_bytes(case.body)
+            except (TypeError, ValueError):
+                return
+            t = str(int(time.time()))
+            v1 = hmac.new(secret.encode(), t.encode() + b"." + raw, hashlib.sha256).hexdigest()
+            headers[name] = f"t={t},v1={v1}"
     elif op == ("POST", "/v1/webhooks/passbase"):
         # Passbase encrypts its JSON event: base64(IV + AES-256-CBC(secret, event)), as text/plain.
         # A generated JSON event is encrypted the same way, so the decrypted event (well-formed or

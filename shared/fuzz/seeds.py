@@ -29,10 +29,6 @@ def nul(*parts):
     return b"\0".join(p.encode() if isinstance(p, str) else p for p in parts)
 
 
-# The function each events/ file is for, by its binary name: the order of handle.rs's FUNCTIONS.
-FUNCTIONS = ["issue-token", "start-session", "get-session", "webhook-authento", "webhook-prove",
-             "webhook-passbase"]
-
 for path in sorted(glob.glob(os.path.join(events_dir, "*.json"))):
     event = json.load(open(path))
     if "rawPath" not in event:  # the scheduled event: not HTTP
@@ -43,11 +39,11 @@ for path in sorted(glob.glob(os.path.join(events_dir, "*.json"))):
     headers = event.get("headers") or {}
     method = event["requestContext"]["http"]["method"]
     query = event.get("rawQueryString") or ""
-    # handle.rs takes the byte modulo the count; offset by it so that the byte is never NUL.
-    function = FUNCTIONS.index(os.path.basename(path).split(".")[0]) + len(FUNCTIONS)
+    # The function each events/ file is for: its binary name, which handle.rs takes as it is.
+    function = os.path.basename(path).split(".")[0]
 
     add("routes", nul(method, query, event["rawPath"]))
-    add("handle", nul(bytes([function]), method, event["rawPath"], query,
+    add("handle", nul(function, method, event["rawPath"], query,
                       "\n".join(f"{k}: {v}" for k, v in headers.items()), body))
     try:
         if isinstance(json.loads(body), dict):
@@ -63,6 +59,9 @@ for path in sorted(glob.glob(os.path.join(events_dir, "*.json"))):
         add("prove_webhook", nul(headers["x-prove-authorization"], "", body))
     if event["rawPath"] == "/v1/webhooks/passbase":
         add("passbase_webhook", body)
+    if "stripe-signature" in headers:
+        add("stripe_webhook", body)
+        add("stripe_webhook", nul(headers["stripe-signature"], body))
 
 # Fixtures of the unit tests (shared/src/providers/*/webhook.rs, secrets.rs, events/README.md).
 add("authento_webhook", '{"event":"REVIEWED","userIdentifier":"user-42","status":{"basic":"VERIFIED"}}')

@@ -1,8 +1,9 @@
 //! One whole request through `idv::http::handle`, as a Lambda function serves it: an in-memory
 //! store, known secrets, providers on a closed loopback port (so every provider call fails fast
 //! and retryably). Input: `flags \0 method \0 path \0 query \0 headers \0 body`, headers as
-//! `name: value` lines; the flags pick the function and may add a valid API key, a valid webhook
-//! signature or a real encryption of the body, so the input reaches past authentication.
+//! `name: value` lines; the flags are a function's binary name (the seeds: `webhook-stripe`), or a
+//! byte that picks the function and one that may add a valid API key, a valid webhook signature or
+//! a real encryption of the body, so the input reaches past authentication.
 //! Every answer is well-formed (JSON, problem+json for errors) and input alone never makes a 500.
 //! `FUZZ_SHOW=1 BINARY -runs=0 CORPUS` prints each answer: how deep a corpus reaches.
 #![no_main]
@@ -27,6 +28,7 @@ use std::sync::Arc;
 const API_KEY: &str = "idv_sk_events_sample_key";
 const AUTHENTO_SECRET: &str = "events-sample-webhook-secret";
 const PROVE_SECRET: &str = "events-sample-prove-webhook-secret";
+const STRIPE_SECRET: &str = "whsec_events-sample-stripe-secret";
 const PASSBASE_SECRET: &str = "events-sample-passbase-secret-32";
 /// Just after the sample Prove token's `iat`.
 const NOW: i64 = 1_795_000_060;
@@ -70,6 +72,7 @@ fn harness() -> Harness {
         ("IDV_PROVE_EU_URL", &provider),
         ("IDV_PASSBASE_API_URL", &provider),
         ("IDV_NEVIS_API_URL", &provider),
+        ("IDV_STRIPE_API_URL", &provider),
         ("IDV_AUTHENTO_ISSUER", "fuzz.example"),
         ("IDV_ALLOW_HTTP_PROVIDERS", "true"),
         ("IDV_PROVIDER_TIMEOUT_MS", "100"),
@@ -89,6 +92,7 @@ fn harness() -> Harness {
             "prove": {"client_id": "c", "client_secret": "s", "webhook_secret": PROVE_SECRET},
             "nevis": {"access_key": "a"},
             "passbase": {"api_key": "k", "webhook_secret": PASSBASE_SECRET},
+            "stripe": {"api_key": "sk_test_k", "webhook_secret": STRIPE_SECRET},
         })
         .to_string(),
     )
@@ -116,7 +120,9 @@ fn harness() -> Harness {
 
 fuzz_target!(|data: &[u8]| {
     let ([flags, method, path, query, headers], body) = fields::<5>(data);
+    let named = std::str::from_utf8(flags).ok().and_then(Function::named);
     let (function, flags) = match flags {
+        _ if named.is_some() => (named.unwrap(), 0),
         [f, rest @ ..] => (
             FUNCTIONS[usize::from(*f) % FUNCTIONS.len()],
             rest.first().copied().unwrap_or(0),
@@ -166,6 +172,14 @@ fuzz_target!(|data: &[u8]| {
         )
         .unwrap();
         set("x-prove-authorization", format!("Bearer {jwt}"));
+    }
+    if flags & 16 != 0 {
+        let mut signed = format!("{NOW}.").into_bytes();
+        signed.extend_from_slice(&body);
+        set(
+            "stripe-signature",
+            format!("t={NOW},v1={}", hmac_digest::sign_hex(STRIPE_SECRET, &signed)),
+        );
     }
     if flags & 8 != 0 {
         let iv: [u8; 16] = std::array::from_fn(|i| i as u8);
