@@ -178,7 +178,10 @@ fuzz_target!(|data: &[u8]| {
         signed.extend_from_slice(&body);
         set(
             "stripe-signature",
-            format!("t={NOW},v1={}", hmac_digest::sign_hex(STRIPE_SECRET, &signed)),
+            format!(
+                "t={NOW},v1={}",
+                hmac_digest::sign_hex(STRIPE_SECRET, &signed)
+            ),
         );
     }
     if flags & 8 != 0 {

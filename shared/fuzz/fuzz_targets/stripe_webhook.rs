@@ -58,7 +58,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(is_authentic([KEY], Some(&h), body, NOW), "{h}");
         assert!(is_authentic([OTHER, KEY], Some(&h), body, NOW), "{h}");
     }
-    assert!(!is_authentic([KEY], Some(&format!("t={NOW},v0={good}")), body, NOW));
+    assert!(!is_authentic(
+        [KEY],
+        Some(&format!("t={NOW},v0={good}")),
+        body,
+        NOW
+    ));
     let old = NOW - TOLERANCE_SECONDS - 1;
     assert!(!is_authentic(
         [KEY],
