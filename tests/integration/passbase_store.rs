@@ -9,7 +9,13 @@ use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-async fn dynamo() -> Arc<dyn Store> {
+use idv::store::Inspect;
+
+/// What a contract test holds an adapter to: every capability, and what tests look at.
+trait Adapter: Store + Inspect {}
+impl<T: Store + Inspect + ?Sized> Adapter for T {}
+
+async fn dynamo() -> Arc<dyn Adapter> {
     let client = dynamo_client().await;
     let table = unique_table("idv-pb-contract");
     idv::store::create_table(&client, &table)
@@ -18,11 +24,11 @@ async fn dynamo() -> Arc<dyn Store> {
     Arc::new(DynamoStore::new(client, table))
 }
 
-fn memory() -> Arc<dyn Store> {
+fn memory() -> Arc<dyn Adapter> {
     Arc::new(MemoryStore::new())
 }
 
-async fn created(store: &dyn Store, tenant: &str, user: &str) -> Session {
+async fn created(store: &dyn Adapter, tenant: &str, user: &str) -> Session {
     let s = Session::new(
         tenant,
         Provider::named("passbase"),
@@ -53,7 +59,7 @@ contract!(
     reauthentications_are_recorded_once_and_listed_newest_first,
 );
 
-async fn evidence_reads_back_identically(store: Arc<dyn Store>) {
+async fn evidence_reads_back_identically(store: Arc<dyn Adapter>) {
     let mut s = Session::new(
         "t",
         Provider::named("passbase"),
@@ -72,7 +78,7 @@ async fn evidence_reads_back_identically(store: Arc<dyn Store>) {
     assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
 }
 
-async fn an_identity_is_linked_to_one_session(store: Arc<dyn Store>) {
+async fn an_identity_is_linked_to_one_session(store: Arc<dyn Adapter>) {
     let a = created(&*store, "t", "u1").await;
     let b = created(&*store, "t", "u2").await;
     let claim = RefClaim {
@@ -93,7 +99,7 @@ async fn an_identity_is_linked_to_one_session(store: Arc<dyn Store>) {
     );
 }
 
-async fn reauthentications_are_recorded_once_and_listed_newest_first(store: Arc<dyn Store>) {
+async fn reauthentications_are_recorded_once_and_listed_newest_first(store: Arc<dyn Adapter>) {
     let s = created(&*store, "t", "u").await;
     let base = OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
     let reauth = |tenant: &str, secs: i64, event: &str| Reauthentication {

@@ -12,7 +12,13 @@ use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
-async fn dynamo() -> Arc<dyn Store> {
+use idv::store::Inspect;
+
+/// What a contract test holds an adapter to: every capability, and what tests look at.
+trait Adapter: Store + Inspect {}
+impl<T: Store + Inspect + ?Sized> Adapter for T {}
+
+async fn dynamo() -> Arc<dyn Adapter> {
     let client = dynamo_client().await;
     let table = unique_table("idv-prove-contract");
     idv::store::create_table(&client, &table)
@@ -21,7 +27,7 @@ async fn dynamo() -> Arc<dyn Store> {
     Arc::new(DynamoStore::new(client, table))
 }
 
-fn memory() -> Arc<dyn Store> {
+fn memory() -> Arc<dyn Adapter> {
     Arc::new(MemoryStore::new())
 }
 
@@ -47,7 +53,7 @@ fn prove_session(user: &str) -> Session {
     s
 }
 
-async fn create(store: &dyn Store, s: &Session) {
+async fn create(store: &dyn Adapter, s: &Session) {
     store
         .create_session(s, &HistoryEntry::created(s), &[], None)
         .await
@@ -81,14 +87,14 @@ contract!(
     an_identity_event_is_written_with_its_session_and_delivery_or_not_at_all,
 );
 
-async fn prove_details_read_back_identically(store: Arc<dyn Store>) {
+async fn prove_details_read_back_identically(store: Arc<dyn Adapter>) {
     let s = prove_session("user-p1");
     create(store.as_ref(), &s).await;
     assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
 }
 
 async fn identity_refs_are_claimed_once_and_moved_only_from_where_they_point(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Adapter>,
 ) {
     let key = identity_ref_key("identity-1");
     let (a, b) = (SessionId::generate(), SessionId::generate());
@@ -113,7 +119,7 @@ async fn identity_refs_are_claimed_once_and_moved_only_from_where_they_point(
 }
 
 async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_all(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Adapter>,
 ) {
     let s = prove_session("user-p2");
     create(store.as_ref(), &s).await;

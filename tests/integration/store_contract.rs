@@ -3,14 +3,20 @@
 
 use idv::session::{HistoryEntry, Provider, Session, SessionId, Source, Status};
 use idv::store::{
-    Begun, DUE_SHARDS, Delivery, DeliveryState, DynamoStore, IdempotencyRecord, IdempotencyState,
-    MemoryStore, Recorded, RefClaim, SessionWrite, Store, StoreError, delivery_shard, due_shard,
+    Begun, Delivery, DeliveryState, DynamoStore, IdempotencyRecord, IdempotencyState, MemoryStore,
+    Recorded, RefClaim, SessionWrite, Store, StoreError,
 };
 use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-async fn dynamo() -> Arc<dyn Store> {
+use idv::store::{DueIndex, Inspect, Sessions};
+
+/// What a contract test holds an adapter to: every capability, and what tests look at.
+trait Adapter: Store + Inspect {}
+impl<T: Store + Inspect + ?Sized> Adapter for T {}
+
+async fn dynamo() -> Arc<dyn Adapter> {
     let client = dynamo_client().await;
     let table = unique_table("idv-contract");
     idv::store::create_table(&client, &table)
@@ -19,7 +25,7 @@ async fn dynamo() -> Arc<dyn Store> {
     Arc::new(DynamoStore::new(client, table))
 }
 
-fn memory() -> Arc<dyn Store> {
+fn memory() -> Arc<dyn Adapter> {
     Arc::new(MemoryStore::new())
 }
 
@@ -35,7 +41,7 @@ fn first_entry(s: &Session) -> HistoryEntry {
     HistoryEntry::created(s)
 }
 
-async fn create(store: &dyn Store, s: &Session) {
+async fn create(store: &dyn Adapter, s: &Session) {
     store
         .create_session(s, &first_entry(s), &[], None)
         .await
@@ -93,7 +99,7 @@ contract!(
     a_postponed_check_is_not_due_before_its_time,
 );
 
-async fn a_created_session_reads_back_identically(store: Arc<dyn Store>) {
+async fn a_created_session_reads_back_identically(store: Arc<dyn Adapter>) {
     let mut s = session("t", "user-1", now());
     s.data = idv::session::ProviderData::of(&idv::providers::authento::AuthentoData {
         verification_type: Some(idv::providers::authento::VerificationType::Poa),
@@ -113,7 +119,7 @@ async fn a_created_session_reads_back_identically(store: Arc<dyn Store>) {
     );
 }
 
-async fn a_session_id_is_created_once(store: Arc<dyn Store>) {
+async fn a_session_id_is_created_once(store: Arc<dyn Adapter>) {
     let s = session("t", "user-1", now());
     create(&*store, &s).await;
     let err = store
@@ -123,7 +129,7 @@ async fn a_session_id_is_created_once(store: Arc<dyn Store>) {
     assert_eq!(err, StoreError::Conflict);
 }
 
-async fn writes_with_a_stale_version_are_refused(store: Arc<dyn Store>) {
+async fn writes_with_a_stale_version_are_refused(store: Arc<dyn Adapter>) {
     let s = session("t", "user-1", now());
     create(&*store, &s).await;
     let (v2, h2) = bumped(&s, Status::Pending);
@@ -151,7 +157,7 @@ async fn writes_with_a_stale_version_are_refused(store: Arc<dyn Store>) {
     assert_eq!(store.session_history(&s.id).await.unwrap().len(), 2);
 }
 
-async fn concurrent_writers_never_lose_an_update(store: Arc<dyn Store>) {
+async fn concurrent_writers_never_lose_an_update(store: Arc<dyn Adapter>) {
     let s = session("t", "user-1", now());
     create(&*store, &s).await;
     // 8 writers each add one history entry by read-modify-write with retries: all 8 land.
@@ -190,7 +196,7 @@ async fn concurrent_writers_never_lose_an_update(store: Arc<dyn Store>) {
     assert_eq!(versions, (1..=9).collect::<Vec<_>>());
 }
 
-async fn a_long_history_keeps_its_first_entry_and_the_latest_ones(store: Arc<dyn Store>) {
+async fn a_long_history_keeps_its_first_entry_and_the_latest_ones(store: Arc<dyn Adapter>) {
     use idv::session::MAX_HISTORY;
     let s = session("t", "user-1", now());
     create(&*store, &s).await;
@@ -224,7 +230,7 @@ async fn a_long_history_keeps_its_first_entry_and_the_latest_ones(store: Arc<dyn
     assert_eq!(versions, want);
 }
 
-async fn history_is_append_only_and_ordered(store: Arc<dyn Store>) {
+async fn history_is_append_only_and_ordered(store: Arc<dyn Adapter>) {
     let s = session("t", "user-1", now());
     create(&*store, &s).await;
     let (v2, h2) = bumped(&s, Status::Processing);
@@ -271,7 +277,7 @@ async fn history_is_append_only_and_ordered(store: Arc<dyn Store>) {
     assert_eq!(store.session_history(&s.id).await.unwrap().len(), 3);
 }
 
-async fn a_ref_points_to_one_open_session_at_a_time(store: Arc<dyn Store>) {
+async fn a_ref_points_to_one_open_session_at_a_time(store: Arc<dyn Adapter>) {
     let key = format!("authento#user-{}#BASIC", idv::ids::random_token());
     let a = session("t", "user-1", now());
     let claim = RefClaim {
@@ -320,7 +326,7 @@ async fn a_ref_points_to_one_open_session_at_a_time(store: Arc<dyn Store>) {
     assert_eq!((r.session_id, r.tenant.as_str()), (b.id.clone(), "t"));
 }
 
-async fn a_users_sessions_list_newest_first_per_tenant(store: Arc<dyn Store>) {
+async fn a_users_sessions_list_newest_first_per_tenant(store: Arc<dyn Adapter>) {
     let user = format!("user-{}", idv::ids::random_token());
     let t0 = now();
     let mut ids = Vec::new();
@@ -347,7 +353,7 @@ async fn a_users_sessions_list_newest_first_per_tenant(store: Arc<dyn Store>) {
     assert!(none.sessions.is_empty());
 }
 
-async fn cursors_page_through_and_foreign_cursors_are_refused(store: Arc<dyn Store>) {
+async fn cursors_page_through_and_foreign_cursors_are_refused(store: Arc<dyn Adapter>) {
     let user = format!("user-{}", idv::ids::random_token());
     let t0 = now();
     for i in 0..5 {
@@ -424,9 +430,13 @@ fn delivery(provider: &'static str, subjects: &[&str], at: OffsetDateTime) -> De
 }
 
 /// The deliveries of `d`'s shard due at `at`, by event id.
-async fn due_ids(store: &dyn Store, d: &Delivery, at: OffsetDateTime) -> Vec<String> {
+async fn due_ids(store: &dyn Adapter, d: &Delivery, at: OffsetDateTime) -> Vec<String> {
     store
-        .due_deliveries(delivery_shard(d.provider.as_str(), &d.event_id), at, 100)
+        .due_deliveries(
+            store.retry_shard_of(d.provider.as_str(), &d.event_id),
+            at,
+            100,
+        )
         .await
         .unwrap()
         .into_iter()
@@ -436,7 +446,7 @@ async fn due_ids(store: &dyn Store, d: &Delivery, at: OffsetDateTime) -> Vec<Str
 }
 
 async fn a_delivery_is_processed_under_a_lease_and_is_a_duplicate_once_applied(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Adapter>,
 ) {
     let t = t0();
     let lease = time::Duration::minutes(2);
@@ -487,7 +497,7 @@ async fn a_delivery_is_processed_under_a_lease_and_is_a_duplicate_once_applied(
     );
 }
 
-async fn a_deferred_delivery_is_due_again_and_leased_by_one_retry(store: Arc<dyn Store>) {
+async fn a_deferred_delivery_is_due_again_and_leased_by_one_retry(store: Arc<dyn Adapter>) {
     let t = t0();
     let d = delivery("passbase", &["k"], t);
     store
@@ -510,7 +520,7 @@ async fn a_deferred_delivery_is_due_again_and_leased_by_one_retry(store: Arc<dyn
         std::slice::from_ref(&d.event_id)
     );
     let found = store
-        .due_deliveries(delivery_shard("passbase", &d.event_id), at, 100)
+        .due_deliveries(store.retry_shard_of("passbase", &d.event_id), at, 100)
         .await
         .unwrap()
         .into_iter()
@@ -549,7 +559,7 @@ async fn a_deferred_delivery_is_due_again_and_leased_by_one_retry(store: Arc<dyn
     );
 }
 
-async fn a_dead_attempts_delivery_falls_due_when_its_lease_ends(store: Arc<dyn Store>) {
+async fn a_dead_attempts_delivery_falls_due_when_its_lease_ends(store: Arc<dyn Adapter>) {
     let t = t0();
     let d = delivery("prove", &["identity:i"], t);
     store
@@ -568,7 +578,7 @@ async fn a_dead_attempts_delivery_falls_due_when_its_lease_ends(store: Arc<dyn S
     );
 }
 
-async fn kept_deliveries_are_found_under_each_subject_until_settled(store: Arc<dyn Store>) {
+async fn kept_deliveries_are_found_under_each_subject_until_settled(store: Arc<dyn Adapter>) {
     let t = t0();
     let (a, b) = (
         format!("identity:{}", idv::ids::random_token()),
@@ -643,7 +653,7 @@ async fn kept_deliveries_are_found_under_each_subject_until_settled(store: Arc<d
     );
 }
 
-async fn a_delivery_token_binds_to_its_first_body(store: Arc<dyn Store>) {
+async fn a_delivery_token_binds_to_its_first_body(store: Arc<dyn Adapter>) {
     let until = now() + time::Duration::minutes(5);
     let token = idv::ids::random_token();
     assert!(
@@ -699,7 +709,7 @@ fn done_for(r: &IdempotencyRecord, session: &SessionId) -> IdempotencyRecord {
     }
 }
 
-async fn an_idempotency_key_is_taken_once_and_completed_by_its_holder(store: Arc<dyn Store>) {
+async fn an_idempotency_key_is_taken_once_and_completed_by_its_holder(store: Arc<dyn Adapter>) {
     let t = t0();
     let key = idv::ids::random_token();
     let first = in_progress(&key, "fp", "owner-1", t);
@@ -768,7 +778,7 @@ async fn an_idempotency_key_is_taken_once_and_completed_by_its_holder(store: Arc
     );
 }
 
-async fn an_abandoned_released_or_expired_key_can_be_taken_again(store: Arc<dyn Store>) {
+async fn an_abandoned_released_or_expired_key_can_be_taken_again(store: Arc<dyn Adapter>) {
     let t = t0();
     let key = idv::ids::random_token();
     let first = in_progress(&key, "fp", "owner-1", t);
@@ -830,12 +840,12 @@ fn scheduled(at: OffsetDateTime, in_: time::Duration) -> Session {
 }
 
 /// Every shard's due sessions, by id.
-async fn all_due(store: &dyn Store, at: OffsetDateTime) -> Vec<String> {
+async fn all_due(store: &dyn Adapter, at: OffsetDateTime) -> Vec<String> {
     let mut ids = Vec::new();
-    for shard in 0..DUE_SHARDS {
+    for shard in 0..store.due_shards() {
         for s in store.due_sessions(shard, at, 100).await.unwrap() {
             assert_eq!(
-                due_shard(&s.id),
+                store.due_shard_of(&s.id),
                 shard,
                 "a session is found in its own shard"
             );
@@ -846,7 +856,7 @@ async fn all_due(store: &dyn Store, at: OffsetDateTime) -> Vec<String> {
     ids
 }
 
-async fn due_sessions_are_open_ones_whose_check_is_due(store: Arc<dyn Store>) {
+async fn due_sessions_are_open_ones_whose_check_is_due(store: Arc<dyn Adapter>) {
     let t = now();
     let overdue = scheduled(t, time::Duration::seconds(-30));
     let due_now = scheduled(t, time::Duration::ZERO);
@@ -859,7 +869,7 @@ async fn due_sessions_are_open_ones_whose_check_is_due(store: Arc<dyn Store>) {
     expected.sort();
     assert_eq!(all_due(&*store, t).await, expected);
     // What it reads back is the session as stored, schedule included.
-    let shard = due_shard(&overdue.id);
+    let shard = store.due_shard_of(&overdue.id);
     let found = store.due_sessions(shard, t, 100).await.unwrap();
     assert!(found.contains(&overdue));
 
@@ -894,13 +904,13 @@ async fn due_sessions_are_open_ones_whose_check_is_due(store: Arc<dyn Store>) {
     );
 }
 
-async fn the_due_query_is_bounded_and_earliest_first(store: Arc<dyn Store>) {
+async fn the_due_query_is_bounded_and_earliest_first(store: Arc<dyn Adapter>) {
     let t = now();
     // Five sessions of one shard, due 50, 40, ... 10 seconds ago (created in shuffled order).
     let mut same_shard = Vec::new();
     while same_shard.len() < 5 {
         let s = scheduled(t, time::Duration::ZERO);
-        if due_shard(&s.id) == 3 {
+        if store.due_shard_of(&s.id) == 3 {
             same_shard.push(s);
         }
     }
@@ -922,7 +932,7 @@ async fn the_due_query_is_bounded_and_earliest_first(store: Arc<dyn Store>) {
     assert!(store.due_sessions(4, t, 3).await.unwrap().is_empty());
 }
 
-async fn refs_read_together_answer_in_the_order_asked(store: Arc<dyn Store>) {
+async fn refs_read_together_answer_in_the_order_asked(store: Arc<dyn Adapter>) {
     let user = format!("user-{}", idv::ids::random_token());
     let (basic, poa) = (
         format!("authento#{user}#BASIC"),
@@ -947,7 +957,7 @@ async fn refs_read_together_answer_in_the_order_asked(store: Arc<dyn Store>) {
     assert_eq!(store.get_refs(&[]).await.unwrap(), vec![]);
 }
 
-async fn a_postponed_check_is_not_due_before_its_time(store: Arc<dyn Store>) {
+async fn a_postponed_check_is_not_due_before_its_time(store: Arc<dyn Adapter>) {
     let t = now();
     let s = scheduled(t, time::Duration::seconds(10));
     create(&*store, &s).await;
@@ -964,7 +974,7 @@ async fn a_postponed_check_is_not_due_before_its_time(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    let shard = due_shard(&s.id);
+    let shard = store.due_shard_of(&s.id);
     for _ in 0..2 {
         // Asked twice: finding it early once changes nothing for the next asker.
         assert!(
@@ -1049,7 +1059,7 @@ async fn dynamodb_keeps_the_filing_on_a_postponed_check_and_refiles_when_found_e
     assert_eq!(filing(&store, &s.id).await.as_ref(), Some(&filed));
 
     // Found early by the due query: not answered, filed where its check is.
-    let shard = due_shard(&s.id);
+    let shard = store.due_shard_of(&s.id);
     assert!(
         store
             .due_sessions(shard, t + time::Duration::seconds(30), 100)
@@ -1080,7 +1090,11 @@ async fn dynamodb_refuses_a_write_whose_filing_hint_is_stale() {
     let postponed = postpone(&stale, t + time::Duration::seconds(60));
     write(&store, &postponed).await.unwrap();
     store
-        .due_sessions(due_shard(&s.id), t + time::Duration::seconds(30), 100)
+        .due_sessions(
+            store.due_shard_of(&s.id),
+            t + time::Duration::seconds(30),
+            100,
+        )
         .await
         .unwrap();
     // A writer holding the version read after the postponement, but the filing hint of before,
@@ -1102,7 +1116,11 @@ async fn dynamodb_refuses_a_write_whose_filing_hint_is_stale() {
         .unwrap();
     assert!(
         store
-            .due_sessions(due_shard(&s.id), t + time::Duration::seconds(41), 100)
+            .due_sessions(
+                store.due_shard_of(&s.id),
+                t + time::Duration::seconds(41),
+                100
+            )
             .await
             .unwrap()
             .iter()

@@ -257,7 +257,7 @@ pub async fn retry_due(
 ) -> RetrySummary {
     let started = std::time::Instant::now();
     let mut summary = RetrySummary::default();
-    let shards = crate::store::DUE_SHARDS;
+    let shards = app.store.retry_shards();
     let per_shard = max.div_ceil(usize::from(shards)).max(1);
     // The shards are asked all at once: a pass waits for one round trip, not sixteen.
     let mut queries = tokio::task::JoinSet::new();

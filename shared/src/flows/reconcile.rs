@@ -12,7 +12,7 @@
 
 use super::sessions::{expire_if_due, refresh_from_provider};
 use crate::session::{Session, schedule};
-use crate::store::{DUE_SHARDS, SessionWrite, StoreError};
+use crate::store::{SessionWrite, StoreError};
 use crate::{App, Error};
 use serde::Serialize;
 use std::sync::Arc;
@@ -128,9 +128,10 @@ async fn find_due(
     max: usize,
     summary: &mut Summary,
 ) -> Vec<Session> {
-    let mut found: Vec<Vec<Session>> = vec![Vec::new(); usize::from(DUE_SHARDS)];
-    let mut limit = max.div_ceil(usize::from(DUE_SHARDS)).max(1);
-    let mut ask: Vec<u16> = (0..DUE_SHARDS).collect();
+    let shards = app.store.due_shards();
+    let mut found: Vec<Vec<Session>> = vec![Vec::new(); usize::from(shards)];
+    let mut limit = max.div_ceil(usize::from(shards)).max(1);
+    let mut ask: Vec<u16> = (0..shards).collect();
     loop {
         // The shards are asked all at once: a run waits for one round trip, not sixteen.
         let mut queries = JoinSet::new();
@@ -245,7 +246,7 @@ mod tests {
     use crate::config::Config;
     use crate::secrets::{SecretDoc, SecretSource};
     use crate::session::HistoryEntry;
-    use crate::store::{MemoryStore, Store, due_shard};
+    use crate::store::{Inspect, MemoryStore, Sessions, Store};
 
     fn app(max: &str, store: Arc<dyn Store>, now: time::OffsetDateTime) -> App {
         let config = Config::from_lookup(|k| match k {
@@ -264,7 +265,7 @@ mod tests {
     }
 
     /// Due sessions, all in one shard, due 30, 20 and 10 seconds ago.
-    async fn crowded_shard(store: &dyn Store, now: time::OffsetDateTime) -> Vec<Session> {
+    async fn crowded_shard(store: &MemoryStore, now: time::OffsetDateTime) -> Vec<Session> {
         let mut made = Vec::new();
         while made.len() < 3 {
             let mut s = Session::new(
@@ -273,7 +274,7 @@ mod tests {
                 "u",
                 now,
             );
-            if due_shard(&s.id) != 5 {
+            if store.due_shard_of(&s.id) != 5 {
                 continue;
             }
             s.next_check_at = Some(now - time::Duration::seconds(30 - 10 * made.len() as i64));
@@ -289,8 +290,8 @@ mod tests {
     #[tokio::test]
     async fn a_crowded_shard_gets_the_room_others_leave() {
         let now = time::OffsetDateTime::now_utc();
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let made = crowded_shard(&*store, now).await;
+        let store = Arc::new(MemoryStore::new());
+        let made = crowded_shard(&store, now).await;
         // A cap of 2 is a share of 1 per shard; the one crowded shard is asked again for more.
         let app = app("2", store, now);
         let mut summary = Summary::default();
