@@ -6,7 +6,7 @@ use idv::providers::prove::{Possession, ProveData, ProveRegion, identity_ref_key
 use idv::session::{HistoryEntry, IdentityEvent, Provider, ProviderData, Session, SessionId};
 use idv::store::{
     Delivery, DeliveryState, DynamoStore, MemoryStore, Recorded, RefClaim, SessionWrite, Store,
-    StoreError,
+    StoreError, Stored,
 };
 use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
@@ -90,7 +90,8 @@ contract!(
 async fn prove_details_read_back_identically(store: Arc<dyn Adapter>) {
     let s = prove_session("user-p1");
     create(store.as_ref(), &s).await;
-    assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
+    let got = store.get_session(&s.id).await.unwrap();
+    assert_eq!(got.map(Stored::into_value), Some(s));
 }
 
 async fn identity_refs_are_claimed_once_and_moved_only_from_where_they_point(
@@ -140,15 +141,19 @@ async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_al
             .unwrap(),
         Recorded::Process { attempts: 1 }
     );
-    let mut next = s.clone();
-    next.version = s.version + 1;
+    let read = store.get_session(&s.id).await.unwrap().unwrap();
+    let next = s.clone();
+    let write = |read, session| SessionWrite {
+        read,
+        session,
+        history: None,
+        at,
+    };
 
     // A stale version: nothing of it is written.
-    let stale = SessionWrite {
-        session: &next,
-        expected_version: s.version + 7,
-        history: None,
-    };
+    let mut moved_on = read.clone();
+    moved_on.version += 7;
+    let stale = write(&moved_on, &next);
     assert_eq!(
         store
             .add_identity_event(stale, &event(&s, "e1", at), &delivery)
@@ -161,43 +166,26 @@ async fn an_identity_event_is_written_with_its_session_and_delivery_or_not_at_al
         Some(DeliveryState::Received)
     );
 
-    let write = SessionWrite {
-        session: &next,
-        expected_version: s.version,
-        history: None,
-    };
     store
-        .add_identity_event(write, &event(&s, "e1", at), &delivery)
+        .add_identity_event(write(&read, &next), &event(&s, "e1", at), &delivery)
         .await
         .unwrap();
-    assert_eq!(store.get_session(&s.id).await.unwrap(), Some(next.clone()));
+    let read = store.get_session(&s.id).await.unwrap().unwrap();
+    assert_eq!(read.value, next);
     assert_eq!(
         store.delivery_state("prove", "e1").await.unwrap(),
         Some(DeliveryState::Applied)
     );
 
     // The same event again overwrites; a later one comes first; the limit holds.
-    let mut third = next.clone();
-    third.version = next.version + 1;
-    let write = SessionWrite {
-        session: &third,
-        expected_version: next.version,
-        history: None,
-    };
     store
-        .add_identity_event(write, &event(&s, "e1", at), &delivery)
+        .add_identity_event(write(&read, &next), &event(&s, "e1", at), &delivery)
         .await
         .unwrap();
-    let mut fourth = third.clone();
-    fourth.version = third.version + 1;
-    let write = SessionWrite {
-        session: &fourth,
-        expected_version: third.version,
-        history: None,
-    };
+    let read = store.get_session(&s.id).await.unwrap().unwrap();
     store
         .add_identity_event(
-            write,
+            write(&read, &next),
             &event(&s, "e2", at + Duration::seconds(5)),
             &delivery,
         )

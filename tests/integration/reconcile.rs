@@ -28,6 +28,7 @@ async fn stored(gw: &Gateway, id: &str) -> Session {
         .await
         .unwrap()
         .expect("the session")
+        .into_value()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

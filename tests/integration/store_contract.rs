@@ -4,7 +4,7 @@
 use idv::session::{HistoryEntry, Provider, Session, SessionId, Source, Status};
 use idv::store::{
     Begun, Delivery, DeliveryState, DynamoStore, IdempotencyRecord, IdempotencyState, MemoryStore,
-    Recorded, RefClaim, SessionWrite, Store, StoreError,
+    Recorded, RefClaim, SessionWrite, Store, StoreError, Stored,
 };
 use idv_tests::{dynamo_client, unique_table};
 use std::sync::Arc;
@@ -48,13 +48,13 @@ async fn create(store: &dyn Adapter, s: &Session) {
         .expect("create");
 }
 
-fn bumped(s: &Session, status: Status) -> (Session, HistoryEntry) {
-    let mut next = s.clone();
+/// The next state of a session as read, with its history entry.
+fn bumped(s: &Stored<Session>, status: Status) -> (Session, HistoryEntry) {
+    let mut next = s.value.clone();
     next.status = status;
-    next.version = s.version + 1;
     let h = HistoryEntry {
         session_id: s.id.clone(),
-        version: next.version,
+        version: s.next_version(),
         at: now(),
         from: s.status,
         to: status,
@@ -63,6 +63,25 @@ fn bumped(s: &Session, status: Status) -> (Session, HistoryEntry) {
         reason: None,
     };
     (next, h)
+}
+
+/// A write of `next` over the session as `read`, made now.
+fn write<'a>(
+    read: &'a Stored<Session>,
+    next: &'a Session,
+    history: Option<&'a HistoryEntry>,
+) -> SessionWrite<'a> {
+    SessionWrite {
+        read,
+        session: next,
+        history,
+        at: now(),
+    }
+}
+
+/// The session as stored now.
+async fn read(store: &dyn Adapter, id: &SessionId) -> Stored<Session> {
+    store.get_session(id).await.unwrap().expect("the session")
 }
 
 macro_rules! contract {
@@ -83,6 +102,7 @@ contract!(
     concurrent_writers_never_lose_an_update,
     history_is_append_only_and_ordered,
     a_long_history_keeps_its_first_entry_and_the_latest_ones,
+    writes_go_over_what_the_last_write_answered,
     a_ref_points_to_one_open_session_at_a_time,
     a_users_sessions_list_newest_first_per_tenant,
     cursors_page_through_and_foreign_cursors_are_refused,
@@ -112,9 +132,14 @@ async fn a_created_session_reads_back_identically(store: Arc<dyn Adapter>) {
         message: "no".into(),
     });
     create(&*store, &s).await;
-    assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
+    let got = store.get_session(&s.id).await.unwrap();
+    assert_eq!(got.map(Stored::into_value), Some(s));
     assert_eq!(
-        store.get_session(&SessionId::generate()).await.unwrap(),
+        store
+            .get_session(&SessionId::generate())
+            .await
+            .unwrap()
+            .map(Stored::into_value),
         None
     );
 }
@@ -132,20 +157,14 @@ async fn a_session_id_is_created_once(store: Arc<dyn Adapter>) {
 async fn writes_with_a_stale_version_are_refused(store: Arc<dyn Adapter>) {
     let s = session("t", "user-1", now());
     create(&*store, &s).await;
-    let (v2, h2) = bumped(&s, Status::Pending);
-    let w = SessionWrite {
-        session: &v2,
-        expected_version: 1,
-        history: Some(&h2),
-    };
+    let v1 = read(&*store, &s.id).await;
+    assert_eq!(v1.version, 1);
+    let (v2, h2) = bumped(&v1, Status::Pending);
+    let w = write(&v1, &v2, Some(&h2));
     store.update_session(w).await.unwrap();
     // A second writer that also read version 1 loses, and its history entry is not written.
-    let (other, h_other) = bumped(&s, Status::Processing);
-    let w = SessionWrite {
-        session: &other,
-        expected_version: 1,
-        history: Some(&h_other),
-    };
+    let (other, h_other) = bumped(&v1, Status::Processing);
+    let w = write(&v1, &other, Some(&h_other));
     assert_eq!(
         store.update_session(w).await.unwrap_err(),
         StoreError::Conflict
@@ -169,13 +188,8 @@ async fn concurrent_writers_never_lose_an_update(store: Arc<dyn Adapter>) {
             loop {
                 let cur = store.get_session(&id).await.unwrap().unwrap();
                 let (next, h) = bumped(&cur, Status::Pending);
-                let w = SessionWrite {
-                    session: &next,
-                    expected_version: cur.version,
-                    history: Some(&h),
-                };
-                match store.update_session(w).await {
-                    Ok(()) => return,
+                match store.update_session(write(&cur, &next, Some(&h))).await {
+                    Ok(_) => return,
                     Err(StoreError::Conflict) => continue,
                     Err(e) => panic!("{e}"),
                 }
@@ -202,16 +216,12 @@ async fn a_long_history_keeps_its_first_entry_and_the_latest_ones(store: Arc<dyn
     create(&*store, &s).await;
     // A provider flipping its word forever must not make the session unwritable (DynamoDB's
     // item limit): the history holds the creation and the latest entries.
-    let mut current = s.clone();
+    let mut current = read(&*store, &s.id).await;
     let words = [Status::Pending, Status::Processing];
     for i in 0..(MAX_HISTORY + 5) {
         let (next, h) = bumped(&current, words[i % 2]);
         store
-            .update_session(SessionWrite {
-                session: &next,
-                expected_version: current.version,
-                history: Some(&h),
-            })
+            .update_session(write(&current, &next, Some(&h)))
             .await
             .unwrap();
         // Read back, as every writer does: the store's view of the layout comes with it.
@@ -230,25 +240,49 @@ async fn a_long_history_keeps_its_first_entry_and_the_latest_ones(store: Arc<dyn
     assert_eq!(versions, want);
 }
 
+async fn writes_go_over_what_the_last_write_answered(store: Arc<dyn Adapter>) {
+    use idv::session::MAX_HISTORY;
+    let s = session("t", "user-1", now());
+    create(&*store, &s).await;
+    // A flow writes again over what its write answered, without reading back: the version and
+    // the layout it answers are the stored ones, past the history's cap too.
+    let mut current = read(&*store, &s.id).await;
+    let words = [Status::Pending, Status::Processing];
+    for i in 0..(2 * MAX_HISTORY + 3) {
+        let (next, h) = bumped(&current, words[i % 2]);
+        current = store
+            .update_session(write(&current, &next, Some(&h)))
+            .await
+            .unwrap();
+    }
+    let last = current.version;
+    assert_eq!(read(&*store, &s.id).await.version, last);
+    let versions: Vec<u64> = store
+        .session_history(&s.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.version)
+        .collect();
+    let mut want = vec![1];
+    want.extend((last + 1 - (MAX_HISTORY as u64 - 1))..=last);
+    assert_eq!(versions, want);
+}
+
 async fn history_is_append_only_and_ordered(store: Arc<dyn Adapter>) {
     let s = session("t", "user-1", now());
     create(&*store, &s).await;
-    let (v2, h2) = bumped(&s, Status::Processing);
-    store
-        .update_session(SessionWrite {
-            session: &v2,
-            expected_version: 1,
-            history: Some(&h2),
-        })
+    let r1 = read(&*store, &s.id).await;
+    let (v2, h2) = bumped(&r1, Status::Processing);
+    // A write answers the session as now stored: the next write goes over it.
+    let r2 = store
+        .update_session(write(&r1, &v2, Some(&h2)))
         .await
         .unwrap();
-    let (v3, h3) = bumped(&v2, Status::Verified);
-    store
-        .update_session(SessionWrite {
-            session: &v3,
-            expected_version: 2,
-            history: Some(&h3),
-        })
+    assert_eq!((r2.version, &r2.value), (2, &v2));
+    let (v3, h3) = bumped(&r2, Status::Verified);
+    let r3 = store
+        .update_session(write(&r2, &v3, Some(&h3)))
         .await
         .unwrap();
     let h = store.session_history(&s.id).await.unwrap();
@@ -264,16 +298,8 @@ async fn history_is_append_only_and_ordered(store: Arc<dyn Adapter>) {
     assert_eq!(h[2], h3);
     // A write without history leaves the history alone.
     let mut v4 = v3.clone();
-    v4.version = 4;
     v4.last_checked_at = Some(now());
-    store
-        .update_session(SessionWrite {
-            session: &v4,
-            expected_version: 3,
-            history: None,
-        })
-        .await
-        .unwrap();
+    store.update_session(write(&r3, &v4, None)).await.unwrap();
     assert_eq!(store.session_history(&s.id).await.unwrap().len(), 3);
 }
 
@@ -299,7 +325,7 @@ async fn a_ref_points_to_one_open_session_at_a_time(store: Arc<dyn Adapter>) {
             .unwrap_err(),
         StoreError::Conflict
     );
-    assert_eq!(store.get_session(&b.id).await.unwrap(), None);
+    assert!(store.get_session(&b.id).await.unwrap().is_none());
     // Replacing needs the current target.
     let wrong = RefClaim {
         key: key.clone(),
@@ -736,9 +762,8 @@ async fn an_idempotency_key_is_taken_once_and_completed_by_its_holder(store: Arc
             .unwrap_err(),
         StoreError::Conflict
     );
-    assert_eq!(
-        store.get_session(&s.id).await.unwrap(),
-        None,
+    assert!(
+        store.get_session(&s.id).await.unwrap().is_none(),
         "nothing half-written"
     );
     // Its holder completes it with the session it creates, in one write.
@@ -871,28 +896,21 @@ async fn due_sessions_are_open_ones_whose_check_is_due(store: Arc<dyn Adapter>) 
     // What it reads back is the session as stored, schedule included.
     let shard = store.due_shard_of(&overdue.id);
     let found = store.due_sessions(shard, t, 100).await.unwrap();
-    assert!(found.contains(&overdue));
+    assert!(found.iter().any(|f| f.value == overdue));
 
     // Ended: it leaves the index. Checked again later: it is not due until then.
+    let overdue = read(&*store, &overdue.id).await;
     let (mut ended, h) = bumped(&overdue, Status::Verified);
     ended.next_check_at = None;
     store
-        .update_session(SessionWrite {
-            session: &ended,
-            expected_version: overdue.version,
-            history: Some(&h),
-        })
+        .update_session(write(&overdue, &ended, Some(&h)))
         .await
         .unwrap();
-    let mut pushed = due_now.clone();
+    let due_now = read(&*store, &due_now.id).await;
+    let mut pushed = due_now.value.clone();
     pushed.next_check_at = Some(t + time::Duration::minutes(1));
-    pushed.version += 1;
     store
-        .update_session(SessionWrite {
-            session: &pushed,
-            expected_version: due_now.version,
-            history: None,
-        })
+        .update_session(write(&due_now, &pushed, None))
         .await
         .unwrap();
     assert!(all_due(&*store, t).await.is_empty());
@@ -925,7 +943,7 @@ async fn the_due_query_is_bounded_and_earliest_first(store: Arc<dyn Adapter>) {
         .await
         .unwrap()
         .into_iter()
-        .map(|s| s.id)
+        .map(|s| s.value.id)
         .collect();
     let want: Vec<SessionId> = same_shard[..3].iter().map(|s| s.id.clone()).collect();
     assert_eq!(got, want);
@@ -962,16 +980,11 @@ async fn a_postponed_check_is_not_due_before_its_time(store: Arc<dyn Adapter>) {
     let s = scheduled(t, time::Duration::seconds(10));
     create(&*store, &s).await;
     // Written as a flow writes it: over the session read back, check postponed to t + 60 s.
-    let read = store.get_session(&s.id).await.unwrap().unwrap();
-    let mut postponed = read.clone();
+    let before = read(&*store, &s.id).await;
+    let mut postponed = before.value.clone();
     postponed.next_check_at = Some(t + time::Duration::seconds(60));
-    postponed.version += 1;
-    store
-        .update_session(SessionWrite {
-            session: &postponed,
-            expected_version: read.version,
-            history: None,
-        })
+    let written = store
+        .update_session(write(&before, &postponed, None))
         .await
         .unwrap();
     let shard = store.due_shard_of(&s.id);
@@ -991,7 +1004,7 @@ async fn a_postponed_check_is_not_due_before_its_time(store: Arc<dyn Adapter>) {
         .unwrap();
     assert_eq!(due.iter().map(|d| &d.id).collect::<Vec<_>>(), [&s.id]);
     assert_eq!(due[0].next_check_at, postponed.next_check_at);
-    assert_eq!(due[0].version, postponed.version);
+    assert_eq!(due[0].version, written.version);
 }
 
 // ---- DynamoDB only: how the due index is kept -------------------------------------------------
@@ -1026,21 +1039,15 @@ async fn filing(store: &DynamoStore, id: &SessionId) -> Option<String> {
     out.item?.get("gsi2sk")?.as_s().ok().cloned()
 }
 
-fn postpone(read: &Session, to: OffsetDateTime) -> Session {
-    let mut next = read.clone();
+/// Writes the session as `read` with its next check moved `to`.
+async fn postpone(
+    store: &DynamoStore,
+    read: &Stored<Session>,
+    to: OffsetDateTime,
+) -> Result<Stored<Session>, StoreError> {
+    let mut next = read.value.clone();
     next.next_check_at = Some(to);
-    next.version += 1;
-    next
-}
-
-async fn write(store: &DynamoStore, next: &Session) -> Result<(), StoreError> {
-    store
-        .update_session(SessionWrite {
-            session: next,
-            expected_version: next.version - 1,
-            history: None,
-        })
-        .await
+    store.update_session(write(read, &next, None)).await
 }
 
 #[tokio::test]
@@ -1053,7 +1060,7 @@ async fn dynamodb_keeps_the_filing_on_a_postponed_check_and_refiles_when_found_e
 
     // Postponed: the filing stays (no index write), still at or before the next check.
     let read = store.get_session(&s.id).await.unwrap().unwrap();
-    write(&store, &postpone(&read, t + time::Duration::seconds(60)))
+    postpone(&store, &read, t + time::Duration::seconds(60))
         .await
         .unwrap();
     assert_eq!(filing(&store, &s.id).await.as_ref(), Some(&filed));
@@ -1072,7 +1079,7 @@ async fn dynamodb_keeps_the_filing_on_a_postponed_check_and_refiles_when_found_e
 
     // Brought forward: the filing moves with it.
     let read = store.get_session(&s.id).await.unwrap().unwrap();
-    write(&store, &postpone(&read, t + time::Duration::seconds(20)))
+    postpone(&store, &read, t + time::Duration::seconds(20))
         .await
         .unwrap();
     let forward = filing(&store, &s.id).await.unwrap();
@@ -1087,8 +1094,9 @@ async fn dynamodb_refuses_a_write_whose_filing_hint_is_stale() {
     create(&store, &s).await;
     // Read while filed at t + 10 s; then its next check moves to t + 60 s and reconcile re-files it.
     let stale = store.get_session(&s.id).await.unwrap().unwrap();
-    let postponed = postpone(&stale, t + time::Duration::seconds(60));
-    write(&store, &postponed).await.unwrap();
+    postpone(&store, &stale, t + time::Duration::seconds(60))
+        .await
+        .unwrap();
     store
         .due_sessions(
             store.due_shard_of(&s.id),
@@ -1101,17 +1109,15 @@ async fn dynamodb_refuses_a_write_whose_filing_hint_is_stale() {
     // sets the check to t + 40 s: keeping the filing (t + 60 s) would check it late. Refused,
     // so that the writer re-reads (apply_with_retry does) and files it right.
     let mut hint_of_before = store.get_session(&s.id).await.unwrap().unwrap();
-    hint_of_before.due_key = stale.due_key;
+    hint_of_before.filing.due = stale.filing.due;
     assert_eq!(
-        write(
-            &store,
-            &postpone(&hint_of_before, t + time::Duration::seconds(40))
-        )
-        .await,
+        postpone(&store, &hint_of_before, t + time::Duration::seconds(40))
+            .await
+            .map(|_| ()),
         Err(StoreError::Conflict)
     );
     let fresh = store.get_session(&s.id).await.unwrap().unwrap();
-    write(&store, &postpone(&fresh, t + time::Duration::seconds(40)))
+    postpone(&store, &fresh, t + time::Duration::seconds(40))
         .await
         .unwrap();
     assert!(

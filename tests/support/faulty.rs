@@ -44,7 +44,7 @@ impl FaultyStore {
 
 #[async_trait]
 impl Sessions for FaultyStore {
-    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Stored<Session>>> {
         self.inner.get_session(id).await
     }
     async fn create_session(
@@ -58,7 +58,7 @@ impl Sessions for FaultyStore {
             .create_session(session, history, claims, idempotency)
             .await
     }
-    async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<()> {
+    async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
         self.fault(&write.session.id)?;
         self.inner.update_session(write).await
     }
@@ -184,7 +184,7 @@ impl DueIndex for FaultyStore {
         shard: u16,
         now: OffsetDateTime,
         limit: usize,
-    ) -> StoreResult<Vec<Session>> {
+    ) -> StoreResult<Vec<Stored<Session>>> {
         self.inner.due_sessions(shard, now, limit).await
     }
 }

@@ -241,7 +241,7 @@ where
 /// The session a replay answers, if it is the tenant's (defense in depth: keys are per tenant).
 pub async fn replayed_session(app: &App, tenant: &str, done: &Done) -> Result<Session, Error> {
     match app.store.get_session(&done.session_id).await? {
-        Some(s) if s.tenant == tenant => Ok(s),
+        Some(s) if s.tenant == tenant => Ok(s.into_value()),
         _ => Err(Error::NotFound),
     }
 }

@@ -43,7 +43,7 @@ pub async fn link(
     };
     let subject = subject?;
     match session.provider_ref.as_deref() {
-        Some(k) if k == subject => return Ok(session),
+        Some(k) if k == subject => return Ok(session.into_value()),
         Some(_) => {
             return Err(Error::Conflict(
                 "the session is already linked to another provider id".into(),
@@ -73,7 +73,7 @@ pub async fn link(
         secrets: &secrets,
         now: app.clock.now(),
     };
-    let fetched = fetch(adapter, &cx, &subject, Some(&session)).await?;
+    let fetched = fetch(adapter, &cx, &subject, Some(&session.value)).await?;
     if adapter
         .names(&fetched.answer)
         .is_some_and(|named| named != session.id)
@@ -88,5 +88,5 @@ pub async fn link(
     };
     let linked = apply_read(app, adapter, &cx, session, &fetched, Some(link)).await?;
     tracing::info!(session_id = %linked.id, provider = %linked.provider, "provider id linked");
-    Ok(linked)
+    Ok(linked.into_value())
 }

@@ -12,7 +12,7 @@
 
 use super::sessions::{expire_if_due, refresh_from_provider};
 use crate::session::{Session, schedule};
-use crate::store::{SessionWrite, StoreError};
+use crate::store::{SessionWrite, StoreError, Stored};
 use crate::{App, Error};
 use serde::Serialize;
 use std::sync::Arc;
@@ -127,9 +127,9 @@ async fn find_due(
     now: time::OffsetDateTime,
     max: usize,
     summary: &mut Summary,
-) -> Vec<Session> {
+) -> Vec<Stored<Session>> {
     let shards = app.store.due_shards();
-    let mut found: Vec<Vec<Session>> = vec![Vec::new(); usize::from(shards)];
+    let mut found: Vec<Vec<Stored<Session>>> = vec![Vec::new(); usize::from(shards)];
     let mut limit = max.div_ceil(usize::from(shards)).max(1);
     let mut ask: Vec<u16> = (0..shards).collect();
     loop {
@@ -162,7 +162,7 @@ async fn find_due(
     found.into_iter().flatten().collect()
 }
 
-async fn one(app: &App, session: Session) -> Outcome {
+async fn one(app: &App, session: Stored<Session>) -> Outcome {
     let id = session.id.clone();
     let before = session.status;
     let now = app.clock.now();
@@ -212,23 +212,24 @@ async fn one(app: &App, session: Session) -> Outcome {
 /// else wrote it (and its schedule): nothing to do.
 async fn reschedule(
     app: &App,
-    session: Session,
+    read: Stored<Session>,
     plan: fn(&mut Session, crate::session::Polling, time::OffsetDateTime),
 ) -> Result<(), Error> {
-    let polling = app.providers.get(&session.provider)?.polling();
-    let mut next = session.clone();
-    plan(&mut next, polling, app.clock.now());
-    next.version = session.version + 1;
+    let polling = app.providers.get(&read.provider)?.polling();
+    let now = app.clock.now();
+    let mut next = read.value.clone();
+    plan(&mut next, polling, now);
     match app
         .store
         .update_session(SessionWrite {
+            read: &read,
             session: &next,
-            expected_version: session.version,
             history: None,
+            at: now,
         })
         .await
     {
-        Ok(()) | Err(StoreError::Conflict) => Ok(()),
+        Ok(_) | Err(StoreError::Conflict) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -78,7 +78,9 @@ pub(crate) async fn resolve(
             }
             (ClaimRule::Replace, Some(r)) => Some(r.session_id),
             (ClaimRule::Reuse, Some(r)) => match app.store.get_session(&r.session_id).await? {
-                Some(s) if !s.status.is_terminal() => return Ok(Resolved::Reuse(Box::new(s))),
+                Some(s) if !s.status.is_terminal() => {
+                    return Ok(Resolved::Reuse(Box::new(s.into_value())));
+                }
                 _ => Some(r.session_id),
             },
         };

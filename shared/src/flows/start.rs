@@ -146,10 +146,11 @@ async fn open(
     tracing::info!(session_id = %session.id, provider = name, status = session.status.as_str(), "session created");
     claims.extend(later);
     let kept = refs::kept_subjects(&claims);
+    let created = crate::store::Stored::created(session);
     let session =
-        super::webhook::match_kept(app, adapter, session, &kept, opening.read.as_ref()).await;
+        super::webhook::match_kept(app, adapter, created, &kept, opening.read.as_ref()).await;
     Ok(Started {
-        session,
+        session: session.into_value(),
         client: opening.client,
     })
 }

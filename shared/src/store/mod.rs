@@ -16,6 +16,7 @@ pub use memory::MemoryStore;
 pub use port::{Deliveries, DueIndex, Idempotency, Inspect, Journal, Refs, Sessions, Store};
 
 use crate::session::{HistoryEntry, Provider, Session, SessionId};
+use std::ops::Deref;
 use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -175,19 +176,105 @@ pub enum Begun {
     Existing(IdempotencyRecord),
 }
 
+/// A page of a listing: values only (a listing is read, never written back).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub sessions: Vec<Session>,
     pub next_cursor: Option<String>,
 }
 
+/// A value as read from the store, with the store's bookkeeping beside it: the version every
+/// write is conditional on, and where the store filed it. The bookkeeping is never part of the
+/// value: compare `value`s (two reads of one state are equal whatever their versions).
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub value: T,
+    /// Optimistic concurrency: a write is conditional on it, and stores the next one.
+    pub version: u64,
+    pub filing: Filing,
+}
+
+/// The version a session is created with.
+pub(crate) const FIRST_VERSION: u64 = 1;
+
+impl Stored<Session> {
+    /// A session as `Sessions::create_session` stores it: its first version, with its first
+    /// history entry, in the due index at its next check if it has one.
+    pub fn created(session: Session) -> Self {
+        let due = session.next_check_at.filter(|_| is_scheduled(&session));
+        Stored {
+            value: session,
+            version: FIRST_VERSION,
+            filing: Filing {
+                due,
+                history: HistoryMark {
+                    len: 1,
+                    oldest_slot: 0,
+                },
+            },
+        }
+    }
+}
+
+impl<T> Stored<T> {
+    /// The version the next write of this value stores (a history entry carries it).
+    pub fn next_version(&self) -> u64 {
+        self.version + 1
+    }
+
+    pub fn into_value(self) -> T {
+        self.value
+    }
+}
+
+impl<T> Deref for Stored<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// Where an adapter filed a session: hints that let a write touch no more than it must. Read with
+/// a version, they are exact (a write is conditional on that version); after a write, the
+/// adapter derives them from what it wrote. Its write checks them besides, so a stale hint costs
+/// a retry, never a wrong filing. The in-memory adapter needs none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filing {
+    /// Where the due index holds the session, if it does. DynamoDB keeps a filing that is not
+    /// later than the new `next_check_at` instead of moving it (moving an index key costs a
+    /// delete and a put in the index on every write); reconcile re-files a session it finds
+    /// early.
+    pub due: Option<OffsetDateTime>,
+    /// How the stored history is laid out, so that a write keeps it within `MAX_HISTORY`.
+    pub history: HistoryMark,
+}
+
+/// How a session's stored history is laid out: how many entries it holds, and where the oldest
+/// one after the first sits (the one a write replaces once the history is full).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryMark {
+    pub len: usize,
+    pub oldest_slot: usize,
+}
+
 /// A write to the session together with what must happen atomically with it.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionWrite<'a> {
-    /// The new state, its `version` already one more than `expected_version`.
+    /// The session as read: the write is conditional on its version, and stores the next one.
+    pub read: &'a Stored<Session>,
+    /// The new state.
     pub session: &'a Session,
-    pub expected_version: u64,
     pub history: Option<&'a HistoryEntry>,
+    /// When the write is made: a due filing already due by then is moved with it (kept, reconcile
+    /// would find the session early and re-file it, a write of its own).
+    pub at: OffsetDateTime,
+}
+
+impl SessionWrite<'_> {
+    /// The version the write stores.
+    pub fn version(&self) -> u64 {
+        self.read.next_version()
+    }
 }
 
 /// Whether a session belongs in the due index: it has a next check and can still change (an

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 /// Sessions: read, created (with what must exist with them), written, listed for a user.
 #[async_trait]
 pub trait Sessions: Send + Sync {
-    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Stored<Session>>>;
 
     /// Creates a session (with its first history entry), atomically with its ref claims and
     /// the completion of its request's idempotency record (`idempotency` is the `Done` record; the
@@ -24,8 +24,9 @@ pub trait Sessions: Send + Sync {
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()>;
 
-    /// Writes a new state if the stored version is still `expected_version`; else `Conflict`.
-    async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<()>;
+    /// Writes a new state if the stored version is still the one read (`write.read`); else
+    /// `Conflict`. The session as now stored (its version and filing for the next write).
+    async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<Stored<Session>>;
 
     /// A user's sessions of one tenant, newest first. `None` cursor starts at the newest.
     /// A cursor that this store did not hand out for this tenant and user is `Ok(None)`.
@@ -164,7 +165,7 @@ pub trait DueIndex: Send + Sync {
         shard: u16,
         now: OffsetDateTime,
         limit: usize,
-    ) -> StoreResult<Vec<Session>>;
+    ) -> StoreResult<Vec<Stored<Session>>>;
 }
 
 /// What happened to a session besides its state: identity events (Prove) and a user's

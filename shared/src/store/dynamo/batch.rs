@@ -1,7 +1,7 @@
 //! Reads by key in batches: what the keys-only indexes name is read with one BatchGetItem per
 //! 100 keys instead of one GetItem each.
 
-use super::super::{StoreError, StoreResult};
+use super::super::{StoreError, StoreResult, Stored};
 use super::DynamoStore;
 use super::attr::{Item, opt_s};
 use super::codec::session_from;
@@ -61,7 +61,10 @@ impl DynamoStore {
 
     /// Sessions by id in the order asked (for the indexes, which hold keys only). A session the
     /// index names but the table no longer has is left out.
-    pub(super) async fn sessions_by_id(&self, ids: &[SessionId]) -> StoreResult<Vec<Session>> {
+    pub(super) async fn sessions_by_id(
+        &self,
+        ids: &[SessionId],
+    ) -> StoreResult<Vec<Stored<Session>>> {
         let keys = ids.iter().map(session_key).collect();
         let mut by_pk: HashMap<String, Item> = self
             .batch_get(keys)

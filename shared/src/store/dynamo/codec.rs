@@ -3,14 +3,14 @@
 //! write unit.
 
 use super::super::{
-    Delivery, DeliveryState, IdempotencyRecord, IdempotencyState, ProviderRef, StoreError,
-    StoreResult, is_scheduled,
+    Delivery, DeliveryState, FIRST_VERSION, Filing, HistoryMark, IdempotencyRecord,
+    IdempotencyState, ProviderRef, StoreError, StoreResult, Stored, is_scheduled,
 };
 use super::attr::*;
 use super::keys::*;
 use crate::session::{
-    DueKey, HistoryEntry, HistoryMark, IdentityEvent, LastError, Provider, ProviderData,
-    Reauthentication, Session, SessionId, Source, Status,
+    HistoryEntry, IdentityEvent, LastError, Provider, ProviderData, Reauthentication, Session,
+    SessionId, Source, Status,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -59,7 +59,7 @@ pub(super) const SESSION_FIXED: &[&str] = &[
     "created_at",
 ];
 
-/// A session's state as an item (without its history and its due filing).
+/// A session's state as an item (without its version, its history and its due filing).
 pub(super) fn session_item(x: &Session) -> Item {
     let mut item = session_key(&x.id);
     item.insert("gsi1pk".into(), s(user_pk(&x.tenant, &x.user_id)));
@@ -101,14 +101,14 @@ pub(super) fn session_item(x: &Session) -> Item {
         item.insert("check_attempts".into(), n(x.check_attempts));
     }
     put_opt(&mut item, "unclear", x.unclear.clone().map(s));
-    item.insert("version".into(), n(x.version));
     item
 }
 
-/// The item that creates a session: its state, its first history entry, and its filing in the
-/// due index when it has a next check.
+/// The item that creates a session: its state at its first version, its first history entry,
+/// and its filing in the due index when it has a next check.
 pub(super) fn new_session_item(x: &Session, first: &HistoryEntry) -> Item {
     let mut item = session_item(x);
+    item.insert("version".into(), n(FIRST_VERSION));
     item.insert("h".into(), AttributeValue::L(vec![history_value(first)]));
     if let (true, Some(at)) = (is_scheduled(x), x.next_check_at) {
         item.insert("gsi2pk".into(), s(session_due_pk(&x.id)));
@@ -117,7 +117,8 @@ pub(super) fn new_session_item(x: &Session, first: &HistoryEntry) -> Item {
     item
 }
 
-pub(super) fn session_from(item: &Item) -> StoreResult<Session> {
+/// A session item as read: the session, with its version and filing beside it.
+pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
     let id = session_id_of(item).ok_or_else(|| corrupt("id"))?;
     let last_error = match (opt_s(item, "error_code"), opt_s(item, "error_message")) {
         (Some(code), message) => Some(LastError {
@@ -126,7 +127,7 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Session> {
         }),
         _ => None,
     };
-    Ok(Session {
+    let value = Session {
         id,
         tenant: get_s(item, "tenant")?.to_owned(),
         provider: provider(item)?,
@@ -147,9 +148,14 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Session> {
             None => ProviderData::default(),
         },
         unclear: opt_s(item, "unclear"),
+    };
+    Ok(Stored {
+        value,
         version: get_n(item, "version")?,
-        due_key: DueKey(filed_due(item)),
-        history_mark: history_mark(item),
+        filing: Filing {
+            due: filed_due(item),
+            history: history_mark(item),
+        },
     })
 }
 
@@ -417,7 +423,7 @@ mod tests {
     #[test]
     fn every_optional_session_attribute_is_listed() {
         // An attribute missing from SESSION_OPTIONAL would survive an update that cleared it.
-        let always = ["status", "updated_at", "version"];
+        let always = ["status", "updated_at"];
         for k in session_item(&full_session()).keys() {
             assert!(
                 SESSION_FIXED.contains(&k.as_str())
@@ -440,7 +446,10 @@ mod tests {
     #[test]
     fn a_session_round_trips_through_its_item() {
         let x = full_session();
-        assert_eq!(session_from(&session_item(&x)).unwrap(), x);
+        let mut item = session_item(&x);
+        item.insert("version".into(), n(7_u64));
+        let read = session_from(&item).unwrap();
+        assert_eq!((read.value, read.version), (x, 7));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! check keeps the filing: `update`). A session found early is re-filed where it belongs.
 
 use super::super::shard::SHARDS;
-use super::super::{DueIndex, StoreError, StoreResult, is_scheduled};
+use super::super::{DueIndex, StoreError, StoreResult, Stored, is_scheduled};
 use super::DynamoStore;
 use super::attr::{n, s};
 use super::errors::{read_error, write_error};
@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 impl DynamoStore {
     /// Moves a session's due filing to `at`, if its version is still the one read.
-    async fn refile(&self, session: &Session, at: OffsetDateTime) -> StoreResult<()> {
+    async fn refile(&self, session: &Stored<Session>, at: OffsetDateTime) -> StoreResult<()> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -43,7 +43,7 @@ impl DueIndex for DynamoStore {
         shard: u16,
         now: OffsetDateTime,
         limit: usize,
-    ) -> StoreResult<Vec<Session>> {
+    ) -> StoreResult<Vec<Stored<Session>>> {
         // One page: what does not fit is due on the next run (earliest first, so nothing starves).
         let out = self
             .client
@@ -68,7 +68,7 @@ impl DueIndex for DynamoStore {
         }
         let mut due = Vec::with_capacity(ids.len());
         for session in self.sessions_by_id(&ids).await? {
-            let filed_by_now = session.due_key.0.is_some_and(|filed| filed <= now);
+            let filed_by_now = session.filing.due.is_some_and(|filed| filed <= now);
             let Some(at) = session
                 .next_check_at
                 .filter(|_| filed_by_now && is_scheduled(&session))

@@ -4,7 +4,7 @@
 
 use super::super::cursor::{self, Position};
 use super::super::{
-    IdempotencyRecord, Page, RefClaim, SessionWrite, Sessions, StoreError, StoreResult,
+    IdempotencyRecord, Page, RefClaim, SessionWrite, Sessions, StoreError, StoreResult, Stored,
 };
 use super::DynamoStore;
 use super::attr::s;
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl Sessions for DynamoStore {
-    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Stored<Session>>> {
         let item = self.get(session_key(id)).await?;
         item.as_ref().map(session_from).transpose()
     }
@@ -62,8 +62,13 @@ impl Sessions for DynamoStore {
         self.transact(items).await
     }
 
-    async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<()> {
+    async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
         let e = session_update(&w);
+        let written = Stored {
+            value: w.session.clone(),
+            version: w.version(),
+            filing: e.filing,
+        };
         self.client
             .update_item()
             .table_name(&self.table)
@@ -74,7 +79,7 @@ impl Sessions for DynamoStore {
             .set_expression_attribute_values(Some(e.values))
             .send()
             .await
-            .map(|_| ())
+            .map(|_| written)
             .map_err(write_error)
     }
 
@@ -122,7 +127,12 @@ impl Sessions for DynamoStore {
                 session_id_of(k).ok_or_else(|| StoreError::Corrupt("bad user index key".into()))
             })
             .collect::<StoreResult<_>>()?;
-        let sessions = self.sessions_by_id(&ids).await?;
+        let sessions: Vec<Session> = self
+            .sessions_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(Stored::into_value)
+            .collect();
         let next_cursor = if more {
             sessions.last().map(|last| {
                 let at = Position {

@@ -11,6 +11,7 @@ mod sessions;
 
 use super::{
     Delivery, DeliveryState, IdempotencyRecord, ProviderRef, SessionWrite, StoreError, StoreResult,
+    Stored,
 };
 use crate::session::{
     HistoryEntry, IdentityEvent, MAX_HISTORY, Reauthentication, Session, SessionId,
@@ -32,7 +33,8 @@ struct DeliveryRecord {
 
 #[derive(Default)]
 struct Inner {
-    sessions: HashMap<SessionId, Session>,
+    /// Each with its version beside it (no filing: nothing here costs more to move).
+    sessions: HashMap<SessionId, Stored<Session>>,
     history: BTreeMap<(String, u64), HistoryEntry>,
     refs: HashMap<String, ProviderRef>,
     deliveries: HashMap<(String, String), DeliveryRecord>,
@@ -63,9 +65,9 @@ impl Inner {
 
     /// The one session write (alone, or with an identity event): the version read must still be
     /// the stored one, and a history entry of a version already written is refused.
-    fn write_session(&mut self, w: &SessionWrite<'_>) -> StoreResult<()> {
+    fn write_session(&mut self, w: &SessionWrite<'_>) -> StoreResult<Stored<Session>> {
         match self.sessions.get(&w.session.id) {
-            Some(s) if s.version == w.expected_version => {}
+            Some(s) if s.version == w.read.version => {}
             _ => return Err(StoreError::Conflict),
         }
         if let Some(h) = w.history
@@ -75,12 +77,16 @@ impl Inner {
         {
             return Err(StoreError::Conflict);
         }
-        self.sessions
-            .insert(w.session.id.clone(), w.session.clone());
+        let stored = Stored {
+            value: w.session.clone(),
+            version: w.version(),
+            filing: Default::default(),
+        };
+        self.sessions.insert(w.session.id.clone(), stored.clone());
         if let Some(h) = w.history {
             self.append_history(h);
         }
-        Ok(())
+        Ok(stored)
     }
 
     /// Settles a delivery (recording it if it never was): out of the retry index, its lease

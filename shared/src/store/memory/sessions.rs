@@ -4,7 +4,7 @@ use super::super::cursor::{self, Position};
 use super::super::shard::{SHARDS, session_shard};
 use super::super::{
     DueIndex, IdempotencyRecord, Page, RefClaim, SessionWrite, Sessions, StoreError, StoreResult,
-    is_scheduled,
+    Stored, is_scheduled,
 };
 use super::MemoryStore;
 use crate::session::{HistoryEntry, Session, SessionId};
@@ -26,7 +26,7 @@ fn order(p: &Position) -> (i128, &str) {
 
 #[async_trait]
 impl Sessions for MemoryStore {
-    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Stored<Session>>> {
         Ok(self.lock().sessions.get(id).cloned())
     }
 
@@ -56,7 +56,8 @@ impl Sessions for MemoryStore {
                 return Err(StoreError::Conflict);
             }
         }
-        g.sessions.insert(session.id.clone(), session.clone());
+        g.sessions
+            .insert(session.id.clone(), Stored::created(session.clone()));
         g.append_history(history);
         for c in claims {
             g.refs.insert(
@@ -75,7 +76,7 @@ impl Sessions for MemoryStore {
         Ok(())
     }
 
-    async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<()> {
+    async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
         self.lock().write_session(&w)
     }
 
@@ -90,6 +91,7 @@ impl Sessions for MemoryStore {
         let mut mine: Vec<&Session> = g
             .sessions
             .values()
+            .map(|s| &s.value)
             .filter(|s| s.tenant == tenant && s.user_id == user_id)
             .collect();
         mine.sort_by(|a, b| order(&position(b)).cmp(&order(&position(a))));
@@ -134,9 +136,9 @@ impl DueIndex for MemoryStore {
         shard: u16,
         now: OffsetDateTime,
         limit: usize,
-    ) -> StoreResult<Vec<Session>> {
+    ) -> StoreResult<Vec<Stored<Session>>> {
         let g = self.lock();
-        let mut due: Vec<&Session> = g
+        let mut due: Vec<&Stored<Session>> = g
             .sessions
             .values()
             .filter(|s| is_scheduled(s) && session_shard(&s.id) == shard)
