@@ -33,7 +33,7 @@ pub async fn link(
     id: &str,
     body: &Map<String, Value>,
 ) -> Result<Session, Error> {
-    let session = load_owned(app, tenant, id).await?;
+    let session = load_owned(&*app.store, tenant, id).await?;
     let adapter = app.providers.get(&session.provider)?;
     let Some(subject) = adapter.parse_link(body) else {
         return Err(Error::Conflict(format!(
@@ -80,7 +80,7 @@ pub async fn link(
     {
         return Err(refused);
     }
-    refs::point(app, adapter.name(), &session, &claims).await?;
+    refs::point(&*app.store, adapter.name(), &session, &claims).await?;
     // What the provider shows is applied with the link itself: one write.
     let link = Link {
         subject: &subject,

@@ -65,7 +65,7 @@ pub(crate) async fn apply_read(
     link: Option<Link<'_>>,
 ) -> Result<Stored<Session>, Error> {
     let judgement = adapter.judge(cx, &fetched.answer, &session)?;
-    refs::point(app, adapter.name(), &session, &judgement.claims).await?;
+    refs::point(&*app.store, adapter.name(), &session, &judgement.claims).await?;
     let book = Bookkeeping {
         checked_at: Some(cx.now),
         seen_ms: Some(fetched.started_ms),

@@ -12,7 +12,7 @@
 
 use super::sessions::{expire_if_due, refresh_from_provider};
 use crate::session::{Session, schedule};
-use crate::store::{SessionWrite, StoreError, Stored};
+use crate::store::{DueIndex, SessionWrite, StoreError, Stored};
 use crate::{App, Error};
 use serde::Serialize;
 use std::sync::Arc;
@@ -58,7 +58,8 @@ pub async fn run(app: Arc<App>) -> Summary {
     let cfg = app.config.reconcile.clone();
     let mut summary = Summary::default();
 
-    let mut due = find_due(&app, now, cfg.max_sessions, &mut summary).await;
+    let index: Arc<dyn DueIndex> = app.store.clone();
+    let mut due = find_due(&index, now, cfg.max_sessions, &mut summary).await;
     // Earliest first across shards.
     due.sort_by_key(|s| s.next_check_at);
     due.truncate(cfg.max_sessions);
@@ -123,12 +124,12 @@ pub async fn run(app: Arc<App>) -> Summary {
 /// Up to `max` due sessions over all shards: each shard is asked for its share first; shards that
 /// filled their share are asked again for more while the run has room (most runs: one query each).
 async fn find_due(
-    app: &App,
+    index: &Arc<dyn DueIndex>,
     now: time::OffsetDateTime,
     max: usize,
     summary: &mut Summary,
 ) -> Vec<Stored<Session>> {
-    let shards = app.store.due_shards();
+    let shards = index.due_shards();
     let mut found: Vec<Vec<Stored<Session>>> = vec![Vec::new(); usize::from(shards)];
     let mut limit = max.div_ceil(usize::from(shards)).max(1);
     let mut ask: Vec<u16> = (0..shards).collect();
@@ -136,8 +137,8 @@ async fn find_due(
         // The shards are asked all at once: a run waits for one round trip, not sixteen.
         let mut queries = JoinSet::new();
         for &shard in &ask {
-            let store = app.store.clone();
-            queries.spawn(async move { (shard, store.due_sessions(shard, now, limit).await) });
+            let index = index.clone();
+            queries.spawn(async move { (shard, index.due_sessions(shard, now, limit).await) });
         }
         while let Some(done) = queries.join_next().await {
             match done {
@@ -296,7 +297,8 @@ mod tests {
         // A cap of 2 is a share of 1 per shard; the one crowded shard is asked again for more.
         let app = app("2", store, now);
         let mut summary = Summary::default();
-        let mut found = find_due(&app, now, 2, &mut summary).await;
+        let index: Arc<dyn DueIndex> = app.store.clone();
+        let mut found = find_due(&index, now, 2, &mut summary).await;
         found.sort_by_key(|s| s.next_check_at);
         let ids: Vec<_> = found.iter().map(|s| s.id.clone()).collect();
         assert_eq!(ids, [made[0].id.clone(), made[1].id.clone()]);

@@ -15,7 +15,7 @@ pub const SHOWN_EVENTS: usize = 50;
 /// The session, refreshed from its provider first when it is open and its last check is older
 /// than `refresh_after` (so however often the app polls, the provider is read at most that often).
 pub async fn get(app: &App, tenant: &str, id: &str, refresh: bool) -> Result<Session, Error> {
-    let session = load_owned(app, tenant, id).await?;
+    let session = load_owned(&*app.store, tenant, id).await?;
     let session = expire_if_due(app, session).await?;
     if !refresh || session.status.is_terminal() || !is_due(app, &session) {
         return Ok(session.into_value());
@@ -80,7 +80,7 @@ pub async fn list(
 }
 
 pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error> {
-    let session = load_owned(app, tenant, id).await?;
+    let session = load_owned(&*app.store, tenant, id).await?;
     let p = Proposal {
         status: Status::Canceled,
         provider_status: None,

@@ -221,7 +221,7 @@ async fn linkable(
         return Ok(None);
     }
     let claims = adapter.link_claims(subject);
-    match super::refs::point(app, adapter.name(), &s, &claims).await {
+    match super::refs::point(&*app.store, adapter.name(), &s, &claims).await {
         Ok(()) => {
             tracing::info!(session_id = %s.id, "provider id linked by the session it names");
             Ok(Some((s, claims)))
