@@ -47,7 +47,7 @@ async fn vs_of(gw: &Gateway, id: &str) -> String {
         .await
         .unwrap()
         .unwrap();
-    s.provider_ref.expect("its verification session")
+    s.value.provider_ref.expect("its verification session")
 }
 
 /// The tester on Stripe's hosted page: chooses an outcome (the page redirects back).
