@@ -559,6 +559,66 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
         }
     }
 
+    // webhook-stripe: a verification session's events, each twice (a duplicate), and each about a
+    // verification session no session has (kept).
+    let wh_stripe = Function::named("webhook-stripe").unwrap();
+    let stripe = d
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "stripe", "user_id": "user-i12"}),
+            None,
+        )
+        .await;
+    let vs =
+        d.gw.running
+            .app
+            .store
+            .get_session(&idv::session::SessionId::parse(&id_of(&stripe)).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .provider_ref
+            .unwrap();
+    let acted =
+        d.gw.stripe_control(
+            &format!("/sessions/{vs}"),
+            json!({"action": "verify", "deliver": false}),
+        )
+        .await;
+    let secret = d.gw.running.stripe.webhook_secret();
+    for event in acted["events"].as_array().unwrap() {
+        let body = event["body"].as_str().unwrap();
+        let unknown = body.replace(&vs, "vs_0000000000000000000000unknown");
+        // And an authentic body of a shape it cannot use (kept as an outline).
+        let other = r#"{"id":"evt_1","type":"customer.created","data":{"object":{"id":"cus_1"}}}"#;
+        for body in [body, body, unknown.as_str(), other] {
+            let t = time::OffsetDateTime::now_utc().unix_timestamp();
+            let signed = format!("{t}.{body}");
+            let signature = format!(
+                "t={t},v1={}",
+                idv::webhooks::hmac_digest::sign_hex(&secret, signed.as_bytes())
+            );
+            let headers = [
+                ("content-type", "application/json"),
+                ("stripe-signature", signature.as_str()),
+            ];
+            let answer = d
+                .call(
+                    Duration::ZERO,
+                    wh_stripe,
+                    Method::POST,
+                    "/v1/webhooks/stripe",
+                    &headers,
+                    body,
+                )
+                .await;
+            assert_eq!(answer["received"], true, "{answer}");
+        }
+    }
+
     // reconcile: a run within the Prove flow's deadline (it reads the flow, which links its
     // identity and acts on the event kept for it), then an hour later (sessions expired).
     for ahead in [Duration::minutes(10), Duration::hours(1)] {
