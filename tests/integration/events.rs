@@ -137,6 +137,23 @@ fn expectations() -> Vec<Expect> {
             },
         },
         Expect {
+            file: "get-session.history.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| {
+                assert_eq!(b["object"], "list", "{b}");
+                let data = b["data"].as_array().expect("data");
+                let first = data.last().expect("at least its creation");
+                assert_eq!(first["reason"], "created", "{b}");
+                assert_eq!(first["version"], 1, "{b}");
+                assert!(
+                    data.windows(2)
+                        .all(|w| w[0]["version"].as_u64() > w[1]["version"].as_u64()),
+                    "newest first: {b}"
+                );
+            },
+        },
+        Expect {
             file: "get-session.list.json",
             before: Before::Nothing,
             status: 200,

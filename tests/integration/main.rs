@@ -6,6 +6,7 @@ mod deadlines;
 mod docs;
 mod dynamodb_costs;
 mod events;
+mod history;
 mod iam;
 mod idempotency;
 mod never_lost;

@@ -661,7 +661,7 @@ fn the_checker_catches_what_openapi_forbids() {
     let good = json!({
         "id": "ses_01jd8x7k2m4n6p8q0r2s4t6v8w", "object": "verification_session",
         "provider": "authento", "user_id": "user-42", "status": "verified",
-        "provider_status": "VERIFIED", "last_error": null, "verification_type": "BASIC",
+        "provider_status": "VERIFIED", "provider_ref": null, "last_error": null, "verification_type": "BASIC",
         "created_at": "2026-11-18T11:06:40Z", "updated_at": "2026-11-18T11:12:03Z",
         "expires_at": null
     });

@@ -62,6 +62,9 @@ impl Sessions for FaultyStore {
         self.fault(&write.session.id)?;
         self.inner.update_session(write).await
     }
+    async fn history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
+        self.inner.history(id).await
+    }
     async fn list_user_sessions(
         &self,
         tenant: &str,

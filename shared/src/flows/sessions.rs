@@ -4,7 +4,7 @@
 use super::apply::{Bookkeeping, apply_with_retry};
 use super::load_owned;
 use crate::session::{
-    Decision, IdentityEvent, Proposal, Reauthentication, Session, Source, Status,
+    Decision, HistoryEntry, IdentityEvent, Proposal, Reauthentication, Session, Source, Status,
 };
 use crate::store::{Page, Stored};
 use crate::{App, Error};
@@ -77,6 +77,15 @@ pub async fn list(
                 "this cursor does not belong to this listing",
             )
         })
+}
+
+/// `GET /v1/sessions/{id}/history`: how the session reached its state, newest first. The
+/// stored state only: no provider read.
+pub async fn history(app: &App, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, Error> {
+    let session = load_owned(&*app.store, tenant, id).await?;
+    let mut history = app.store.history(&session.value.id).await?;
+    history.reverse();
+    Ok(history)
 }
 
 /// Cancels an open session: at its provider first (for one that says it must be told), then

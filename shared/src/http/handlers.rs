@@ -127,6 +127,10 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 &views::session_with_events(providers, &s, events.as_deref()),
             ))
         }
+        Route::SessionHistory { id } => {
+            let history = sessions::history(app, &tenant, id).await?;
+            Ok(ApiResponse::json(StatusCode::OK, &views::history(&history)))
+        }
         Route::ListUserSessions { user_id } => {
             crate::input::user_id_param(user_id)?;
             let limit = crate::input::limit(req.query_param("limit"), 20)?;

@@ -47,10 +47,11 @@ impl Function {
 }
 
 /// The routes of the session API, whatever the providers.
-const SESSION_ROUTES: [(&str, &str, Function); 6] = [
+const SESSION_ROUTES: [(&str, &str, Function); 7] = [
     ("POST", "/v1/sessions", Function::START_SESSION),
     ("POST", "/v1/sessions/{id}/cancel", Function::START_SESSION),
     ("GET", "/v1/sessions/{id}", Function::GET_SESSION),
+    ("GET", "/v1/sessions/{id}/history", Function::GET_SESSION),
     ("GET", "/v1/users/{user_id}/sessions", Function::GET_SESSION),
     ("POST", "/v1/sessions/{id}/link", Function::START_SESSION),
     (
@@ -89,6 +90,9 @@ pub enum Route {
     GetSession {
         id: String,
     },
+    SessionHistory {
+        id: String,
+    },
     ListUserSessions {
         user_id: String,
     },
@@ -120,6 +124,7 @@ impl Route {
                 Function::START_SESSION
             }
             Route::GetSession { .. }
+            | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
             | Route::ListUserReauthentications { .. } => Function::GET_SESSION,
             Route::Webhook { provider } => Function(
@@ -139,6 +144,7 @@ impl Route {
             Route::StartSession => "POST /v1/sessions",
             Route::CancelSession { .. } => "POST /v1/sessions/{id}/cancel",
             Route::GetSession { .. } => "GET /v1/sessions/{id}",
+            Route::SessionHistory { .. } => "GET /v1/sessions/{id}/history",
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
@@ -187,6 +193,9 @@ impl Route {
                 Some(Route::CancelSession { id: decode(id)? })
             }
             ("GET", ["v1", "sessions", id]) => Some(Route::GetSession { id: decode(id)? }),
+            ("GET", ["v1", "sessions", id, "history"]) => {
+                Some(Route::SessionHistory { id: decode(id)? })
+            }
             ("GET", ["v1", "users", user, "sessions"]) => Some(Route::ListUserSessions {
                 user_id: decode(user)?,
             }),

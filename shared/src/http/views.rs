@@ -5,7 +5,7 @@ use super::ApiResponse;
 use crate::clock::rfc3339;
 use crate::flows::deliveries::Ack;
 use crate::providers::Providers;
-use crate::session::{IdentityEvent, Reauthentication, Session};
+use crate::session::{HistoryEntry, IdentityEvent, Reauthentication, Session};
 use crate::store::Page;
 use serde_json::{Value, json};
 
@@ -18,6 +18,7 @@ pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Val
         "user_id": s.user_id,
         "status": s.status.as_str(),
         "provider_status": s.provider_status,
+        "provider_ref": s.provider_ref,
         "last_error": s.last_error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
         "created_at": rfc3339(s.created_at),
         "updated_at": rfc3339(s.updated_at),
@@ -30,6 +31,26 @@ pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Val
         v["client"] = c;
     }
     v
+}
+
+/// A session's history (newest first): each change with its source and reason.
+pub fn history(entries: &[HistoryEntry]) -> Value {
+    let data: Vec<Value> = entries
+        .iter()
+        .map(|h| {
+            json!({
+                "object": "session_change",
+                "version": h.version,
+                "at": rfc3339(h.at),
+                "from": h.from.as_str(),
+                "status": h.to.as_str(),
+                "provider_status": h.provider_status,
+                "source": h.source,
+                "reason": h.reason,
+            })
+        })
+        .collect();
+    json!({"object": "list", "data": data})
 }
 
 /// A session read on its own, with the identity events recorded on it (newest first) when its

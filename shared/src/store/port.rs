@@ -28,6 +28,9 @@ pub trait Sessions: Send + Sync {
     /// `Conflict`. The session as now stored (its version and filing for the next write).
     async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<Stored<Session>>;
 
+    /// A session's history, oldest first (at most the last 32 changes and the first).
+    async fn history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>>;
+
     /// A user's sessions of one tenant, newest first. `None` cursor starts at the newest.
     /// A cursor that this store did not hand out for this tenant and user is `Ok(None)`.
     async fn list_user_sessions(
@@ -212,7 +215,7 @@ impl<T: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + ?Sized
 /// holds a `Store`, which does not include it.
 #[async_trait]
 pub trait Inspect: Send + Sync {
-    /// A session's history, oldest first.
+    /// A session's history, oldest first (as `Sessions::history`).
     async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>>;
 
     /// The delivery's state, if recorded.

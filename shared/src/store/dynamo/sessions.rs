@@ -8,13 +8,14 @@ use super::super::{
 };
 use super::DynamoStore;
 use super::attr::s;
-use super::codec::{new_session_item, ref_item, session_from};
+use super::codec::{history_from, new_session_item, ref_item, session_from};
 use super::errors::{read_error, write_error};
 use super::idempotency::complete_put;
 use super::keys::{USER_INDEX, session_id_of, session_key, session_pk, user_pk, user_sk};
 use super::update::session_update;
 use crate::session::{HistoryEntry, Session, SessionId};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 #[async_trait]
@@ -81,6 +82,33 @@ impl Sessions for DynamoStore {
             .await
             .map(|_| written)
             .map_err(write_error)
+    }
+
+    async fn history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(id)))
+            .projection_expression("#h")
+            .expression_attribute_names("#h", "h")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_error)?;
+        let Some(AttributeValue::L(entries)) = out.item.and_then(|mut i| i.remove("h")) else {
+            return Ok(Vec::new());
+        };
+        let mut history = entries
+            .iter()
+            .map(|e| match e {
+                AttributeValue::M(m) => history_from(id, m),
+                _ => Err(StoreError::Corrupt("bad history entry".into())),
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        // A full history reuses the oldest slot: versions order it.
+        history.sort_by_key(|h| h.version);
+        Ok(history)
     }
 
     async fn list_user_sessions(

@@ -9,11 +9,7 @@ use async_trait::async_trait;
 #[async_trait]
 impl Inspect for MemoryStore {
     async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
-        let g = self.lock();
-        Ok(g.history
-            .range((id.to_string(), 0)..=(id.to_string(), u64::MAX))
-            .map(|(_, h)| h.clone())
-            .collect())
+        super::super::Sessions::history(self, id).await
     }
 
     async fn delivery_state(

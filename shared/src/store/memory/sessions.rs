@@ -80,6 +80,14 @@ impl Sessions for MemoryStore {
         self.lock().write_session(&w)
     }
 
+    async fn history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
+        let g = self.lock();
+        Ok(g.history
+            .range((id.to_string(), 0)..=(id.to_string(), u64::MAX))
+            .map(|(_, h)| h.clone())
+            .collect())
+    }
+
     async fn list_user_sessions(
         &self,
         tenant: &str,
