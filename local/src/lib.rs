@@ -3,6 +3,7 @@
 //! `/sandbox/{provider}` and the gateway pointed at them. In-memory store by default; DynamoDB
 //! (Local) on request.
 
+mod demo;
 mod gateway;
 pub mod sandbox;
 
@@ -318,13 +319,18 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         processing_ms: 0,
     });
 
+    let gateway = gateway::router(app.clone());
+    // The demo page gets the key only when idv-local made it up or was given it on the command
+    // line; keys from a secrets file exist only as digests here, so the page asks for one.
+    let demo_key = api_keys.first().map(|(_, key)| key.as_str());
     let router = axum::Router::new()
+        .merge(demo::router(demo_key, gateway.clone()))
         .nest("/sandbox/authento", sim.router())
         .nest("/sandbox/prove", prove_sim.router())
         .nest("/sandbox/nevis", nevis.router())
         .nest("/sandbox/passbase", passbase_sim.router())
         .nest("/sandbox/stripe", stripe_sim.router())
-        .merge(gateway::router(app.clone()));
+        .merge(gateway);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, router).with_graceful_shutdown(async {
