@@ -297,6 +297,7 @@ function watch() {
     let status = current.session.status;
     try {
       const session = await api('GET', `/v1/sessions/${id}`);
+      if (!current || current.session.id !== id) return;   // another session was started meanwhile
       current.session = { ...session, client: current.session.client };
       status = session.status;
       render(current.session);
@@ -312,7 +313,9 @@ function watch() {
 async function cancel() {
   if (!current) return;
   try {
-    const session = await api('POST', `/v1/sessions/${current.session.id}/cancel`);
+    const id = current.session.id;
+    const session = await api('POST', `/v1/sessions/${id}/cancel`);
+    if (current.session.id !== id) return;
     current.session = { ...session, client: current.session.client };
     render(current.session);
   } catch (error) {
