@@ -141,6 +141,28 @@ const tests = {
     await check(page, 'demo', 'keyboard-started');
   },
 
+  async 'demo page: a refused start shows the problem and starts nothing'(context) {
+    const t = 'refused';
+    const page = await openDemo(context);
+    await page.getByLabel('API key').fill('idv_sk_not_a_key');
+    await page.getByLabel('Provider', { exact: true }).selectOption('nevis');
+    await page.getByLabel('User id', { exact: false }).first().fill('browser-refused');
+    await page.getByRole('button', { name: 'Start verification' }).click();
+    const alert = page.getByRole('alert');
+    await alert.filter({ hasText: 'HTTP 401 unauthenticated' }).waitFor();
+    assert.ok(await page.locator('#session').isHidden(), 'no session shown');
+    await check(page, t, 'unauthenticated');
+    // The right key, a user id the API refuses: the field error is shown.
+    await page.getByLabel('API key').fill(key);
+    await page.getByLabel('User id', { exact: false }).first().fill('not an id!');
+    await page.getByRole('button', { name: 'Start verification' }).click();
+    await alert.filter({ hasText: 'HTTP 400 invalid_request' }).waitFor();
+    assert.match(await alert.textContent(), /user_id/);
+    await check(page, t, 'invalid');
+    const listed = await apiGet('/v1/users/browser-refused/sessions');
+    assert.deepEqual(listed.data, [], 'nothing was started');
+  },
+
   async 'authento: submit and approve on the hosted page -> verified'(context) {
     const t = 'authento-ok';
     const page = await openDemo(context);
