@@ -12,7 +12,7 @@ use idv::clock::SystemClock;
 use idv::config::{Config, SecretsLocation};
 use idv::providers::{authento, nevis, passbase, prove, stripe};
 use idv::secrets::{ApiKeyEntry, Secret, SecretDoc, SecretSource};
-use idv::store::{DynamoStore, MemoryStore, Store};
+use idv::store::{DynamoStore, Inspect, MemoryStore, SchemaError, Store};
 use sandbox::authento::{AuthentoSim, AuthentoSimConfig};
 use sandbox::nevis::{NevisSim, NevisSimConfig};
 use sandbox::passbase::{PassbaseSim, PassbaseSimConfig};
@@ -97,6 +97,8 @@ pub struct Running {
     pub stripe: StripeSim,
     /// The provider credentials the gateway and the simulators share (generated per start).
     pub secrets: SecretDoc,
+    /// The gateway's store as tests look at it (its history, its deliveries' states).
+    pub inspect: Arc<dyn Inspect>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     reconcile: Option<tokio::task::JoinHandle<()>>,
@@ -257,15 +259,19 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     let mut config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     config.secrets = SecretsLocation::Inline;
 
-    let store: Arc<dyn Store> = match &opts.store {
-        StoreChoice::Memory => Arc::new(MemoryStore::new()),
+    let (store, inspect): (Arc<dyn Store>, Arc<dyn Inspect>) = match &opts.store {
+        StoreChoice::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            (store.clone(), store)
+        }
         StoreChoice::DynamoDb { endpoint, table } => {
             let client = dynamodb_client(endpoint).await;
             ensure_table(&client, table).await?;
             config.store = idv::config::StoreKind::DynamoDb {
                 table: table.clone(),
             };
-            Arc::new(DynamoStore::new(client, table.clone()))
+            let store = Arc::new(DynamoStore::new(client, table.clone()));
+            (store.clone(), store)
         }
     };
     let app = Arc::new(App::new(
@@ -364,6 +370,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         passbase: passbase_sim,
         stripe: stripe_sim,
         secrets,
+        inspect,
         shutdown: Some(tx),
         task,
         reconcile,
@@ -391,8 +398,7 @@ pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
 
 async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
     match idv::store::create_table(client, table).await {
-        Ok(()) => Ok(()),
-        Err(e) if e.contains("ResourceInUseException") || e.contains("already exists") => Ok(()),
-        Err(e) => Err(format!("creating table {table}: {e}")),
+        Ok(()) | Err(SchemaError::Exists) => Ok(()),
+        Err(e) => Err(format!("table {table}: {e}")),
     }
 }

@@ -56,9 +56,7 @@ async fn a_token_opens_a_session_that_the_simulator_takes_to_verified() {
 
     // The history holds every transition, in order.
     let history = gw
-        .running
-        .app
-        .store
+        .inspect()
         .session_history(&idv::session::SessionId::parse(&id).unwrap())
         .await
         .unwrap();
@@ -82,9 +80,7 @@ async fn a_rejection_fails_the_session_with_a_reason_and_a_reset_is_applied_from
     assert_eq!(s.body["status"], "pending");
     assert_eq!(s.body["last_error"], Value::Null);
     let history = gw
-        .running
-        .app
-        .store
+        .inspect()
         .session_history(&idv::session::SessionId::parse(&id).unwrap())
         .await
         .unwrap();

@@ -113,7 +113,7 @@ async fn many_concurrent_webhooks_and_reads_lose_no_update() {
         .await
         .unwrap()
         .unwrap();
-    let history = gw.running.app.store.session_history(&sid).await.unwrap();
+    let history = gw.inspect().session_history(&sid).await.unwrap();
     // Every history entry belongs to a distinct version and chains from the previous one.
     for pair in history.windows(2) {
         assert!(pair[1].version > pair[0].version);

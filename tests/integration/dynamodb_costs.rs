@@ -595,7 +595,10 @@ async fn reconcile_is_one_query_per_due_shard_and_one_write_per_due_session() {
     // (and the retry index of webhook deliveries, sharded the same way: 16 queries more)
     let due_shards = started
         .iter()
-        .map(|id| idv::store::due_shard(&idv::session::SessionId::parse(id).unwrap()))
+        .map(|id| {
+            c.gw.inspect()
+                .due_shard_of(&idv::session::SessionId::parse(id).unwrap())
+        })
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u64;
     assert_eq!(
@@ -641,6 +644,7 @@ async fn a_stripe_start_is_one_transaction_and_its_event_costs_what_a_passbase_o
         .await
         .unwrap()
         .unwrap()
+        .value
         .provider_ref
         .unwrap();
     // Stripe verifies; its events are signed but not sent: the last one is delivered here.

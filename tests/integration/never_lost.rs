@@ -19,9 +19,7 @@ async fn gateway() -> Gateway {
 }
 
 async fn history_reasons(gw: &Gateway, id: &str) -> Vec<String> {
-    gw.running
-        .app
-        .store
+    gw.inspect()
         .session_history(&SessionId::parse(id).unwrap())
         .await
         .unwrap()
@@ -258,9 +256,9 @@ async fn sessions_whose_reads_keep_failing_do_not_starve_the_others() {
     gw.nevis(&tc, "complete", None).await;
     // Three Passbase sessions due long ago whose reads fail for good (the key is refused), each
     // in a due shard of its own (a run takes a share per shard first).
-    let mut shards = std::collections::BTreeSet::from([idv::store::due_shard(
-        &SessionId::parse(&nevis).unwrap(),
-    )]);
+    let mut shards = std::collections::BTreeSet::from([gw
+        .inspect()
+        .due_shard_of(&SessionId::parse(&nevis).unwrap())]);
     let mut seeded = 0;
     while seeded < 3 {
         let key = new_identity(&gw, None).await;
@@ -270,7 +268,7 @@ async fn sessions_whose_reads_keep_failing_do_not_starve_the_others() {
             &format!("u-{seeded}"),
             now,
         );
-        if !shards.insert(idv::store::due_shard(&s.id)) {
+        if !shards.insert(gw.inspect().due_shard_of(&s.id)) {
             continue;
         }
         s.provider_ref = Some(key);

@@ -32,9 +32,7 @@ pub async fn start(gw: &Gateway, user: &str) -> (String, String, String) {
 }
 
 async fn history(gw: &Gateway, id: &str) -> Vec<String> {
-    gw.running
-        .app
-        .store
+    gw.inspect()
         .session_history(&SessionId::parse(id).unwrap())
         .await
         .unwrap()

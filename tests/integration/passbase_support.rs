@@ -101,9 +101,7 @@ pub async fn faults(gw: &Gateway, fail_next: u32, status: u16) {
 /// The session's history as stored: `(from, to, reason)`.
 pub async fn history(gw: &Gateway, id: &str) -> Vec<(String, String, Option<String>)> {
     let id = idv::session::SessionId::parse(id).unwrap();
-    gw.running
-        .app
-        .store
+    gw.inspect()
         .session_history(&id)
         .await
         .unwrap()
@@ -119,9 +117,7 @@ pub async fn history(gw: &Gateway, id: &str) -> Vec<(String, String, Option<Stri
 }
 
 pub async fn delivery_state(gw: &Gateway, event_id: &str) -> Option<idv::store::DeliveryState> {
-    gw.running
-        .app
-        .store
+    gw.inspect()
         .delivery_state("passbase", event_id)
         .await
         .unwrap()

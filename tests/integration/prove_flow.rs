@@ -23,9 +23,7 @@ fn token_of(r: &Value) -> String {
 }
 
 async fn history(gw: &Gateway, id: &str) -> Vec<String> {
-    gw.running
-        .app
-        .store
+    gw.inspect()
         .session_history(&SessionId::parse(id).unwrap())
         .await
         .unwrap()
@@ -286,9 +284,7 @@ async fn prove_failing_or_timing_out_on_status_leaves_the_session_unchanged_and_
         (json!("pending"), json!("pending"))
     );
     let history = gw
-        .running
-        .app
-        .store
+        .inspect()
         .session_history(&idv::session::SessionId::parse(&id).unwrap())
         .await
         .unwrap();

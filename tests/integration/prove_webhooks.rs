@@ -393,9 +393,7 @@ async fn concurrent_deliveries_about_one_identity_are_all_recorded() {
     assert_eq!(g.body["reverification_recommended"], true);
     for i in 0..kinds.len() {
         assert_eq!(
-            gw.running
-                .app
-                .store
+            gw.inspect()
                 .delivery_state("prove", &format!("evt-race-{i}"))
                 .await
                 .unwrap(),

@@ -28,6 +28,7 @@ async fn stored(gw: &Gateway, id: &str) -> Session {
         .await
         .unwrap()
         .expect("the session")
+        .into_value()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +96,7 @@ async fn an_abandoned_capture_expires_at_the_deadline() {
     let s = stored(&gw, &id).await;
     assert_eq!(s.status, Status::Expired);
     assert_eq!(s.next_check_at, None, "it left the due index");
-    let history = gw.running.app.store.session_history(&s.id).await.unwrap();
+    let history = gw.inspect().session_history(&s.id).await.unwrap();
     let last = history.last().unwrap();
     assert_eq!(
         (last.to, last.reason.as_deref()),
@@ -132,16 +133,7 @@ async fn nevis_down_during_a_poll_leaves_the_session_unchanged_and_the_next_run_
         ),
         "the session's state is unchanged"
     );
-    assert_eq!(
-        gw.running
-            .app
-            .store
-            .session_history(&sid)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(gw.inspect().session_history(&sid).await.unwrap().len(), 1);
     let backed_off = after.next_check_at.unwrap();
     assert!(backed_off >= time::OffsetDateTime::now_utc() + LATER + Duration::minutes(1));
     // Not due again before that.
@@ -184,7 +176,7 @@ async fn two_runs_at_once_apply_each_outcome_once() {
     for id in &ids {
         let s = stored(&gw, id).await;
         assert_eq!(s.status, Status::Verified);
-        let history = gw.running.app.store.session_history(&s.id).await.unwrap();
+        let history = gw.inspect().session_history(&s.id).await.unwrap();
         let path: Vec<Status> = history.iter().map(|h| h.to).collect();
         assert_eq!(path, [Status::Created, Status::Verified], "one transition");
     }
@@ -262,7 +254,7 @@ async fn reconcile_over_1000_sessions_touches_only_the_10_due() {
     // entry appended in the same item). No scan.
     let due_shards: BTreeSet<u16> = due
         .iter()
-        .map(|id| idv::store::due_shard(&SessionId::parse(id).unwrap()))
+        .map(|id| gw.inspect().due_shard_of(&SessionId::parse(id).unwrap()))
         .collect();
     let counts = calls.counts();
     assert_eq!(counts.get("Query"), Some(&32), "{counts:?}");

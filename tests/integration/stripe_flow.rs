@@ -47,7 +47,7 @@ async fn vs_of(gw: &Gateway, id: &str) -> String {
         .await
         .unwrap()
         .unwrap();
-    s.provider_ref.expect("its verification session")
+    s.value.provider_ref.expect("its verification session")
 }
 
 /// The tester on Stripe's hosted page: chooses an outcome (the page redirects back).
@@ -422,5 +422,82 @@ async fn bad_stripe_input_is_a_field_error_and_reaches_nobody() {
             .requests("POST /v1/identity/verification_sessions"),
         0
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn two_tenants_with_one_user_id_are_two_users_at_stripe_and_never_meet() {
+    let gw = gateway().await;
+    let body = json!({"provider": "stripe", "user_id": "user-st9"});
+    let a = gw.post("/v1/sessions", &body).await;
+    let b = gw.post_as(&gw.other_key, "/v1/sessions", &body).await;
+    assert_eq!(
+        (a.status, b.status),
+        (201, 201),
+        "{:?} {:?}",
+        a.body,
+        b.body
+    );
+    let (a_id, b_id) = (
+        a.body["id"].as_str().unwrap().to_owned(),
+        b.body["id"].as_str().unwrap().to_owned(),
+    );
+    // Two verification sessions, each under its tenant's own subject: Stripe sees two users.
+    let (a_vs, b_vs) = (vs_of(&gw, &a_id).await, vs_of(&gw, &b_id).await);
+    assert_ne!(a_vs, b_vs);
+    let (a_remote, b_remote) = (at_stripe(&gw, &a_vs).await, at_stripe(&gw, &b_vs).await);
+    assert_eq!(
+        a_remote["client_reference_id"],
+        json!(idv_tests::authento_subject(idv_tests::TENANT, "user-st9"))
+    );
+    assert_eq!(
+        b_remote["client_reference_id"],
+        json!(idv_tests::authento_subject(
+            idv_tests::OTHER_TENANT,
+            "user-st9"
+        ))
+    );
+    assert_ne!(
+        a_remote["client_reference_id"],
+        b_remote["client_reference_id"]
+    );
+
+    // A's user passes: A's session is verified, B's is untouched.
+    let url = a.body["client"]["url"].as_str().unwrap().to_owned();
+    on_the_page(&gw, &url, &[("action", "verify")]).await;
+    until_stored(&gw, &a_id, "verified").await;
+    let b_now = gw
+        .get_as(&gw.other_key, &format!("/v1/sessions/{b_id}"))
+        .await;
+    assert_eq!(
+        (b_now.status, b_now.body["status"].clone()),
+        (200, json!("pending")),
+        "{:?}",
+        b_now.body
+    );
+    // Neither reads, lists nor cancels the other's session.
+    let cross = gw
+        .get_as(&gw.other_key, &format!("/v1/sessions/{a_id}"))
+        .await;
+    assert_eq!(cross.status, 404);
+    let cancel = gw
+        .post_as(
+            &gw.other_key,
+            &format!("/v1/sessions/{a_id}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(cancel.status, 404);
+    assert_eq!(at_stripe(&gw, &a_vs).await["status"], "verified");
+    let listed = gw
+        .get_as(&gw.other_key, "/v1/users/user-st9/sessions")
+        .await;
+    let ids: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [b_id.as_str()]);
     gw.stop().await;
 }

@@ -176,7 +176,7 @@ async fn a_delivery_whose_attempt_died_after_its_session_write_is_settled_by_the
     assert_eq!(first.body, json!({"received": true, "duplicate": false}));
     assert_eq!(gw.stored_status(&id).await, "verified");
     let sid = idv::session::SessionId::parse(&id).unwrap();
-    let store = &gw.running.app.store;
+    let store = gw.inspect();
     let history = store.session_history(&sid).await.unwrap();
 
     // The session write landed, then the function died before settling the delivery: it is
@@ -189,7 +189,7 @@ async fn a_delivery_whose_attempt_died_after_its_session_write_is_settled_by_the
         .expect("the delivery");
     let pk = key.split('|').next().unwrap().to_owned();
     let event_id = pk.trim_start_matches("WH#authento#").to_owned();
-    let shard = idv::store::delivery_shard("authento", &event_id);
+    let shard = gw.inspect().retry_shard_of("authento", &event_id);
     idv_tests::dynamo_client()
         .await
         .update_item()

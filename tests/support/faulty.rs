@@ -40,9 +40,11 @@ impl FaultyStore {
     }
 }
 
+// Everything else is the real store's.
+
 #[async_trait]
-impl Store for FaultyStore {
-    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+impl Sessions for FaultyStore {
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Stored<Session>>> {
         self.inner.get_session(id).await
     }
     async fn create_session(
@@ -56,7 +58,7 @@ impl Store for FaultyStore {
             .create_session(session, history, claims, idempotency)
             .await
     }
-    async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<()> {
+    async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
         self.fault(&write.session.id)?;
         self.inner.update_session(write).await
     }
@@ -71,9 +73,10 @@ impl Store for FaultyStore {
             .list_user_sessions(tenant, user_id, limit, cursor)
             .await
     }
-    async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
-        self.inner.session_history(id).await
-    }
+}
+
+#[async_trait]
+impl Refs for FaultyStore {
     async fn get_ref(&self, key: &str) -> StoreResult<Option<ProviderRef>> {
         self.inner.get_ref(key).await
     }
@@ -83,6 +86,10 @@ impl Store for FaultyStore {
     async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
         self.inner.claim_ref(claim, session_id).await
     }
+}
+
+#[async_trait]
+impl Deliveries for FaultyStore {
     async fn record_delivery(
         &self,
         delivery: &Delivery,
@@ -115,6 +122,9 @@ impl Store for FaultyStore {
             .defer_delivery(provider, event_id, retry_at)
             .await
     }
+    fn retry_shards(&self) -> u16 {
+        self.inner.retry_shards()
+    }
     async fn due_deliveries(
         &self,
         shard: u16,
@@ -134,13 +144,6 @@ impl Store for FaultyStore {
             .bind_delivery_token(provider, token_hash, body_hash, expires_at)
             .await
     }
-    async fn delivery_state(
-        &self,
-        provider: &str,
-        event_id: &str,
-    ) -> StoreResult<Option<DeliveryState>> {
-        self.inner.delivery_state(provider, event_id).await
-    }
     async fn unmatched_deliveries(
         &self,
         provider: &str,
@@ -148,6 +151,10 @@ impl Store for FaultyStore {
     ) -> StoreResult<Vec<Delivery>> {
         self.inner.unmatched_deliveries(provider, subject).await
     }
+}
+
+#[async_trait]
+impl Idempotency for FaultyStore {
     async fn begin_idempotency(
         &self,
         record: &IdempotencyRecord,
@@ -165,26 +172,25 @@ impl Store for FaultyStore {
     async fn release_idempotency(&self, tenant: &str, key: &str, owner: &str) -> StoreResult<()> {
         self.inner.release_idempotency(tenant, key, owner).await
     }
-    async fn get_idempotency(
-        &self,
-        tenant: &str,
-        key: &str,
-    ) -> StoreResult<Option<IdempotencyRecord>> {
-        self.inner.get_idempotency(tenant, key).await
+}
+
+#[async_trait]
+impl DueIndex for FaultyStore {
+    fn due_shards(&self) -> u16 {
+        self.inner.due_shards()
     }
-    async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()> {
-        self.inner.add_reauthentication(r).await
-    }
-    async fn list_reauthentications(
+    async fn due_sessions(
         &self,
-        tenant: &str,
-        user_id: &str,
+        shard: u16,
+        now: OffsetDateTime,
         limit: usize,
-    ) -> StoreResult<Vec<Reauthentication>> {
-        self.inner
-            .list_reauthentications(tenant, user_id, limit)
-            .await
+    ) -> StoreResult<Vec<Stored<Session>>> {
+        self.inner.due_sessions(shard, now, limit).await
     }
+}
+
+#[async_trait]
+impl Journal for FaultyStore {
     async fn add_identity_event(
         &self,
         write: SessionWrite<'_>,
@@ -201,12 +207,17 @@ impl Store for FaultyStore {
     ) -> StoreResult<Vec<IdentityEvent>> {
         self.inner.identity_events(id, limit).await
     }
-    async fn due_sessions(
+    async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()> {
+        self.inner.add_reauthentication(r).await
+    }
+    async fn list_reauthentications(
         &self,
-        shard: u16,
-        now: OffsetDateTime,
+        tenant: &str,
+        user_id: &str,
         limit: usize,
-    ) -> StoreResult<Vec<Session>> {
-        self.inner.due_sessions(shard, now, limit).await
+    ) -> StoreResult<Vec<Reauthentication>> {
+        self.inner
+            .list_reauthentications(tenant, user_id, limit)
+            .await
     }
 }

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use idv::App;
 use idv::clock::ManualClock;
 use idv::secrets::SecretSource;
-use idv::store::Store;
+use idv::store::{Inspect, Store};
 use idv_local::{Options, Running, StoreChoice};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -358,6 +358,11 @@ impl Gateway {
             r.body
         );
         r.body
+    }
+
+    /// The gateway's store as tests look at it: histories, deliveries' states, shards.
+    pub fn inspect(&self) -> &dyn Inspect {
+        &*self.running.inspect
     }
 
     /// The gateway as a function running `ahead` of now would see it: same configuration, store

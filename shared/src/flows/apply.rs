@@ -5,7 +5,7 @@ use super::contention::Contention;
 use crate::session::{
     Decision, HistoryEntry, Polling, Proposal, ProviderData, Session, Source, Status, decide,
 };
-use crate::store::{SessionWrite, StoreError};
+use crate::store::{SessionWrite, StoreError, Stored};
 use crate::{App, Error};
 use time::OffsetDateTime;
 
@@ -23,14 +23,14 @@ pub struct Bookkeeping<'a> {
     pub data: Option<ProviderData>,
 }
 
-/// Applies `proposal` to the session, retrying on a lost race against the fresh state.
+/// Applies `proposal` to the session as read, retrying on a lost race against the fresh state.
 /// Returns the session as stored afterwards and the decision taken.
 pub async fn apply_with_retry(
     app: &App,
-    mut current: Session,
+    mut current: Stored<Session>,
     proposal: &Proposal,
     book: &Bookkeeping<'_>,
-) -> Result<(Session, Decision), Error> {
+) -> Result<(Stored<Session>, Decision), Error> {
     let polling = app.providers.get(&current.provider)?.polling();
     let mut contention = Contention::new("session");
     loop {
@@ -52,11 +52,12 @@ pub async fn apply_with_retry(
 
 async fn apply_once(
     app: &App,
-    current: &Session,
+    read: &Stored<Session>,
     polling: Polling,
     proposal: &Proposal,
     book: &Bookkeeping<'_>,
-) -> Result<(Session, Decision), StoreError> {
+) -> Result<(Stored<Session>, Decision), StoreError> {
+    let current = &read.value;
     let now = app.clock.now();
     let stale = matches!((current.provider_seen_ms, book.seen_ms), (Some(stored), Some(ours)) if ours < stored);
     let decision = if stale {
@@ -90,7 +91,7 @@ async fn apply_once(
             };
             history = Some(HistoryEntry {
                 session_id: current.id.clone(),
-                version: current.version + 1,
+                version: read.next_version(),
                 at: now,
                 from: current.status,
                 to: proposal.status,
@@ -110,7 +111,7 @@ async fn apply_once(
                 tracing::warn!(session_id = %current.id, provider = %current.provider, why, "provider answer settles nothing; noted, read again later");
                 history = Some(HistoryEntry {
                     session_id: current.id.clone(),
-                    version: current.version + 1,
+                    version: read.next_version(),
                     at: now,
                     from: current.status,
                     to: current.status,
@@ -156,16 +157,16 @@ async fn apply_once(
             now,
         );
     }
-    next.version = current.version;
     if next == *current {
-        return Ok((next, decision));
+        return Ok((read.clone(), decision));
     }
-    next.version = current.version + 1;
-    app.store
+    let next = app
+        .store
         .update_session(SessionWrite {
+            read,
             session: &next,
-            expected_version: current.version,
             history: history.as_ref(),
+            at: now,
         })
         .await?;
     if let Decision::Apply {

@@ -8,9 +8,10 @@
 use super::webhook;
 use crate::providers::adapter::Fetched;
 use crate::session::Provider;
-use crate::store::{Delivery, DeliveryState, Recorded};
+use crate::store::{Deliveries, Delivery, DeliveryState, DueDelivery, Recorded};
 use crate::{App, Error};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 use time::{Duration, OffsetDateTime};
 
@@ -247,23 +248,20 @@ pub struct RetrySummary {
     pub shard_errors: usize,
 }
 
-/// Retries the deliveries due by `now` (at most `max`), one shard query each, concurrently.
-/// Stops starting new ones after `budget`.
-pub async fn retry_due(
-    app: &App,
+/// The deliveries due by `now`, earliest received first, at most `max`: one query per retry
+/// shard, all at once (a pass waits for one round trip, not sixteen).
+async fn due_now(
+    deliveries: Arc<dyn Deliveries>,
     now: OffsetDateTime,
     max: usize,
-    budget: StdDuration,
-) -> RetrySummary {
-    let started = std::time::Instant::now();
-    let mut summary = RetrySummary::default();
-    let shards = crate::store::DUE_SHARDS;
+    summary: &mut RetrySummary,
+) -> Vec<DueDelivery> {
+    let shards = deliveries.retry_shards();
     let per_shard = max.div_ceil(usize::from(shards)).max(1);
-    // The shards are asked all at once: a pass waits for one round trip, not sixteen.
     let mut queries = tokio::task::JoinSet::new();
     for shard in 0..shards {
-        let store = app.store.clone();
-        queries.spawn(async move { store.due_deliveries(shard, now, per_shard).await });
+        let deliveries = deliveries.clone();
+        queries.spawn(async move { deliveries.due_deliveries(shard, now, per_shard).await });
     }
     let mut due = Vec::new();
     while let Some(done) = queries.join_next().await {
@@ -281,6 +279,20 @@ pub async fn retry_due(
     }
     due.sort_by_key(|d| d.delivery.received_at);
     due.truncate(max);
+    due
+}
+
+/// Retries the deliveries due by `now` (at most `max`), one shard query each, concurrently.
+/// Stops starting new ones after `budget`.
+pub async fn retry_due(
+    app: &App,
+    now: OffsetDateTime,
+    max: usize,
+    budget: StdDuration,
+) -> RetrySummary {
+    let started = std::time::Instant::now();
+    let mut summary = RetrySummary::default();
+    let due = due_now(app.store.clone(), now, max, &mut summary).await;
     summary.due = due.len();
     for d in due {
         if started.elapsed() >= budget {

@@ -6,7 +6,7 @@
 //! 409. A request that fails releases the key, so that the app can retry it.
 
 use crate::session::{Session, SessionId};
-use crate::store::{Begun, IdempotencyRecord, IdempotencyState, StoreError};
+use crate::store::{Begun, Idempotency, IdempotencyRecord, IdempotencyState, Sessions, StoreError};
 use crate::{App, Error};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -178,8 +178,12 @@ impl Held {
 
     /// Completes the key alone (when no session is created with it: cancel, link, a reused
     /// session). Losing the key meanwhile is not this request's failure: what it did is done.
-    pub async fn complete(&self, app: &App, record: &IdempotencyRecord) -> Result<(), Error> {
-        match app.store.complete_idempotency(record, &self.owner).await {
+    pub async fn complete(
+        &self,
+        store: &dyn Idempotency,
+        record: &IdempotencyRecord,
+    ) -> Result<(), Error> {
+        match store.complete_idempotency(record, &self.owner).await {
             Ok(()) | Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -187,9 +191,8 @@ impl Held {
 
     /// Frees the key after a failure, so that the app's retry runs. Best effort: if this fails
     /// too, the lease runs out on its own.
-    pub async fn release(&self, app: &App) {
-        if let Err(e) = app
-            .store
+    pub async fn release(&self, store: &dyn Idempotency) {
+        if let Err(e) = store
             .release_idempotency(&self.tenant, &self.key.key, &self.owner)
             .await
         {
@@ -207,7 +210,7 @@ pub async fn releasing<T>(
     if result.is_err()
         && let Some(h) = held
     {
-        h.release(app).await;
+        h.release(&*app.store).await;
     }
     result
 }
@@ -226,22 +229,26 @@ where
     Fut: std::future::Future<Output = Result<Session, Error>>,
 {
     let held = match claim(app, tenant, key).await? {
-        Some(Claim::Replay(done)) => return replayed_session(app, tenant, &done).await,
+        Some(Claim::Replay(done)) => return replayed_session(&*app.store, tenant, &done).await,
         Some(Claim::Fresh(h)) => Some(h),
         None => None,
     };
     let result = op().await;
     if let (Ok(s), Some(h)) = (&result, &held) {
-        h.complete(app, &h.done(app, &s.id, status, None, None))
+        h.complete(&*app.store, &h.done(app, &s.id, status, None, None))
             .await?;
     }
     releasing(app, held.as_ref(), result).await
 }
 
 /// The session a replay answers, if it is the tenant's (defense in depth: keys are per tenant).
-pub async fn replayed_session(app: &App, tenant: &str, done: &Done) -> Result<Session, Error> {
-    match app.store.get_session(&done.session_id).await? {
-        Some(s) if s.tenant == tenant => Ok(s),
+pub async fn replayed_session(
+    sessions: &dyn Sessions,
+    tenant: &str,
+    done: &Done,
+) -> Result<Session, Error> {
+    match sessions.get_session(&done.session_id).await? {
+        Some(s) if s.tenant == tenant => Ok(s.into_value()),
         _ => Err(Error::NotFound),
     }
 }

@@ -33,7 +33,7 @@ pub async fn link(
     id: &str,
     body: &Map<String, Value>,
 ) -> Result<Session, Error> {
-    let session = load_owned(app, tenant, id).await?;
+    let session = load_owned(&*app.store, tenant, id).await?;
     let adapter = app.providers.get(&session.provider)?;
     let Some(subject) = adapter.parse_link(body) else {
         return Err(Error::Conflict(format!(
@@ -43,7 +43,7 @@ pub async fn link(
     };
     let subject = subject?;
     match session.provider_ref.as_deref() {
-        Some(k) if k == subject => return Ok(session),
+        Some(k) if k == subject => return Ok(session.into_value()),
         Some(_) => {
             return Err(Error::Conflict(
                 "the session is already linked to another provider id".into(),
@@ -73,14 +73,14 @@ pub async fn link(
         secrets: &secrets,
         now: app.clock.now(),
     };
-    let fetched = fetch(adapter, &cx, &subject, Some(&session)).await?;
+    let fetched = fetch(adapter, &cx, &subject, Some(&session.value)).await?;
     if adapter
         .names(&fetched.answer)
         .is_some_and(|named| named != session.id)
     {
         return Err(refused);
     }
-    refs::point(app, adapter.name(), &session, &claims).await?;
+    refs::point(&*app.store, adapter.name(), &session, &claims).await?;
     // What the provider shows is applied with the link itself: one write.
     let link = Link {
         subject: &subject,
@@ -88,5 +88,5 @@ pub async fn link(
     };
     let linked = apply_read(app, adapter, &cx, session, &fetched, Some(link)).await?;
     tracing::info!(session_id = %linked.id, provider = %linked.provider, "provider id linked");
-    Ok(linked)
+    Ok(linked.into_value())
 }

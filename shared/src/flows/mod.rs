@@ -15,12 +15,17 @@ pub mod webhook;
 
 pub use apply::{Bookkeeping, apply_with_retry};
 
-use crate::{App, Error, session::Session, session::SessionId};
+use crate::store::{Sessions, Stored};
+use crate::{Error, session::Session, session::SessionId};
 
 /// A session of `tenant`, or not found: another tenant's session is indistinguishable from none.
-pub(crate) async fn load_owned(app: &App, tenant: &str, id: &str) -> Result<Session, Error> {
+pub(crate) async fn load_owned(
+    sessions: &dyn Sessions,
+    tenant: &str,
+    id: &str,
+) -> Result<Stored<Session>, Error> {
     let id = SessionId::parse(id).ok_or(Error::NotFound)?;
-    match app.store.get_session(&id).await? {
+    match sessions.get_session(&id).await? {
         Some(s) if s.tenant == tenant => Ok(s),
         _ => Err(Error::NotFound),
     }

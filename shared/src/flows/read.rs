@@ -6,11 +6,12 @@ use super::refs;
 use crate::providers::Adapter;
 use crate::providers::adapter::{Claim, Cx, Fetched};
 use crate::session::{Proposal, Session, Source};
+use crate::store::Stored;
 use crate::{App, Error};
 
 /// Reads the session's provider for its authoritative state and applies it. A session with
 /// nothing to ask about yet (not linked) is answered as it is.
-pub async fn refresh(app: &App, session: Session) -> Result<Session, Error> {
+pub async fn refresh(app: &App, session: Stored<Session>) -> Result<Stored<Session>, Error> {
     let adapter = app.providers.get(&session.provider)?;
     let Some(subject) = adapter.subject(&session) else {
         return Ok(session);
@@ -20,7 +21,7 @@ pub async fn refresh(app: &App, session: Session) -> Result<Session, Error> {
         secrets: &secrets,
         now: app.clock.now(),
     };
-    let fetched = match fetch(adapter, &cx, &subject, Some(&session)).await {
+    let fetched = match fetch(adapter, &cx, &subject, Some(&session.value)).await {
         Ok(f) => f,
         Err(e) => {
             if matches!(e, Error::Provider { .. }) {
@@ -59,12 +60,12 @@ pub(crate) async fn apply_read(
     app: &App,
     adapter: &dyn Adapter,
     cx: &Cx<'_>,
-    session: Session,
+    session: Stored<Session>,
     fetched: &Fetched,
     link: Option<Link<'_>>,
-) -> Result<Session, Error> {
+) -> Result<Stored<Session>, Error> {
     let judgement = adapter.judge(cx, &fetched.answer, &session)?;
-    refs::point(app, adapter.name(), &session, &judgement.claims).await?;
+    refs::point(&*app.store, adapter.name(), &session, &judgement.claims).await?;
     let book = Bookkeeping {
         checked_at: Some(cx.now),
         seen_ms: Some(fetched.started_ms),
@@ -86,7 +87,7 @@ pub(crate) async fn apply_read(
 /// credentials): that settles nothing either. Noted once in the session's history (like any
 /// unclear answer), and the session is read again later with backoff, a decided one too. Best
 /// effort: the caller reports the error whether or not the note is written.
-pub(crate) async fn note_unusable_answer(app: &App, session: Session) {
+pub(crate) async fn note_unusable_answer(app: &App, session: Stored<Session>) {
     let p = Proposal {
         status: session.status,
         provider_status: None,

@@ -12,7 +12,7 @@
 
 use super::sessions::{expire_if_due, refresh_from_provider};
 use crate::session::{Session, schedule};
-use crate::store::{DUE_SHARDS, SessionWrite, StoreError};
+use crate::store::{DueIndex, SessionWrite, StoreError, Stored};
 use crate::{App, Error};
 use serde::Serialize;
 use std::sync::Arc;
@@ -58,7 +58,8 @@ pub async fn run(app: Arc<App>) -> Summary {
     let cfg = app.config.reconcile.clone();
     let mut summary = Summary::default();
 
-    let mut due = find_due(&app, now, cfg.max_sessions, &mut summary).await;
+    let index: Arc<dyn DueIndex> = app.store.clone();
+    let mut due = find_due(&index, now, cfg.max_sessions, &mut summary).await;
     // Earliest first across shards.
     due.sort_by_key(|s| s.next_check_at);
     due.truncate(cfg.max_sessions);
@@ -123,20 +124,21 @@ pub async fn run(app: Arc<App>) -> Summary {
 /// Up to `max` due sessions over all shards: each shard is asked for its share first; shards that
 /// filled their share are asked again for more while the run has room (most runs: one query each).
 async fn find_due(
-    app: &App,
+    index: &Arc<dyn DueIndex>,
     now: time::OffsetDateTime,
     max: usize,
     summary: &mut Summary,
-) -> Vec<Session> {
-    let mut found: Vec<Vec<Session>> = vec![Vec::new(); usize::from(DUE_SHARDS)];
-    let mut limit = max.div_ceil(usize::from(DUE_SHARDS)).max(1);
-    let mut ask: Vec<u16> = (0..DUE_SHARDS).collect();
+) -> Vec<Stored<Session>> {
+    let shards = index.due_shards();
+    let mut found: Vec<Vec<Stored<Session>>> = vec![Vec::new(); usize::from(shards)];
+    let mut limit = max.div_ceil(usize::from(shards)).max(1);
+    let mut ask: Vec<u16> = (0..shards).collect();
     loop {
         // The shards are asked all at once: a run waits for one round trip, not sixteen.
         let mut queries = JoinSet::new();
         for &shard in &ask {
-            let store = app.store.clone();
-            queries.spawn(async move { (shard, store.due_sessions(shard, now, limit).await) });
+            let index = index.clone();
+            queries.spawn(async move { (shard, index.due_sessions(shard, now, limit).await) });
         }
         while let Some(done) = queries.join_next().await {
             match done {
@@ -161,7 +163,7 @@ async fn find_due(
     found.into_iter().flatten().collect()
 }
 
-async fn one(app: &App, session: Session) -> Outcome {
+async fn one(app: &App, session: Stored<Session>) -> Outcome {
     let id = session.id.clone();
     let before = session.status;
     let now = app.clock.now();
@@ -211,23 +213,24 @@ async fn one(app: &App, session: Session) -> Outcome {
 /// else wrote it (and its schedule): nothing to do.
 async fn reschedule(
     app: &App,
-    session: Session,
+    read: Stored<Session>,
     plan: fn(&mut Session, crate::session::Polling, time::OffsetDateTime),
 ) -> Result<(), Error> {
-    let polling = app.providers.get(&session.provider)?.polling();
-    let mut next = session.clone();
-    plan(&mut next, polling, app.clock.now());
-    next.version = session.version + 1;
+    let polling = app.providers.get(&read.provider)?.polling();
+    let now = app.clock.now();
+    let mut next = read.value.clone();
+    plan(&mut next, polling, now);
     match app
         .store
         .update_session(SessionWrite {
+            read: &read,
             session: &next,
-            expected_version: session.version,
             history: None,
+            at: now,
         })
         .await
     {
-        Ok(()) | Err(StoreError::Conflict) => Ok(()),
+        Ok(_) | Err(StoreError::Conflict) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
@@ -245,7 +248,7 @@ mod tests {
     use crate::config::Config;
     use crate::secrets::{SecretDoc, SecretSource};
     use crate::session::HistoryEntry;
-    use crate::store::{MemoryStore, Store, due_shard};
+    use crate::store::{Inspect, MemoryStore, Sessions, Store};
 
     fn app(max: &str, store: Arc<dyn Store>, now: time::OffsetDateTime) -> App {
         let config = Config::from_lookup(|k| match k {
@@ -264,7 +267,7 @@ mod tests {
     }
 
     /// Due sessions, all in one shard, due 30, 20 and 10 seconds ago.
-    async fn crowded_shard(store: &dyn Store, now: time::OffsetDateTime) -> Vec<Session> {
+    async fn crowded_shard(store: &MemoryStore, now: time::OffsetDateTime) -> Vec<Session> {
         let mut made = Vec::new();
         while made.len() < 3 {
             let mut s = Session::new(
@@ -273,7 +276,7 @@ mod tests {
                 "u",
                 now,
             );
-            if due_shard(&s.id) != 5 {
+            if store.due_shard_of(&s.id) != 5 {
                 continue;
             }
             s.next_check_at = Some(now - time::Duration::seconds(30 - 10 * made.len() as i64));
@@ -289,12 +292,13 @@ mod tests {
     #[tokio::test]
     async fn a_crowded_shard_gets_the_room_others_leave() {
         let now = time::OffsetDateTime::now_utc();
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let made = crowded_shard(&*store, now).await;
+        let store = Arc::new(MemoryStore::new());
+        let made = crowded_shard(&store, now).await;
         // A cap of 2 is a share of 1 per shard; the one crowded shard is asked again for more.
         let app = app("2", store, now);
         let mut summary = Summary::default();
-        let mut found = find_due(&app, now, 2, &mut summary).await;
+        let index: Arc<dyn DueIndex> = app.store.clone();
+        let mut found = find_due(&index, now, 2, &mut summary).await;
         found.sort_by_key(|s| s.next_check_at);
         let ids: Vec<_> = found.iter().map(|s| s.id.clone()).collect();
         assert_eq!(ids, [made[0].id.clone(), made[1].id.clone()]);

@@ -3,11 +3,11 @@
 //! the refs as stored, and taken.
 
 use super::contention::Contention;
+use crate::Error;
 use crate::providers::adapter::{Claim, ClaimRule, Taken};
 use crate::providers::transport::provider_error;
 use crate::session::{Session, SessionId};
-use crate::store::{RefClaim, StoreError};
-use crate::{App, Error};
+use crate::store::{RefClaim, Refs, Sessions, StoreError};
 
 /// What a session's claims come to, as the refs stand now.
 #[derive(Debug, PartialEq)]
@@ -31,7 +31,7 @@ pub(crate) enum Read {
 
 /// Resolves `claims` of `session` (`None`: one not created yet) of `tenant`, for provider `name`.
 pub(crate) async fn resolve(
-    app: &App,
+    store: &(impl Refs + Sessions + ?Sized),
     name: &'static str,
     tenant: &str,
     session: Option<&SessionId>,
@@ -47,7 +47,7 @@ pub(crate) async fn resolve(
     let mut found = if keys.is_empty() {
         Vec::new()
     } else {
-        app.store.get_refs(&keys).await?
+        store.get_refs(&keys).await?
     }
     .into_iter();
     let current: Vec<_> = claims
@@ -77,8 +77,10 @@ pub(crate) async fn resolve(
                 ));
             }
             (ClaimRule::Replace, Some(r)) => Some(r.session_id),
-            (ClaimRule::Reuse, Some(r)) => match app.store.get_session(&r.session_id).await? {
-                Some(s) if !s.status.is_terminal() => return Ok(Resolved::Reuse(Box::new(s))),
+            (ClaimRule::Reuse, Some(r)) => match store.get_session(&r.session_id).await? {
+                Some(s) if !s.status.is_terminal() => {
+                    return Ok(Resolved::Reuse(Box::new(s.into_value())));
+                }
                 _ => Some(r.session_id),
             },
         };
@@ -102,7 +104,7 @@ pub(crate) fn refused(name: &'static str, taken: Taken) -> Error {
 /// Points `claims` at an existing session, each conditional on where it pointed when read; a
 /// lost race reads again.
 pub(crate) async fn point(
-    app: &App,
+    store: &(impl Refs + Sessions + ?Sized),
     name: &'static str,
     session: &Session,
     claims: &[Claim],
@@ -117,18 +119,26 @@ pub(crate) async fn point(
         } else {
             Read::NotFree
         };
-        let take =
-            match resolve(app, name, &session.tenant, Some(&session.id), claims, read).await? {
-                Resolved::Take(take) => take,
-                Resolved::Reuse(_) => {
-                    return Err(Error::Internal(
-                        "a reuse claim on an existing session".into(),
-                    ));
-                }
-            };
+        let take = match resolve(
+            store,
+            name,
+            &session.tenant,
+            Some(&session.id),
+            claims,
+            read,
+        )
+        .await?
+        {
+            Resolved::Take(take) => take,
+            Resolved::Reuse(_) => {
+                return Err(Error::Internal(
+                    "a reuse claim on an existing session".into(),
+                ));
+            }
+        };
         let mut lost = None;
         for claim in &take {
-            match app.store.claim_ref(claim, &session.id).await {
+            match store.claim_ref(claim, &session.id).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict) => lost = Some(claim),
                 Err(e) => return Err(e.into()),

@@ -6,7 +6,7 @@ use super::load_owned;
 use crate::session::{
     Decision, IdentityEvent, Proposal, Reauthentication, Session, Source, Status,
 };
-use crate::store::Page;
+use crate::store::{Page, Stored};
 use crate::{App, Error};
 
 /// At most this many identity events are shown on a session (newest first).
@@ -15,17 +15,20 @@ pub const SHOWN_EVENTS: usize = 50;
 /// The session, refreshed from its provider first when it is open and its last check is older
 /// than `refresh_after` (so however often the app polls, the provider is read at most that often).
 pub async fn get(app: &App, tenant: &str, id: &str, refresh: bool) -> Result<Session, Error> {
-    let session = load_owned(app, tenant, id).await?;
+    let session = load_owned(&*app.store, tenant, id).await?;
     let session = expire_if_due(app, session).await?;
     if !refresh || session.status.is_terminal() || !is_due(app, &session) {
-        return Ok(session);
+        return Ok(session.into_value());
     }
-    refresh_from_provider(app, session).await
+    Ok(refresh_from_provider(app, session).await?.into_value())
 }
 
 /// Reads the session's provider for its authoritative state and applies it: the one entry for
 /// every caller that refreshes (app reads, scheduled reconciliation).
-pub async fn refresh_from_provider(app: &App, session: Session) -> Result<Session, Error> {
+pub async fn refresh_from_provider(
+    app: &App,
+    session: Stored<Session>,
+) -> Result<Stored<Session>, Error> {
     super::read::refresh(app, session).await
 }
 
@@ -37,7 +40,7 @@ fn is_due(app: &App, s: &Session) -> bool {
 }
 
 /// Our own deadline: an open session past `expires_at` is expired, whatever the provider says.
-pub(crate) async fn expire_if_due(app: &App, s: Session) -> Result<Session, Error> {
+pub(crate) async fn expire_if_due(app: &App, s: Stored<Session>) -> Result<Stored<Session>, Error> {
     match s.expires_at {
         Some(at) if !s.status.is_terminal() && at <= app.clock.now() => {
             let p = Proposal {
@@ -79,11 +82,11 @@ pub async fn list(
 /// Cancels an open session: at its provider first (for one that says it must be told), then
 /// here; a session already over is a 409.
 pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error> {
-    let session = load_owned(app, tenant, id).await?;
-    if session.status.is_terminal() {
+    let session = load_owned(&*app.store, tenant, id).await?;
+    if session.value.status.is_terminal() {
         return Err(Error::Conflict(format!(
             "the session is already {}",
-            session.status.as_str()
+            session.value.status.as_str()
         )));
     }
     let secrets = app.secrets.get().await?;
@@ -93,8 +96,8 @@ pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error>
     };
     let told = app
         .providers
-        .get(&session.provider)?
-        .cancel(&cx, &session)
+        .get(&session.value.provider)?
+        .cancel(&cx, &session.value)
         .await;
     if let Err(Error::Conflict(why)) = told {
         // The provider no longer lets it be canceled (it decided meanwhile): what it says is
@@ -118,7 +121,7 @@ pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error>
     };
     let (session, decision) = apply_with_retry(app, session, &p, &book).await?;
     match decision {
-        Decision::Apply { .. } => Ok(session),
+        Decision::Apply { .. } => Ok(session.into_value()),
         _ => Err(Error::Conflict(format!(
             "the session is already {}",
             session.status.as_str()

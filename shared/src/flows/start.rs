@@ -73,7 +73,7 @@ async fn open(
     // Refs the request alone determines: a taken one is refused, and an open session under a
     // reusable one is the answer, before the provider is called.
     let mut claims = adapter.start_claims(tenant, &input)?;
-    let early = match refs::resolve(app, name, tenant, None, &claims, Read::All).await? {
+    let early = match refs::resolve(&*app.store, name, tenant, None, &claims, Read::All).await? {
         Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s).await,
         Resolved::Take(take) => take,
     };
@@ -105,9 +105,25 @@ async fn open(
         // read on keys the write itself checks; after a lost race everything is read again.
         let resolved = if contention.lost_any() {
             let all: Vec<_> = claims.iter().chain(&later).cloned().collect();
-            refs::resolve(app, name, tenant, Some(&session.id), &all, Read::All).await?
+            refs::resolve(
+                &*app.store,
+                name,
+                tenant,
+                Some(&session.id),
+                &all,
+                Read::All,
+            )
+            .await?
         } else {
-            match refs::resolve(app, name, tenant, Some(&session.id), &later, Read::NotFree).await?
+            match refs::resolve(
+                &*app.store,
+                name,
+                tenant,
+                Some(&session.id),
+                &later,
+                Read::NotFree,
+            )
+            .await?
             {
                 Resolved::Take(more) => Resolved::Take(early.iter().cloned().chain(more).collect()),
                 reuse => reuse,
@@ -146,10 +162,11 @@ async fn open(
     tracing::info!(session_id = %session.id, provider = name, status = session.status.as_str(), "session created");
     claims.extend(later);
     let kept = refs::kept_subjects(&claims);
+    let created = crate::store::Stored::created(session);
     let session =
-        super::webhook::match_kept(app, adapter, session, &kept, opening.read.as_ref()).await;
+        super::webhook::match_kept(app, adapter, created, &kept, opening.read.as_ref()).await;
     Ok(Started {
-        session,
+        session: session.into_value(),
         client: opening.client,
     })
 }
@@ -165,8 +182,11 @@ async fn reuse(
 ) -> Result<Started, Error> {
     let reused = adapter.reused(cx, &session)?;
     if let Some(h) = held {
-        h.complete(app, &h.done(app, &session.id, 201, reused.issued_at, None))
-            .await?;
+        h.complete(
+            &*app.store,
+            &h.done(app, &session.id, 201, reused.issued_at, None),
+        )
+        .await?;
     }
     Ok(Started {
         session,
@@ -177,7 +197,7 @@ async fn reuse(
 /// The first answer again: the same session as it is now, and its `client` as its adapter can
 /// give it again.
 async fn replay(app: &App, cx: &Cx<'_>, tenant: &str, done: &Done) -> Result<Started, Error> {
-    let session = idempotency::replayed_session(app, tenant, done).await?;
+    let session = idempotency::replayed_session(&*app.store, tenant, done).await?;
     let adapter = app.providers.get(&session.provider)?;
     let client = adapter.replayed(
         cx,

@@ -8,7 +8,7 @@ use super::read::{Link, apply_read, fetch, note_unusable_answer};
 use crate::providers::Adapter;
 use crate::providers::adapter::{Action, Cx, Dialect, Event, Fetched};
 use crate::session::{Session, SessionId};
-use crate::store::{Delivery, SessionWrite, StoreError};
+use crate::store::{Delivery, SessionWrite, StoreError, Stored};
 use crate::{App, Error};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -89,7 +89,7 @@ pub async fn ingest(
 pub(crate) async fn process(
     app: &App,
     delivery: &Delivery,
-    located: Option<Vec<Session>>,
+    located: Option<Vec<Stored<Session>>>,
     cached: Option<&Fetched>,
 ) -> Processed {
     let adapter = app.providers.get(&delivery.provider)?;
@@ -136,7 +136,7 @@ async fn reread(
     dialect: &dyn Dialect,
     event: &Event<'_>,
     delivery: &Delivery,
-    mut sessions: Vec<Session>,
+    mut sessions: Vec<Stored<Session>>,
     cached: Option<&Fetched>,
 ) -> Processed {
     let secrets = app.secrets.get().await?;
@@ -149,7 +149,7 @@ async fn reread(
     let fetched = match cached {
         Some(f) => f,
         None => {
-            read = match fetch(adapter, &cx, &subject, sessions.first()).await {
+            read = match fetch(adapter, &cx, &subject, sessions.first().map(|s| &s.value)).await {
                 Ok(f) => f,
                 Err(e) => {
                     if matches!(e, Error::Provider { .. }) {
@@ -207,7 +207,7 @@ async fn linkable(
     adapter: &dyn Adapter,
     fetched: &Fetched,
     subject: &str,
-) -> Result<Option<(Session, Vec<crate::providers::adapter::Claim>)>, Error> {
+) -> Result<Option<(Stored<Session>, Vec<crate::providers::adapter::Claim>)>, Error> {
     let Some(id) = adapter.names(&fetched.answer) else {
         return Ok(None);
     };
@@ -221,7 +221,7 @@ async fn linkable(
         return Ok(None);
     }
     let claims = adapter.link_claims(subject);
-    match super::refs::point(app, adapter.name(), &s, &claims).await {
+    match super::refs::point(&*app.store, adapter.name(), &s, &claims).await {
         Ok(()) => {
             tracing::info!(session_id = %s.id, "provider id linked by the session it names");
             Ok(Some((s, claims)))
@@ -236,23 +236,23 @@ async fn linkable(
 async fn record(
     app: &App,
     dialect: &dyn Dialect,
-    mut current: Session,
+    mut current: Stored<Session>,
     event: &Event<'_>,
     delivery: &Delivery,
 ) -> Result<(), Error> {
     let mut contention = super::contention::Contention::new("session");
     loop {
         let recording = dialect.record(event, &current)?;
-        let mut next = current.clone();
+        let mut next = current.value.clone();
         if let Some(data) = recording.data {
             next.data = data;
             next.updated_at = event.received_at;
         }
-        next.version = current.version + 1;
         let write = SessionWrite {
+            read: &current,
             session: &next,
-            expected_version: current.version,
             history: None,
+            at: app.clock.now(),
         };
         match app
             .store
@@ -282,10 +282,10 @@ async fn record(
 pub(crate) async fn match_kept(
     app: &App,
     adapter: &dyn Adapter,
-    session: Session,
+    session: Stored<Session>,
     subjects: &[String],
     cached: Option<&Fetched>,
-) -> Session {
+) -> Stored<Session> {
     let mut acted = false;
     for subject in subjects {
         let kept = match app
@@ -318,7 +318,7 @@ async fn sessions_named(
     app: &App,
     dialect: &dyn Dialect,
     subjects: &[String],
-) -> Result<Vec<Session>, Error> {
+) -> Result<Vec<Stored<Session>>, Error> {
     let keys: Vec<String> = subjects.iter().flat_map(|s| dialect.refs(s)).collect();
     let mut seen: Vec<SessionId> = Vec::new();
     let mut sessions = Vec::new();
@@ -341,7 +341,7 @@ async fn first_session_named(
     app: &App,
     dialect: &dyn Dialect,
     subjects: &[String],
-) -> Result<Option<Session>, Error> {
+) -> Result<Option<Stored<Session>>, Error> {
     for key in subjects.iter().flat_map(|s| dialect.refs(s)) {
         if let Some(r) = app.store.get_ref(&key).await? {
             return Ok(app.store.get_session(&r.session_id).await?);
@@ -352,7 +352,7 @@ async fn first_session_named(
 
 /// Where the sessions a delivery concerns stand: their ids and when they last changed (a
 /// change of status or provider word; bookkeeping writes do not count), or `none`.
-fn mark(sessions: &[Session]) -> String {
+fn mark(sessions: &[Stored<Session>]) -> String {
     if sessions.is_empty() {
         return "none".into();
     }

@@ -45,6 +45,17 @@ pub struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// A provider's credentials (its part of the secret document), or `provider_not_configured`
+    /// when the document has none for it.
+    pub fn credentials<T: serde::de::DeserializeOwned>(
+        &self,
+        provider: &'static str,
+    ) -> Result<T, Error> {
+        self.secrets
+            .provider::<T>(provider)?
+            .ok_or(Error::ProviderNotConfigured(provider))
+    }
+
     /// `now` in milliseconds: when a provider read started (an older read never overwrites a
     /// newer one).
     pub fn now_ms(&self) -> i64 {

@@ -10,10 +10,10 @@ mod state;
 mod subject;
 
 pub use data::ProviderData;
-pub use model::{DueKey, HistoryMark, IdentityEvent, MAX_HISTORY};
 pub use model::{
     HistoryEntry, LastError, Provider, Session, SessionId, Source, Status, is_valid_user_id,
 };
+pub use model::{IdentityEvent, MAX_HISTORY};
 pub use reauthentication::Reauthentication;
 pub use schedule::Polling;
 pub use state::{Decision, NOT_FOUND, PROVIDER_ERROR, Proposal, UNKNOWN_STATUS, decide};

@@ -155,48 +155,11 @@ pub struct Session {
     /// as `<why>` or `<why>:<word>`: noted once in the history, and while it stands the session
     /// is re-read with backoff, even a decided one. A clear answer removes it.
     pub unclear: Option<String>,
-    /// Optimistic-concurrency version: every write checks and bumps it.
-    pub version: u64,
-    /// Store bookkeeping, not part of the session's value: where the store last filed it in
-    /// its due index.
-    pub due_key: DueKey,
-    /// Store bookkeeping, not part of the session's value: how its stored history is laid out,
-    /// so that a write keeps it within `MAX_HISTORY` entries.
-    pub history_mark: HistoryMark,
 }
 
 /// The most history entries a session keeps: its first (creation) and the latest others. The
 /// history lives in the session item, and DynamoDB bills a write by the item's size.
 pub const MAX_HISTORY: usize = 32;
-
-/// How a session's stored history is laid out, as read with the session: how many entries it
-/// holds, and where the oldest one after the first sits (the one a write replaces once the
-/// history is full). A hint for the store only; it never makes two sessions differ.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HistoryMark {
-    pub len: usize,
-    pub oldest_slot: usize,
-}
-
-impl PartialEq for HistoryMark {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-/// Where a store filed a session in its due index, as read with the session. The DynamoDB
-/// adapter keeps a filing that is not later than the new `next_check_at` instead of moving it,
-/// because moving an index key costs a delete and a put in the index on every write; reconcile
-/// re-files a session it finds early. A hint only: the adapter's write checks it against the
-/// stored filing. It never makes two sessions differ, so it compares equal whatever it holds.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DueKey(pub Option<OffsetDateTime>);
-
-impl PartialEq for DueKey {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
 
 /// One Identity Manager event recorded on a verified Prove session (a separate item: they can
 /// accumulate beyond what one session item may hold).
@@ -232,9 +195,6 @@ impl Session {
             check_attempts: 0,
             data: ProviderData::default(),
             unclear: None,
-            version: 1,
-            due_key: DueKey::default(),
-            history_mark: HistoryMark::default(),
         }
     }
 }
@@ -256,11 +216,11 @@ pub struct HistoryEntry {
 }
 
 impl HistoryEntry {
-    /// The first entry of every session: it was created, by the app.
+    /// The first entry of every session (its first version): it was created, by the app.
     pub fn created(session: &Session) -> Self {
         HistoryEntry {
             session_id: session.id.clone(),
-            version: session.version,
+            version: 1,
             at: session.created_at,
             from: Status::Created,
             to: Status::Created,

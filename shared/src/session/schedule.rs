@@ -4,7 +4,7 @@
 //! their webhook is overdue: after 10 minutes without news, then doubling up to 6 hours, so that a
 //! lost or never-sent webhook still ends in the provider's state. No I/O here.
 
-use super::model::{DueKey, Session, Status};
+use super::model::{Session, Status};
 use time::{Duration, OffsetDateTime};
 
 /// How a provider tells the gateway of news: its adapter says which.
@@ -46,7 +46,6 @@ pub fn delay_for(polling: Polling, attempt: u32) -> Duration {
 /// The first check of a new session: soon for a pull provider, when its webhook would be overdue
 /// for a push provider, and never after its deadline.
 pub fn first_check(session: &mut Session, polling: Polling, now: OffsetDateTime) {
-    forget_due_filing(session, now);
     session.check_attempts = 1;
     session.next_check_at = Some(cap(now + delay_for(polling, 1), session.expires_at));
 }
@@ -54,7 +53,6 @@ pub fn first_check(session: &mut Session, polling: Polling, now: OffsetDateTime)
 /// The next check after one that learnt nothing new (e.g. nothing to read yet): one step further
 /// back, never after the deadline.
 pub fn back_off(session: &mut Session, polling: Polling, now: OffsetDateTime) {
-    forget_due_filing(session, now);
     session.check_attempts = session.check_attempts.saturating_add(1);
     session.next_check_at = Some(cap(
         now + delay_for(polling, session.check_attempts),
@@ -77,7 +75,6 @@ pub fn recheck_delay(attempt: u32) -> Duration {
 /// The next read of a session whose provider answered nothing usable (an unclear answer): one
 /// step further back. Decided sessions too: that answer is their open reason to re-read.
 pub fn recheck(session: &mut Session, now: OffsetDateTime) {
-    forget_due_filing(session, now);
     session.check_attempts = session.check_attempts.saturating_add(1);
     let at = now + recheck_delay(session.check_attempts);
     session.next_check_at = Some(if session.status.is_terminal() {
@@ -91,7 +88,6 @@ pub fn recheck(session: &mut Session, now: OffsetDateTime) {
 /// answered what the gateway cannot use): at least as far back as an unchanged read, and further
 /// back with every failure in a row, so that failing sessions never starve the others.
 pub fn after_failure(session: &mut Session, polling: Polling, now: OffsetDateTime) {
-    forget_due_filing(session, now);
     session.check_attempts = session.check_attempts.saturating_add(1);
     let n = session.check_attempts;
     let at = now + delay_for(polling, n).max(recheck_delay(n));
@@ -111,7 +107,6 @@ pub fn after_write(
     read: bool,
     now: OffsetDateTime,
 ) {
-    forget_due_filing(next, now);
     if next.status.is_terminal() {
         if next.unclear.is_none() || next.status.is_final() {
             // Nothing left to check: the item leaves the due index.
@@ -136,15 +131,6 @@ pub fn after_write(
     } else if next.next_check_at.is_none() {
         // An open session always has a next check (e.g. one stored before schedules existed).
         first_check(next, polling, now);
-    }
-}
-
-/// A store keeps a due filing that is not later than the next check (see `DueKey`), but one
-/// that is already due would only make reconcile find the session early and re-file it, a write
-/// of its own: forgetting it makes this write file the session where it belongs.
-fn forget_due_filing(session: &mut Session, now: OffsetDateTime) {
-    if session.due_key.0.is_some_and(|filed| filed <= now) {
-        session.due_key = DueKey(None);
     }
 }
 

@@ -1,16 +1,22 @@
-//! The session store port, and its two adapters: DynamoDB (production) and in-memory (local server
-//! and unit tests). One contract test suite (tests/integration/store_contract.rs) holds both to the
-//! same behaviour.
+//! The store, by capability: each trait of `port` is what one kind of work needs (sessions, refs,
+//! webhook deliveries, idempotency keys, the due index, the journal of what happened to a
+//! session), and `Store` is all of them, the one thing `App` holds. Two adapters implement every
+//! capability: DynamoDB (deployed) and in memory (the local server and unit tests). One contract
+//! suite (tests/integration/store/) holds both to the same behaviour, capability by capability.
+//! `Inspect` is for tests only: no flow reads through it.
 
 pub mod cursor;
 mod dynamo;
 mod memory;
+mod port;
+mod shard;
 
-pub use dynamo::{DynamoStore, create_table};
+pub use dynamo::{DynamoStore, SchemaError, create_table};
 pub use memory::MemoryStore;
+pub use port::{Deliveries, DueIndex, Idempotency, Inspect, Journal, Refs, Sessions, Store};
 
-use crate::session::{HistoryEntry, IdentityEvent, Provider, Reauthentication, Session, SessionId};
-use async_trait::async_trait;
+use crate::session::{HistoryEntry, Provider, Session, SessionId};
+use std::ops::Deref;
 use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -170,228 +176,105 @@ pub enum Begun {
     Existing(IdempotencyRecord),
 }
 
+/// A page of a listing: values only (a listing is read, never written back).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub sessions: Vec<Session>,
     pub next_cursor: Option<String>,
 }
 
+/// A value as read from the store, with the store's bookkeeping beside it: the version every
+/// write is conditional on, and where the store filed it. The bookkeeping is never part of the
+/// value: compare `value`s (two reads of one state are equal whatever their versions).
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub value: T,
+    /// Optimistic concurrency: a write is conditional on it, and stores the next one.
+    pub version: u64,
+    pub filing: Filing,
+}
+
+/// The version a session is created with.
+pub(crate) const FIRST_VERSION: u64 = 1;
+
+impl Stored<Session> {
+    /// A session as `Sessions::create_session` stores it: its first version, with its first
+    /// history entry, in the due index at its next check if it has one.
+    pub fn created(session: Session) -> Self {
+        let due = session.next_check_at.filter(|_| is_scheduled(&session));
+        Stored {
+            value: session,
+            version: FIRST_VERSION,
+            filing: Filing {
+                due,
+                history: HistoryMark {
+                    len: 1,
+                    oldest_slot: 0,
+                },
+            },
+        }
+    }
+}
+
+impl<T> Stored<T> {
+    /// The version the next write of this value stores (a history entry carries it).
+    pub fn next_version(&self) -> u64 {
+        self.version + 1
+    }
+
+    pub fn into_value(self) -> T {
+        self.value
+    }
+}
+
+impl<T> Deref for Stored<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// Where an adapter filed a session: hints that let a write touch no more than it must. Read with
+/// a version, they are exact (a write is conditional on that version); after a write, the
+/// adapter derives them from what it wrote. Its write checks them besides, so a stale hint costs
+/// a retry, never a wrong filing. The in-memory adapter needs none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filing {
+    /// Where the due index holds the session, if it does. DynamoDB keeps a filing that is not
+    /// later than the new `next_check_at` instead of moving it (moving an index key costs a
+    /// delete and a put in the index on every write); reconcile re-files a session it finds
+    /// early.
+    pub due: Option<OffsetDateTime>,
+    /// How the stored history is laid out, so that a write keeps it within `MAX_HISTORY`.
+    pub history: HistoryMark,
+}
+
+/// How a session's stored history is laid out: how many entries it holds, and where the oldest
+/// one after the first sits (the one a write replaces once the history is full).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryMark {
+    pub len: usize,
+    pub oldest_slot: usize,
+}
+
 /// A write to the session together with what must happen atomically with it.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionWrite<'a> {
-    /// The new state, its `version` already one more than `expected_version`.
+    /// The session as read: the write is conditional on its version, and stores the next one.
+    pub read: &'a Stored<Session>,
+    /// The new state.
     pub session: &'a Session,
-    pub expected_version: u64,
     pub history: Option<&'a HistoryEntry>,
+    /// When the write is made: a due filing already due by then is moved with it (kept, reconcile
+    /// would find the session early and re-file it, a write of its own).
+    pub at: OffsetDateTime,
 }
 
-#[async_trait]
-pub trait Store: Send + Sync {
-    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
-
-    /// Creates a session (with its first history entry), atomically with its ref claims and
-    /// the completion of its request's idempotency record (`idempotency` is the `Done` record; the
-    /// stored one must still be in progress and held by `owner`). `Conflict` if the id or the
-    /// claim is taken, or the key is no longer held by this request.
-    async fn create_session(
-        &self,
-        session: &Session,
-        history: &HistoryEntry,
-        claims: &[RefClaim],
-        idempotency: Option<(&IdempotencyRecord, &str)>,
-    ) -> StoreResult<()>;
-
-    /// Writes a new state if the stored version is still `expected_version`; else `Conflict`.
-    async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<()>;
-
-    /// A user's sessions of one tenant, newest first. `None` cursor starts at the newest.
-    /// A cursor that this store did not hand out for this tenant and user is `Ok(None)`.
-    async fn list_user_sessions(
-        &self,
-        tenant: &str,
-        user_id: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> StoreResult<Option<Page>>;
-
-    async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>>;
-
-    async fn get_ref(&self, key: &str) -> StoreResult<Option<ProviderRef>>;
-
-    /// Several refs at once, in the order of `keys` (DynamoDB: one BatchGetItem instead of one
-    /// GetItem per key).
-    async fn get_refs(&self, keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            out.push(self.get_ref(k).await?);
-        }
-        Ok(out)
+impl SessionWrite<'_> {
+    /// The version the write stores.
+    pub fn version(&self) -> u64 {
+        self.read.next_version()
     }
-
-    /// Points `claim.key` at an existing session (a provider identity linked after creation).
-    /// `Conflict` if it already points at another session than `session_id` or `claim.replaces`;
-    /// pointing it again at the same session changes nothing.
-    async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()>;
-
-    /// Records a delivery before it is acted on (`received`), and takes its lease until
-    /// `lease_until` (`now` is when a lease left by a dead attempt counts as run out). An
-    /// applied one is a duplicate, unless its `mark` moved since it was applied. While the lease
-    /// runs it is filed as due at `lease_until`, so a crash mid-processing leaves it for the
-    /// retry.
-    async fn record_delivery(
-        &self,
-        delivery: &Delivery,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-    ) -> StoreResult<Recorded>;
-
-    /// Takes the lease of a due delivery for a retry (`false`: someone else holds it, or it was
-    /// settled meanwhile).
-    async fn lease_delivery(
-        &self,
-        provider: &str,
-        event_id: &str,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-    ) -> StoreResult<bool>;
-
-    /// Ends a delivery's processing: `Applied` (with `delivery.mark` as it stands after it), or
-    /// `Unmatched` (then filed under its subjects, for `unmatched_deliveries`). Leaves the retry
-    /// index either way.
-    async fn settle_delivery(&self, delivery: &Delivery, state: DeliveryState) -> StoreResult<()>;
-
-    /// An attempt failed: releases the lease and files the delivery as due again at `retry_at`.
-    async fn defer_delivery(
-        &self,
-        provider: &str,
-        event_id: &str,
-        retry_at: OffsetDateTime,
-    ) -> StoreResult<()>;
-
-    /// Deliveries of one retry shard due at or before `now`, earliest first, at most `limit`.
-    async fn due_deliveries(
-        &self,
-        shard: u16,
-        now: OffsetDateTime,
-        limit: usize,
-    ) -> StoreResult<Vec<DueDelivery>>;
-
-    /// Binds a provider's delivery token (a hash of it) to the body it first came with, until
-    /// `expires_at`: `false` if the token already came with another body (a captured header
-    /// replayed over a forged body). The same body again is `true` (a redelivery).
-    async fn bind_delivery_token(
-        &self,
-        provider: &str,
-        token_hash: &str,
-        body_hash: &str,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<bool>;
-
-    /// The delivery's state, if recorded (for tests and operators).
-    async fn delivery_state(
-        &self,
-        provider: &str,
-        event_id: &str,
-    ) -> StoreResult<Option<DeliveryState>>;
-
-    /// The deliveries kept about `subject` that are still `unmatched`.
-    async fn unmatched_deliveries(
-        &self,
-        provider: &str,
-        subject: &str,
-    ) -> StoreResult<Vec<Delivery>>;
-
-    /// Takes an `Idempotency-Key` for a request (`record` is its `InProgress` record): `Started`
-    /// if the key is free, expired, or held by an abandoned attempt (lease run out) of the same
-    /// request; else the live record.
-    async fn begin_idempotency(
-        &self,
-        record: &IdempotencyRecord,
-        now: OffsetDateTime,
-    ) -> StoreResult<Begun>;
-
-    /// Marks the request held by `owner` done (`record` is the `Done` record). `Conflict` if the
-    /// key is no longer held by it.
-    async fn complete_idempotency(
-        &self,
-        record: &IdempotencyRecord,
-        owner: &str,
-    ) -> StoreResult<()>;
-
-    /// Frees a key whose request failed, if `owner` still holds it, so that a retry can run.
-    async fn release_idempotency(&self, tenant: &str, key: &str, owner: &str) -> StoreResult<()>;
-
-    async fn get_idempotency(
-        &self,
-        tenant: &str,
-        key: &str,
-    ) -> StoreResult<Option<IdempotencyRecord>>;
-
-    /// Records a reauthentication once: the same event again changes nothing.
-    async fn add_reauthentication(&self, r: &Reauthentication) -> StoreResult<()>;
-
-    /// A user's reauthentications of one tenant, newest first, at most `limit`.
-    async fn list_reauthentications(
-        &self,
-        tenant: &str,
-        user_id: &str,
-        limit: usize,
-    ) -> StoreResult<Vec<Reauthentication>>;
-
-    /// Stores an identity event of a session atomically with the session write (its version
-    /// checked) and the settling of the delivery that brought it (`applied`). Storing an event
-    /// id the session already holds changes nothing but the write.
-    async fn add_identity_event(
-        &self,
-        write: SessionWrite<'_>,
-        event: &IdentityEvent,
-        delivery: &Delivery,
-    ) -> StoreResult<()>;
-
-    /// A session's identity events, newest first (at most `limit`, whatever the session holds:
-    /// the read costs what `limit` asks, not what accumulated).
-    async fn identity_events(
-        &self,
-        id: &SessionId,
-        limit: usize,
-    ) -> StoreResult<Vec<IdentityEvent>>;
-
-    /// Open sessions of one due shard whose `next_check_at` is at or before `now`, earliest first,
-    /// at most `limit`. Read from an index that holds only open sessions with a next check, so
-    /// the cost follows the number due, not the size of the table. (DynamoDB files a session at
-    /// or before its next check; one found early is re-filed, not answered, and counts against
-    /// `limit`: the next run finds what it crowded out.)
-    async fn due_sessions(
-        &self,
-        shard: u16,
-        now: OffsetDateTime,
-        limit: usize,
-    ) -> StoreResult<Vec<Session>>;
-}
-
-/// The due index is spread over this many partition keys, so that it never becomes one hot
-/// partition however many sessions are open.
-pub const DUE_SHARDS: u16 = 16;
-
-/// A session's due shard: a stable hash (FNV-1a) of its id, the same in every process and release.
-pub fn due_shard(id: &SessionId) -> u16 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in id.as_str().bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    (h % u32::from(DUE_SHARDS)) as u16
-}
-
-/// A delivery's retry shard (the same hash as sessions'), so that a burst of deliveries never
-/// becomes one hot partition of the retry index either.
-pub fn delivery_shard(provider: &str, event_id: &str) -> u16 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in provider.bytes().chain([b'#']).chain(event_id.bytes()) {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    (h % u32::from(DUE_SHARDS)) as u16
 }
 
 /// Whether a session belongs in the due index: it has a next check and can still change (an

@@ -41,12 +41,6 @@ pub(super) fn build(settings: &ProviderSettings, transport: &Transport) -> Arc<d
 }
 
 impl Authento {
-    fn secrets(cx: &Cx<'_>) -> Result<Secrets, Error> {
-        cx.secrets
-            .provider::<Secrets>(NAME)?
-            .ok_or(Error::ProviderNotConfigured(NAME))
-    }
-
     fn issuer(&self) -> Result<&str, Error> {
         self.settings
             .issuer
@@ -57,7 +51,7 @@ impl Authento {
     /// The token for `session` issued at `iat` (HS256 is deterministic: a replay signs the same
     /// token again from the stored `iat`, so no token is ever stored), and the `client` it goes in.
     fn client_for(&self, cx: &Cx<'_>, session: &Session, iat: i64) -> Result<Value, Error> {
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         let data: AuthentoData = session.data.read().map_err(Error::Internal)?;
         let vt = data
             .verification_type
@@ -110,7 +104,7 @@ impl Adapter for Authento {
     async fn start(&self, cx: &Cx<'_>, tenant: &str, input: Opaque) -> Result<Opening, Error> {
         let input: &TokenInput = own(&input)?;
         self.issuer()?;
-        Self::secrets(cx)?;
+        cx.credentials::<Secrets>(NAME)?;
         let mut session = Session::new(tenant, self.provider(), &input.user_id, cx.now);
         session.data = ProviderData::of(&AuthentoData {
             verification_type: Some(input.verification_type),
@@ -154,7 +148,7 @@ impl Adapter for Authento {
         subject: &str,
         _session: Option<&Session>,
     ) -> Result<Opaque, Error> {
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         Ok(Box::new(
             self.client.basic_user_info(&creds, subject).await?,
         ))
@@ -194,7 +188,9 @@ impl Dialect for Authento {
         body: &[u8],
     ) -> Result<Authentic, Error> {
         // No credentials to check it against: refused, like a forgery.
-        let creds = Self::secrets(cx).map_err(|_| Error::InvalidSignature)?;
+        let creds = cx
+            .credentials::<Secrets>(NAME)
+            .map_err(|_| Error::InvalidSignature)?;
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         if !webhook::is_authentic(
             creds.webhook_secrets(),

@@ -32,14 +32,6 @@ pub(super) fn build(settings: &ProviderSettings, transport: &Transport) -> Arc<d
     Arc::new(Nevis { settings, client })
 }
 
-impl Nevis {
-    fn secrets(cx: &Cx<'_>) -> Result<Secrets, Error> {
-        cx.secrets
-            .provider::<Secrets>(NAME)?
-            .ok_or(Error::ProviderNotConfigured(NAME))
-    }
-}
-
 #[async_trait]
 impl Adapter for Nevis {
     fn name(&self) -> &'static str {
@@ -56,7 +48,7 @@ impl Adapter for Nevis {
 
     async fn start(&self, cx: &Cx<'_>, tenant: &str, input: Opaque) -> Result<Opening, Error> {
         let input: &StartInput = own(&input)?;
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         let instance = self.client.instance_url()?;
         // Nevis first: a session of ours always has its Nevis session. If storing fails, the
         // Nevis session is left unused (it never starts) and the app gets a retryable 503.
@@ -113,7 +105,7 @@ impl Adapter for Nevis {
         subject: &str,
         _session: Option<&Session>,
     ) -> Result<Opaque, Error> {
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         Ok(Box::new(self.client.get_session(&creds, subject).await?))
     }
 

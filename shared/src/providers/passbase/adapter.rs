@@ -56,12 +56,6 @@ pub fn client_metadata(id: &SessionId) -> String {
 }
 
 impl Passbase {
-    fn secrets(cx: &Cx<'_>) -> Result<Secrets, Error> {
-        cx.secrets
-            .provider::<Secrets>(NAME)?
-            .ok_or(Error::ProviderNotConfigured(NAME))
-    }
-
     fn claim(identity_key: &str) -> Claim {
         Claim {
             key: ref_key(identity_key),
@@ -103,7 +97,7 @@ impl Adapter for Passbase {
     /// overdue check) brings the state.
     async fn start(&self, cx: &Cx<'_>, tenant: &str, input: Opaque) -> Result<Opening, Error> {
         let input: &StartInput = own(&input)?;
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         let mut read = None;
         if let Some(k) = &input.identity_key {
             let started_ms = cx.now_ms();
@@ -152,7 +146,7 @@ impl Adapter for Passbase {
         subject: &str,
         _session: Option<&Session>,
     ) -> Result<Opaque, Error> {
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         Ok(Box::new(self.client.identity(&creds, subject).await?))
     }
 
@@ -223,7 +217,9 @@ impl Dialect for Passbase {
         _headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Authentic, Error> {
-        let creds = Self::secrets(cx).map_err(|_| Error::InvalidSignature)?;
+        let creds = cx
+            .credentials::<Secrets>(NAME)
+            .map_err(|_| Error::InvalidSignature)?;
         let opened = webhook::open(creds.webhook_secrets(), self.settings.allow_plaintext, body)
             .ok_or(Error::InvalidSignature)?;
         Ok(Authentic {

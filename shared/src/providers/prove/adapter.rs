@@ -40,14 +40,6 @@ pub(super) fn build(settings: &ProviderSettings, transport: &Transport) -> Arc<d
     Arc::new(Prove { settings, client })
 }
 
-impl Prove {
-    fn secrets(cx: &Cx<'_>) -> Result<Secrets, Error> {
-        cx.secrets
-            .provider::<Secrets>(NAME)?
-            .ok_or(Error::ProviderNotConfigured(NAME))
-    }
-}
-
 fn data_of(session: &Session) -> Result<ProveData, Error> {
     session
         .data
@@ -102,7 +94,7 @@ impl Adapter for Prove {
     /// leaves nothing behind.
     async fn start(&self, cx: &Cx<'_>, tenant: &str, input: Opaque) -> Result<Opening, Error> {
         let input: &StartInput = own(&input)?;
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         let now = cx.now;
         let mut session = Session::new(tenant, self.provider(), &input.user_id, now);
         let region = input.phone.region();
@@ -195,7 +187,7 @@ impl Adapter for Prove {
         subject: &str,
         session: Option<&Session>,
     ) -> Result<Opaque, Error> {
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         let session =
             session.ok_or_else(|| Error::Internal("a prove flow is read for a session".into()))?;
         let data = data_of(session)?;
@@ -307,7 +299,9 @@ impl Dialect for Prove {
         body: &[u8],
     ) -> Result<Authentic, Error> {
         // No credentials to check it against: refused, like a forgery.
-        let creds = Self::secrets(cx).map_err(|_| Error::InvalidSignature)?;
+        let creds = cx
+            .credentials::<Secrets>(NAME)
+            .map_err(|_| Error::InvalidSignature)?;
         let header = headers
             .get(webhook::AUTH_HEADER)
             .and_then(|v| v.to_str().ok());

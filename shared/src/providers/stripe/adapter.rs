@@ -36,12 +36,6 @@ pub(super) fn build(settings: &ProviderSettings, transport: &Transport) -> Arc<d
 }
 
 impl Stripe {
-    fn secrets(cx: &Cx<'_>) -> Result<Secrets, Error> {
-        cx.secrets
-            .provider::<Secrets>(NAME)?
-            .ok_or(Error::ProviderNotConfigured(NAME))
-    }
-
     fn verification_session(session: &Session) -> Result<&str, Error> {
         session.provider_ref.as_deref().ok_or_else(|| {
             Error::Internal("stripe session without its verification session".into())
@@ -79,7 +73,7 @@ impl Adapter for Stripe {
     /// unused and the app gets a retryable 503.
     async fn start(&self, cx: &Cx<'_>, tenant: &str, input: Opaque) -> Result<Opening, Error> {
         let input: &StartInput = own(&input)?;
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         let mut session = Session::new(tenant, self.provider(), &input.user_id, cx.now);
         // The user as Stripe knows it: unique per tenant and user, never the app's user id.
         let subject = Subject::of(tenant, &input.user_id);
@@ -129,7 +123,7 @@ impl Adapter for Stripe {
     /// At Stripe first: its page must not stay open to the user. A cancel Stripe refuses is
     /// answered by the session's state there.
     async fn cancel(&self, cx: &Cx<'_>, session: &Session) -> Result<(), Error> {
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         let id = Self::verification_session(session)?;
         match self.client.cancel(&creds, id).await? {
             super::client::Canceled::Done => Ok(()),
@@ -158,7 +152,7 @@ impl Adapter for Stripe {
         subject: &str,
         _session: Option<&Session>,
     ) -> Result<Opaque, Error> {
-        let creds = Self::secrets(cx)?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
         Ok(Box::new(self.client.retrieve(&creds, subject).await?))
     }
 
@@ -191,7 +185,9 @@ impl Dialect for Stripe {
         body: &[u8],
     ) -> Result<Authentic, Error> {
         // No credentials to check it against: refused, like a forgery.
-        let creds = Self::secrets(cx).map_err(|_| Error::InvalidSignature)?;
+        let creds = cx
+            .credentials::<Secrets>(NAME)
+            .map_err(|_| Error::InvalidSignature)?;
         let header = headers
             .get(webhook::SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok());

@@ -1,68 +1,84 @@
-//! Webhook deliveries in DynamoDB: one item per delivery (`WH#<provider>#<event id>` / `WH`)
-//! holding its state, its lease and what a later attempt needs; filed in the sparse `gsi2`
-//! under `RETRY#<shard>` while it is not settled, so that the scheduled run finds the ones whose
+//! Webhook deliveries: one item per delivery (`WH#<provider>#<event id>` / `WH`) holding its
+//! state, its lease and what a later attempt needs; filed in the sparse `gsi2` under
+//! `RETRY#<shard>` while it is not settled, so that the scheduled run finds the ones whose
 //! processing failed or died; kept ones filed under `UNM#<provider>#<subject>` to be matched
 //! later; and the tokens a delivery came with (`TOK#<provider>#<hash>`), to refuse a captured
 //! token over another body.
 
-use super::*;
-use aws_sdk_dynamodb::types::ReturnValue;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
-
-pub(super) fn delivery_pk(provider: &str, event_id: &str) -> String {
-    format!("WH#{provider}#{event_id}")
-}
-fn retry_pk(provider: &str, event_id: &str) -> String {
-    format!("RETRY#{:02}", delivery_shard(provider, event_id))
-}
-/// Fixed-width milliseconds, so that string order is time order; the pk keeps keys unique.
-fn retry_sk(at: OffsetDateTime, provider: &str, event_id: &str) -> String {
-    format!("{:015}#{}", unix_ms(at), delivery_pk(provider, event_id))
-}
-pub(super) fn unmatched_pk(provider: &str, subject: &str) -> String {
-    format!("UNM#{provider}#{subject}")
-}
-fn token_pk(provider: &str, token_hash: &str) -> String {
-    format!("TOK#{provider}#{token_hash}")
-}
-
-fn provider_of(item: &Item) -> StoreResult<Provider> {
-    Provider::parse(get_s(item, "provider")?)
-        .ok_or_else(|| StoreError::Corrupt("bad delivery provider".into()))
-}
-
-fn delivery_from(item: &Item) -> StoreResult<Delivery> {
-    let subjects = match item.get("subjects") {
-        Some(AttributeValue::L(l)) => l.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
-        _ => Vec::new(),
-    };
-    Ok(Delivery {
-        provider: provider_of(item)?,
-        event_id: get_s(item, "event_id")?.to_owned(),
-        subjects,
-        payload: opt_s(item, "payload").unwrap_or_default(),
-        mark: opt_s(item, "mark"),
-        received_at: get_ts(item, "received_at")?,
-        expires_at: OffsetDateTime::from_unix_timestamp(get_n(item, "ttl")?)
-            .map_err(|e| StoreError::Corrupt(format!("bad delivery ttl: {e}")))?,
-    })
-}
-
-fn state_of(item: &Item) -> Option<DeliveryState> {
-    opt_s(item, "state").and_then(|v| DeliveryState::parse(&v))
-}
+use super::super::shard::SHARDS;
+use super::super::{
+    Deliveries, Delivery, DeliveryState, DueDelivery, Recorded, StoreError, StoreResult,
+};
+use super::DynamoStore;
+use super::attr::*;
+use super::codec::{delivery_from, delivery_state_of, unmatched_item};
+use super::errors::{is_condition_failure, read_error, write_error};
+use super::keys::*;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use time::OffsetDateTime;
 
 impl DynamoStore {
+    /// The update that settles a delivery: its state, out of the retry index (also a
+    /// transaction item of an identity event).
+    pub(super) fn settle_update(&self, d: &Delivery, state: DeliveryState) -> StoreResult<Update> {
+        let mut set = String::from(
+            "SET #st = :st, #lease = :zero, #p = :p, #e = :e, \
+             #subj = if_not_exists(#subj, :subj), #pl = if_not_exists(#pl, :pl), \
+             #ra = if_not_exists(#ra, :ra), #ttl = if_not_exists(#ttl, :ttl), \
+             #att = if_not_exists(#att, :one)",
+        );
+        let mut b = Update::builder();
+        if let Some(mark) = &d.mark {
+            set.push_str(", #mark = :mark");
+            b = b
+                .expression_attribute_names("#mark", "mark")
+                .expression_attribute_values(":mark", s(mark));
+        }
+        set.push_str(" REMOVE #rpk, #rsk");
+        b.table_name(&self.table)
+            .set_key(Some(delivery_key(d.provider.as_str(), &d.event_id)))
+            .update_expression(set)
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_names("#lease", "lease")
+            .expression_attribute_names("#p", "provider")
+            .expression_attribute_names("#e", "event_id")
+            .expression_attribute_names("#subj", "subjects")
+            .expression_attribute_names("#pl", "payload")
+            .expression_attribute_names("#ra", "received_at")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#att", "attempts")
+            .expression_attribute_names("#rpk", "gsi2pk")
+            .expression_attribute_names("#rsk", "gsi2sk")
+            .expression_attribute_values(":st", s(state.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":p", s(d.provider.as_str()))
+            .expression_attribute_values(":e", s(&d.event_id))
+            .expression_attribute_values(":subj", strings(&d.subjects))
+            .expression_attribute_values(":pl", s(&d.payload))
+            .expression_attribute_values(":ra", ts(d.received_at))
+            .expression_attribute_values(":ttl", n(d.expires_at.unix_timestamp()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Deliveries for DynamoStore {
     /// One UpdateItem: creates the delivery or takes it again (not applied, lease run out),
     /// keeping its state, and files it as due when the lease ends. A refused condition returns
     /// the stored item, which tells a duplicate from a twin in flight without another read.
-    pub(super) async fn delivery_record(
+    async fn record_delivery(
         &self,
         d: &Delivery,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> StoreResult<Recorded> {
-        let subjects = AttributeValue::L(d.subjects.iter().map(s).collect());
+        let (provider, event_id) = (d.provider.as_str(), d.event_id.as_str());
         let mut set = String::from(
             "SET #p = :p, #e = :e, #subj = :subj, #pl = :pl, #ra = if_not_exists(#ra, :ra), \
              #ttl = :ttl, #st = :received, #lease = :lease, \
@@ -81,10 +97,7 @@ impl DynamoStore {
         }
         let out = req
             .table_name(&self.table)
-            .set_key(Some(key(
-                delivery_pk(d.provider.as_str(), &d.event_id),
-                "WH",
-            )))
+            .set_key(Some(delivery_key(provider, event_id)))
             .update_expression(set)
             .condition_expression(condition)
             .expression_attribute_names("#p", "provider")
@@ -98,9 +111,9 @@ impl DynamoStore {
             .expression_attribute_names("#att", "attempts")
             .expression_attribute_names("#rpk", "gsi2pk")
             .expression_attribute_names("#rsk", "gsi2sk")
-            .expression_attribute_values(":p", s(d.provider.as_str()))
-            .expression_attribute_values(":e", s(&d.event_id))
-            .expression_attribute_values(":subj", subjects)
+            .expression_attribute_values(":p", s(provider))
+            .expression_attribute_values(":e", s(event_id))
+            .expression_attribute_values(":subj", strings(&d.subjects))
             .expression_attribute_values(":pl", s(&d.payload))
             .expression_attribute_values(":ra", ts(d.received_at))
             .expression_attribute_values(":ttl", n(d.expires_at.unix_timestamp()))
@@ -110,11 +123,8 @@ impl DynamoStore {
             .expression_attribute_values(":now", n(unix_ms(now)))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":rpk", s(retry_pk(d.provider.as_str(), &d.event_id)))
-            .expression_attribute_values(
-                ":rsk",
-                s(retry_sk(lease_until, d.provider.as_str(), &d.event_id)),
-            )
+            .expression_attribute_values(":rpk", s(delivery_retry_pk(provider, event_id)))
+            .expression_attribute_values(":rsk", s(retry_sk(lease_until, provider, event_id)))
             .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -134,12 +144,9 @@ impl DynamoStore {
                 };
                 let stored = match stored {
                     Some(item) => Some(item),
-                    None => {
-                        self.get(key(delivery_pk(d.provider.as_str(), &d.event_id), "WH"))
-                            .await?
-                    }
+                    None => self.get(delivery_key(provider, event_id)).await?,
                 };
-                Ok(match stored.as_ref().and_then(state_of) {
+                Ok(match stored.as_ref().and_then(delivery_state_of) {
                     Some(DeliveryState::Applied) => Recorded::Duplicate,
                     _ => Recorded::InFlight,
                 })
@@ -148,7 +155,7 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn delivery_lease(
+    async fn lease_delivery(
         &self,
         provider: &str,
         event_id: &str,
@@ -159,7 +166,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
+            .set_key(Some(delivery_key(provider, event_id)))
             .update_expression("SET #lease = :lease, #att = #att + :one, #rsk = :rsk")
             .condition_expression("attribute_exists(#rpk) AND #st <> :applied AND #lease < :now")
             .expression_attribute_names("#lease", "lease")
@@ -181,96 +188,21 @@ impl DynamoStore {
         }
     }
 
-    /// Settles a delivery: its state, out of the retry index; a kept one filed under each of its
-    /// subjects in the same transaction (so that linking finds it).
-    pub(super) async fn delivery_settle(
-        &self,
-        d: &Delivery,
-        state: DeliveryState,
-    ) -> StoreResult<()> {
+    /// A kept delivery is filed under each of its subjects in the same transaction as its state
+    /// (so that linking finds it).
+    async fn settle_delivery(&self, d: &Delivery, state: DeliveryState) -> StoreResult<()> {
         let update = self.settle_update(d, state)?;
         if state != DeliveryState::Unmatched || d.subjects.is_empty() {
-            return self.transact_or_update(update).await;
+            return self.update_one(update).await;
         }
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         for subject in &d.subjects {
-            let mut item = key(
-                unmatched_pk(d.provider.as_str(), subject),
-                &format!("WH#{}", d.event_id),
-            );
-            item.insert("event_id".into(), s(&d.event_id));
-            item.insert("received_at".into(), ts(d.received_at));
-            item.insert("ttl".into(), n(d.expires_at.unix_timestamp()));
-            items.push(self.put(item, None).build()?);
+            items.push(self.put(unmatched_item(d, subject), None).build()?);
         }
         self.transact(items).await
     }
 
-    /// The update that settles a delivery (also a transaction item of an identity event).
-    pub(super) fn settle_update(&self, d: &Delivery, state: DeliveryState) -> StoreResult<Update> {
-        let mut set = String::from(
-            "SET #st = :st, #lease = :zero, #p = :p, #e = :e, \
-             #subj = if_not_exists(#subj, :subj), #pl = if_not_exists(#pl, :pl), \
-             #ra = if_not_exists(#ra, :ra), #ttl = if_not_exists(#ttl, :ttl), \
-             #att = if_not_exists(#att, :one)",
-        );
-        let mut b = Update::builder();
-        if let Some(mark) = &d.mark {
-            set.push_str(", #mark = :mark");
-            b = b
-                .expression_attribute_names("#mark", "mark")
-                .expression_attribute_values(":mark", s(mark));
-        }
-        set.push_str(" REMOVE #rpk, #rsk");
-        b.table_name(&self.table)
-            .set_key(Some(key(
-                delivery_pk(d.provider.as_str(), &d.event_id),
-                "WH",
-            )))
-            .update_expression(set)
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_names("#lease", "lease")
-            .expression_attribute_names("#p", "provider")
-            .expression_attribute_names("#e", "event_id")
-            .expression_attribute_names("#subj", "subjects")
-            .expression_attribute_names("#pl", "payload")
-            .expression_attribute_names("#ra", "received_at")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_names("#att", "attempts")
-            .expression_attribute_names("#rpk", "gsi2pk")
-            .expression_attribute_names("#rsk", "gsi2sk")
-            .expression_attribute_values(":st", s(state.as_str()))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":p", s(d.provider.as_str()))
-            .expression_attribute_values(":e", s(&d.event_id))
-            .expression_attribute_values(
-                ":subj",
-                AttributeValue::L(d.subjects.iter().map(s).collect()),
-            )
-            .expression_attribute_values(":pl", s(&d.payload))
-            .expression_attribute_values(":ra", ts(d.received_at))
-            .expression_attribute_values(":ttl", n(d.expires_at.unix_timestamp()))
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
-    }
-
-    /// One Update as a plain UpdateItem (a transaction of one item would bill twice).
-    async fn transact_or_update(&self, u: Update) -> StoreResult<()> {
-        self.client
-            .update_item()
-            .table_name(u.table_name())
-            .set_key(Some(u.key().clone()))
-            .update_expression(u.update_expression())
-            .set_expression_attribute_names(u.expression_attribute_names().cloned())
-            .set_expression_attribute_values(u.expression_attribute_values().cloned())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(write_error)
-    }
-
-    pub(super) async fn delivery_defer(
+    async fn defer_delivery(
         &self,
         provider: &str,
         event_id: &str,
@@ -280,7 +212,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(provider, event_id), "WH")))
+            .set_key(Some(delivery_key(provider, event_id)))
             .update_expression("SET #lease = :zero, #rpk = :rpk, #rsk = :rsk")
             .condition_expression("attribute_exists(pk) AND #st <> :applied")
             .expression_attribute_names("#lease", "lease")
@@ -288,7 +220,7 @@ impl DynamoStore {
             .expression_attribute_names("#rsk", "gsi2sk")
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":rpk", s(retry_pk(provider, event_id)))
+            .expression_attribute_values(":rpk", s(delivery_retry_pk(provider, event_id)))
             .expression_attribute_values(":rsk", s(retry_sk(retry_at, provider, event_id)))
             .expression_attribute_values(":applied", s(DeliveryState::Applied.as_str()))
             .send()
@@ -301,7 +233,11 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn deliveries_due(
+    fn retry_shards(&self) -> u16 {
+        SHARDS
+    }
+
+    async fn due_deliveries(
         &self,
         shard: u16,
         now: OffsetDateTime,
@@ -311,10 +247,10 @@ impl DynamoStore {
             .client
             .query()
             .table_name(&self.table)
-            .index_name("gsi2")
+            .index_name(DUE_INDEX)
             .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
-            .expression_attribute_values(":pk", s(format!("RETRY#{shard:02}")))
-            .expression_attribute_values(":upto", s(format!("{:015}#~", unix_ms(now))))
+            .expression_attribute_values(":pk", s(retry_pk(shard)))
+            .expression_attribute_values(":upto", s(upto(now)))
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .send()
             .await
@@ -323,7 +259,7 @@ impl DynamoStore {
             .items
             .unwrap_or_default()
             .iter()
-            .filter_map(|i| Some(key(opt_s(i, "pk")?, "WH")))
+            .filter_map(|i| Some(key(opt_s(i, "pk")?, DELIVERY_SK)))
             .collect();
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -331,10 +267,9 @@ impl DynamoStore {
         let mut due = Vec::with_capacity(keys.len());
         for item in self.batch_get(keys).await? {
             // The index lags the table: only what is still filed as due counts.
-            let filed_ms: Option<i128> = opt_s(&item, "gsi2sk")
-                .and_then(|k| k.split('#').next().and_then(|m| m.parse().ok()));
-            if state_of(&item) == Some(DeliveryState::Applied)
-                || filed_ms.is_none_or(|ms| ms > unix_ms(now))
+            let filed = opt_s(&item, "gsi2sk").and_then(|k| filed_ms(&k));
+            if delivery_state_of(&item) == Some(DeliveryState::Applied)
+                || filed.is_none_or(|ms| ms > unix_ms(now))
             {
                 continue;
             }
@@ -347,7 +282,34 @@ impl DynamoStore {
         Ok(due)
     }
 
-    pub(super) async fn deliveries_unmatched(
+    async fn bind_delivery_token(
+        &self,
+        provider: &str,
+        token_hash: &str,
+        body_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut item = token_key(provider, token_hash);
+        item.insert("body".into(), s(body_hash));
+        item.insert("ttl".into(), n(expires_at.unix_timestamp()));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #b = :b")
+            .expression_attribute_names("#b", "body")
+            .expression_attribute_values(":b", s(body_hash))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    async fn unmatched_deliveries(
         &self,
         provider: &str,
         subject: &str,
@@ -373,54 +335,15 @@ impl DynamoStore {
         }
         // The filing stays behind once matched; the delivery's own state is the truth, read for
         // all of them at once.
-        let keys = filed
-            .iter()
-            .map(|id| key(delivery_pk(provider, id), "WH"))
-            .collect();
+        let keys = filed.iter().map(|id| delivery_key(provider, id)).collect();
         let mut kept: Vec<Delivery> = self
             .batch_get(keys)
             .await?
             .iter()
-            .filter(|d| state_of(d) == Some(DeliveryState::Unmatched))
+            .filter(|d| delivery_state_of(d) == Some(DeliveryState::Unmatched))
             .map(delivery_from)
             .collect::<StoreResult<_>>()?;
         kept.sort_by_key(|d| d.received_at);
         Ok(kept)
-    }
-
-    pub(super) async fn token_bind(
-        &self,
-        provider: &str,
-        token_hash: &str,
-        body_hash: &str,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        let mut item = key(token_pk(provider, token_hash), "TOK");
-        item.insert("body".into(), s(body_hash));
-        item.insert("ttl".into(), n(expires_at.unix_timestamp()));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #b = :b")
-            .expression_attribute_names("#b", "body")
-            .expression_attribute_values(":b", s(body_hash))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(write_error(e)),
-        }
-    }
-
-    pub(super) async fn delivery_state_of(
-        &self,
-        provider: &str,
-        event_id: &str,
-    ) -> StoreResult<Option<DeliveryState>> {
-        let item = self.get(key(delivery_pk(provider, event_id), "WH")).await?;
-        Ok(item.as_ref().and_then(state_of))
     }
 }

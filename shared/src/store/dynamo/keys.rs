@@ -1,0 +1,149 @@
+//! Every key of the table (the layout in `mod.rs`), built in one place. Numbers in sort keys are
+//! fixed width, so that string order is time order.
+
+use super::super::shard::{delivery_shard, session_shard};
+use super::attr::{Item, opt_s, s};
+use crate::session::SessionId;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+/// The index of a user's sessions.
+pub(super) const USER_INDEX: &str = "gsi1";
+/// The sparse index of due sessions and deliveries awaiting a retry.
+pub(super) const DUE_INDEX: &str = "gsi2";
+
+pub(super) const SESSION_SK: &str = "SES";
+pub(super) const REF_SK: &str = "REF";
+pub(super) const DELIVERY_SK: &str = "WH";
+pub(super) const TOKEN_SK: &str = "TOK";
+pub(super) const IDEM_SK: &str = "IDEM";
+/// Identity events sort under their session by this prefix.
+pub(super) const IDENTITY_EVENT_PREFIX: &str = "IE#";
+
+pub(super) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
+}
+
+pub(super) fn unix_ms(at: OffsetDateTime) -> i128 {
+    (at.unix_timestamp_nanos() / 1_000_000).max(0)
+}
+
+/// Everything of a time-ordered index partition at or before `at`: `~` sorts after every
+/// character of what follows the time.
+pub(super) fn upto(at: OffsetDateTime) -> String {
+    format!("{:015}#~", unix_ms(at))
+}
+
+// ---- sessions ------------------------------------------------------------------------------
+
+pub(super) fn session_pk(id: &SessionId) -> String {
+    format!("SES#{id}")
+}
+pub(super) fn session_key(id: &SessionId) -> Item {
+    key(session_pk(id), SESSION_SK)
+}
+/// The session a session item, or an index entry naming one, is about.
+pub(super) fn session_id_of(item: &Item) -> Option<SessionId> {
+    opt_s(item, "pk")?
+        .strip_prefix("SES#")
+        .and_then(SessionId::parse)
+}
+pub(super) fn user_pk(tenant: &str, user_id: &str) -> String {
+    format!("USR#{tenant}#{user_id}")
+}
+pub(super) fn user_sk(created_ns: i128, id: &SessionId) -> String {
+    format!("{created_ns:020}#{id}")
+}
+pub(super) fn due_pk(shard: u16) -> String {
+    format!("DUE#{shard:02}")
+}
+pub(super) fn session_due_pk(id: &SessionId) -> String {
+    due_pk(session_shard(id))
+}
+/// Fixed-width milliseconds; the id keeps keys unique.
+pub(super) fn due_sk(at: OffsetDateTime, id: &SessionId) -> String {
+    format!("{:015}#{id}", unix_ms(at))
+}
+/// The time a due or retry filing (`gsi2sk`) holds, in milliseconds.
+pub(super) fn filed_ms(gsi2sk: &str) -> Option<i128> {
+    gsi2sk.split('#').next()?.parse().ok()
+}
+pub(super) fn identity_event_sk(event_id: &str) -> String {
+    format!("{IDENTITY_EVENT_PREFIX}{event_id}")
+}
+
+// ---- refs ----------------------------------------------------------------------------------
+
+pub(super) fn ref_pk(ref_key: &str) -> String {
+    format!("REF#{ref_key}")
+}
+pub(super) fn ref_key(ref_key: &str) -> Item {
+    key(ref_pk(ref_key), REF_SK)
+}
+/// The ref key a ref item's `pk` holds.
+pub(super) fn ref_key_of(pk: &str) -> Option<&str> {
+    pk.strip_prefix("REF#")
+}
+
+// ---- deliveries ----------------------------------------------------------------------------
+
+pub(super) fn delivery_pk(provider: &str, event_id: &str) -> String {
+    format!("WH#{provider}#{event_id}")
+}
+pub(super) fn delivery_key(provider: &str, event_id: &str) -> Item {
+    key(delivery_pk(provider, event_id), DELIVERY_SK)
+}
+pub(super) fn retry_pk(shard: u16) -> String {
+    format!("RETRY#{shard:02}")
+}
+pub(super) fn delivery_retry_pk(provider: &str, event_id: &str) -> String {
+    retry_pk(delivery_shard(provider, event_id))
+}
+/// Fixed-width milliseconds; the delivery's pk keeps keys unique.
+pub(super) fn retry_sk(at: OffsetDateTime, provider: &str, event_id: &str) -> String {
+    format!("{:015}#{}", unix_ms(at), delivery_pk(provider, event_id))
+}
+pub(super) fn unmatched_pk(provider: &str, subject: &str) -> String {
+    format!("UNM#{provider}#{subject}")
+}
+pub(super) fn unmatched_sk(event_id: &str) -> String {
+    format!("{DELIVERY_SK}#{event_id}")
+}
+pub(super) fn token_key(provider: &str, token_hash: &str) -> Item {
+    key(format!("TOK#{provider}#{token_hash}"), TOKEN_SK)
+}
+
+// ---- idempotency keys and reauthentications ------------------------------------------------
+
+pub(super) fn idem_key(tenant: &str, idem_key: &str) -> Item {
+    key(format!("IDEM#{tenant}#{idem_key}"), IDEM_SK)
+}
+pub(super) fn reauth_pk(tenant: &str, user_id: &str) -> String {
+    format!("RA#{tenant}#{user_id}")
+}
+pub(super) fn reauth_sk(at: OffsetDateTime, event_id: &str) -> String {
+    format!("{:020}#{event_id}", at.unix_timestamp_nanos().max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_ordered_keys_sort_as_their_times() {
+        let id = SessionId::generate();
+        let t = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let later = t + time::Duration::milliseconds(1);
+        assert!(due_sk(t, &id) < due_sk(later, &id));
+        assert!(due_sk(t, &id) <= upto(t) && upto(t) < due_sk(later, &id));
+        assert!(retry_sk(t, "prove", "e") <= upto(t));
+        assert_eq!(filed_ms(&due_sk(t, &id)), Some(1_800_000_000_000));
+        assert!(user_sk(1, &id) < user_sk(10, &id));
+        assert!(reauth_sk(t, "e") < reauth_sk(later, "e"));
+        assert_eq!(
+            ref_key_of(&ref_pk("prove#identity#i")),
+            Some("prove#identity#i")
+        );
+        assert_eq!(session_id_of(&session_key(&id)), Some(id));
+    }
+}

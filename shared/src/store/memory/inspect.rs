@@ -1,0 +1,50 @@
+//! What tests look at, in memory.
+
+use super::super::shard::{delivery_shard, session_shard};
+use super::super::{DeliveryState, IdempotencyRecord, Inspect, StoreResult};
+use super::{MemoryStore, delivery_key};
+use crate::session::{HistoryEntry, SessionId};
+use async_trait::async_trait;
+
+#[async_trait]
+impl Inspect for MemoryStore {
+    async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
+        let g = self.lock();
+        Ok(g.history
+            .range((id.to_string(), 0)..=(id.to_string(), u64::MAX))
+            .map(|(_, h)| h.clone())
+            .collect())
+    }
+
+    async fn delivery_state(
+        &self,
+        provider: &str,
+        event_id: &str,
+    ) -> StoreResult<Option<DeliveryState>> {
+        Ok(self
+            .lock()
+            .deliveries
+            .get(&delivery_key(provider, event_id))
+            .map(|r| r.state))
+    }
+
+    async fn get_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        Ok(self
+            .lock()
+            .idempotency
+            .get(&(tenant.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    fn due_shard_of(&self, id: &SessionId) -> u16 {
+        session_shard(id)
+    }
+
+    fn retry_shard_of(&self, provider: &str, event_id: &str) -> u16 {
+        delivery_shard(provider, event_id)
+    }
+}

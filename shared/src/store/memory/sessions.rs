@@ -1,0 +1,150 @@
+//! Sessions and the due index in memory.
+
+use super::super::cursor::{self, Position};
+use super::super::shard::{SHARDS, session_shard};
+use super::super::{
+    DueIndex, IdempotencyRecord, Page, RefClaim, SessionWrite, Sessions, StoreError, StoreResult,
+    Stored, is_scheduled,
+};
+use super::MemoryStore;
+use crate::session::{HistoryEntry, Session, SessionId};
+use crate::store::ProviderRef;
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// A listing's order: creation time, then id (as the DynamoDB index sorts them).
+fn position(s: &Session) -> Position {
+    Position {
+        created_ns: s.created_at.unix_timestamp_nanos().max(0),
+        id: s.id.clone(),
+    }
+}
+
+fn order(p: &Position) -> (i128, &str) {
+    (p.created_ns, p.id.as_str())
+}
+
+#[async_trait]
+impl Sessions for MemoryStore {
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Stored<Session>>> {
+        Ok(self.lock().sessions.get(id).cloned())
+    }
+
+    async fn create_session(
+        &self,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<()> {
+        let mut g = self.lock();
+        if g.sessions.contains_key(&session.id) {
+            return Err(StoreError::Conflict);
+        }
+        for c in claims {
+            let current = g.refs.get(&c.key).map(|r| &r.session_id);
+            if current != c.replaces.as_ref() {
+                return Err(StoreError::Conflict);
+            }
+        }
+        if let Some((r, owner)) = idempotency {
+            let held = g
+                .idempotency
+                .get(&(r.tenant.clone(), r.key.clone()))
+                .is_some_and(|old| old.owner() == owner && !owner.is_empty());
+            if !held {
+                return Err(StoreError::Conflict);
+            }
+        }
+        g.sessions
+            .insert(session.id.clone(), Stored::created(session.clone()));
+        g.append_history(history);
+        for c in claims {
+            g.refs.insert(
+                c.key.clone(),
+                ProviderRef {
+                    key: c.key.clone(),
+                    session_id: session.id.clone(),
+                    tenant: c.tenant.clone(),
+                },
+            );
+        }
+        if let Some((r, _)) = idempotency {
+            g.idempotency
+                .insert((r.tenant.clone(), r.key.clone()), r.clone());
+        }
+        Ok(())
+    }
+
+    async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
+        self.lock().write_session(&w)
+    }
+
+    async fn list_user_sessions(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Option<Page>> {
+        let g = self.lock();
+        let mut mine: Vec<&Session> = g
+            .sessions
+            .values()
+            .map(|s| &s.value)
+            .filter(|s| s.tenant == tenant && s.user_id == user_id)
+            .collect();
+        mine.sort_by(|a, b| order(&position(b)).cmp(&order(&position(a))));
+        let start = match cursor {
+            None => 0,
+            Some(c) => match cursor::decode(tenant, user_id, c) {
+                // Everything strictly older than the position, as DynamoDB's start key reads.
+                Some(at) => mine
+                    .iter()
+                    .position(|s| order(&position(s)) < order(&at))
+                    .unwrap_or(mine.len()),
+                None => return Ok(None),
+            },
+        };
+        let page: Vec<Session> = mine
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|s| (*s).clone())
+            .collect();
+        let next_cursor = (start + page.len() < mine.len())
+            .then(|| {
+                page.last()
+                    .map(|s| cursor::encode(tenant, user_id, &position(s)))
+            })
+            .flatten();
+        Ok(Some(Page {
+            sessions: page,
+            next_cursor,
+        }))
+    }
+}
+
+#[async_trait]
+impl DueIndex for MemoryStore {
+    fn due_shards(&self) -> u16 {
+        SHARDS
+    }
+
+    async fn due_sessions(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<Stored<Session>>> {
+        let g = self.lock();
+        let mut due: Vec<&Stored<Session>> = g
+            .sessions
+            .values()
+            .filter(|s| is_scheduled(s) && session_shard(&s.id) == shard)
+            .filter(|s| s.next_check_at.is_some_and(|at| at <= now))
+            .collect();
+        due.sort_by_key(|s| (s.next_check_at, s.id.to_string()));
+        Ok(due.into_iter().take(limit).cloned().collect())
+    }
+}

@@ -1,0 +1,664 @@
+//! Least privilege, derived: every function serves what it serves (its routes, its schedule) over a
+//! DynamoDB client that records, on the wire, the IAM action and resource each request needs
+//! (`TransactWriteItems` needs the action of each of its items, a `Query` the index it names).
+//! template.yaml must grant each function what it was seen to need (else AccessDenied in
+//! production), and nothing more than that and what `UNSEEN` says, with a reason, a run here
+//! does not reach.
+
+use super::passbase_support;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use idv::App;
+use idv::http::{ApiRequest, Function, handle};
+use idv::store::DynamoStore;
+use idv_tests::{Backend, Gateway, ProveOf, dynamo_client};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use time::Duration;
+
+/// `(action, resource)`: `dynamodb:GetItem` on `table`, `dynamodb:Query` on `index/gsi1`, ...
+type Grant = (String, String);
+
+/// Granted actions no run of this test reaches, each with why the function needs it. Keep it
+/// short: everything here is a grant the test cannot check.
+const UNSEEN: &[(&str, &str, &str, &str)] = &[
+    (
+        "issue-token",
+        "dynamodb:UpdateItem",
+        "table",
+        "an Idempotency-Key is released (release_idempotency) when the issue fails after taking it",
+    ),
+    (
+        "webhook-passbase",
+        "dynamodb:BatchGetItem",
+        "table",
+        "deliveries kept for an identity are read back (unmatched_deliveries) when a webhook's read \
+         links that identity to the session it names, if one was kept before",
+    ),
+];
+
+/// Records what each DynamoDB request needs in IAM terms.
+#[derive(Clone, Default)]
+struct Needs(Arc<Mutex<BTreeSet<Grant>>>);
+
+impl Needs {
+    fn take(&self) -> BTreeSet<Grant> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The IAM actions one request needs, from its operation (`X-Amz-Target`) and its JSON body.
+fn needs_of(op: &str, body: &Value) -> Vec<Grant> {
+    let on_table = |action: &str| (format!("dynamodb:{action}"), "table".to_owned());
+    match op {
+        "Query" | "Scan" => vec![(
+            format!("dynamodb:{op}"),
+            body["IndexName"]
+                .as_str()
+                .map_or("table".to_owned(), |i| format!("index/{i}")),
+        )],
+        // A transaction needs the action of each item it holds.
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_object()?.keys().next().cloned())
+            .map(|kind| match kind.as_str() {
+                "ConditionCheck" => on_table("ConditionCheckItem"),
+                other => on_table(&format!("{other}Item")),
+            })
+            .collect(),
+        "TransactGetItems" => vec![on_table("GetItem")],
+        other => vec![on_table(other)],
+    }
+}
+
+impl std::fmt::Debug for Needs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Needs")
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for Needs {
+    fn name(&self) -> &'static str {
+        "Needs"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        let op = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("unknown")
+            .to_owned();
+        let body = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        let mut needs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        needs.extend(needs_of(&op, &body));
+        Ok(())
+    }
+}
+
+/// The gateway, driven function by function over a recorded client.
+struct Derive {
+    gw: Gateway,
+    needs: Needs,
+    /// What each function was seen to need.
+    seen: BTreeMap<&'static str, BTreeSet<Grant>>,
+}
+
+impl Derive {
+    async fn start() -> Derive {
+        let gw = Gateway::start_with(Backend::Dynamo, &[]).await;
+        Derive {
+            gw,
+            needs: Needs::default(),
+            seen: BTreeMap::new(),
+        }
+    }
+
+    /// The gateway `ahead` of now, over the recorded client.
+    async fn app(&self, ahead: Duration) -> Arc<App> {
+        let base = dynamo_client().await;
+        let conf = base
+            .config()
+            .to_builder()
+            .interceptor(self.needs.clone())
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(conf);
+        let store = Arc::new(DynamoStore::new(client, self.gw.table.clone().unwrap()));
+        self.gw.app_with(store, ahead)
+    }
+
+    fn note(&mut self, function: Function) {
+        let needs = self.needs.take();
+        self.seen
+            .entry(function.binary())
+            .or_default()
+            .extend(needs);
+    }
+
+    async fn call(
+        &mut self,
+        ahead: Duration,
+        function: Function,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Value {
+        let app = self.app(ahead).await;
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let req = ApiRequest {
+            method,
+            path: path.to_owned(),
+            query: ApiRequest::parse_query(Some(query)),
+            headers: map,
+            body: Bytes::from(body.to_owned()),
+        };
+        self.needs.take();
+        let resp = handle(&app, function, req).await;
+        self.note(function);
+        let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        assert!(
+            resp.status.as_u16() < 500,
+            "{} {path}: {} {body}",
+            function.binary(),
+            resp.status
+        );
+        body
+    }
+
+    /// An app call with the tenant's key (and an `Idempotency-Key` when given).
+    async fn api(
+        &mut self,
+        function: Function,
+        method: Method,
+        path: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Value {
+        let auth = format!("Bearer {}", self.gw.key);
+        let mut headers = vec![("authorization", auth.as_str())];
+        let text = if body.is_null() {
+            String::new()
+        } else {
+            headers.push(("content-type", "application/json"));
+            body.to_string()
+        };
+        if let Some(k) = key {
+            headers.push(("idempotency-key", k));
+        }
+        self.call(Duration::ZERO, function, method, path, &headers, &text)
+            .await
+    }
+
+    async fn webhook(
+        &mut self,
+        function: Function,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) {
+        self.call(Duration::ZERO, function, Method::POST, path, headers, body)
+            .await;
+    }
+}
+
+fn id_of(body: &Value) -> String {
+    body["id"]
+        .as_str()
+        .or(body["session"]["id"].as_str())
+        .unwrap_or_else(|| panic!("a session id in {body}"))
+        .to_owned()
+}
+
+fn prove_start(user: &str, possession: &str) -> Value {
+    json!({"provider": "prove", "user_id": user, "phone_number": "+12001004011",
+           "first_name": "Sheilakathryn", "last_name": "Butrimovich", "possession_type": possession})
+}
+
+/// What template.yaml grants each function on the table, by the function's name.
+fn granted() -> BTreeMap<String, BTreeSet<Grant>> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+        .expect("template.yaml");
+    let t: serde_norway::Value = serde_norway::from_str(&text).expect("template.yaml is YAML");
+    let mut out = BTreeMap::new();
+    for (_, r) in t["Resources"].as_mapping().expect("Resources") {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = r["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary")
+            .to_owned();
+        let mut grants = BTreeSet::new();
+        for policy in r["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                let actions: Vec<String> = match &st["Action"] {
+                    serde_norway::Value::String(a) => vec![a.clone()],
+                    serde_norway::Value::Sequence(s) => s
+                        .iter()
+                        .filter_map(|a| a.as_str().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let table: Vec<String> = actions
+                    .into_iter()
+                    .filter(|a| a.starts_with("dynamodb:"))
+                    .collect();
+                if table.is_empty() {
+                    continue;
+                }
+                let resource = table_resource(&st["Resource"]).unwrap_or_else(|| {
+                    panic!(
+                        "{name}: a DynamoDB grant on {:?}, not the table",
+                        st["Resource"]
+                    )
+                });
+                for a in table {
+                    grants.insert((a, resource.clone()));
+                }
+            }
+        }
+        out.insert(name, grants);
+    }
+    out
+}
+
+/// `table` for `!GetAtt Table.Arn`, `index/<name>` for `!Sub ${Table.Arn}/index/<name>`; `None`
+/// for anything else (the secret).
+fn table_resource(v: &serde_norway::Value) -> Option<String> {
+    let serde_norway::Value::Tagged(t) = v else {
+        return None;
+    };
+    let s = t.value.as_str()?;
+    if t.tag == "GetAtt" {
+        return (s == "Table.Arn").then(|| "table".into());
+    }
+    if t.tag == "Sub" {
+        return s
+            .strip_prefix("${Table.Arn}/")
+            .map(str::to_owned)
+            .or_else(|| (s == "${Table.Arn}").then(|| "table".into()));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() {
+    let mut d = Derive::start().await;
+    let token = Function::named("issue-token").unwrap();
+    let (wh_authento, wh_prove, wh_passbase) = (
+        Function::named("webhook-authento").unwrap(),
+        Function::named("webhook-prove").unwrap(),
+        Function::named("webhook-passbase").unwrap(),
+    );
+
+    // issue-token: a new token, the open session again, under an Idempotency-Key and replayed.
+    let t = json!({"user_id": "user-i1", "verification_type": "BASIC"});
+    let first = d.api(token, Method::POST, "/v1/tokens", &t, None).await;
+    d.api(token, Method::POST, "/v1/tokens", &t, None).await;
+    let t2 = json!({"user_id": "user-i2", "verification_type": "BASIC"});
+    for _ in 0..2 {
+        d.api(token, Method::POST, "/v1/tokens", &t2, Some("iam-token-1"))
+            .await;
+    }
+
+    // start-session: every provider, under an Idempotency-Key and replayed, a cancel, a link.
+    for body in [
+        json!({"provider": "authento", "user_id": "user-i3", "verification_type": "POA"}),
+        json!({"provider": "nevis", "user_id": "user-i3"}),
+        json!({"provider": "passbase", "user_id": "user-i3"}),
+        prove_start("user-i5", "none"),
+    ] {
+        d.api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &body,
+            None,
+        )
+        .await;
+    }
+    // Two Prove flows whose possession check passes, and whose identity has an event before the
+    // gateway reads the outcome (kept): one read by the app, one by reconcile.
+    let mut mobile = Vec::new();
+    for user in ["user-i4", "user-i10"] {
+        let s = d
+            .api(
+                Function::START_SESSION,
+                Method::POST,
+                "/v1/sessions",
+                &prove_start(user, "mobile"),
+                None,
+            )
+            .await;
+        let auth =
+            d.gw.prove_authenticate(s["client"]["auth_token"].as_str().unwrap(), "passed")
+                .await;
+        let identity = auth["identity_id"].as_str().expect("enrolled").to_owned();
+        mobile.push((id_of(&s), identity));
+    }
+    let key = passbase_support::new_identity(&d.gw, None).await;
+    let with_identity =
+        json!({"provider": "passbase", "user_id": "user-i6", "identity_access_key": key});
+    d.api(
+        Function::START_SESSION,
+        Method::POST,
+        "/v1/sessions",
+        &with_identity,
+        None,
+    )
+    .await;
+    let nevis = json!({"provider": "nevis", "user_id": "user-i7"});
+    let mut opened = Value::Null;
+    for _ in 0..2 {
+        opened = d
+            .api(
+                Function::START_SESSION,
+                Method::POST,
+                "/v1/sessions",
+                &nevis,
+                Some("iam-start-1"),
+            )
+            .await;
+    }
+    let nevis_id = id_of(&opened);
+    d.api(
+        Function::START_SESSION,
+        Method::POST,
+        &format!("/v1/sessions/{nevis_id}/cancel"),
+        &json!({}),
+        None,
+    )
+    .await;
+    let unlinked = d
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "passbase", "user_id": "user-i8"}),
+            None,
+        )
+        .await;
+    let link_key = passbase_support::new_identity(&d.gw, None).await;
+    d.api(
+        Function::START_SESSION,
+        Method::POST,
+        &format!("/v1/sessions/{}/link", id_of(&unlinked)),
+        &json!({"identity_access_key": link_key}),
+        None,
+    )
+    .await;
+
+    // get-session: a read, a fresh and a stale one, a Prove session with its events, a user's
+    // sessions, a user's reauthentications.
+    let token_id = id_of(&first);
+    let path = format!("/v1/sessions/{token_id}");
+    d.api(
+        Function::GET_SESSION,
+        Method::GET,
+        &path,
+        &Value::Null,
+        None,
+    )
+    .await;
+    d.api(
+        Function::GET_SESSION,
+        Method::GET,
+        &path,
+        &Value::Null,
+        None,
+    )
+    .await;
+    let auth = format!("Bearer {}", d.gw.key);
+    d.call(
+        Duration::minutes(5),
+        Function::GET_SESSION,
+        Method::GET,
+        &path,
+        &[("authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    let prove = d
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &prove_start("user-i9", "none"),
+            None,
+        )
+        .await;
+    let prove_id = id_of(&prove);
+    d.api(
+        Function::GET_SESSION,
+        Method::GET,
+        &format!("/v1/sessions/{prove_id}"),
+        &Value::Null,
+        None,
+    )
+    .await;
+    for (_, identity) in &mobile {
+        let sim = d.gw.prove_webhook(identity, "PORT", false).await;
+        let body = sim["body"].as_str().unwrap().to_owned();
+        let auth = sim["authorization"].as_str().unwrap().to_owned();
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-prove-authorization", auth.as_str()),
+        ];
+        d.webhook(wh_prove, "/v1/webhooks/prove", &headers, &body)
+            .await;
+    }
+    // Read once its stored state is stale (the provider is read again).
+    d.call(
+        Duration::minutes(5),
+        Function::GET_SESSION,
+        Method::GET,
+        &format!("/v1/sessions/{}", mobile[0].0),
+        &[("authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    for path in [
+        "/v1/users/user-i3/sessions",
+        "/v1/users/user-i6/reauthentications",
+    ] {
+        d.api(Function::GET_SESSION, Method::GET, path, &Value::Null, None)
+            .await;
+    }
+
+    // webhook-authento: a delivery, its duplicate, one about a user with no session (kept).
+    for user in ["user-i1", "user-i1", "user-none"] {
+        let sim = d.gw.authento(user, "BASIC", "submit", false).await;
+        let body = sim["webhook"]["body"].as_str().unwrap().to_owned();
+        let digest = sim["webhook"]["digest"].as_str().unwrap().to_owned();
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-payload-digest", digest.as_str()),
+        ];
+        d.webhook(wh_authento, "/v1/webhooks/authento", &headers, &body)
+            .await;
+    }
+
+    // webhook-prove: an event on a verified session, its duplicate, one about an identity that
+    // no session has yet (kept).
+    let sid = idv::session::SessionId::parse(&prove_id).unwrap();
+    let identity =
+        d.gw.running
+            .app
+            .store
+            .get_session(&sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .prove()
+            .and_then(|p| p.identity_id)
+            .unwrap();
+    for identity in [identity.as_str(), identity.as_str(), "identity-nobody"] {
+        let sim = d.gw.prove_webhook(identity, "DISCONNECT", false).await;
+        let body = sim["body"].as_str().unwrap().to_owned();
+        let auth = sim["authorization"].as_str().unwrap().to_owned();
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-prove-authorization", auth.as_str()),
+        ];
+        d.webhook(wh_prove, "/v1/webhooks/prove", &headers, &body)
+            .await;
+    }
+
+    // webhook-passbase: a delivery, its duplicate, one about an identity no session has yet, one
+    // whose identity names the session waiting for it.
+    let orphan = passbase_support::new_identity(&d.gw, None).await;
+    let waiting = d
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "passbase", "user_id": "user-i11"}),
+            None,
+        )
+        .await;
+    let metadata: Value =
+        serde_json::from_str(waiting["client"]["metadata"].as_str().unwrap()).unwrap();
+    let named = passbase_support::new_identity(&d.gw, Some(metadata)).await;
+    for identity in [key.as_str(), orphan.as_str(), named.as_str()] {
+        let report = passbase_support::act(&d.gw, identity, &["approve"], "none").await;
+        for body in passbase_support::bodies(&report) {
+            for _ in 0..2 {
+                d.webhook(
+                    wh_passbase,
+                    "/v1/webhooks/passbase",
+                    &[("content-type", "text/plain")],
+                    &body,
+                )
+                .await;
+            }
+        }
+    }
+
+    // webhook-stripe: a verification session's events, each twice (a duplicate), and each about a
+    // verification session no session has (kept).
+    let wh_stripe = Function::named("webhook-stripe").unwrap();
+    let stripe = d
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "stripe", "user_id": "user-i12"}),
+            None,
+        )
+        .await;
+    let vs =
+        d.gw.running
+            .app
+            .store
+            .get_session(&idv::session::SessionId::parse(&id_of(&stripe)).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .provider_ref
+            .unwrap();
+    let acted =
+        d.gw.stripe_control(
+            &format!("/sessions/{vs}"),
+            json!({"action": "verify", "deliver": false}),
+        )
+        .await;
+    let secret = d.gw.running.stripe.webhook_secret();
+    for event in acted["events"].as_array().unwrap() {
+        let body = event["body"].as_str().unwrap();
+        let unknown = body.replace(&vs, "vs_0000000000000000000000unknown");
+        // And an authentic body of a shape it cannot use (kept as an outline).
+        let other = r#"{"id":"evt_1","type":"customer.created","data":{"object":{"id":"cus_1"}}}"#;
+        for body in [body, body, unknown.as_str(), other] {
+            let t = time::OffsetDateTime::now_utc().unix_timestamp();
+            let signed = format!("{t}.{body}");
+            let signature = format!(
+                "t={t},v1={}",
+                idv::webhooks::hmac_digest::sign_hex(&secret, signed.as_bytes())
+            );
+            let headers = [
+                ("content-type", "application/json"),
+                ("stripe-signature", signature.as_str()),
+            ];
+            let answer = d
+                .call(
+                    Duration::ZERO,
+                    wh_stripe,
+                    Method::POST,
+                    "/v1/webhooks/stripe",
+                    &headers,
+                    body,
+                )
+                .await;
+            assert_eq!(answer["received"], true, "{answer}");
+        }
+    }
+
+    // reconcile: a run within the Prove flow's deadline (it reads the flow, which links its
+    // identity and acts on the event kept for it), then an hour later (sessions expired).
+    for ahead in [Duration::minutes(10), Duration::hours(1)] {
+        let later = d.app(ahead).await;
+        d.needs.take();
+        let run = idv::flows::reconcile::run(later).await;
+        assert!(run.due > 0, "{run:?}");
+        d.note(Function::RECONCILE);
+    }
+
+    let granted = granted();
+    let mut problems = Vec::new();
+    for (function, grants) in &granted {
+        let seen = d.seen.get(function.as_str()).cloned().unwrap_or_default();
+        for need in seen.difference(grants) {
+            problems.push(format!("{function} needs {need:?}, not granted"));
+        }
+        for grant in grants.difference(&seen) {
+            let reasoned = UNSEEN
+                .iter()
+                .any(|(f, a, r, _)| f == function && *a == grant.0 && *r == grant.1);
+            if !reasoned {
+                problems.push(format!("{function} is granted {grant:?}, never needed"));
+            }
+        }
+    }
+    for (f, a, r, _) in UNSEEN {
+        let granted_here = granted
+            .get(*f)
+            .is_some_and(|g| g.contains(&(a.to_string(), r.to_string())));
+        if !granted_here {
+            problems.push(format!("UNSEEN names {f} {a} on {r}, which is not granted"));
+        }
+    }
+    for function in d.seen.keys() {
+        assert!(
+            granted.contains_key(*function),
+            "{function} is not in template.yaml"
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    d.gw.stop().await;
+}
