@@ -94,7 +94,8 @@ def main():
                                            "last_name": "Butrimovich", "possession_type": "none"})
         assert s["status"] == "verified", s
         ids.append(s["id"])
-        identities[s["id"]] = session_item(s["id"])["prove_identity_id"]["S"]
+        # Prove's part of the session is the adapter's own value, kept as JSON in `pd`.
+        identities[s["id"]] = json.loads(session_item(s["id"])["pd"]["S"])["identity_id"]
     versions = {sid: int(session_item(sid)["version"]["N"]) for sid in ids}
     # One signed header serves every body (Prove's JWT binds no body); it lives 5 minutes.
     auth = call("POST", "/sandbox/prove/control/webhooks",

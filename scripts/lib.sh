@@ -9,6 +9,7 @@ IDV_CACHE="${IDV_CACHE:-$HOME/.cache/idv-gateway}"   # outside the clone: surviv
 IDV_VENV="$IDV_CACHE/venv"
 IDV_BIN="$IDV_CACHE/bin"                             # only the tools, so the venv's python3 shadows nothing
 IDV_DDB_DIR="$IDV_CACHE/dynamodb-local"
+IDV_NODE_TOOLS="$IDV_CACHE/node-tools"               # playwright-core and axe-core (scripts/browser-test)
 export IDV_CACHE
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -1,8 +1,9 @@
 //! The local server: every route of template.yaml on localhost, served by the same
 //! `idv::http::handle` as the Lambda functions, with the provider simulators mounted under
-//! `/sandbox/{provider}` and the gateway pointed at them. In-memory store by default; DynamoDB
-//! (Local) on request.
+//! `/sandbox/{provider}` and the gateway pointed at them, and the demo app at `/`. In-memory store
+//! by default; DynamoDB (Local) on request.
 
+mod demo;
 mod gateway;
 pub mod sandbox;
 
@@ -324,13 +325,19 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         processing_ms: 0,
     });
 
+    let gateway = gateway::router(app.clone());
+    // The demo page gets the key only when idv-local made it up or was given it on the command
+    // line (keys from a secrets file exist only as digests here), and only when asked for by a
+    // loopback name (demo::router); otherwise the page asks for one.
+    let demo_key = api_keys.first().map(|(_, key)| key.as_str());
     let router = axum::Router::new()
+        .merge(demo::router(demo_key, gateway.clone()))
         .nest("/sandbox/authento", sim.router())
         .nest("/sandbox/prove", prove_sim.router())
         .nest("/sandbox/nevis", nevis.router())
         .nest("/sandbox/passbase", passbase_sim.router())
         .nest("/sandbox/stripe", stripe_sim.router())
-        .merge(gateway::router(app.clone()));
+        .merge(gateway);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, router).with_graceful_shutdown(async {

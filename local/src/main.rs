@@ -1,9 +1,9 @@
 //! `cargo run -p idv-local`: every route of template.yaml on http://127.0.0.1:8080 with the
-//! in-memory store and the provider simulators. See `--help`.
+//! in-memory store and the provider simulators, and the demo app at `/`. See `--help`.
 
 use idv_local::{Options, StoreChoice};
 
-const HELP: &str = "idv-local: the gateway on localhost, with provider simulators
+const HELP: &str = "idv-local: the gateway on localhost, with provider simulators and a demo app at /
 
 USAGE: cargo run -p idv-local -- [--port N] [--dynamodb-endpoint URL [--table NAME]] [--api-key KEY]
 
@@ -122,6 +122,7 @@ async fn main() {
     };
     println!(
         "idv-gateway local server on {base} ({store})
+  Demo app:                 {base}/  (open it in a browser: start a verification and click through)
   API key (tenant {tenant}): {key}
   Authento simulator:       {base}/sandbox/authento
   Prove simulator:          {base}/sandbox/prove (test user +12001004011 Sheilakathryn Butrimovich)

@@ -851,45 +851,80 @@ fn page_token(sim: &AuthentoSim, jwt: Option<&str>) -> Result<PageToken, String>
 }
 
 fn error_page(status: StatusCode, reason: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html><head><title>Authento (sandbox)</title></head>\
-         <body><h1>Verification unavailable</h1><p>{}</p></body></html>",
-        html_escape(reason)
+    let body = super::page::document(
+        "Authento",
+        "Authento (sandbox)",
+        &format!(
+            "<h1>Verification unavailable</h1><p class=\"alert\" role=\"alert\">{}</p>\n",
+            html_escape(reason)
+        ),
     );
     (status, Html(body)).into_response()
 }
 
-const PAGE_ACTIONS: [(&str, &str); 5] = [
-    ("submit", "Submit documents"),
-    ("approve", "Approve"),
-    ("reject", "Reject"),
-    ("request_info", "Ask for more info"),
-    ("reset", "Reset"),
+/// The page's choices: the user's own step first, then what Authento's reviewers decide, each
+/// with what the real Authento does there.
+const PAGE_ACTIONS: [(&str, &str, &str); 5] = [
+    (
+        "submit",
+        "Submit documents",
+        "The user uploads the documents; Authento reviews them (PROCESSING, webhook PENDING).",
+    ),
+    (
+        "approve",
+        "Approve",
+        "Authento's review approves the user (VERIFIED, webhook REVIEWED): the session is verified.",
+    ),
+    (
+        "reject",
+        "Reject",
+        "Authento's review rejects the user (REJECTED, webhook REVIEWED): the session fails with \
+         last_error rejected.",
+    ),
+    (
+        "request_info",
+        "Ask for more info",
+        "Authento asks the user for more information (INFO_REQUIRED, webhook REVIEWED): the \
+         session waits on the user again.",
+    ),
+    (
+        "reset",
+        "Reset",
+        "Authento resets the verification (UNVERIFIED, webhook RESET): a decision is overturned \
+         and the user starts over.",
+    ),
 ];
 
 fn render_page(token: &PageToken, status: Status, jwt: &str) -> String {
-    let jwt = html_escape(jwt);
     let forms: String = PAGE_ACTIONS
         .iter()
-        .map(|(action, label)| {
-            format!(
-                "<form method=\"post\" action=\"action\">\
-                 <input type=\"hidden\" name=\"jwt\" value=\"{jwt}\">\
-                 <input type=\"hidden\" name=\"action\" value=\"{action}\">\
-                 <button type=\"submit\">{label}</button></form>\n"
+        .map(|(action, label, note)| {
+            super::page::step(
+                &[("jwt", jwt), ("action", action)],
+                "action",
+                "",
+                label,
+                note,
             )
         })
         .collect();
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\">\
-         <title>Authento verification (sandbox)</title></head><body>\n\
-         <h1>Authento verification (sandbox)</h1>\n\
+    let main = format!(
+        "<h1>Authento verification (sandbox)</h1>\n\
          <dl><dt>User</dt><dd id=\"user\">{user}</dd>\
          <dt>Verification type</dt><dd id=\"vt\">{vt}</dd>\
-         <dt>Status</dt><dd id=\"status\">{status}</dd></dl>\n{forms}</body></html>",
+         <dt>Status</dt><dd id=\"status\">{status}</dd></dl>\n\
+         <p class=\"note\">Authento's hosted page, opened with the gateway's token. Here you play \
+         both the user and Authento's reviewers. Authento documents no expiry: a verification \
+         nobody finishes stays open.</p>\n\
+         <h2>Choose what happens</h2>\n{forms}",
         user = html_escape(&token.sub),
         vt = html_escape(token.track.as_str()),
         status = html_escape(status.as_str()),
+    );
+    super::page::document(
+        "Authento",
+        &format!("Authento verification: {} (sandbox)", status.as_str()),
+        &main,
     )
 }
 

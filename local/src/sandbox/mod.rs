@@ -3,6 +3,7 @@
 
 pub mod authento;
 pub mod nevis;
+pub mod page;
 pub mod passbase;
 pub mod prove;
 pub mod stripe;

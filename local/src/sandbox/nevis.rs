@@ -371,12 +371,13 @@ async fn welcome_page(State(sim): State<NevisSim>, Query(q): Query<PageQuery>) -
     };
     // Opening the page is the user's consent and the start of the capture.
     let _ = sim.act(&tc, Action::Open, None);
-    let (status, abandoned) = {
+    let (status, abandoned, finished) = {
         let state = sim.state();
         let s = &state.sessions[&tc];
-        (s.status(), s.abandoned)
+        let finished = matches!(s.phase, Phase::Finished { .. });
+        (s.status(), s.abandoned, finished)
     };
-    Html(render_page(&tc, status, abandoned)).into_response()
+    Html(render_page(&tc, status, abandoned, finished)).into_response()
 }
 
 async fn page_action(State(sim): State<NevisSim>, Form(form): Form<ActionForm>) -> Response {
@@ -395,40 +396,77 @@ async fn page_action(State(sim): State<NevisSim>, Form(form): Form<ActionForm>) 
 }
 
 fn page_error(status: StatusCode, reason: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html><head><title>Nevis IDV (sandbox)</title></head>\
-         <body><h1>Identity verification unavailable</h1><p>{}</p></body></html>",
-        html_escape(reason)
+    let body = super::page::document(
+        "Nevis",
+        "Nevis IDV (sandbox)",
+        &format!(
+            "<h1>Identity verification unavailable</h1>\
+             <p class=\"alert\" role=\"alert\">{}</p>\n",
+            html_escape(reason)
+        ),
     );
     (status, Html(body)).into_response()
 }
 
-fn render_page(tc: &str, status: &str, abandoned: bool) -> String {
-    let tc = html_escape(tc);
-    let form = |action: &str, extra: &str, label: &str| {
-        format!(
-            "<form method=\"post\" action=\"action\">\
-             <input type=\"hidden\" name=\"tc\" value=\"{tc}\">\
-             <input type=\"hidden\" name=\"action\" value=\"{action}\">{extra}\
-             <button type=\"submit\">{label}</button></form>\n"
-        )
-    };
+fn render_page(tc: &str, status: &str, abandoned: bool, finished: bool) -> String {
+    let hidden = |action: &'static str| [("tc", tc), ("action", action)];
     let options: String = ERROR_CODES
         .iter()
-        .map(|c| format!("<option>{c}</option>"))
+        .map(|c| format!("<option value=\"{c}\">{c}: {}</option>", describe(c)))
         .collect();
-    let select = format!("<select name=\"error_code\">{options}</select>");
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\">\
-         <title>Nevis identity verification (sandbox)</title></head><body>\n\
-         <h1>Nevis identity verification (sandbox)</h1>\n\
+    let select = format!(
+        "<label for=\"error_code\">Why the capture fails</label>\
+         <select id=\"error_code\" name=\"error_code\">{options}</select> "
+    );
+    let steps = if !finished && !abandoned {
+        format!(
+            "<h2>Capture: choose the outcome</h2>\n{}{}{}",
+            super::page::step(
+                &hidden("complete"),
+                "action",
+                "",
+                "Complete the capture (verified)",
+                "The user photographs the document and takes the selfie; Nevis processes them \
+                 (in_progress for a few seconds) and verifies the user.",
+            ),
+            super::page::step(
+                &hidden("fail"),
+                "action",
+                &select,
+                "Fail the capture",
+                "Nevis processes the capture and rejects it with this error code, which the \
+                 gateway keeps as last_error.",
+            ),
+            super::page::step(
+                &hidden("abandon"),
+                "action",
+                "",
+                "Abandon (leave the page)",
+                "The user closes the page. Nevis keeps the session in_progress forever; the \
+                 gateway's deadline (expires_at) expires it.",
+            ),
+        )
+    } else if finished && status == "in_progress" {
+        "<p role=\"status\">Capture finished: Nevis is processing it and decides in a few \
+         seconds. You can close this page.</p>\n"
+            .to_owned()
+    } else {
+        "<p role=\"status\">Nothing left to do on this page: you can close it.</p>\n".to_owned()
+    };
+    let tc = html_escape(tc);
+    let main = format!(
+        "<h1>Nevis identity verification (sandbox)</h1>\n\
          <dl><dt>Session</dt><dd id=\"session\">{tc}</dd>\
          <dt>Status</dt><dd id=\"status\">{status}</dd>\
          <dt>Abandoned</dt><dd id=\"abandoned\">{abandoned}</dd></dl>\n\
-         {complete}{fail}{abandon}</body></html>",
-        complete = form("complete", "", "Complete the capture (verified)"),
-        fail = form("fail", &select, "Fail the capture"),
-        abandon = form("abandon", "", "Abandon (leave the page)"),
+         <p class=\"note\">Nevis's welcome page. Opening it is the user's consent: the session \
+         went from pending to in_progress. On a desktop, Nevis shows a QR code here to continue \
+         on a phone; the simulator captures in place.</p>\n{steps}"
+    );
+    super::page::document(
+        "Nevis",
+        &format!("Nevis identity verification: {status} (sandbox)"),
+        &main,
     )
 }
 

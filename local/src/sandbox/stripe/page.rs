@@ -102,23 +102,20 @@ pub async fn act(
 }
 
 fn page_error(status: StatusCode, reason: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Stripe Identity (sandbox)</title></head>\
-         <body><main><h1>Identity verification unavailable</h1><p role=\"alert\">{}</p>\
-         </main></body></html>",
-        html_escape(reason)
+    let body = crate::sandbox::page::document(
+        "Stripe Identity",
+        "Stripe Identity (sandbox)",
+        &format!(
+            "<h1>Identity verification unavailable</h1><p class=\"alert\" role=\"alert\">{}</p>\n",
+            html_escape(reason)
+        ),
     );
     (status, Html(body)).into_response()
 }
 
 fn render(s: &Session, current: bool) -> String {
-    let form = |action: &str, extra: &str, label: &str| {
-        format!(
-            "<form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"{action}\">\
-             {extra}<button type=\"submit\">{label}</button></form>\n"
-        )
-    };
+    use crate::sandbox::page::step;
+    let hidden = |action: &'static str| [("action", action)];
     let last_error = match &s.last_error {
         Some((code, reason)) => format!("{} ({})", html_escape(code), html_escape(reason)),
         None => "none".into(),
@@ -158,36 +155,76 @@ fn render(s: &Session, current: bool) -> String {
     let actions = if current && s.status == Status::RequiresInput && s.redaction.is_none() {
         format!(
             "<h2>Choose the test case</h2>\n{}{}{}{}{}",
-            form("verify", "", "Submit: every check passes (verified)"),
-            form("fail", &select, "Submit: fail with this code"),
-            form(
-                "submit",
+            step(
+                &hidden("verify"),
                 "",
-                "Submit only (stays processing until a test decides)"
+                "",
+                "Submit: every check passes (verified)",
+                "Stripe processes the submission, then verifies it (events processing, then \
+                 verified): the session is verified.",
             ),
-            form("abandon", "", "Leave without submitting (abandoned)"),
-            form("cancel", "", "Cancel the session"),
+            step(
+                &hidden("fail"),
+                "",
+                &select,
+                "Submit: fail with this code",
+                "A check fails: Stripe sets last_error and asks the user to try again \
+                 (requires_input, with a new url). The session stays pending with that code as \
+                 last_error.",
+            ),
+            step(
+                &hidden("submit"),
+                "",
+                "",
+                "Submit only (stays processing until a test decides)",
+                "Stripe is still processing; nothing is decided until a test (or the control \
+                 route) does.",
+            ),
+            step(
+                &hidden("abandon"),
+                "",
+                "",
+                "Leave without submitting (abandoned)",
+                "The user leaves: Stripe changes nothing and sends no event; the gateway's \
+                 deadline (expires_at) expires the session if nobody comes back.",
+            ),
+            step(
+                &hidden("cancel"),
+                "",
+                "",
+                "Cancel the session",
+                "The VerificationSession is canceled at Stripe (event canceled): the session is \
+                 canceled, last_error canceled.",
+            ),
         )
     } else if !current && s.status == Status::RequiresInput {
         "<p role=\"status\">This link has been used. The integration gets a new url by \
          retrieving the session.</p>"
             .into()
     } else {
-        "<p role=\"status\">Nothing left to do on this page.</p>".into()
+        "<p role=\"status\">Nothing left to do on this page: you can close it.</p>".into()
     };
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Stripe Identity verification (sandbox)</title></head><body><main>\n\
-         <h1>Stripe Identity verification (sandbox)</h1>\n\
-         <p>Test mode: no document is checked; the outcome is yours to choose.</p>\n\
+    let main = format!(
+        "<h1>Stripe Identity verification (sandbox)</h1>\n\
+         <p class=\"note\">Test mode: no document is checked; the outcome is yours to choose. \
+         Stripe's real page captures the document and selfie here, then sends the user to the \
+         session's return_url.</p>\n\
          <dl><dt>Session</dt><dd id=\"session\">{id}</dd>\
          <dt>Type</dt><dd id=\"type\">{kind}</dd>\
          <dt>Requirements</dt><dd id=\"requirements\">{requirements}</dd>\
          <dt>Status</dt><dd id=\"status\">{status}</dd>\
          <dt>Last error</dt><dd id=\"last_error\">{last_error}</dd></dl>\n\
-         {actions}</main></body></html>",
+         {actions}",
         id = html_escape(&s.id),
         kind = html_escape(&s.kind),
         status = s.status.as_str(),
+    );
+    crate::sandbox::page::document(
+        "Stripe Identity",
+        &format!(
+            "Stripe Identity verification: {} (sandbox)",
+            s.status.as_str()
+        ),
+        &main,
     )
 }
