@@ -377,7 +377,11 @@ async fn welcome_page(State(sim): State<NevisSim>, Query(q): Query<PageQuery>) -
         let finished = matches!(s.phase, Phase::Finished { .. });
         (s.status(), s.abandoned, finished)
     };
-    Html(render_page(&tc, status, abandoned, finished)).into_response()
+    let url = format!(
+        "{}/idv/welcome.html?tc={tc}",
+        sim.inner.config.instance_url.trim_end_matches('/')
+    );
+    Html(render_page(&tc, &url, status, abandoned, finished)).into_response()
 }
 
 async fn page_action(State(sim): State<NevisSim>, Form(form): Form<ActionForm>) -> Response {
@@ -408,7 +412,25 @@ fn page_error(status: StatusCode, reason: &str) -> Response {
     (status, Html(body)).into_response()
 }
 
-fn render_page(tc: &str, status: &str, abandoned: bool, finished: bool) -> String {
+/// The page's own URL as a QR code (inline SVG), for a desktop user to continue on a phone, as
+/// Nevis's welcome page offers. `None` if the URL does not fit a QR code.
+fn qr_svg(url: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(160, 160)
+        .quiet_zone(true)
+        .build();
+    // Drop the XML prolog: the SVG is inline HTML, labelled for assistive technology.
+    let start = svg.find("<svg")?;
+    Some(svg[start..].replacen(
+        "<svg",
+        "<svg role=\"img\" aria-label=\"QR code of this page's address\"",
+        1,
+    ))
+}
+
+fn render_page(tc: &str, url: &str, status: &str, abandoned: bool, finished: bool) -> String {
     let hidden = |action: &'static str| [("tc", tc), ("action", action)];
     let options: String = ERROR_CODES
         .iter()
@@ -453,6 +475,16 @@ fn render_page(tc: &str, status: &str, abandoned: bool, finished: bool) -> Strin
     } else {
         "<p role=\"status\">Nothing left to do on this page: you can close it.</p>\n".to_owned()
     };
+    let phone = match qr_svg(url) {
+        Some(svg) if !finished && !abandoned => format!(
+            "<h2>On a computer? Continue on your phone</h2>\n\
+             <div class=\"qr\">{svg}</div>\n\
+             <p>Nevis shows this code to desktop users: scanning it opens this page on the phone, \
+             whose camera takes the document and the selfie. (The sandbox's address is on this \
+             machine, so a phone cannot open it: capture here instead.)</p>\n"
+        ),
+        _ => String::new(),
+    };
     let tc = html_escape(tc);
     let main = format!(
         "<h1>Nevis identity verification (sandbox)</h1>\n\
@@ -461,7 +493,7 @@ fn render_page(tc: &str, status: &str, abandoned: bool, finished: bool) -> Strin
          <dt>Abandoned</dt><dd id=\"abandoned\">{abandoned}</dd></dl>\n\
          <p class=\"note\">Nevis's welcome page. Opening it is the user's consent: the session \
          went from pending to in_progress. On a desktop, Nevis shows a QR code here to continue \
-         on a phone; the simulator captures in place.</p>\n{steps}"
+         on a phone; the simulator captures in place.</p>\n{phone}{steps}"
     );
     super::page::document(
         "Nevis",
@@ -677,5 +709,26 @@ mod tests {
         assert_eq!(send(&router, api("POST", SESSIONS, Some(KEY))).await.0, 200);
         assert_eq!(s.create_requests(), 4);
         assert_eq!(s.get_requests(), 1);
+    }
+
+    #[test]
+    fn the_welcome_page_offers_a_qr_code_of_itself_until_the_capture_is_over() {
+        let url = "http://127.0.0.1:8080/sandbox/nevis/idv/welcome.html?tc=123456789";
+        let open = render_page("123456789", url, "in_progress", false, false);
+        assert!(
+            open.contains("<svg role=\"img\" aria-label=\"QR code of this page's address\""),
+            "{open}"
+        );
+        assert!(!open.contains("<?xml"), "inline SVG carries no XML prolog");
+        // The code encodes the page's own address: decoding is a reader's job, but the same URL
+        // gives the same code and another URL another one.
+        assert_eq!(qr_svg(url), qr_svg(url));
+        assert_ne!(qr_svg(url), qr_svg(&url.replace("123456789", "987654321")));
+        for done in [
+            render_page("123456789", url, "verified", false, true),
+            render_page("123456789", url, "in_progress", true, false),
+        ] {
+            assert!(!done.contains("<svg"), "{done}");
+        }
     }
 }
