@@ -73,9 +73,10 @@ fn check_route(method: &Method, r: &Route) {
     assert_eq!(m, method.as_str());
     assert_eq!(r.function(), function);
     let param = match r {
-        Route::CancelSession { id } | Route::GetSession { id } | Route::LinkSession { id } => {
-            Some(id)
-        }
+        Route::CancelSession { id }
+        | Route::GetSession { id }
+        | Route::SessionHistory { id }
+        | Route::LinkSession { id } => Some(id),
         Route::ListUserSessions { user_id } | Route::ListUserReauthentications { user_id } => {
             Some(user_id)
         }
