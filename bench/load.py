@@ -9,6 +9,7 @@ usage: load.py BASE_URL API_KEY TABLE DYNAMODB_ENDPOINT OUT_DIR SESSIONS SECONDS
 """
 import json, os, subprocess, sys, time, urllib.request, uuid
 import boto3
+import jwt
 
 BASE, KEY, TABLE, DDB, OUT = sys.argv[1:6]
 SESSIONS, SECONDS, CONNS = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
@@ -97,9 +98,15 @@ def main():
         # Prove's part of the session is the adapter's own value, kept as JSON in `pd`.
         identities[s["id"]] = json.loads(session_item(s["id"])["pd"]["S"])["identity_id"]
     versions = {sid: int(session_item(sid)["version"]["N"]) for sid in ids}
-    # One signed header serves every body (Prove's JWT binds no body); it lives 5 minutes.
-    auth = call("POST", "/sandbox/prove/control/webhooks",
-                {"identity_id": identities[ids[0]], "event_type": "DISCONNECT", "deliver": False})["authorization"]
+    # Each body its own token, as Prove signs each delivery: a token that names itself (jti) is
+    # bound to the first body it came with, and lives 5 minutes (signed just before each run).
+    secret = os.environ["IDV_BENCH_PROVE_WEBHOOK_SECRET"]
+
+    def auth():
+        now = int(time.time())
+        claims = {"iss": "Prove Identity", "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+        return "Bearer " + jwt.encode(claims, secret, "HS256")
+
     delivered = {}
 
     def events(per_session):
@@ -111,7 +118,7 @@ def main():
                 body = json.dumps([{"eventId": eid, "eventType": "DISCONNECT", "identityId": identities[sid],
                                     "eventTimestamp": "2026-11-22T00:00:00Z", "description": "load"}])
                 out.append(("POST", "/v1/webhooks/prove",
-                            {"content-type": "application/json", "x-prove-authorization": auth}, body))
+                            {"content-type": "application/json", "x-prove-authorization": auth()}, body))
         return out
 
     reads = [("GET", f"/v1/sessions/{sid}", {"authorization": f"Bearer {KEY}"}, None) for sid in ids]
@@ -144,7 +151,7 @@ def main():
         body = json.dumps([{"eventId": eid, "eventType": "DISCONNECT", "identityId": identities[sid],
                             "eventTimestamp": "2026-11-22T00:00:00Z", "description": "load"}]).encode()
         req = urllib.request.Request(BASE + "/v1/webhooks/prove", data=body, method="POST",
-                                     headers={"content-type": "application/json", "x-prove-authorization": auth})
+                                     headers={"content-type": "application/json", "x-prove-authorization": auth()})
         urllib.request.urlopen(req, timeout=30).read()
     lost, stored_total = [], 0
     for sid in ids:
