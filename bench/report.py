@@ -166,9 +166,9 @@ def main():
     c = load["check"]
     w()
     w(f"Lost-update check after the runs: {c['events']} distinct events reached the gateway, {c['stored']} stored "
-      f"({c['redelivered_after_run']} redelivered once after the runs, as Prove retries: answered 503 (contention) "
-      f"or cut off when wrk stopped); sessions whose stored events or version growth differ from what was sent: "
-      f"**{c['sessions_wrong']}**.")
+      f"({c['retried_after_run']} of them settled after the runs by the gateway's own retry in reconcile: deferred "
+      f"under contention or cut off when wrk stopped; {c['unsettled']} still unsettled after 120 s); sessions whose "
+      f"stored events or version growth differ from what was sent: **{c['sessions_wrong']}**.")
     if read_ns:
         share = read_ns / (load["status"]["p50_us"] * 1000) * 100
         w()
