@@ -203,6 +203,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             webhook_secret_previous: None,
         });
     let mut secrets = SecretDoc {
+        parsed: Default::default(),
         fingerprint_key: from_file
             .as_ref()
             .map(|d| d.fingerprint_key.clone())

@@ -19,7 +19,8 @@ use crate::error::Error;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,6 +109,29 @@ pub struct SecretDoc {
     pub api_keys: Vec<ApiKeyEntry>,
     /// Each registered provider's part, by provider name, as checked when the document was read.
     pub providers: BTreeMap<String, Value>,
+    /// The parts as their adapters read them, parsed once per document.
+    pub parsed: ParsedParts,
+}
+
+/// Providers' parts parsed into their adapters' structs, once per document and type: a request
+/// then reads its provider's credentials without cloning and deserializing JSON again. Each entry
+/// keeps the part it was parsed from and is used only while the part is still that one. Not part
+/// of the document's identity (a clone starts empty; any two are equal).
+#[derive(Default)]
+pub struct ParsedParts(std::sync::Mutex<Parts>);
+
+type Parts = HashMap<(String, TypeId), (Value, Arc<dyn Any + Send + Sync>)>;
+
+impl Clone for ParsedParts {
+    fn clone(&self) -> Self {
+        ParsedParts::default()
+    }
+}
+
+impl PartialEq for ParsedParts {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl std::fmt::Debug for SecretDoc {
@@ -145,9 +169,34 @@ impl SecretDoc {
             .transpose()
     }
 
+    /// As `provider`, parsed once per document (see `ParsedParts`): what every request uses.
+    pub fn provider_shared<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<Option<Arc<T>>, Error> {
+        let Some(part) = self.providers.get(name).filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let key = (name.to_owned(), TypeId::of::<T>());
+        let mut cache = self.parsed.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, parsed)) = cache.get(&key)
+            && seen == part
+            && let Ok(parsed) = Arc::clone(parsed).downcast::<T>()
+        {
+            return Ok(Some(parsed));
+        }
+        let parsed: Arc<T> = Arc::new(
+            serde_json::from_value(part.clone())
+                .map_err(|_| Error::Internal(format!("the {name} credentials are unreadable")))?,
+        );
+        cache.insert(key, (part.clone(), parsed.clone()));
+        Ok(Some(parsed))
+    }
+
     /// The document with a provider's part (the local server, tests).
     pub fn with_provider(mut self, name: &str, part: Value) -> Self {
         self.providers.insert(name.to_owned(), part);
+        self.parsed = ParsedParts::default();
         self
     }
 
@@ -162,6 +211,7 @@ impl SecretDoc {
         };
         let written: Written = serde_json::from_str(json).map_err(invalid)?;
         let doc = SecretDoc {
+            parsed: ParsedParts::default(),
             fingerprint_key: written.fingerprint_key,
             api_keys: written.api_keys,
             providers: written
@@ -357,6 +407,47 @@ impl SecretsCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_providers_part_is_parsed_once_and_again_when_it_changes() {
+        let part = |secret: &str| serde_json::json!({"api_key": "k", "api_secret": "s", "jwt_secret": "j", "webhook_secret": secret});
+        let doc = SecretDoc::default().with_provider("authento", part("w1"));
+        let a = doc
+            .provider_shared::<crate::providers::authento::Secrets>("authento")
+            .unwrap()
+            .unwrap();
+        let b = doc
+            .provider_shared::<crate::providers::authento::Secrets>("authento")
+            .unwrap()
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "the second read is the first parse");
+        assert_eq!(
+            *a,
+            doc.provider::<crate::providers::authento::Secrets>("authento")
+                .unwrap()
+                .unwrap()
+        );
+        let mut changed = doc.clone();
+        changed.providers.insert("authento".into(), part("w2"));
+        let c = changed
+            .provider_shared::<crate::providers::authento::Secrets>("authento")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.webhook_secret.expose(), "w2");
+        // A part changed in place is parsed again, not answered from the cache.
+        let mut same = doc;
+        same.providers.insert("authento".into(), part("w3"));
+        let d = same
+            .provider_shared::<crate::providers::authento::Secrets>("authento")
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.webhook_secret.expose(), "w3");
+        assert!(
+            same.provider_shared::<crate::providers::authento::Secrets>("nevis")
+                .unwrap()
+                .is_none()
+        );
+    }
 
     #[test]
     fn debug_output_redacts_credentials() {

@@ -48,6 +48,7 @@ mod tests {
 
     fn doc() -> SecretDoc {
         SecretDoc {
+            parsed: Default::default(),
             fingerprint_key: "k".repeat(32),
             api_keys: vec![
                 ApiKeyEntry {

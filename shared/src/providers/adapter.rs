@@ -47,12 +47,12 @@ pub struct Cx<'a> {
 impl Cx<'_> {
     /// A provider's credentials (its part of the secret document), or `provider_not_configured`
     /// when the document has none for it.
-    pub fn credentials<T: serde::de::DeserializeOwned>(
+    pub fn credentials<T: serde::de::DeserializeOwned + Send + Sync + 'static>(
         &self,
         provider: &'static str,
-    ) -> Result<T, Error> {
+    ) -> Result<std::sync::Arc<T>, Error> {
         self.secrets
-            .provider::<T>(provider)?
+            .provider_shared::<T>(provider)?
             .ok_or(Error::ProviderNotConfigured(provider))
     }
 
