@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,9 +118,15 @@ pub struct SecretDoc {
 /// keeps the part it was parsed from and is used only while the part is still that one. Not part
 /// of the document's identity (a clone starts empty; any two are equal).
 #[derive(Default)]
-pub struct ParsedParts(std::sync::Mutex<Parts>);
+pub struct ParsedParts(std::sync::Mutex<Vec<Parsed>>);
 
-type Parts = HashMap<(String, TypeId), (Value, Arc<dyn Any + Send + Sync>)>;
+/// One provider's part as one type: a handful per document, so a scan, with no key to allocate.
+struct Parsed {
+    name: String,
+    ty: TypeId,
+    part: Value,
+    value: Arc<dyn Any + Send + Sync>,
+}
 
 impl Clone for ParsedParts {
     fn clone(&self) -> Self {
@@ -177,11 +183,12 @@ impl SecretDoc {
         let Some(part) = self.providers.get(name).filter(|v| !v.is_null()) else {
             return Ok(None);
         };
-        let key = (name.to_owned(), TypeId::of::<T>());
+        let ty = TypeId::of::<T>();
         let mut cache = self.parsed.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((seen, parsed)) = cache.get(&key)
-            && seen == part
-            && let Ok(parsed) = Arc::clone(parsed).downcast::<T>()
+        let slot = cache.iter().position(|p| p.ty == ty && p.name == name);
+        if let Some(i) = slot
+            && cache[i].part == *part
+            && let Ok(parsed) = Arc::clone(&cache[i].value).downcast::<T>()
         {
             return Ok(Some(parsed));
         }
@@ -189,7 +196,16 @@ impl SecretDoc {
             serde_json::from_value(part.clone())
                 .map_err(|_| Error::Internal(format!("the {name} credentials are unreadable")))?,
         );
-        cache.insert(key, (part.clone(), parsed.clone()));
+        let entry = Parsed {
+            name: name.to_owned(),
+            ty,
+            part: part.clone(),
+            value: parsed.clone(),
+        };
+        match slot {
+            Some(i) => cache[i] = entry,
+            None => cache.push(entry),
+        }
         Ok(Some(parsed))
     }
 

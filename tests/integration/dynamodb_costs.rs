@@ -688,3 +688,31 @@ async fn a_stripe_start_is_one_transaction_and_its_event_costs_what_a_passbase_o
     dup.record("webhook duplicate, stripe");
     c.gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_sessions_history_is_one_read_of_its_item() {
+    let c = Counted::start(&[]).await;
+    let t = c
+        .api(
+            Function::named("issue-token").unwrap(),
+            Method::POST,
+            "/v1/tokens",
+            &json!({"user_id": "user-c13", "verification_type": "BASIC"}),
+        )
+        .await;
+    let id = id_of(&t.body);
+    // The session and its history are one item: the tenant check and the history, one GetItem.
+    let h = c
+        .api(
+            Function::GET_SESSION,
+            Method::GET,
+            &format!("/v1/sessions/{id}/history"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(h.status, 200, "{}", h.body);
+    assert_eq!(h.body["data"][0]["reason"], "created");
+    assert_eq!(h.ops, ops(&[("GetItem", 1)]));
+    h.record("session history");
+    c.gw.stop().await;
+}

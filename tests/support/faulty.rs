@@ -62,8 +62,11 @@ impl Sessions for FaultyStore {
         self.fault(&write.session.id)?;
         self.inner.update_session(write).await
     }
-    async fn history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
-        self.inner.history(id).await
+    async fn get_session_with_history(
+        &self,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Stored<Session>, Vec<HistoryEntry>)>> {
+        self.inner.get_session_with_history(id).await
     }
     async fn list_user_sessions(
         &self,

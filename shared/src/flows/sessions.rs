@@ -82,10 +82,15 @@ pub async fn list(
 /// `GET /v1/sessions/{id}/history`: how the session reached its state, newest first. The
 /// stored state only: no provider read.
 pub async fn history(app: &App, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, Error> {
-    let session = load_owned(&*app.store, tenant, id).await?;
-    let mut history = app.store.history(&session.value.id).await?;
-    history.reverse();
-    Ok(history)
+    let id = crate::session::SessionId::parse(id).ok_or(Error::NotFound)?;
+    match app.store.get_session_with_history(&id).await? {
+        // Another tenant's session is indistinguishable from none, as in `load_owned`.
+        Some((session, mut history)) if session.tenant == tenant => {
+            history.reverse();
+            Ok(history)
+        }
+        _ => Err(Error::NotFound),
+    }
 }
 
 /// Cancels an open session: at its provider first (for one that says it must be told), then

@@ -28,8 +28,12 @@ pub trait Sessions: Send + Sync {
     /// `Conflict`. The session as now stored (its version and filing for the next write).
     async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<Stored<Session>>;
 
-    /// A session's history, oldest first (at most the last 32 changes and the first).
-    async fn history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>>;
+    /// A session with its history, oldest first (at most the last 32 changes and the first), in
+    /// one read: the history lives in the session's own item.
+    async fn get_session_with_history(
+        &self,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Stored<Session>, Vec<HistoryEntry>)>>;
 
     /// A user's sessions of one tenant, newest first. `None` cursor starts at the newest.
     /// A cursor that this store did not hand out for this tenant and user is `Ok(None)`.
@@ -215,7 +219,7 @@ impl<T: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + ?Sized
 /// holds a `Store`, which does not include it.
 #[async_trait]
 pub trait Inspect: Send + Sync {
-    /// A session's history, oldest first (as `Sessions::history`).
+    /// A session's history, oldest first (as `Sessions::get_session_with_history`).
     async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>>;
 
     /// The delivery's state, if recorded.

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 #[async_trait]
 impl Inspect for DynamoStore {
     async fn session_history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
-        super::super::Sessions::history(self, id).await
+        let read = super::super::Sessions::get_session_with_history(self, id).await?;
+        Ok(read.map(|(_, history)| history).unwrap_or_default())
     }
 
     async fn delivery_state(

@@ -84,20 +84,16 @@ impl Sessions for DynamoStore {
             .map_err(write_error)
     }
 
-    async fn history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(id)))
-            .projection_expression("#h")
-            .expression_attribute_names("#h", "h")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(read_error)?;
-        let Some(AttributeValue::L(entries)) = out.item.and_then(|mut i| i.remove("h")) else {
-            return Ok(Vec::new());
+    async fn get_session_with_history(
+        &self,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Stored<Session>, Vec<HistoryEntry>)>> {
+        let Some(item) = self.get(session_key(id)).await? else {
+            return Ok(None);
+        };
+        let entries = match item.get("h") {
+            Some(AttributeValue::L(entries)) => entries.as_slice(),
+            _ => &[],
         };
         let mut history = entries
             .iter()
@@ -108,7 +104,7 @@ impl Sessions for DynamoStore {
             .collect::<StoreResult<Vec<_>>>()?;
         // A full history reuses the oldest slot: versions order it.
         history.sort_by_key(|h| h.version);
-        Ok(history)
+        Ok(Some((session_from(&item)?, history)))
     }
 
     async fn list_user_sessions(

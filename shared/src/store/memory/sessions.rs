@@ -80,12 +80,19 @@ impl Sessions for MemoryStore {
         self.lock().write_session(&w)
     }
 
-    async fn history(&self, id: &SessionId) -> StoreResult<Vec<HistoryEntry>> {
+    async fn get_session_with_history(
+        &self,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Stored<Session>, Vec<HistoryEntry>)>> {
         let g = self.lock();
-        Ok(g.history
-            .range((id.to_string(), 0)..=(id.to_string(), u64::MAX))
-            .map(|(_, h)| h.clone())
-            .collect())
+        Ok(g.sessions.get(id).cloned().map(|s| {
+            let history = g
+                .history
+                .range((id.to_string(), 0)..=(id.to_string(), u64::MAX))
+                .map(|(_, h)| h.clone())
+                .collect();
+            (s, history)
+        }))
     }
 
     async fn list_user_sessions(
