@@ -71,6 +71,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     }
     opts.reconcile_every =
         (reconcile_secs > 0).then(|| std::time::Duration::from_secs(reconcile_secs));
+    // Outbound events arrive within a second, as the table's stream brings them in AWS.
+    opts.notify_every = Some(std::time::Duration::from_secs(1));
     if let Some(endpoint) = endpoint {
         opts.store = StoreChoice::DynamoDb { endpoint, table };
     }

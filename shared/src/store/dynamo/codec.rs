@@ -276,6 +276,9 @@ pub(super) fn reauth_item(r: &Reauthentication) -> Item {
         reauth_pk(&r.tenant, &r.user_id),
         &reauth_sk(r.at, &r.event_id),
     );
+    // Whose, beside the key: the table's stream decodes the item alone (`stream`).
+    item.insert("tenant".into(), s(&r.tenant));
+    item.insert("user_id".into(), s(&r.user_id));
     item.insert("provider".into(), s(r.provider.as_str()));
     item.insert("identity_id".into(), s(&r.identity_id));
     item.insert("session_id".into(), s(r.session_id.as_str()));

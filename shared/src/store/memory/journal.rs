@@ -1,6 +1,6 @@
 //! Identity events and reauthentications in memory.
 
-use super::super::{Delivery, DeliveryState, Journal, SessionWrite, StoreResult};
+use super::super::{Change, Delivery, DeliveryState, Journal, SessionWrite, StoreResult};
 use super::MemoryStore;
 use crate::session::{IdentityEvent, Reauthentication, SessionId};
 use async_trait::async_trait;
@@ -15,9 +15,11 @@ impl Journal for MemoryStore {
     ) -> StoreResult<()> {
         let mut g = self.lock();
         g.write_session(&w)?;
-        g.identity_events
-            .entry((event.session_id.clone(), event.event_id.clone()))
-            .or_insert_with(|| event.clone());
+        let k = (event.session_id.clone(), event.event_id.clone());
+        if !g.identity_events.contains_key(&k) {
+            g.identity_events.insert(k, event.clone());
+            g.changes.push(Change::IdentityEvent(event.clone()));
+        }
         g.settle(delivery, DeliveryState::Applied);
         Ok(())
     }
@@ -47,6 +49,7 @@ impl Journal for MemoryStore {
             .or_default();
         if !list.iter().any(|x| x.event_id == r.event_id) {
             list.push(r.clone());
+            g.changes.push(Change::Reauthentication(r.clone()));
         }
         Ok(())
     }
