@@ -17,3 +17,6 @@ pub use send::{
     Sender, SystemResolver,
 };
 pub use sign::sign;
+
+#[cfg(test)]
+mod tests;
