@@ -280,7 +280,10 @@ mod tests {
             AddrClass::LinkLocal
         );
         assert_eq!(class("https://10.0.0.1", Production), AddrClass::Private);
-        assert_eq!(class("https://[::ffff:10.0.0.1]", Production), AddrClass::Private);
+        assert_eq!(
+            class("https://[::ffff:10.0.0.1]", Production),
+            AddrClass::Private
+        );
         // The same addresses in the local policy: plain http is fine, the address is not.
         assert_eq!(class("http://169.254.169.254", Local), AddrClass::LinkLocal);
         assert_eq!(class("http://10.0.0.1", Local), AddrClass::Private);
@@ -362,8 +365,14 @@ mod tests {
             refused("https://user:pw@hooks.example.com/", Production),
             GuardError::Userinfo
         );
-        assert_eq!(refused("https://user@hooks.example.com/", Production), GuardError::Userinfo);
-        assert_eq!(refused("https://hooks.example.com:0/", Production), GuardError::PortZero);
+        assert_eq!(
+            refused("https://user@hooks.example.com/", Production),
+            GuardError::Userinfo
+        );
+        assert_eq!(
+            refused("https://hooks.example.com:0/", Production),
+            GuardError::PortZero
+        );
         assert_eq!(refused("not a url", Production), GuardError::Unparseable);
         assert_eq!(refused("/relative", Production), GuardError::Unparseable);
         assert!(matches!(
@@ -390,7 +399,10 @@ mod tests {
             "https://localhost./",
             "https://api.localhost/",
         ] {
-            assert!(matches!(refused(url, Production), GuardError::LocalName(_)), "{url}");
+            assert!(
+                matches!(refused(url, Production), GuardError::LocalName(_)),
+                "{url}"
+            );
             assert!(validate_url(url, Local).is_ok(), "{url}");
         }
         assert!(validate_url("http://127.0.0.1:8080/hook", Local).is_ok());

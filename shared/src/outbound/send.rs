@@ -178,10 +178,7 @@ impl<R: Resolve, D: Dial> Sender<R, D> {
         };
         match result {
             Err(_) => {
-                attempt.error = Some(format!(
-                    "timed out after {} ms",
-                    self.timeout.as_millis()
-                ));
+                attempt.error = Some(format!("timed out after {} ms", self.timeout.as_millis()));
             }
             Ok(Err(Failure::Refused(e))) => {
                 attempt.outcome = Outcome::Refused;
@@ -199,7 +196,9 @@ impl<R: Resolve, D: Dial> Sender<R, D> {
             return Err(Failure::Failed("no signing secret".into()));
         }
         if msg.id.is_empty() || msg.id.contains('.') {
-            return Err(Failure::Failed("the message id is empty or has a `.`".into()));
+            return Err(Failure::Failed(
+                "the message id is empty or has a `.`".into(),
+            ));
         }
         guard::check_url(&msg.url, self.policy).map_err(Failure::Refused)?;
         let addrs = self.vetted_addrs(&msg.url).await?;

@@ -37,7 +37,12 @@ mod tests {
     fn the_standard_webhooks_test_vector() {
         let secret = SigningSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
         assert_eq!(
-            sign(&[&secret], "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, BODY),
+            sign(
+                &[&secret],
+                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+                1649367553,
+                BODY
+            ),
             "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
         );
     }
@@ -46,11 +51,22 @@ mod tests {
     fn two_secrets_give_two_entries_and_every_input_counts() {
         let old = SigningSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
         let new = SigningSecret::generate();
-        let both = sign(&[&new, &old], "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, BODY);
+        let both = sign(
+            &[&new, &old],
+            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+            1649367553,
+            BODY,
+        );
         let entries: Vec<&str> = both.split(' ').collect();
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[1], "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
-        assert_eq!(entries[0], sign(&[&new], "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, BODY));
+        assert_eq!(
+            entries[1],
+            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
+        );
+        assert_eq!(
+            entries[0],
+            sign(&[&new], "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, BODY)
+        );
         let base = sign(&[&old], "msg_a", 1, b"x");
         assert_ne!(base, sign(&[&old], "msg_b", 1, b"x"));
         assert_ne!(base, sign(&[&old], "msg_a", 2, b"x"));

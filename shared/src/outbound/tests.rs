@@ -52,9 +52,10 @@ impl Resolve for Arc<Script> {
         let mut asked = self.asked.lock().unwrap();
         let n = asked.iter().filter(|h| *h == host).count();
         asked.push(host.into());
-        let answers = self.answers.get(host).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such host")
-        })?;
+        let answers = self
+            .answers
+            .get(host)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"))?;
         let ips = &answers[n.min(answers.len() - 1)];
         Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
     }
@@ -86,7 +87,12 @@ impl Recorder {
         })
     }
     fn addrs(&self) -> Vec<SocketAddr> {
-        self.dialled.lock().unwrap().iter().map(|(a, _)| *a).collect()
+        self.dialled
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(a, _)| *a)
+            .collect()
     }
 }
 
@@ -144,7 +150,10 @@ async fn production_refuses_the_issue_s_urls_before_any_dial() {
         assert_eq!(attempt.outcome, Outcome::Refused, "{url}: {attempt:?}");
         assert!(attempt.error.is_some() && attempt.status.is_none(), "{url}");
         assert!(dial.addrs().is_empty(), "{url} was dialled");
-        assert!(script.asked.lock().unwrap().is_empty(), "{url} was resolved");
+        assert!(
+            script.asked.lock().unwrap().is_empty(),
+            "{url} was resolved"
+        );
     }
 }
 
@@ -158,11 +167,18 @@ async fn a_name_resolving_to_a_private_address_is_refused_without_echoing_it() {
         &["::ffff:192.168.0.10"],
     ] {
         let dial = Recorder::answering(200);
-        let (sender, _) = recording(Policy::Production, Script::with("hooks.example.com", ips), &dial);
+        let (sender, _) = recording(
+            Policy::Production,
+            Script::with("hooks.example.com", ips),
+            &dial,
+        );
         let attempt = sender.send(&message("https://hooks.example.com/idv")).await;
         assert_eq!(attempt.outcome, Outcome::Refused, "{ips:?}");
         let error = attempt.error.unwrap();
-        assert!(error.starts_with("the host resolves only to refused addresses"), "{error}");
+        assert!(
+            error.starts_with("the host resolves only to refused addresses"),
+            "{error}"
+        );
         assert!(!error.contains(ips[0]), "{error}");
         assert!(dial.addrs().is_empty(), "{ips:?} dialled");
     }
@@ -171,7 +187,10 @@ async fn a_name_resolving_to_a_private_address_is_refused_without_echoing_it() {
 #[tokio::test]
 async fn of_a_public_and_a_private_address_only_the_public_one_is_dialled() {
     let dial = Recorder::answering(204);
-    let script = Script::with("hooks.example.com", &["10.0.0.7", "93.184.215.14", "fe80::1"]);
+    let script = Script::with(
+        "hooks.example.com",
+        &["10.0.0.7", "93.184.215.14", "fe80::1"],
+    );
     let (sender, _) = recording(Policy::Production, script, &dial);
     let attempt = sender.send(&message("https://hooks.example.com/idv")).await;
     assert_eq!(attempt.outcome, Outcome::Delivered, "{attempt:?}");
@@ -200,24 +219,64 @@ async fn a_redirect_to_a_private_address_is_a_failure_dialled_once() {
     let attempt = sender.send(&message("https://hooks.example.com/idv")).await;
     assert_eq!(attempt.outcome, Outcome::Failed);
     assert_eq!(attempt.status, Some(302));
-    assert!(attempt.error.unwrap().contains("redirects are not followed"));
+    assert!(
+        attempt
+            .error
+            .unwrap()
+            .contains("redirects are not followed")
+    );
     assert_eq!(dial.addrs().len(), 1);
 }
 
 #[tokio::test]
 async fn statuses_map_to_outcomes_and_hints() {
-    let cases: &[(u16, &[(&'static str, &'static str)], Outcome, bool, bool, Option<u64>)] = &[
+    let cases: &[(
+        u16,
+        &[(&'static str, &'static str)],
+        Outcome,
+        bool,
+        bool,
+        Option<u64>,
+    )] = &[
         (200, &[], Outcome::Delivered, false, false, None),
         (299, &[], Outcome::Delivered, false, false, None),
         (301, &[], Outcome::Failed, false, false, None),
         (400, &[], Outcome::Failed, false, false, None),
         (410, &[], Outcome::Gone, true, false, None),
-        (429, &[("retry-after", "120")], Outcome::Failed, false, true, Some(120)),
+        (
+            429,
+            &[("retry-after", "120")],
+            Outcome::Failed,
+            false,
+            true,
+            Some(120),
+        ),
         (500, &[], Outcome::Failed, false, false, None),
         (502, &[], Outcome::Failed, false, true, None),
-        (503, &[("retry-after", "999999")], Outcome::Failed, false, true, Some(86_400)),
-        (503, &[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")], Outcome::Failed, false, true, Some(0)),
-        (504, &[("retry-after", "soon")], Outcome::Failed, false, true, None),
+        (
+            503,
+            &[("retry-after", "999999")],
+            Outcome::Failed,
+            false,
+            true,
+            Some(86_400),
+        ),
+        (
+            503,
+            &[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")],
+            Outcome::Failed,
+            false,
+            true,
+            Some(0),
+        ),
+        (
+            504,
+            &[("retry-after", "soon")],
+            Outcome::Failed,
+            false,
+            true,
+            None,
+        ),
     ];
     for &(status, headers, outcome, disable, throttle, retry_after) in cases {
         let dial = Recorder::with(status, headers, &[]);
@@ -227,7 +286,11 @@ async fn statuses_map_to_outcomes_and_hints() {
         assert_eq!(a.status, Some(status));
         assert_eq!(a.disable, disable, "{status}");
         assert_eq!(a.throttle, throttle, "{status}");
-        assert_eq!(a.retry_after, retry_after.map(Duration::from_secs), "{status}");
+        assert_eq!(
+            a.retry_after,
+            retry_after.map(Duration::from_secs),
+            "{status}"
+        );
         assert_eq!(a.error.is_none(), outcome == Outcome::Delivered, "{status}");
         assert_eq!(a.response.len(), send::MAX_RESPONSE_BYTES, "{status}");
     }
@@ -261,7 +324,10 @@ async fn headers_carry_the_id_the_attempt_s_timestamp_and_every_secret_s_signatu
     assert_eq!(headers["webhook-id"], msg.id);
     assert_eq!(headers["webhook-timestamp"], "1700000000");
     let secrets: Vec<&SigningSecret> = msg.secrets.iter().collect();
-    assert_eq!(headers["webhook-signature"], sign(&secrets, &msg.id, msg.timestamp, BODY));
+    assert_eq!(
+        headers["webhook-signature"],
+        sign(&secrets, &msg.id, msg.timestamp, BODY)
+    );
     assert_eq!(headers["webhook-signature"].split(' ').count(), 2);
     assert_eq!(headers["content-type"], "application/json");
 }
@@ -310,7 +376,10 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Received> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = buf[head_end..].to_vec();
     while body.len() < len {
         let n = sock.read(&mut chunk).await.ok()?;
@@ -319,7 +388,11 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Received> {
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Some(Received { head, headers, body })
+    Some(Received {
+        head,
+        headers,
+        body,
+    })
 }
 
 /// A receiver on 127.0.0.1 that records each request and answers `reply` (raw HTTP bytes),
@@ -331,7 +404,9 @@ async fn receiver(reply: Vec<u8>, stall: bool) -> (u16, Arc<Mutex<Vec<Received>>
     let seen = got.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let seen = seen.clone();
             let reply = reply.clone();
             tokio::spawn(async move {
@@ -389,7 +464,9 @@ async fn the_production_dialler_connects_a_name_only_to_the_vetted_address() {
         script,
         HttpDial::new(Duration::from_secs(5)),
     );
-    let a = sender.send(&message(&format!("http://receiver.invalid:{port}/h"))).await;
+    let a = sender
+        .send(&message(&format!("http://receiver.invalid:{port}/h")))
+        .await;
     assert_eq!(a.outcome, Outcome::Delivered, "{a:?}");
     let got = got.lock().unwrap();
     assert_eq!(got[0].headers["host"], format!("receiver.invalid:{port}"));
@@ -421,7 +498,9 @@ async fn production_policy_does_not_connect_to_loopback_even_through_a_name() {
         script,
         HttpDial::new(Duration::from_secs(5)),
     );
-    let a = sender.send(&message(&format!("https://receiver.invalid:{port}/h"))).await;
+    let a = sender
+        .send(&message(&format!("https://receiver.invalid:{port}/h")))
+        .await;
     assert_eq!(a.outcome, Outcome::Refused, "{a:?}");
     assert_untouched(&l);
 }
