@@ -61,13 +61,15 @@ impl Resolve for Arc<Script> {
     }
 }
 
+type Headers = Vec<(&'static str, String)>;
+
 /// Records every address it is asked to dial; dials nothing; answers `status` (and refuses to
 /// connect to the addresses in `unreachable`).
 struct Recorder {
     status: u16,
     headers: Vec<(&'static str, &'static str)>,
     unreachable: Vec<SocketAddr>,
-    dialled: Mutex<Vec<(SocketAddr, Vec<(&'static str, String)>)>>,
+    dialled: Mutex<Vec<(SocketAddr, Headers)>>,
 }
 
 impl Recorder {
@@ -228,16 +230,19 @@ async fn a_redirect_to_a_private_address_is_a_failure_dialled_once() {
     assert_eq!(dial.addrs().len(), 1);
 }
 
+/// status, headers, outcome, disable, throttle, retry-after seconds.
+type Case = (
+    u16,
+    &'static [(&'static str, &'static str)],
+    Outcome,
+    bool,
+    bool,
+    Option<u64>,
+);
+
 #[tokio::test]
 async fn statuses_map_to_outcomes_and_hints() {
-    let cases: &[(
-        u16,
-        &[(&'static str, &'static str)],
-        Outcome,
-        bool,
-        bool,
-        Option<u64>,
-    )] = &[
+    let cases: &[Case] = &[
         (200, &[], Outcome::Delivered, false, false, None),
         (299, &[], Outcome::Delivered, false, false, None),
         (301, &[], Outcome::Failed, false, false, None),
@@ -571,4 +576,14 @@ async fn a_closed_port_is_a_failure_to_connect() {
     let error = a.error.unwrap();
     assert!(error.starts_with("could not connect"), "{error}");
     assert!(!error.contains("127.0.0.1"), "{error}");
+}
+
+#[test]
+fn the_sender_and_its_attempts_can_cross_tasks() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let sender = Sender::production(Policy::Production, send::DEFAULT_TIMEOUT);
+    send_sync(&sender);
+    let msg = message("https://93.184.215.14/h");
+    send(sender.send(&msg)); // the future, never polled
 }
