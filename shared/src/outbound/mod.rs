@@ -10,11 +10,11 @@ pub mod secret;
 pub mod send;
 pub mod sign;
 
-pub use guard::{GuardError, Policy, validate_url};
+pub use guard::{AddrClass, GuardError, Policy, validate_url};
 pub use secret::{SecretError, SigningSecret};
 pub use send::{
-    Attempt, Dial, DialError, DialRequest, DialResponse, HttpDial, Message, Outcome, Resolve,
-    Sender, SystemResolver,
+    Attempt, DEFAULT_TIMEOUT, Dial, DialError, DialRequest, DialResponse, HttpDial,
+    MAX_RESPONSE_BYTES, Message, Outcome, Resolve, Sender, SystemResolver,
 };
 pub use sign::sign;
 
