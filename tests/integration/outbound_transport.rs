@@ -1,0 +1,215 @@
+//! The outbound transport checked by an independent implementation: the `standardwebhooks`
+//! package from PyPI (pinned in scripts/requirements-tools.txt) verifies what `idv::outbound`'s
+//! production sender actually put on the wire to a receiver on loopback, including the
+//! two-signature header of a secret rotation.
+
+use idv::outbound::{Message, Outcome, Policy, Sender, SigningSecret};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The tools venv's Python (scripts/install-tools installs `standardwebhooks` there).
+fn python() -> String {
+    let cache = std::env::var("IDV_CACHE").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/idv-gateway",
+            std::env::var("HOME").expect("HOME")
+        )
+    });
+    format!("{cache}/venv/bin/python")
+}
+
+fn run_python(script: &str, input: &Value) -> Value {
+    let mut child = Command::new(python())
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} runs (scripts/install-tools): {e}", python()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("python printed no JSON ({e}): {:?}", out.stdout))
+}
+
+/// Every case through `Webhook(secret).verify(body, headers)` (±5 min of now): "ok" and the
+/// parsed payload's type, or the package's refusal.
+const VERIFY: &str = r#"
+import json, sys
+from standardwebhooks import Webhook, WebhookVerificationError
+out = []
+for case in json.load(sys.stdin):
+    try:
+        payload = Webhook(case["secret"]).verify(case["body"].encode("utf-8"), case["headers"])
+        out.append({"ok": True, "type": payload["type"]})
+    except WebhookVerificationError as e:
+        out.append({"ok": False, "error": str(e)})
+print(json.dumps(out))
+"#;
+
+type Seen = Arc<Mutex<Vec<(BTreeMap<String, String>, String)>>>;
+
+/// A receiver on 127.0.0.1 keeping every request's headers and raw body (one request per
+/// connection, HTTP/1.1), answering 204.
+async fn receiver() -> (String, Seen) {
+    let got: Seen = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let keep = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let n = conn.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let headers: BTreeMap<String, String> = head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                    .collect();
+                let length: usize = headers
+                    .get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let n = conn.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
+                keep.lock().unwrap().push((headers, body));
+                let _ = conn
+                    .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (url, got)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[tokio::test]
+async fn standardwebhooks_verifies_deliveries_with_either_secret_of_a_rotation() {
+    let (url, got) = receiver().await;
+    let old = SigningSecret::generate();
+    let new = SigningSecret::generate();
+    let stranger = SigningSecret::generate();
+    let body =
+        json!({"type": "session.verified", "data": {"id": "ses_1", "version": 3}}).to_string();
+    let sender = Sender::production(Policy::Local, Duration::from_secs(5));
+    let one = Message {
+        id: "evt_one".into(),
+        timestamp: now(),
+        body: body.clone().into(),
+        url: url.parse().unwrap(),
+        secrets: vec![old.clone()],
+    };
+    // During a rotation: both secrets sign, the new one first. Sent twice (a retry: same id,
+    // this attempt's timestamp).
+    let rotating = Message {
+        id: "evt_two".into(),
+        secrets: vec![new.clone(), old.clone()],
+        ..one.clone()
+    };
+    for msg in [&one, &rotating, &rotating] {
+        let attempt = sender.send(msg).await;
+        assert_eq!(attempt.outcome, Outcome::Delivered, "{attempt:?}");
+        assert_eq!(attempt.status, Some(204));
+    }
+    let seen = got.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0].0["webhook-id"], "evt_one");
+    assert_eq!(seen[1].0["webhook-id"], "evt_two");
+    assert_eq!(seen[2].0["webhook-id"], "evt_two");
+    assert_eq!(seen[1].0["webhook-signature"].split(' ').count(), 2);
+
+    let mut cases = Vec::new();
+    let mut want = Vec::new();
+    let mut case = |headers: &BTreeMap<String, String>, body: &str, secret: &SigningSecret, ok| {
+        cases.push(json!({"headers": headers, "body": body, "secret": secret.expose()}));
+        want.push(ok);
+    };
+    // One secret: its holder verifies, nobody else does.
+    case(&seen[0].0, &seen[0].1, &old, true);
+    case(&seen[0].0, &seen[0].1, &new, false);
+    // The rotation: a receiver holding only the old or only the new secret verifies, on both
+    // attempts; a stranger does not; a tampered body does not.
+    for (headers, body) in &seen[1..] {
+        case(headers, body, &old, true);
+        case(headers, body, &new, true);
+        case(headers, body, &stranger, false);
+        case(headers, &body.replace("verified", "failed"), &old, false);
+        case(headers, &body.replace("verified", "failed"), &new, false);
+    }
+    let results = tokio::task::spawn_blocking(move || run_python(VERIFY, &Value::from(cases)))
+        .await
+        .unwrap();
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), want.len());
+    for (i, (r, ok)) in results.iter().zip(want).enumerate() {
+        assert_eq!(r["ok"], ok, "case {i}: {r}");
+        if ok {
+            assert_eq!(r["type"], "session.verified");
+        } else {
+            assert_eq!(r["error"], "No matching signature found", "case {i}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn standardwebhooks_refuses_a_delivery_whose_timestamp_is_stale() {
+    // The sender stamps what the caller says is now; a message stamped 10 minutes ago is
+    // refused by the package (±5 min), which shows the timestamp is signed and checked.
+    let (url, got) = receiver().await;
+    let secret = SigningSecret::generate();
+    let msg = Message {
+        id: "evt_stale".into(),
+        timestamp: now() - 600,
+        body: json!({"type": "session.verified"}).to_string().into(),
+        url: url.parse().unwrap(),
+        secrets: vec![secret.clone()],
+    };
+    let attempt = Sender::production(Policy::Local, Duration::from_secs(5))
+        .send(&msg)
+        .await;
+    assert_eq!(attempt.outcome, Outcome::Delivered);
+    let (headers, body) = got.lock().unwrap()[0].clone();
+    let cases = json!([{"headers": headers, "body": body, "secret": secret.expose()}]);
+    let results = tokio::task::spawn_blocking(move || run_python(VERIFY, &cases))
+        .await
+        .unwrap();
+    assert_eq!(results[0]["ok"], false);
+    assert_eq!(results[0]["error"], "Message timestamp too old");
+}
