@@ -106,7 +106,13 @@ async fn pump_stream(
                     iterator(client, arn, id, kind, seq).await?
                 }
             };
-            let got = match client.get_records().shard_iterator(it).limit(100).send().await {
+            let got = match client
+                .get_records()
+                .shard_iterator(it)
+                .limit(100)
+                .send()
+                .await
+            {
                 Ok(got) => got,
                 // An iterator lives 15 minutes: renewed after the last record on the next pump.
                 Err(e) => return Err(format!("get records: {e}")),
@@ -199,7 +205,9 @@ fn to_json(v: &AttributeValue) -> Value {
         AttributeValue::B(b) => json!({"B": b64(b.as_ref())}),
         AttributeValue::Ss(l) => json!({"SS": l}),
         AttributeValue::Ns(l) => json!({"NS": l}),
-        AttributeValue::Bs(l) => json!({"BS": l.iter().map(|b| b64(b.as_ref())).collect::<Vec<_>>()}),
+        AttributeValue::Bs(l) => {
+            json!({"BS": l.iter().map(|b| b64(b.as_ref())).collect::<Vec<_>>()})
+        }
         AttributeValue::L(l) => json!({"L": l.iter().map(to_json).collect::<Vec<_>>()}),
         AttributeValue::M(m) => {
             json!({"M": m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect::<Map<_, _>>()})

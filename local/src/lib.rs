@@ -291,9 +291,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     let mut config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     config.secrets = SecretsLocation::Inline;
 
-    let (store, inspect, feed): (Arc<dyn Store>, Arc<dyn Inspect>, feed::Feed) = match &opts
-        .store
-    {
+    let (store, inspect, feed): (Arc<dyn Store>, Arc<dyn Inspect>, feed::Feed) = match &opts.store {
         StoreChoice::Memory => {
             let store = Arc::new(MemoryStore::new());
             let feed = feed::Feed::Memory {

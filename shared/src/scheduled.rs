@@ -49,13 +49,21 @@ pub async fn run_notify() -> Result<(), LambdaError> {
 }
 
 /// One invocation of `notify`, whatever triggered it.
-pub async fn notify_event(app: &std::sync::Arc<App>, payload: &serde_json::Value) -> serde_json::Value {
+pub async fn notify_event(
+    app: &std::sync::Arc<App>,
+    payload: &serde_json::Value,
+) -> serde_json::Value {
     if payload.get("Records").is_some() {
         return crate::events::notify::on_stream_event(app, payload).await;
     }
     match crate::events::deliver::sweep(app).await {
         Ok(r) => {
-            tracing::info!(delivered = r.delivered, retrying = r.retrying, failed = r.failed, "sweep");
+            tracing::info!(
+                delivered = r.delivered,
+                retrying = r.retrying,
+                failed = r.failed,
+                "sweep"
+            );
             serde_json::json!({"delivered": r.delivered, "retrying": r.retrying, "failed": r.failed, "skipped": r.skipped})
         }
         // Nothing is lost: what was due stays due for the next run.

@@ -28,7 +28,9 @@ pub const RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(25);
 pub enum Attempted {
     Delivered,
     /// Failed; due again. `answered`: the endpoint answered (with a status).
-    Retrying { answered: bool },
+    Retrying {
+        answered: bool,
+    },
     /// Failed for good (schedule run out, 410, endpoint disabled or deleted).
     Failed,
     /// Not ours: leased by another attempt, or no longer pending.
@@ -62,8 +64,17 @@ impl Report {
 }
 
 /// The secrets an endpoint signs with now: its own, and the previous one while it overlaps.
-fn signing_secrets(fingerprint_key: &str, e: &Endpoint, now: OffsetDateTime) -> Option<Vec<String>> {
-    let mut out = vec![super::seal::open(fingerprint_key, &e.tenant, &e.id, &e.secret)?];
+fn signing_secrets(
+    fingerprint_key: &str,
+    e: &Endpoint,
+    now: OffsetDateTime,
+) -> Option<Vec<String>> {
+    let mut out = vec![super::seal::open(
+        fingerprint_key,
+        &e.tenant,
+        &e.id,
+        &e.secret,
+    )?];
     if let Some((sealed, until)) = &e.previous_secret
         && *until > now
         && let Some(old) = super::seal::open(fingerprint_key, &e.tenant, &e.id, sealed)
@@ -102,7 +113,9 @@ pub async fn attempt(
                 .get_event(&key.tenant, &key.event_id)
                 .await?
                 .map(|(e, _)| e),
-            app.store.get_endpoint(&key.tenant, &key.endpoint_id).await?,
+            app.store
+                .get_endpoint(&key.tenant, &key.endpoint_id)
+                .await?,
         ),
     };
     let (event, endpoint) = match (event, endpoint) {

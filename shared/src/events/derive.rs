@@ -57,7 +57,9 @@ pub fn session_event(
     if !created && entry.from == entry.to {
         return None;
     }
-    let t = if entry.from.is_decision() && entry.to.is_decision() && entry.from != entry.to {
+    // A session that leaves a decision (verified or failed: a review, a reset at the provider)
+    // announces that, whatever it moved to; its new status is in the session.
+    let t = if entry.from.is_decision() {
         EventType::SessionDecisionOverturned
     } else {
         EventType::of_status(entry.to)
@@ -89,10 +91,7 @@ pub fn reverification_event(
 ) -> Event {
     let t = EventType::SessionReverificationRecommended;
     let s = &stored.value;
-    let id = event_id(
-        e.received_at,
-        &format!("identity|{}|{}", s.id, e.event_id),
-    );
+    let id = event_id(e.received_at, &format!("identity|{}|{}", s.id, e.event_id));
     let data = json!({
         "session": crate::http::views::session(providers, s, None),
         "version": stored.version,

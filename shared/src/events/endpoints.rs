@@ -32,15 +32,21 @@ fn fields(app: &App, body: &Map<String, Value>) -> Result<Fields, Error> {
     let mut out = Fields::default();
     for k in body.keys() {
         if !FIELDS.contains(&k.as_str()) {
-            errors.push(FieldError::new(k, "unknown_field", "not a field of an endpoint"));
+            errors.push(FieldError::new(
+                k,
+                "unknown_field",
+                "not a field of an endpoint",
+            ));
         }
     }
     match body.get("url") {
         None => {}
-        Some(Value::String(u)) => match crate::outbound::validate_url(u, app.config.outbound.policy()) {
-            Ok(url) => out.url = Some(url.to_string()),
-            Err(e) => errors.push(FieldError::new("url", "invalid_url", e.to_string())),
-        },
+        Some(Value::String(u)) => {
+            match crate::outbound::validate_url(u, app.config.outbound.policy()) {
+                Ok(url) => out.url = Some(url.to_string()),
+                Err(e) => errors.push(FieldError::new("url", "invalid_url", e.to_string())),
+            }
+        }
         Some(_) => errors.push(FieldError::new("url", "invalid_type", "a string")),
     }
     match body.get("event_types") {
@@ -94,7 +100,9 @@ fn fields(app: &App, body: &Map<String, Value>) -> Result<Fields, Error> {
 
 /// A new signing secret, sealed for its endpoint; the secret itself is shown once.
 fn new_secret(fingerprint_key: &str, tenant: &str, id: &str) -> (String, String) {
-    let secret = crate::outbound::SigningSecret::generate().expose().to_owned();
+    let secret = crate::outbound::SigningSecret::generate()
+        .expose()
+        .to_owned();
     let sealed = super::seal::seal(fingerprint_key, tenant, id, &secret);
     (secret, sealed)
 }
@@ -225,7 +233,11 @@ pub fn filter(event_type: Option<&str>, session_id: Option<&str>) -> Result<Even
     let event_type = event_type
         .map(|t| {
             EventType::parse(t).ok_or_else(|| {
-                Error::invalid("type", "invalid_value", "an event type (docs/events.md#types)")
+                Error::invalid(
+                    "type",
+                    "invalid_value",
+                    "an event type (docs/events.md#types)",
+                )
             })
         })
         .transpose()?;
@@ -252,7 +264,11 @@ pub async fn list_events(
     if let Some(c) = cursor
         && !super::derive::is_event_id(c)
     {
-        return Err(Error::invalid("cursor", "invalid_value", "a cursor this listing gave"));
+        return Err(Error::invalid(
+            "cursor",
+            "invalid_value",
+            "a cursor this listing gave",
+        ));
     }
     let (events, more) = app.store.list_events(tenant, filter, limit, cursor).await?;
     let next = more.then(|| events.last().map(|e| e.id.clone())).flatten();
@@ -267,7 +283,10 @@ pub async fn get_event(
     if !super::derive::is_event_id(id) {
         return Err(Error::NotFound);
     }
-    app.store.get_event(tenant, id).await?.ok_or(Error::NotFound)
+    app.store
+        .get_event(tenant, id)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 /// Sends an event again: to one endpoint (`endpoint_id`), or to every endpoint it went to. Each
@@ -280,7 +299,11 @@ pub async fn resend(
 ) -> Result<(Event, Vec<OutboundDelivery>), Error> {
     for k in body.keys() {
         if k != "endpoint_id" {
-            return Err(Error::invalid(k, "unknown_field", "a resend takes endpoint_id only"));
+            return Err(Error::invalid(
+                k,
+                "unknown_field",
+                "a resend takes endpoint_id only",
+            ));
         }
     }
     let endpoint_id = match body.get("endpoint_id") {
@@ -292,11 +315,10 @@ pub async fn resend(
     let now = app.clock.now();
     match endpoint_id {
         Some(ep) => {
-            let endpoint = app
-                .store
-                .get_endpoint(tenant, &ep)
-                .await?
-                .ok_or_else(|| Error::invalid("endpoint_id", "not_found", "no such endpoint"))?;
+            let endpoint =
+                app.store.get_endpoint(tenant, &ep).await?.ok_or_else(|| {
+                    Error::invalid("endpoint_id", "not_found", "no such endpoint")
+                })?;
             let key = OutboundKey {
                 tenant: tenant.to_owned(),
                 event_id: event.id.clone(),
@@ -305,15 +327,41 @@ pub async fn resend(
             if deliveries.iter().any(|d| d.key == key) {
                 app.store.requeue_outbound(&key, now).await?;
             } else {
-                match app.store.add_outbound(&OutboundDelivery::new(key, now)).await {
+                match app
+                    .store
+                    .add_outbound(&OutboundDelivery::new(key, now))
+                    .await
+                {
                     Ok(()) | Err(StoreError::Conflict) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
         }
         None => {
+            // Every delivery it had, and every endpoint that wants it now and had none (one
+            // added since, or one that did not want it then).
             for d in &deliveries {
                 app.store.requeue_outbound(&d.key, now).await?;
+            }
+            for e in app.store.list_endpoints(tenant).await? {
+                if !e.wants(event.event_type)
+                    || deliveries.iter().any(|d| d.key.endpoint_id == e.id)
+                {
+                    continue;
+                }
+                let key = OutboundKey {
+                    tenant: tenant.to_owned(),
+                    event_id: event.id.clone(),
+                    endpoint_id: e.id,
+                };
+                match app
+                    .store
+                    .add_outbound(&OutboundDelivery::new(key, now))
+                    .await
+                {
+                    Ok(()) | Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
     }

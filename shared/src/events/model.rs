@@ -14,7 +14,8 @@ pub enum EventType {
     SessionFailed,
     SessionExpired,
     SessionCanceled,
-    /// A decision (verified or failed) replaced by the other one.
+    /// A session left a decision (verified or failed): overturned by a review or a reset at the
+    /// provider. Its new status is in the session.
     SessionDecisionOverturned,
     /// Prove's Identity Manager reported a change to the verified phone number.
     SessionReverificationRecommended,

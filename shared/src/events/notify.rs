@@ -38,11 +38,10 @@ async fn event_of(app: &App, change: &Change) -> Result<Option<Event>, Error> {
         }
         Change::IdentityEvent(e) => {
             // The session as it stands: the event recommends acting on it now.
-            let session = app
-                .store
-                .get_session(&e.session_id)
-                .await?
-                .ok_or_else(|| Error::Internal("an identity event without its session".into()))?;
+            let session =
+                app.store.get_session(&e.session_id).await?.ok_or_else(|| {
+                    Error::Internal("an identity event without its session".into())
+                })?;
             Some(derive::reverification_event(&app.providers, &session, e))
         }
         Change::Reauthentication(r) => Some(derive::reauthentication_event(r)),

@@ -41,7 +41,9 @@ mod tests {
 
     #[test]
     fn the_schedule_spans_more_than_a_day_in_eight_attempts() {
-        let total: Duration = (1..ATTEMPTS).map(|n| next_delay(n, None, 0.5).unwrap()).sum();
+        let total: Duration = (1..ATTEMPTS)
+            .map(|n| next_delay(n, None, 0.5).unwrap())
+            .sum();
         assert_eq!(total, Duration::from_secs(27 * 3600 + 35 * 60 + 5));
         assert!(total > Duration::from_secs(86_400));
         assert_eq!(next_delay(ATTEMPTS, None, 0.5), None);
@@ -56,7 +58,10 @@ mod tests {
         assert!(hi <= Duration::from_secs(1980) && hi > Duration::from_secs(1979));
         let long = Some(Duration::from_secs(3600));
         assert_eq!(next_delay(1, long, 0.5), Some(Duration::from_secs(3600)));
-        assert_eq!(next_delay(4, Some(Duration::from_secs(1)), 0.5), Some(DELAYS[3]));
+        assert_eq!(
+            next_delay(4, Some(Duration::from_secs(1)), 0.5),
+            Some(DELAYS[3])
+        );
         let huge = Some(Duration::from_secs(10 * 86_400));
         assert_eq!(next_delay(1, huge, 0.5), Some(Duration::from_secs(86_400)));
     }

@@ -46,7 +46,12 @@ pub fn seal(fingerprint_key: &str, tenant: &str, endpoint_id: &str, secret: &str
 
 /// Opens what `seal` sealed for this endpoint; `None` if it was sealed under another key, for
 /// another endpoint, or altered.
-pub fn open(fingerprint_key: &str, tenant: &str, endpoint_id: &str, sealed: &str) -> Option<String> {
+pub fn open(
+    fingerprint_key: &str,
+    tenant: &str,
+    endpoint_id: &str,
+    sealed: &str,
+) -> Option<String> {
     let raw = B64.decode(sealed.strip_prefix(VERSION)?).ok()?;
     if raw.len() < 12 + 16 {
         return None;

@@ -178,12 +178,18 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         }
         Route::GetEndpoint { id } => {
             let e = endpoints::get(app, &tenant, id).await?;
-            Ok(ApiResponse::json(StatusCode::OK, &views::endpoint(&e, None)))
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::endpoint(&e, None),
+            ))
         }
         Route::UpdateEndpoint { id } => {
             let body = json_object(req)?;
             let e = endpoints::update(app, &tenant, id, &body).await?;
-            Ok(ApiResponse::json(StatusCode::OK, &views::endpoint(&e, None)))
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::endpoint(&e, None),
+            ))
         }
         Route::DeleteEndpoint { id } => {
             endpoints::delete(app, &tenant, id).await?;

@@ -73,7 +73,11 @@ const EVENT_ROUTES: [(&str, &str, Function); 9] = [
     ("GET", "/v1/endpoints/{id}", Function::EVENTS_API),
     ("PATCH", "/v1/endpoints/{id}", Function::EVENTS_API),
     ("DELETE", "/v1/endpoints/{id}", Function::EVENTS_API),
-    ("POST", "/v1/endpoints/{id}/rotate_secret", Function::EVENTS_API),
+    (
+        "POST",
+        "/v1/endpoints/{id}/rotate_secret",
+        Function::EVENTS_API,
+    ),
     ("GET", "/v1/events", Function::EVENTS_API),
     ("GET", "/v1/events/{id}", Function::EVENTS_API),
     ("POST", "/v1/events/{id}/resend", Function::EVENTS_API),
@@ -275,7 +279,9 @@ impl Route {
             }
             ("GET", ["v1", "events"]) => Some(Route::ListEvents),
             ("GET", ["v1", "events", id]) => Some(Route::GetEvent { id: decode(id)? }),
-            ("POST", ["v1", "events", id, "resend"]) => Some(Route::ResendEvent { id: decode(id)? }),
+            ("POST", ["v1", "events", id, "resend"]) => {
+                Some(Route::ResendEvent { id: decode(id)? })
+            }
             _ => None,
         };
         if session_route.is_some() {

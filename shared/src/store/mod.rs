@@ -19,9 +19,7 @@ pub use port::{
 };
 
 use crate::events::EventType;
-use crate::session::{
-    HistoryEntry, IdentityEvent, Provider, Reauthentication, Session, SessionId,
-};
+use crate::session::{HistoryEntry, IdentityEvent, Provider, Reauthentication, Session, SessionId};
 use std::ops::Deref;
 use time::OffsetDateTime;
 

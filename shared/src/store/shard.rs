@@ -20,7 +20,11 @@ pub(super) fn delivery_shard(provider: &str, event_id: &str) -> u16 {
 
 /// An outbound delivery's retry shard.
 pub(super) fn outbound_shard(k: &crate::events::OutboundKey) -> u16 {
-    fnv(k.event_id.bytes().chain([b'#']).chain(k.endpoint_id.bytes()))
+    fnv(k
+        .event_id
+        .bytes()
+        .chain([b'#'])
+        .chain(k.endpoint_id.bytes()))
 }
 
 fn fnv(bytes: impl Iterator<Item = u8>) -> u16 {

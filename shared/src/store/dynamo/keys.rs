@@ -2,8 +2,8 @@
 //! fixed width, so that string order is time order.
 
 use super::super::shard::{delivery_shard, outbound_shard, session_shard};
-use crate::events::OutboundKey;
 use super::attr::{Item, opt_s, s};
+use crate::events::OutboundKey;
 use crate::session::SessionId;
 use std::collections::HashMap;
 use time::OffsetDateTime;

@@ -46,7 +46,11 @@ fn endpoint_item(e: &Endpoint, version: u64) -> Item {
     );
     put_opt(&mut item, "description", e.description.clone().map(s));
     item.insert("enabled".into(), AttributeValue::Bool(e.enabled));
-    put_opt(&mut item, "disabled_reason", e.disabled_reason.clone().map(s));
+    put_opt(
+        &mut item,
+        "disabled_reason",
+        e.disabled_reason.clone().map(s),
+    );
     item.insert("secret".into(), s(&e.secret));
     if let Some((sealed, until)) = &e.previous_secret {
         item.insert("previous_secret".into(), s(sealed));
@@ -64,7 +68,10 @@ fn endpoint_from(item: &Item) -> StoreResult<Endpoint> {
         .iter()
         .map(|t| EventType::parse(t).ok_or_else(|| corrupt("event type")))
         .collect::<StoreResult<_>>()?;
-    let previous_secret = match (opt_s(item, "previous_secret"), opt_ts(item, "previous_until")?) {
+    let previous_secret = match (
+        opt_s(item, "previous_secret"),
+        opt_ts(item, "previous_until")?,
+    ) {
         (Some(sealed), Some(until)) => Some((sealed, until)),
         _ => None,
     };
@@ -118,7 +125,10 @@ fn event_from(item: &Item) -> StoreResult<Event> {
 // ---- deliveries ----------------------------------------------------------------------------
 
 fn attempt_value(a: &AttemptRecord) -> AttributeValue {
-    let mut m = HashMap::from([("at".to_owned(), ts(a.at)), ("ms".to_owned(), n(a.latency_ms))]);
+    let mut m = HashMap::from([
+        ("at".to_owned(), ts(a.at)),
+        ("ms".to_owned(), n(a.latency_ms)),
+    ]);
     put_opt(&mut m, "st", a.status.map(n));
     put_opt(&mut m, "err", a.error.clone().map(s));
     AttributeValue::M(m)
@@ -250,8 +260,11 @@ impl Outbox for DynamoStore {
             ];
             for d in deliveries {
                 items.push(
-                    self.put(outbound_item(d, d.next_at), Some("attribute_not_exists(pk)"))
-                        .build()?,
+                    self.put(
+                        outbound_item(d, d.next_at),
+                        Some("attribute_not_exists(pk)"),
+                    )
+                    .build()?,
                 );
             }
             self.transact(items).await
@@ -386,11 +399,7 @@ impl Outbox for DynamoStore {
             .send()
             .await;
         match out {
-            Ok(out) => out
-                .attributes
-                .as_ref()
-                .map(outbound_from)
-                .transpose(),
+            Ok(out) => out.attributes.as_ref().map(outbound_from).transpose(),
             Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(write_error(e)),
         }

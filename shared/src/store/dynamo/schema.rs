@@ -97,7 +97,11 @@ pub async fn ensure_stream(client: &Client, table: &str) -> Result<String, Schem
     if let Some(arn) = described
         .table
         .as_ref()
-        .filter(|t| t.stream_specification.as_ref().is_some_and(|s| s.stream_enabled))
+        .filter(|t| {
+            t.stream_specification
+                .as_ref()
+                .is_some_and(|s| s.stream_enabled)
+        })
         .and_then(|t| t.latest_stream_arn.clone())
     {
         return Ok(arn);

@@ -65,7 +65,8 @@ pub fn change_of(inserted: bool, image: &Item) -> StoreResult<Option<Change>> {
         return Ok(None);
     };
     if let Some(id) = pk.strip_prefix("SES#") {
-        let id = SessionId::parse(id).ok_or_else(|| StoreError::Corrupt("bad session id".into()))?;
+        let id =
+            SessionId::parse(id).ok_or_else(|| StoreError::Corrupt("bad session id".into()))?;
         if sk == SESSION_SK {
             let session = session_from(image)?;
             let entry = match image.get("h") {
@@ -87,7 +88,9 @@ pub fn change_of(inserted: bool, image: &Item) -> StoreResult<Option<Change>> {
     }
     if pk.starts_with("RA#") && inserted {
         let (Some(tenant), Some(user)) = (opt_s(image, "tenant"), opt_s(image, "user_id")) else {
-            return Err(StoreError::Corrupt("reauthentication without its owner".into()));
+            return Err(StoreError::Corrupt(
+                "reauthentication without its owner".into(),
+            ));
         };
         return reauth_from(&tenant, &user, image).map(|r| Some(Change::Reauthentication(r)));
     }

@@ -202,6 +202,10 @@ impl Outbox for MemoryStore {
             .filter_map(|(k, r)| due_at(r).filter(|at| *at <= now).map(|at| (at, k)))
             .collect();
         due.sort();
-        Ok(due.into_iter().take(limit).map(|(_, k)| k.clone()).collect())
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(_, k)| k.clone())
+            .collect())
     }
 }
