@@ -12,6 +12,7 @@ mod idempotency;
 mod never_lost;
 mod nevis_flow;
 mod openapi;
+mod outbound_events;
 mod outbound_transport;
 mod passbase_flow;
 mod passbase_support;

@@ -6,61 +6,11 @@
 use idv::outbound::{Message, Outcome, Policy, Sender, SigningSecret};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The tools venv's Python (scripts/install-tools installs `standardwebhooks` there).
-fn python() -> String {
-    let cache = std::env::var("IDV_CACHE").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/idv-gateway",
-            std::env::var("HOME").expect("HOME")
-        )
-    });
-    format!("{cache}/venv/bin/python")
-}
-
-fn run_python(script: &str, input: &Value) -> Value {
-    let mut child = Command::new(python())
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} runs (scripts/install-tools): {e}", python()));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("python printed no JSON ({e}): {:?}", out.stdout))
-}
-
-/// Every case through `Webhook(secret).verify(body, headers)` (±5 min of now): "ok" and the
-/// parsed payload's type, or the package's refusal.
-const VERIFY: &str = r#"
-import json, sys
-from standardwebhooks import Webhook, WebhookVerificationError
-out = []
-for case in json.load(sys.stdin):
-    try:
-        payload = Webhook(case["secret"]).verify(case["body"].encode("utf-8"), case["headers"])
-        out.append({"ok": True, "type": payload["type"]})
-    except WebhookVerificationError as e:
-        out.append({"ok": False, "error": str(e)})
-print(json.dumps(out))
-"#;
+use idv_tests::receiver::{VERIFY, run_python};
 
 type Seen = Arc<Mutex<Vec<(BTreeMap<String, String>, String)>>>;
 

@@ -84,6 +84,17 @@ async fn until_stored(gw: &Gateway, id: &str, status: &str) -> Value {
     );
 }
 
+/// A Stripe session taken to verified through the hosted page; answers its id.
+pub(crate) async fn verified_session(gw: &Gateway, user: &str) -> String {
+    let r = start(gw, user, json!({})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let url = r.body["client"]["url"].as_str().unwrap().to_owned();
+    on_the_page(gw, &url, &[("action", "verify")]).await;
+    until_stored(gw, &id, "verified").await;
+    id
+}
+
 #[tokio::test]
 async fn a_session_goes_from_start_to_verified_through_the_page_and_signed_events() {
     let gw = gateway().await;

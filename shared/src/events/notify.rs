@@ -52,8 +52,21 @@ async fn event_of(app: &App, change: &Change) -> Result<Option<Event>, Error> {
 /// first change whose event could not be stored.
 pub async fn on_changes(app: &Arc<App>, changes: &[Change]) -> Result<Notified, Stopped> {
     let mut done = Notified::default();
-    let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
     let mut work = Vec::new();
+    let stored = store_events(app, changes, &mut done, &mut work).await;
+    // What was stored is attempted even when the batch stopped part way.
+    done.attempts = deliver::run(app, work).await;
+    stored.map(|()| done)
+}
+
+/// Stores each change's event with its deliveries, in order, collecting the new deliveries.
+async fn store_events(
+    app: &Arc<App>,
+    changes: &[Change],
+    done: &mut Notified,
+    work: &mut Vec<(OutboundKey, Option<(Event, Endpoint)>)>,
+) -> Result<(), Stopped> {
+    let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
     for (index, change) in changes.iter().enumerate() {
         let stop = |error: Error| Stopped { index, error };
         let Some(event) = event_of(app, change).await.map_err(stop)? else {
@@ -98,8 +111,7 @@ pub async fn on_changes(app: &Arc<App>, changes: &[Change]) -> Result<Notified, 
         }
         tracing::info!(event = %event.id, r#type = event.event_type.as_str(), "event");
     }
-    done.attempts = deliver::run(app, work).await;
-    Ok(done)
+    Ok(())
 }
 
 /// A DynamoDB stream event (as Lambda delivers it, and as the local server builds it from the
