@@ -305,7 +305,9 @@ fn expectations() -> Vec<Expect> {
                 assert_eq!(b["object"], "webhook_endpoint", "{b}");
                 assert_eq!(b["enabled"], true, "{b}");
                 assert!(
-                    b["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")),
+                    b["secret"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("whsec_")),
                     "{b}"
                 );
             },
@@ -373,7 +375,11 @@ async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
         if event.get("Records").is_some() {
             // What the batch stored, beside the answer Lambda reads.
             let filter = idv::store::EventFilter::default();
-            let (stored, _) = app.store.list_events(TENANT, &filter, 100, None).await.unwrap();
+            let (stored, _) = app
+                .store
+                .list_events(TENANT, &filter, 100, None)
+                .await
+                .unwrap();
             answer["stored"] = stored
                 .iter()
                 .map(|e| json!(e.event_type.as_str()))

@@ -641,7 +641,9 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
         .unwrap()
         .to_owned();
     let failed_only = json!({"url": rx.url, "event_types": ["session.failed"]});
-    let other = d.api(ev, Method::POST, "/v1/endpoints", &failed_only, None).await["id"]
+    let other = d
+        .api(ev, Method::POST, "/v1/endpoints", &failed_only, None)
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -649,10 +651,22 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
         .await;
     let one = format!("/v1/endpoints/{ep}");
     d.api(ev, Method::GET, &one, &Value::Null, None).await;
-    d.api(ev, Method::PATCH, &one, &json!({"description": "iam"}), None)
-        .await;
-    d.api(ev, Method::POST, &format!("{one}/rotate_secret"), &json!({}), None)
-        .await;
+    d.api(
+        ev,
+        Method::PATCH,
+        &one,
+        &json!({"description": "iam"}),
+        None,
+    )
+    .await;
+    d.api(
+        ev,
+        Method::POST,
+        &format!("{one}/rotate_secret"),
+        &json!({}),
+        None,
+    )
+    .await;
     let now = d.app(Duration::ZERO).await;
     d.needs.take();
     let pumped = d.gw.running.feed.lock().await.pump(&now).await.unwrap();
@@ -684,8 +698,14 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
     .await;
     let path = format!("/v1/events/{event}");
     d.api(ev, Method::GET, &path, &Value::Null, None).await;
-    d.api(ev, Method::POST, &format!("{path}/resend"), &json!({}), None)
-        .await;
+    d.api(
+        ev,
+        Method::POST,
+        &format!("{path}/resend"),
+        &json!({}),
+        None,
+    )
+    .await;
     let to_other = json!({"endpoint_id": other});
     d.api(ev, Method::POST, &format!("{path}/resend"), &to_other, None)
         .await;

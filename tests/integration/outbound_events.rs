@@ -58,9 +58,10 @@ fn received_session_events(rx: &Receiver) -> BTreeMap<(String, u64), usize> {
     let mut out = BTreeMap::new();
     for r in rx.received() {
         let v = r.json();
-        if v["type"].as_str().is_some_and(|t| {
-            t.starts_with("session.") && t != "session.reverification_recommended"
-        }) {
+        if v["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("session.") && t != "session.reverification_recommended")
+        {
             let k = (
                 v["data"]["session"]["id"].as_str().unwrap().to_owned(),
                 v["data"]["version"].as_u64().unwrap(),
@@ -94,7 +95,10 @@ async fn every_committed_change_of_every_provider_is_one_delivered_signed_event(
     let p = id_of(&r.body);
     gw.prove_authenticate(r.body["client"]["auth_token"].as_str().unwrap(), "passed")
         .await;
-    assert_eq!(gw.get(&format!("/v1/sessions/{p}")).await.body["status"], "verified");
+    assert_eq!(
+        gw.get(&format!("/v1/sessions/{p}")).await.body["status"],
+        "verified"
+    );
     let identity = super::prove_webhooks::identity_of(&gw, &p).await;
     let sent = gw
         .prove_webhook(&identity, "PHONE_NUMBER_CHANGE", true)
@@ -110,7 +114,10 @@ async fn every_committed_change_of_every_provider_is_one_delivered_signed_event(
     let (n, tc, _) = super::nevis_flow::start(&gw, "user-e5").await;
     gw.nevis(&tc, "open", None).await;
     gw.nevis(&tc, "fail", Some("FACE_MISMATCH")).await;
-    assert_eq!(gw.get(&format!("/v1/sessions/{n}")).await.body["status"], "failed");
+    assert_eq!(
+        gw.get(&format!("/v1/sessions/{n}")).await.body["status"],
+        "failed"
+    );
     let (c, _, _) = super::nevis_flow::start(&gw, "user-e6").await;
     let canceled = gw
         .post(&format!("/v1/sessions/{c}/cancel"), &json!({}))
@@ -123,7 +130,10 @@ async fn every_committed_change_of_every_provider_is_one_delivered_signed_event(
     let key = pb::new_identity(&gw, None).await;
     let s = pb::linked_session(&gw, "user-e7", &key).await;
     pb::act(&gw, &key, &["approve"], "each").await;
-    assert_eq!(gw.get(&format!("/v1/sessions/{s}")).await.body["status"], "verified");
+    assert_eq!(
+        gw.get(&format!("/v1/sessions/{s}")).await.body["status"],
+        "verified"
+    );
     pb::act(&gw, &key, &["authenticate"], "each").await;
     sessions.push(s);
 
@@ -232,7 +242,7 @@ async fn a_receiver_down_for_hours_gets_every_event_on_the_schedule_and_410_disa
     let dead = Receiver::start().await;
     down.answer(503);
     dead.answer(500);
-    let (_, _) = endpoint(&gw, &down.url, json!(["session.created"])).await;
+    let (down_id, _) = endpoint(&gw, &down.url, json!(["session.created"])).await;
     let (dead_id, _) = endpoint(&gw, &dead.url, json!(["session.created"])).await;
     let (s, _, _) = super::nevis_flow::start(&gw, "user-r1").await;
     pump(&gw).await;
@@ -261,7 +271,11 @@ async fn a_receiver_down_for_hours_gets_every_event_on_the_schedule_and_410_disa
             last + delay.mul_f64(1.0 - JITTER) - Duration::seconds(1),
             last + delay.mul_f64(1.0 + JITTER) + Duration::seconds(1),
         );
-        assert!(lo <= due && due <= hi, "attempt {}: due {due}, not in [{lo}, {hi}]", n + 1);
+        assert!(
+            lo <= due && due <= hi,
+            "attempt {}: due {due}, not in [{lo}, {hi}]",
+            n + 1
+        );
         let ahead = |t: OffsetDateTime| t - OffsetDateTime::now_utc();
         // A second before: nothing is due.
         let seen = dead.received().len();
@@ -291,7 +305,10 @@ async fn a_receiver_down_for_hours_gets_every_event_on_the_schedule_and_410_disa
     let gone = by_endpoint(&dead_id);
     assert_eq!(gone["state"], "failed", "{gone}");
     assert_eq!(gone["reason"], "schedule_exhausted");
-    assert_eq!(gone["attempts"].as_array().unwrap().len(), ATTEMPTS as usize);
+    assert_eq!(
+        gone["attempts"].as_array().unwrap().len(),
+        ATTEMPTS as usize
+    );
     assert!(
         gone["attempts"]
             .as_array()
@@ -300,22 +317,42 @@ async fn a_receiver_down_for_hours_gets_every_event_on_the_schedule_and_410_disa
             .all(|a| a["status"] == 500),
         "{gone}"
     );
-    // The one that came back got it, with the same webhook-id every time.
-    let back: Vec<_> = down.received();
-    assert_eq!(back.len(), 5, "four failures, then delivered");
-    assert!(back.iter().all(|r| r.id() == event));
-    let d = r["deliveries"]
-        .as_array()
-        .unwrap()
+    // The one that came back got it, with the same webhook-id every time, on its own schedule
+    // (its own jitter): every failure answered 503, then a 200, each retry no earlier than the
+    // schedule allows.
+    let back = by_endpoint(&down_id);
+    assert_eq!(back["state"], "delivered", "{back}");
+    let attempts = back["attempts"].as_array().unwrap();
+    let statuses: Vec<u64> = attempts
         .iter()
-        .find(|d| d["state"] == "delivered")
-        .cloned();
-    assert!(d.is_some(), "{r}");
+        .map(|a| a["status"].as_u64().unwrap())
+        .collect();
+    assert!(statuses.len() >= 2, "{back}");
+    assert_eq!(statuses.last(), Some(&200), "{back}");
+    assert!(
+        statuses[..statuses.len() - 1].iter().all(|s| *s == 503),
+        "{back}"
+    );
+    for (i, pair) in attempts.windows(2).enumerate() {
+        let gap = at(&pair[1]["at"]) - at(&pair[0]["at"]);
+        let least = DELAYS[i].mul_f64(1.0 - JITTER) - std::time::Duration::from_secs(1);
+        assert!(
+            gap >= least,
+            "retry {} after {gap}, before the schedule's {least:?}",
+            i + 2
+        );
+    }
+    let got = down.received();
+    assert_eq!(got.len(), attempts.len());
+    assert!(got.iter().all(|r| r.id() == event));
 
     // 410 Gone: the endpoint is disabled with its reason, and gets nothing more.
     dead.answer(410);
-    gw.post(&format!("/v1/events/{event}/resend"), &json!({"endpoint_id": dead_id}))
-        .await;
+    gw.post(
+        &format!("/v1/events/{event}/resend"),
+        &json!({"endpoint_id": dead_id}),
+    )
+    .await;
     deliver::sweep(&gw.app_at(Duration::ZERO)).await.unwrap();
     let ep = gw.get(&format!("/v1/endpoints/{dead_id}")).await.body;
     assert_eq!(ep["enabled"], false, "{ep}");
@@ -323,7 +360,11 @@ async fn a_receiver_down_for_hours_gets_every_event_on_the_schedule_and_410_disa
     let seen = dead.received().len();
     super::nevis_flow::start(&gw, "user-r2").await;
     pump(&gw).await;
-    assert_eq!(dead.received().len(), seen, "a disabled endpoint gets nothing");
+    assert_eq!(
+        dead.received().len(),
+        seen,
+        "a disabled endpoint gets nothing"
+    );
     assert_eq!(delivery(&gw, &event).await["endpoint_id"].is_string(), true);
     gw.stop().await;
 }
@@ -359,8 +400,11 @@ async fn during_a_rotation_receivers_holding_either_secret_verify_and_after_it_o
     // A day later the old secret no longer signs (a resend, sent with the real clock's time by
     // a sender whose clock is past the overlap: only the header is looked at).
     let event = got[0].id().to_owned();
-    gw.post(&format!("/v1/events/{event}/resend"), &json!({})).await;
-    deliver::sweep(&gw.app_at(Duration::hours(25))).await.unwrap();
+    gw.post(&format!("/v1/events/{event}/resend"), &json!({}))
+        .await;
+    deliver::sweep(&gw.app_at(Duration::hours(25)))
+        .await
+        .unwrap();
     let got = rx.received();
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].id(), event, "a resend keeps the event's id");
@@ -409,7 +453,9 @@ async fn a_notify_run_killed_mid_batch_loses_nothing_and_repeats_carry_the_same_
     let sent: Vec<_> = rx.received().into_iter().skip(5).collect();
     assert_eq!(sent.len(), 1, "sent once before the crash");
     // Nothing is due before the lease ends; after it, the sweep sends it again.
-    deliver::sweep(&gw.app_at(Duration::seconds(30))).await.unwrap();
+    deliver::sweep(&gw.app_at(Duration::seconds(30)))
+        .await
+        .unwrap();
     assert_eq!(rx.received().len(), 6);
     deliver::sweep(&gw.app_at(deliver::LEASE + Duration::seconds(1)))
         .await
@@ -442,10 +488,7 @@ async fn endpoints_and_events_are_the_tenants_own_and_bad_input_changes_nothing(
     let mine = gw.get("/v1/events").await.body;
     let event = mine["data"][0]["id"].as_str().unwrap().to_owned();
     // Another tenant sees none of it.
-    for path in [
-        format!("/v1/endpoints/{id}"),
-        format!("/v1/events/{event}"),
-    ] {
+    for path in [format!("/v1/endpoints/{id}"), format!("/v1/events/{event}")] {
         assert_eq!(gw.get_as(&gw.other_key, &path).await.status, 404, "{path}");
     }
     let theirs = gw.get_as(&gw.other_key, "/v1/endpoints").await.body;
@@ -478,14 +521,19 @@ async fn endpoints_and_events_are_the_tenants_own_and_bad_input_changes_nothing(
     assert_eq!(gw.get("/v1/events?type=nope").await.status, 400);
     assert_eq!(gw.get("/v1/events?cursor=zzz").await.status, 400);
     assert_eq!(gw.get("/v1/events/evt_nothing").await.status, 404);
-    assert_eq!(gw.snapshot().await, before, "a refused request changed the table");
+    assert_eq!(
+        gw.snapshot().await,
+        before,
+        "a refused request changed the table"
+    );
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn a_deployed_gateway_refuses_endpoints_it_must_not_call() {
     // Production policy (the deployed functions): https to public addresses only.
-    let gw = Gateway::start_with(Backend::Memory, &[("IDV_OUTBOUND_ALLOW_LOOPBACK", "false")]).await;
+    let gw =
+        Gateway::start_with(Backend::Memory, &[("IDV_OUTBOUND_ALLOW_LOOPBACK", "false")]).await;
     for url in [
         "http://127.0.0.1:9000/hook",
         "http://169.254.169.254/latest/meta-data",
@@ -501,7 +549,10 @@ async fn a_deployed_gateway_refuses_endpoints_it_must_not_call() {
         assert_eq!(r.body["errors"][0]["field"], "url", "{url}");
     }
     let ok = gw
-        .post("/v1/endpoints", &json!({"url": "https://hooks.example.com/idv"}))
+        .post(
+            "/v1/endpoints",
+            &json!({"url": "https://hooks.example.com/idv"}),
+        )
         .await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
     gw.stop().await;
