@@ -557,3 +557,66 @@ async fn a_deployed_gateway_refuses_endpoints_it_must_not_call() {
     assert_eq!(ok.status, 201, "{:?}", ok.body);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_never_answers_holds_up_no_other() {
+    let gw = Gateway::start_with(Backend::Dynamo, &[("IDV_OUTBOUND_TIMEOUT_MS", "500")]).await;
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    let rx = Receiver::start().await;
+    let (silent_id, _) = endpoint(&gw, &silent_url, json!([])).await;
+    endpoint(&gw, &rx.url, json!([])).await;
+    for i in 0..3 {
+        super::nevis_flow::start(&gw, &format!("user-h{i}")).await;
+    }
+    pump(&gw).await;
+    assert_eq!(
+        rx.received().len(),
+        3,
+        "the answering endpoint got every event"
+    );
+    // One sweep with all three due: the silent endpoint's first attempt times out, and the run
+    // gives it no more (its other deliveries stay due), whatever the answering one does.
+    let attempts_to_silent = || async {
+        let events = gw.get("/v1/events").await.body;
+        let mut n = 0;
+        for e in events["data"].as_array().unwrap() {
+            let one = gw
+                .get(&format!("/v1/events/{}", e["id"].as_str().unwrap()))
+                .await
+                .body;
+            let d = one["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["endpoint_id"] == silent_id.as_str())
+                .unwrap()
+                .clone();
+            assert_eq!(d["state"], "pending", "{d}");
+            for a in d["attempts"].as_array().unwrap() {
+                assert_eq!(a["status"], Value::Null, "{a}");
+                assert!(
+                    a["error"].as_str().is_some_and(|e| e.contains("timed out")),
+                    "{a}"
+                );
+                n += 1;
+            }
+        }
+        n
+    };
+    let before = attempts_to_silent().await;
+    let report = deliver::sweep(&gw.app_at(Duration::minutes(1)))
+        .await
+        .unwrap();
+    assert_eq!(attempts_to_silent().await, before + 1, "{report:?}");
+    assert_eq!(rx.received().len(), 3, "nothing twice to the answering one");
+    hold.abort();
+    gw.stop().await;
+}
