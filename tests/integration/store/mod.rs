@@ -1,7 +1,7 @@
 //! One contract for both store adapters, the in-memory one and DynamoDB (on DynamoDB Local),
 //! one file per capability of `idv::store` (sessions, refs, deliveries, idempotency keys, the due
-//! index, the journal, the outbox). Every contract test runs twice, once per adapter; a test takes the
-//! adapter whole (`Adapter`) and says in its file which capability it holds to account.
+//! index, the journal, the outbox). Every contract test runs twice, once per adapter; a test
+//! takes the adapter whole (`Adapter`) and says in its file which capability it holds to account.
 
 mod deliveries;
 mod due;
