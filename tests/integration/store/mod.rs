@@ -2,6 +2,7 @@
 //! one file per capability of `idv::store` (sessions, refs, deliveries, idempotency keys, the due
 //! index, the journal, the outbox). Every contract test runs twice, once per adapter; a test
 //! takes the adapter whole (`Adapter`) and says in its file which capability it holds to account.
+//! `stream` holds DynamoDB's stream to the memory store's log of changes.
 
 mod deliveries;
 mod due;
@@ -10,6 +11,7 @@ mod journal;
 mod outbox;
 mod refs;
 mod sessions;
+mod stream;
 
 use idv::providers::prove::{Possession, ProveData, ProveRegion};
 use idv::session::{HistoryEntry, Provider, ProviderData, Session, SessionId, Source, Status};
