@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, PartialEq)]
 enum Seen {
     Session {
-        session: Session,
+        session: Box<Session>,
         version: u64,
         entry: Option<HistoryEntry>,
     },
@@ -30,7 +30,7 @@ enum Seen {
 fn seen(c: &Change) -> Seen {
     match c {
         Change::Session { session, entry } => Seen::Session {
-            session: session.value.clone(),
+            session: Box::new(session.value.clone()),
             version: session.version,
             entry: entry.clone(),
         },
@@ -360,7 +360,7 @@ async fn the_tables_stream_decodes_to_the_changes_the_memory_store_logs() {
     // What the memory store logs, written out: the test's own account of the script.
     let s = &script;
     let session = |value: &Session, version, entry: Option<&HistoryEntry>| Seen::Session {
-        session: value.clone(),
+        session: Box::new(value.clone()),
         version,
         entry: entry.cloned(),
     };
