@@ -38,6 +38,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A change the store committed, as the table's stream (DynamoDB) or the memory store's log
 /// reports it: what outbound events are derived from (`events::derive`).
+// A batch of changes lives for one stream batch: boxing the session would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Change {
     /// A session as one write stored it, with the history entry that write added, if any.

@@ -227,7 +227,8 @@ pub trait Outbox: Send + Sync {
     async fn delete_endpoint(&self, tenant: &str, id: &str) -> StoreResult<bool>;
 
     /// Stores an event with its deliveries, atomically. `false` (and nothing written) if the
-    /// event was stored before: its deliveries were stored with it.
+    /// event was stored before (its deliveries were stored with it), or one of the deliveries
+    /// exists already.
     async fn add_event(&self, event: &Event, deliveries: &[OutboundDelivery]) -> StoreResult<bool>;
 
     /// An event of a tenant with its deliveries.
@@ -261,8 +262,8 @@ pub trait Outbox: Send + Sync {
         until: OffsetDateTime,
     ) -> StoreResult<Option<OutboundDelivery>>;
 
-    /// Writes a delivery after an attempt (its attempts, state, next due time) and ends the
-    /// lease; `Conflict` if `lease` no longer holds it.
+    /// Writes a delivery after an attempt (its attempts, the latest `MAX_ATTEMPTS_KEPT` of them;
+    /// its state, next due time) and ends the lease; `Conflict` if `lease` no longer holds it.
     async fn record_outbound(&self, delivery: &OutboundDelivery, lease: &str) -> StoreResult<()>;
 
     /// Makes a delivery pending again, due at `at`, a new round of the schedule (a resend).

@@ -4,6 +4,7 @@ use super::super::{Change, Delivery, DeliveryState, Journal, SessionWrite, Store
 use super::MemoryStore;
 use crate::session::{IdentityEvent, Reauthentication, SessionId};
 use async_trait::async_trait;
+use std::collections::hash_map::Entry;
 
 #[async_trait]
 impl Journal for MemoryStore {
@@ -13,11 +14,13 @@ impl Journal for MemoryStore {
         event: &IdentityEvent,
         delivery: &Delivery,
     ) -> StoreResult<()> {
-        let mut g = self.lock();
+        let mut guard = self.lock();
+        // The fields apart: the event's slot and the log are borrowed at once.
+        let g = &mut *guard;
         g.write_session(&w)?;
         let k = (event.session_id.clone(), event.event_id.clone());
-        if !g.identity_events.contains_key(&k) {
-            g.identity_events.insert(k, event.clone());
+        if let Entry::Vacant(slot) = g.identity_events.entry(k) {
+            slot.insert(event.clone());
             g.changes.push(Change::IdentityEvent(event.clone()));
         }
         g.settle(delivery, DeliveryState::Applied);

@@ -3,9 +3,24 @@
 use super::super::shard::{SHARDS, outbound_shard};
 use super::super::{EventFilter, Outbox, StoreError, StoreResult};
 use super::{MemoryStore, OutboundRecord};
+use crate::events::model::MAX_ATTEMPTS_KEPT;
 use crate::events::{Endpoint, Event, OutboundDelivery, OutboundKey, OutboundState};
 use async_trait::async_trait;
 use time::OffsetDateTime;
+
+impl OutboundRecord {
+    /// A delivery as stored, not leased: its latest `MAX_ATTEMPTS_KEPT` attempts only, as the
+    /// DynamoDB item keeps.
+    fn new(d: &OutboundDelivery) -> Self {
+        let mut delivery = d.clone();
+        let drop = delivery.attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
+        delivery.attempts.drain(..drop);
+        OutboundRecord {
+            delivery,
+            lease: None,
+        }
+    }
+}
 
 /// When a delivery is due: at its next attempt, or when the lease of the one in flight runs out.
 fn due_at(r: &OutboundRecord) -> Option<OffsetDateTime> {
@@ -64,18 +79,13 @@ impl Outbox for MemoryStore {
     async fn add_event(&self, event: &Event, deliveries: &[OutboundDelivery]) -> StoreResult<bool> {
         let mut g = self.lock();
         let k = (event.tenant.clone(), event.id.clone());
-        if g.events.contains_key(&k) {
+        // All or nothing, as DynamoDB's transaction: if any of it exists, nothing is written.
+        if g.events.contains_key(&k) || deliveries.iter().any(|d| g.outbound.contains_key(&d.key)) {
             return Ok(false);
         }
         g.events.insert(k, event.clone());
         for d in deliveries {
-            g.outbound.insert(
-                d.key.clone(),
-                OutboundRecord {
-                    delivery: d.clone(),
-                    lease: None,
-                },
-            );
+            g.outbound.insert(d.key.clone(), OutboundRecord::new(d));
         }
         Ok(true)
     }
@@ -129,13 +139,7 @@ impl Outbox for MemoryStore {
         if g.outbound.contains_key(&d.key) {
             return Err(StoreError::Conflict);
         }
-        g.outbound.insert(
-            d.key.clone(),
-            OutboundRecord {
-                delivery: d.clone(),
-                lease: None,
-            },
-        );
+        g.outbound.insert(d.key.clone(), OutboundRecord::new(d));
         Ok(())
     }
 
@@ -166,8 +170,7 @@ impl Outbox for MemoryStore {
         if r.lease.as_ref().is_none_or(|(l, _)| l != lease) {
             return Err(StoreError::Conflict);
         }
-        r.delivery = d.clone();
-        r.lease = None;
+        *r = OutboundRecord::new(d);
         Ok(())
     }
 
