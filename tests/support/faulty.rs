@@ -284,7 +284,7 @@ impl Outbox for FaultyStore {
         filter: &EventFilter,
         limit: usize,
         after: Option<&str>,
-    ) -> StoreResult<(Vec<Event>, bool)> {
+    ) -> StoreResult<(Vec<Event>, Option<String>)> {
         self.inner.list_events(tenant, filter, limit, after).await
     }
     async fn add_outbound(&self, d: &OutboundDelivery) -> StoreResult<()> {

@@ -270,9 +270,7 @@ pub async fn list_events(
             "a cursor this listing gave",
         ));
     }
-    let (events, more) = app.store.list_events(tenant, filter, limit, cursor).await?;
-    let next = more.then(|| events.last().map(|e| e.id.clone())).flatten();
-    Ok((events, next))
+    Ok(app.store.list_events(tenant, filter, limit, cursor).await?)
 }
 
 pub async fn get_event(

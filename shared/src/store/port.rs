@@ -239,14 +239,16 @@ pub trait Outbox: Send + Sync {
     ) -> StoreResult<Option<(Event, Vec<OutboundDelivery>)>>;
 
     /// A tenant's events, newest first, after the event id `after` (a cursor), those of `filter`
-    /// only; at most `limit`, and whether more follow.
+    /// only; at most `limit`, and the cursor of what follows (`None`: nothing). The cursor is the
+    /// last event read, which a filtered listing may have passed over: a page can be short, even
+    /// empty, and still have a next one.
     async fn list_events(
         &self,
         tenant: &str,
         filter: &EventFilter,
         limit: usize,
         after: Option<&str>,
-    ) -> StoreResult<(Vec<Event>, bool)>;
+    ) -> StoreResult<(Vec<Event>, Option<String>)>;
 
     /// Adds a delivery (a resend to an endpoint the event had none for). `Conflict` if it exists.
     async fn add_outbound(&self, delivery: &OutboundDelivery) -> StoreResult<()>;

@@ -19,6 +19,7 @@ super::contract!(
     an_event_is_stored_whole_or_not_at_all,
     events_are_listed_newest_first_after_a_cursor,
     filtered_listings_read_past_events_that_do_not_match,
+    a_match_behind_many_others_is_reached_by_following_the_cursor,
     a_delivery_is_leased_by_one_attempt_and_recorded_under_its_lease,
     deliveries_are_due_at_their_next_attempt_or_when_a_lease_ends,
     a_requeued_delivery_starts_a_new_round,
@@ -343,11 +344,11 @@ async fn events_are_listed_newest_first_after_a_cursor(store: Arc<dyn Adapter>) 
         let store = store.clone();
         let all = all.clone();
         async move {
-            let (page, more) = store
+            let (page, next) = store
                 .list_events(A, &all, limit, after.as_deref())
                 .await
                 .unwrap();
-            (page, more)
+            (page, next.is_some())
         }
     };
     let newest_first: Vec<Event> = es.iter().rev().cloned().collect();
@@ -374,11 +375,11 @@ async fn events_are_listed_newest_first_after_a_cursor(store: Arc<dyn Adapter>) 
         list(50, Some(between)).await,
         (newest_first[2..].to_vec(), false)
     );
-    let (page, more) = store.list_events(B, &all, 50, None).await.unwrap();
-    assert_eq!((page, more), (vec![theirs], false));
+    let (page, next) = store.list_events(B, &all, 50, None).await.unwrap();
+    assert_eq!((page, next), (vec![theirs], None));
     assert_eq!(
         store.list_events("app-c", &all, 50, None).await.unwrap(),
-        (vec![], false)
+        (vec![], None)
     );
 }
 
@@ -428,10 +429,11 @@ async fn filtered_listings_read_past_events_that_do_not_match(store: Arc<dyn Ada
         let store = store.clone();
         let after = after.map(|i| es[i].id.clone());
         async move {
-            let (page, more) = store
+            let (page, next) = store
                 .list_events(A, &filter, limit, after.as_deref())
                 .await
                 .unwrap();
+            let more = next.is_some();
             let at: Vec<i64> = page
                 .iter()
                 .map(|e| (e.created_at - t).whole_seconds())
@@ -878,4 +880,42 @@ async fn a_delivery_keeps_its_latest_attempts(store: Arc<dyn Adapter>) {
         },
         "the oldest go first"
     );
+}
+
+/// A match behind more events than one listing reads (DynamoDB: ten pages of 100): a page may
+/// come back empty, but its cursor leads on, and following it finds the match.
+async fn a_match_behind_many_others_is_reached_by_following_the_cursor(store: Arc<dyn Adapter>) {
+    let t = t0();
+    let session = SessionId::generate();
+    let oldest = event(A, t, "m", EventType::SessionVerified, Some(&session));
+    store.add_event(&oldest, &[]).await.unwrap();
+    for i in 1..=1100 {
+        let e = event(
+            A,
+            t + Duration::seconds(i),
+            "o",
+            EventType::SessionPending,
+            None,
+        );
+        store.add_event(&e, &[]).await.unwrap();
+    }
+    let filter = EventFilter {
+        session_id: Some(session),
+        ..EventFilter::default()
+    };
+    let (mut found, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let (page, next) = store
+            .list_events(A, &filter, 20, cursor.as_deref())
+            .await
+            .unwrap();
+        found.extend(page);
+        pages += 1;
+        assert!(pages < 10, "the cursor does not lead on");
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(found, vec![oldest]);
 }

@@ -310,7 +310,7 @@ impl Outbox for DynamoStore {
         filter: &EventFilter,
         limit: usize,
         after: Option<&str>,
-    ) -> StoreResult<(Vec<Event>, bool)> {
+    ) -> StoreResult<(Vec<Event>, Option<String>)> {
         let pk = events_pk(tenant);
         let mut start = after.map(|a| event_key(tenant, a));
         let mut found = Vec::new();
@@ -355,10 +355,15 @@ impl Outbox for DynamoStore {
                 break;
             }
         }
-        // More: one beyond the page was found, or the read stopped with events left to look at.
-        let more = found.len() > limit || (filtered && start.is_some());
-        found.truncate(limit);
-        Ok((found, more))
+        // Next: after the last event answered when one beyond the page was found; else after the
+        // last event read, when the read stopped with events left to look at.
+        let next = if found.len() > limit {
+            found.truncate(limit);
+            found.last().map(|e| e.id.clone())
+        } else {
+            start.as_ref().and_then(|k| opt_s(k, "sk"))
+        };
+        Ok((found, next))
     }
 
     async fn add_outbound(&self, d: &OutboundDelivery) -> StoreResult<()> {

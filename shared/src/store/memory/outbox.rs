@@ -114,7 +114,7 @@ impl Outbox for MemoryStore {
         filter: &EventFilter,
         limit: usize,
         after: Option<&str>,
-    ) -> StoreResult<(Vec<Event>, bool)> {
+    ) -> StoreResult<(Vec<Event>, Option<String>)> {
         let g = self.lock();
         let mut mine: Vec<&Event> = g
             .events
@@ -131,7 +131,9 @@ impl Outbox for MemoryStore {
             .collect();
         mine.sort_by(|a, b| b.id.cmp(&a.id));
         let more = mine.len() > limit;
-        Ok((mine.into_iter().take(limit).cloned().collect(), more))
+        let page: Vec<Event> = mine.into_iter().take(limit).cloned().collect();
+        let next = more.then(|| page.last().map(|e| e.id.clone())).flatten();
+        Ok((page, next))
     }
 
     async fn add_outbound(&self, d: &OutboundDelivery) -> StoreResult<()> {
