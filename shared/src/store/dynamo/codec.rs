@@ -162,7 +162,9 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
 /// When the item is filed in the due index (`gsi2sk`'s time), if it is.
 fn filed_due(item: &Item) -> Option<OffsetDateTime> {
     let ms = filed_ms(&opt_s(item, "gsi2sk")?)?;
-    OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok()
+    // An item is data from outside this process (the stream, a restore): no arithmetic on it
+    // may overflow.
+    OffsetDateTime::from_unix_timestamp_nanos(ms.checked_mul(1_000_000)?).ok()
 }
 
 /// How the item's history list is laid out: its length, and the slot of the oldest entry after
@@ -372,7 +374,12 @@ pub(super) fn idem_item(r: &IdempotencyRecord) -> Item {
 pub(super) fn idem_from(tenant: &str, key: &str, item: &Item) -> StoreResult<IdempotencyRecord> {
     let state = match get_s(item, "state")? {
         IN_PROGRESS => IdempotencyState::InProgress {
-            lease_until: from_nanos("lease", get_n::<i128>(item, "lease")? * 1_000_000)?,
+            lease_until: from_nanos(
+                "lease",
+                get_n::<i128>(item, "lease")?
+                    .checked_mul(1_000_000)
+                    .ok_or_else(|| corrupt("lease"))?,
+            )?,
             owner: get_s(item, "owner")?.to_owned(),
         },
         DONE => IdempotencyState::Done {
