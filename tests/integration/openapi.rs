@@ -1716,3 +1716,54 @@ async fn events_answer_as_openapi_declares() {
     events_conform(&spec, &gw).await;
     gw.stop().await;
 }
+
+/// An endpoint id of any other shape (here: longer than a DynamoDB key may be) is not found on
+/// every route that takes one, and in a resend's `endpoint_id`: bad input, never a retryable
+/// store error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_ids_of_another_shape_are_not_found_on_dynamodb() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let key = gw.key.clone();
+    let long = format!("ep_{}", "a".repeat(1500));
+    let path = format!("/v1/endpoints/{long}");
+    let one = "/v1/endpoints/{id}";
+    for (method, template, p, body) in [
+        ("GET", one, path.clone(), None),
+        ("PATCH", one, path.clone(), Some(json!({}))),
+        ("DELETE", one, path.clone(), None),
+        (
+            "POST",
+            "/v1/endpoints/{id}/rotate_secret",
+            format!("{path}/rotate_secret"),
+            None,
+        ),
+    ] {
+        let r = send_as(&gw, &key, method, &p, body.as_ref()).await;
+        assert_eq!(r.status, 404, "{method} {template}: {}", r.body);
+        spec.assert_conforms(method, template, &r);
+    }
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "u1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    gw.running.pump_events().await.expect("events pumped");
+    let r = gw.get("/v1/events").await;
+    let event = r.body["data"][0]["id"]
+        .as_str()
+        .expect("an event")
+        .to_owned();
+    let r = gw
+        .post(
+            &format!("/v1/events/{event}/resend"),
+            &json!({"endpoint_id": long}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "endpoint_id", "{}", r.body);
+    spec.assert_conforms("POST", "/v1/events/{id}/resend", &r);
+    gw.stop().await;
+}
