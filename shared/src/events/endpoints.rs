@@ -18,6 +18,19 @@ pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
 
 const FIELDS: [&str; 4] = ["url", "event_types", "description", "enabled"];
 
+const ENDPOINT_PREFIX: &str = "ep_";
+
+/// Whether `s` has the shape of an endpoint id (`ep_` + 26 base32 characters, as `create` makes
+/// them). Anything else is simply not found, before the store sees it: an id of any length
+/// would otherwise reach DynamoDB's key, whose size limit answers a (retryable) store error.
+pub fn is_endpoint_id(s: &str) -> bool {
+    s.strip_prefix(ENDPOINT_PREFIX).is_some_and(|r| {
+        r.len() == 26
+            && r.bytes()
+                .all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c))
+    })
+}
+
 /// What a create or an update asks for, checked.
 #[derive(Debug, Default)]
 struct Fields {
@@ -124,7 +137,7 @@ pub async fn create(
     }
     let doc = app.secrets.get().await?;
     let now = app.clock.now();
-    let id = format!("ep_{}", crate::ids::random_token());
+    let id = format!("{ENDPOINT_PREFIX}{}", crate::ids::random_token());
     let (secret, sealed) = new_secret(&doc.fingerprint_key, tenant, &id);
     let enabled = f.enabled.unwrap_or(true);
     let endpoint = Endpoint {
@@ -151,6 +164,9 @@ pub async fn list(app: &App, tenant: &str) -> Result<Vec<Endpoint>, Error> {
 }
 
 pub async fn get(app: &App, tenant: &str, id: &str) -> Result<Endpoint, Error> {
+    if !is_endpoint_id(id) {
+        return Err(Error::NotFound);
+    }
     app.store
         .get_endpoint(tenant, id)
         .await?
@@ -207,7 +223,7 @@ async fn write(app: &App, next: &Endpoint, version: u64) -> Result<Endpoint, Err
 }
 
 pub async fn delete(app: &App, tenant: &str, id: &str) -> Result<(), Error> {
-    if app.store.delete_endpoint(tenant, id).await? {
+    if is_endpoint_id(id) && app.store.delete_endpoint(tenant, id).await? {
         Ok(())
     } else {
         Err(Error::NotFound)
@@ -313,10 +329,10 @@ pub async fn resend(
     let now = app.clock.now();
     match endpoint_id {
         Some(ep) => {
-            let endpoint =
-                app.store.get_endpoint(tenant, &ep).await?.ok_or_else(|| {
-                    Error::invalid("endpoint_id", "not_found", "no such endpoint")
-                })?;
+            let endpoint = get(app, tenant, &ep).await.map_err(|e| match e {
+                Error::NotFound => Error::invalid("endpoint_id", "not_found", "no such endpoint"),
+                other => other,
+            })?;
             let key = OutboundKey {
                 tenant: tenant.to_owned(),
                 event_id: event.id.clone(),
@@ -364,4 +380,27 @@ pub async fn resend(
         }
     }
     get_event(app, tenant, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_ids_are_what_create_makes_and_nothing_else() {
+        let made = format!("{ENDPOINT_PREFIX}{}", crate::ids::random_token());
+        assert!(is_endpoint_id(&made), "{made}");
+        for other in [
+            "",
+            "ep_",
+            "ses_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "ep_aaaaaaaaaaaaaaaaaaaaaaaaa",
+            "ep_aaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "ep_AAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "ep_11111111111111111111111111",
+            &format!("ep_{}", "a".repeat(2000)),
+        ] {
+            assert!(!is_endpoint_id(other), "{other}");
+        }
+    }
 }
