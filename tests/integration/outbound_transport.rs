@@ -6,65 +6,9 @@
 use idv::outbound::{Message, Outcome, Policy, Sender, SigningSecret};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use idv_tests::receiver::{VERIFY, run_python};
-
-type Seen = Arc<Mutex<Vec<(BTreeMap<String, String>, String)>>>;
-
-/// A receiver on 127.0.0.1 keeping every request's headers and raw body (one request per
-/// connection, HTTP/1.1), answering 204.
-async fn receiver() -> (String, Seen) {
-    let got: Seen = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let keep = got.clone();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let keep = keep.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let head_end = loop {
-                    let n = conn.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                let headers: BTreeMap<String, String> = head
-                    .lines()
-                    .skip(1)
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                    .collect();
-                let length: usize = headers
-                    .get("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + length {
-                    let n = conn.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
-                keep.lock().unwrap().push((headers, body));
-                let _ = conn
-                    .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    (url, got)
-}
+use idv_tests::receiver::{Receiver, VERIFY, run_python};
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -72,7 +16,8 @@ fn now() -> i64 {
 
 #[tokio::test]
 async fn standardwebhooks_verifies_deliveries_with_either_secret_of_a_rotation() {
-    let (url, got) = receiver().await;
+    let rx = Receiver::start().await;
+    let url = rx.url.clone();
     let old = SigningSecret::generate();
     let new = SigningSecret::generate();
     let stranger = SigningSecret::generate();
@@ -98,7 +43,11 @@ async fn standardwebhooks_verifies_deliveries_with_either_secret_of_a_rotation()
         assert_eq!(attempt.outcome, Outcome::Delivered, "{attempt:?}");
         assert_eq!(attempt.status, Some(204));
     }
-    let seen = got.lock().unwrap().clone();
+    let seen: Vec<_> = rx
+        .received()
+        .into_iter()
+        .map(|r| (r.headers, r.body))
+        .collect();
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[0].0["webhook-id"], "evt_one");
     assert_eq!(seen[1].0["webhook-id"], "evt_two");
@@ -142,7 +91,8 @@ async fn standardwebhooks_verifies_deliveries_with_either_secret_of_a_rotation()
 async fn standardwebhooks_refuses_a_delivery_whose_timestamp_is_stale() {
     // The sender stamps what the caller says is now; a message stamped 10 minutes ago is
     // refused by the package (±5 min), which shows the timestamp is signed and checked.
-    let (url, got) = receiver().await;
+    let rx = Receiver::start().await;
+    let url = rx.url.clone();
     let secret = SigningSecret::generate();
     let msg = Message {
         id: "evt_stale".into(),
@@ -155,7 +105,8 @@ async fn standardwebhooks_refuses_a_delivery_whose_timestamp_is_stale() {
         .send(&msg)
         .await;
     assert_eq!(attempt.outcome, Outcome::Delivered);
-    let (headers, body) = got.lock().unwrap()[0].clone();
+    let first = rx.received().remove(0);
+    let (headers, body) = (first.headers, first.body);
     let cases = json!([{"headers": headers, "body": body, "secret": secret.expose()}]);
     let results = tokio::task::spawn_blocking(move || run_python(VERIFY, &cases))
         .await

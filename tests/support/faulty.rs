@@ -271,6 +271,9 @@ impl Outbox for FaultyStore {
         self.event_fault()?;
         self.inner.add_event(event, deliveries).await
     }
+    async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Event>> {
+        self.inner.event(tenant, id).await
+    }
     async fn get_event(
         &self,
         tenant: &str,

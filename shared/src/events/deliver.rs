@@ -109,10 +109,7 @@ pub async fn attempt(
     let (event, endpoint) = match known {
         Some((ev, ep)) => (Some(ev.clone()), Some(ep.clone())),
         None => (
-            app.store
-                .get_event(&key.tenant, &key.event_id)
-                .await?
-                .map(|(e, _)| e),
+            app.store.event(&key.tenant, &key.event_id).await?,
             app.store
                 .get_endpoint(&key.tenant, &key.endpoint_id)
                 .await?,

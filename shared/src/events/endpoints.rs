@@ -327,55 +327,50 @@ pub async fn resend(
     };
     let (event, deliveries) = get_event(app, tenant, id).await?;
     let now = app.clock.now();
-    match endpoint_id {
-        Some(ep) => {
-            let endpoint = get(app, tenant, &ep).await.map_err(|e| match e {
-                Error::NotFound => Error::invalid("endpoint_id", "not_found", "no such endpoint"),
-                other => other,
-            })?;
-            let key = OutboundKey {
-                tenant: tenant.to_owned(),
-                event_id: event.id.clone(),
-                endpoint_id: endpoint.id,
-            };
-            if deliveries.iter().any(|d| d.key == key) {
-                app.store.requeue_outbound(&key, now).await?;
-            } else {
-                match app
-                    .store
-                    .add_outbound(&OutboundDelivery::new(key, now))
-                    .await
-                {
-                    Ok(()) | Err(StoreError::Conflict) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+    // The endpoints to send to: the one named; else every one it went to, and every one that
+    // wants it now and had none (one added since, or one that did not want it then).
+    let targets: Vec<String> = match endpoint_id {
+        Some(ep) => vec![
+            get(app, tenant, &ep)
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound => {
+                        Error::invalid("endpoint_id", "not_found", "no such endpoint")
+                    }
+                    other => other,
+                })?
+                .id,
+        ],
         None => {
-            // Every delivery it had, and every endpoint that wants it now and had none (one
-            // added since, or one that did not want it then).
-            for d in &deliveries {
-                app.store.requeue_outbound(&d.key, now).await?;
-            }
+            let mut all: Vec<String> = deliveries
+                .iter()
+                .map(|d| d.key.endpoint_id.clone())
+                .collect();
             for e in app.store.list_endpoints(tenant).await? {
-                if !e.wants(event.event_type)
-                    || deliveries.iter().any(|d| d.key.endpoint_id == e.id)
-                {
-                    continue;
+                if e.wants(event.event_type) && !all.contains(&e.id) {
+                    all.push(e.id);
                 }
-                let key = OutboundKey {
-                    tenant: tenant.to_owned(),
-                    event_id: event.id.clone(),
-                    endpoint_id: e.id,
-                };
-                match app
-                    .store
-                    .add_outbound(&OutboundDelivery::new(key, now))
-                    .await
-                {
-                    Ok(()) | Err(StoreError::Conflict) => {}
-                    Err(e) => return Err(e.into()),
-                }
+            }
+            all
+        }
+    };
+    for endpoint_id in targets {
+        let key = OutboundKey {
+            tenant: tenant.to_owned(),
+            event_id: event.id.clone(),
+            endpoint_id,
+        };
+        // A delivery it had starts a new round; one it never had is added, due now.
+        if deliveries.iter().any(|d| d.key == key) {
+            app.store.requeue_outbound(&key, now).await?;
+        } else {
+            match app
+                .store
+                .add_outbound(&OutboundDelivery::new(key, now))
+                .await
+            {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }

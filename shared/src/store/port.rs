@@ -231,6 +231,9 @@ pub trait Outbox: Send + Sync {
     /// exists already.
     async fn add_event(&self, event: &Event, deliveries: &[OutboundDelivery]) -> StoreResult<bool>;
 
+    /// An event of a tenant, without its deliveries (what an attempt sends).
+    async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Event>>;
+
     /// An event of a tenant with its deliveries.
     async fn get_event(
         &self,

@@ -277,12 +277,20 @@ impl Outbox for DynamoStore {
         }
     }
 
+    async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Event>> {
+        self.get(event_key(tenant, id))
+            .await?
+            .as_ref()
+            .map(event_from)
+            .transpose()
+    }
+
     async fn get_event(
         &self,
         tenant: &str,
         id: &str,
     ) -> StoreResult<Option<(Event, Vec<OutboundDelivery>)>> {
-        let Some(item) = self.get(event_key(tenant, id)).await? else {
+        let Some(event) = self.event(tenant, id).await? else {
             return Ok(None);
         };
         let out = self
@@ -301,7 +309,7 @@ impl Outbox for DynamoStore {
             .iter()
             .map(outbound_from)
             .collect::<StoreResult<_>>()?;
-        Ok(Some((event_from(&item)?, deliveries)))
+        Ok(Some((event, deliveries)))
     }
 
     async fn list_events(
@@ -457,23 +465,7 @@ impl Outbox for DynamoStore {
         now: OffsetDateTime,
         limit: usize,
     ) -> StoreResult<Vec<OutboundKey>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
-            .expression_attribute_values(":pk", s(outbound_due_pk_of(shard)))
-            .expression_attribute_values(":upto", s(upto(now)))
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(read_error)?;
-        Ok(out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(outbound_key_of)
-            .collect())
+        let filed = self.due_keys(outbound_due_pk_of(shard), now, limit).await?;
+        Ok(filed.iter().filter_map(outbound_key_of).collect())
     }
 }

@@ -90,6 +90,14 @@ impl Outbox for MemoryStore {
         Ok(true)
     }
 
+    async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Event>> {
+        Ok(self
+            .lock()
+            .events
+            .get(&(tenant.to_owned(), id.to_owned()))
+            .cloned())
+    }
+
     async fn get_event(
         &self,
         tenant: &str,
