@@ -74,6 +74,8 @@ async fn a_rejection_fails_the_session_with_a_reason_and_a_reset_is_applied_from
     let s = gw.get(&format!("/v1/sessions/{id}?refresh=false")).await;
     assert_eq!(s.body["status"], "failed");
     assert_eq!(s.body["last_error"]["code"], "rejected");
+    assert_eq!(s.body["last_error"]["provider_code"], "REJECTED");
+    assert_eq!(s.body["last_error"]["retryable"], false);
     // Authento resets the user: its API now says UNVERIFIED, so the decision is overturned.
     gw.authento("user-7", "POA", "reset", true).await;
     let s = gw.get(&format!("/v1/sessions/{id}?refresh=false")).await;

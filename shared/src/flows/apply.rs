@@ -63,7 +63,15 @@ async fn apply_once(
     let decision = if stale {
         Decision::Refuse("an older provider read than the stored one")
     } else {
-        decide(current.status, current.provider_status.as_deref(), proposal)
+        match decide(current.status, current.provider_status.as_deref(), proposal) {
+            // A new reason on the same status and word, read from the provider: Stripe asks the
+            // user again while `requires_input` (the user declined consent, their age): a change.
+            Decision::Unchanged if new_reason(current, proposal) => Decision::Apply {
+                transition: false,
+                overturn: false,
+            },
+            d => d,
+        }
     };
 
     let mut next = current.clone();
@@ -85,7 +93,9 @@ async fn apply_once(
             } else if transition {
                 book.reason
                     .map(str::to_owned)
-                    .or_else(|| proposal.last_error.as_ref().map(|e| e.code.clone()))
+                    .or_else(|| proposal.last_error.as_ref().map(|e| e.code.to_string()))
+            } else if new_reason(current, proposal) {
+                proposal.last_error.as_ref().map(|e| e.code.to_string())
             } else {
                 Some("provider_status".to_owned())
             };
@@ -176,4 +186,13 @@ async fn apply_once(
         tracing::info!(session_id = %next.id, from = current.status.as_str(), to = next.status.as_str(), "session transition");
     }
     Ok((next, decision))
+}
+
+/// The provider's authoritative read gives a reason the session does not hold yet.
+fn new_reason(current: &Session, proposal: &Proposal) -> bool {
+    proposal.source == Source::ProviderRead
+        && proposal.unclear.is_none()
+        && !current.status.is_final()
+        && proposal.last_error.is_some()
+        && proposal.last_error != current.last_error
 }

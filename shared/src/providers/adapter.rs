@@ -19,7 +19,8 @@
 use crate::error::Error;
 use crate::secrets::SecretDoc;
 use crate::session::{
-    IdentityEvent, Polling, Proposal, Provider, ProviderData, Reauthentication, Session, SessionId,
+    FailureTable, IdentityEvent, Polling, Proposal, Provider, ProviderData, Reauthentication,
+    Session, SessionId,
 };
 use async_trait::async_trait;
 use http::HeaderMap;
@@ -172,6 +173,10 @@ pub trait Adapter: Send + Sync {
 
     /// How reconcile schedules its open sessions.
     fn polling(&self) -> Polling;
+
+    /// Every word of the provider's that fails a session (its `status.rs` table), on the one
+    /// vocabulary (docs/api.md#failure-codes); a word outside it is `unknown`.
+    fn failure_codes(&self) -> FailureTable;
 
     /// A `POST /v1/sessions` body for this provider (`provider` included), validated: every bad
     /// field at once, no value echoed. Nothing is called or stored before this holds.

@@ -80,6 +80,10 @@ impl Adapter for Authento {
         NAME
     }
 
+    fn failure_codes(&self) -> crate::session::FailureTable {
+        super::status::FAILURES
+    }
+
     fn polling(&self) -> Polling {
         Polling::Push
     }

@@ -79,6 +79,10 @@ impl Adapter for Passbase {
         NAME
     }
 
+    fn failure_codes(&self) -> crate::session::FailureTable {
+        super::status::FAILURES
+    }
+
     fn polling(&self) -> Polling {
         Polling::Push
     }

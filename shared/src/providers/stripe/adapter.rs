@@ -59,6 +59,10 @@ impl Adapter for Stripe {
     }
 
     /// Stripe's events say when to read; reconcile reads a session whose event is overdue.
+    fn failure_codes(&self) -> crate::session::FailureTable {
+        super::status::FAILURES
+    }
+
     fn polling(&self) -> Polling {
         Polling::Push
     }
