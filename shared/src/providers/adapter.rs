@@ -127,6 +127,8 @@ pub struct Again<'a> {
 pub struct Reused {
     pub client: Value,
     pub issued_at: Option<i64>,
+    /// Kept with the `Idempotency-Key` for `replayed` (`Again::replay`).
+    pub replay: Option<String>,
 }
 
 /// A provider's answer to an authoritative read.
@@ -194,8 +196,20 @@ pub trait Adapter: Send + Sync {
     /// The `client` of a start answered again for an `Idempotency-Key` replay.
     fn replayed(&self, cx: &Cx<'_>, session: &Session, again: &Again<'_>) -> Result<Value, Error>;
 
-    /// The `client` for an open session a `Reuse` claim found.
-    fn reused(&self, _cx: &Cx<'_>, _session: &Session) -> Result<Reused, Error> {
+    /// What of a start request the `client` for a reused session follows (Authento's
+    /// `user_type` and `lang`), taken before `start` consumes the input; `None`: nothing.
+    fn reuse_request(&self, _input: &Opaque) -> Option<String> {
+        None
+    }
+
+    /// The `client` for an open session a `Reuse` claim found, for the request `reuse_request`
+    /// described.
+    fn reused(
+        &self,
+        _cx: &Cx<'_>,
+        _session: &Session,
+        _request: Option<&str>,
+    ) -> Result<Reused, Error> {
         Err(Error::Internal("this provider reuses no session".into()))
     }
 
