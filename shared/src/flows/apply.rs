@@ -19,6 +19,8 @@ pub struct Bookkeeping<'a> {
     pub seen_ms: Option<i64>,
     pub provider_ref: Option<String>,
     pub reason: Option<&'a str>,
+    /// The provider's name for the webhook event behind this write, for the history.
+    pub provider_event: Option<&'a str>,
     /// The provider's data from the same read (kept only from a read that is not stale).
     pub data: Option<ProviderData>,
 }
@@ -108,6 +110,7 @@ async fn apply_once(
                 provider_status: next.provider_status.clone(),
                 source: proposal.source,
                 reason,
+                provider_event: book.provider_event.map(str::to_owned),
             });
         }
         Decision::Unclear(why) => {
@@ -128,6 +131,7 @@ async fn apply_once(
                     provider_status: proposal.provider_status.clone(),
                     source: proposal.source,
                     reason: Some(format!("unclear_{why}")),
+                    provider_event: book.provider_event.map(str::to_owned),
                 });
                 next.unclear = Some(mark);
             }

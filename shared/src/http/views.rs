@@ -53,6 +53,7 @@ pub fn history(entries: &[HistoryEntry]) -> Value {
                 "provider_status": h.provider_status,
                 "source": h.source,
                 "reason": h.reason,
+                "provider_event": h.provider_event,
             })
         })
         .collect();

@@ -287,6 +287,11 @@ pub trait Dialect: Send + Sync {
     /// The ref keys that name the sessions a subject of its events concerns.
     fn refs(&self, subject: &str) -> Vec<String>;
 
+    /// The provider's name for a recorded event (for the session's history), if it names one.
+    fn event_name(&self, _event: &Event<'_>) -> Option<String> {
+        None
+    }
+
     /// `Action::Reread`: what to read for a recorded event.
     fn subject(&self, _event: &Event<'_>) -> Result<String, Error> {
         Err(Error::Internal(

@@ -235,6 +235,10 @@ pub struct HistoryEntry {
     pub source: Source,
     /// Why, in a word or two: `overturned`, `rejected`, `deadline`, `canceled_by_app`...
     pub reason: Option<String>,
+    /// The provider's name for the webhook event that caused it (`REVIEWED`,
+    /// `identity.verification_session.verified`, ...), when a webhook did and named one.
+    #[serde(default)]
+    pub provider_event: Option<String>,
 }
 
 impl HistoryEntry {
@@ -249,6 +253,7 @@ impl HistoryEntry {
             provider_status: None,
             source: Source::App,
             reason: Some("created".into()),
+            provider_event: None,
         }
     }
 }

@@ -254,8 +254,12 @@ impl Dialect for Authento {
             // Authento's bodies carry no event id: the same body after a change is a new event.
             content_id: true,
             subjects: vec![user.clone()],
-            // All a later attempt needs: whom to re-read.
-            payload: user,
+            // All a later attempt needs: whom to re-read, and the event's name for the history.
+            payload: serde_json::to_string(&KeptEvent {
+                user,
+                event: Some(event.event.clone()),
+            })
+            .map_err(|_| "an unkeepable event")?,
             name: event.event,
         }])
     }
@@ -276,6 +280,29 @@ impl Dialect for Authento {
     }
 
     fn subject(&self, event: &Event<'_>) -> Result<String, Error> {
-        Ok(event.payload.to_owned())
+        Ok(KeptEvent::of(event.payload).user)
+    }
+
+    fn event_name(&self, event: &Event<'_>) -> Option<String> {
+        KeptEvent::of(event.payload).event
+    }
+}
+
+/// What a delivery keeps of an Authento event.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptEvent {
+    #[serde(rename = "u")]
+    user: String,
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
+}
+
+impl KeptEvent {
+    /// A delivery kept before the event's name was kept holds the user alone.
+    fn of(payload: &str) -> Self {
+        serde_json::from_str(payload).unwrap_or_else(|_| KeptEvent {
+            user: payload.to_owned(),
+            event: None,
+        })
     }
 }

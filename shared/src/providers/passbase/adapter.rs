@@ -261,6 +261,10 @@ impl Dialect for Passbase {
         Ok(kept(event)?.key)
     }
 
+    fn event_name(&self, event: &Event<'_>) -> Option<String> {
+        kept(event).ok().map(|e| e.event)
+    }
+
     fn reauthentication(&self, event: &Event<'_>, session: &Session) -> Option<Reauthentication> {
         let e = kept(event).ok()?;
         if e.event != webhook::IDENTITY_AUTHENTICATED || session.status != Status::Verified {

@@ -241,4 +241,10 @@ impl Dialect for Stripe {
             .map_err(|e| Error::Internal(format!("kept stripe event: {e}")))?;
         Ok(kept.session)
     }
+
+    fn event_name(&self, event: &Event<'_>) -> Option<String> {
+        serde_json::from_str::<KeptEvent>(event.payload)
+            .ok()
+            .map(|k| k.kind)
+    }
 }

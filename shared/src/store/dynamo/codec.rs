@@ -221,6 +221,7 @@ pub(super) fn history_value(h: &HistoryEntry) -> AttributeValue {
     put_opt(&mut m, "ps", h.provider_status.clone().map(s));
     m.insert("src".into(), s(source_str(h.source)));
     put_opt(&mut m, "why", h.reason.clone().map(s));
+    put_opt(&mut m, "pe", h.provider_event.clone().map(s));
     AttributeValue::M(m)
 }
 
@@ -250,6 +251,7 @@ pub(super) fn history_from(id: &SessionId, item: &Item) -> StoreResult<HistoryEn
         provider_status: opt_s(item, "ps"),
         source,
         reason: opt_s(item, "why"),
+        provider_event: opt_s(item, "pe"),
     })
 }
 
