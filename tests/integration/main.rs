@@ -6,6 +6,7 @@ mod deadlines;
 mod docs;
 mod dynamodb_costs;
 mod events;
+mod failure_codes;
 mod history;
 mod iam;
 mod idempotency;

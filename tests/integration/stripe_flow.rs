@@ -183,6 +183,8 @@ async fn a_failed_check_is_the_users_turn_again_with_stripes_last_error() {
     .await;
     // Processing first, then requires_input with the error.
     let s = loop_until(&gw, &id, |s| s["last_error"]["code"] == "document_expired").await;
+    assert_eq!(s["last_error"]["provider_code"], "document_expired");
+    assert_eq!(s["last_error"]["retryable"], true);
     assert_eq!(s["status"], "pending");
     assert_eq!(s["provider_status"], "requires_input");
     assert!(

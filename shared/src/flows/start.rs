@@ -73,8 +73,10 @@ async fn open(
     // Refs the request alone determines: a taken one is refused, and an open session under a
     // reusable one is the answer, before the provider is called.
     let mut claims = adapter.start_claims(tenant, &input)?;
+    let request = adapter.reuse_request(&input);
+    let request = request.as_deref();
     let early = match refs::resolve(&*app.store, name, tenant, None, &claims, Read::All).await? {
-        Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s).await,
+        Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s, request).await,
         Resolved::Take(take) => take,
     };
     let opening = adapter.start(cx, tenant, input).await?;
@@ -131,7 +133,7 @@ async fn open(
         };
         let take = match resolved {
             // Someone opened a session for this key first: theirs is the answer.
-            Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s).await,
+            Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s, request).await,
             Resolved::Take(take) => take,
         };
         if held.is_some() && tried.as_ref() == Some(&take) {
@@ -179,12 +181,13 @@ async fn reuse(
     cx: &Cx<'_>,
     held: Option<&Held>,
     session: Session,
+    request: Option<&str>,
 ) -> Result<Started, Error> {
-    let reused = adapter.reused(cx, &session)?;
+    let reused = adapter.reused(cx, &session, request)?;
     if let Some(h) = held {
         h.complete(
             &*app.store,
-            &h.done(app, &session.id, 201, reused.issued_at, None),
+            &h.done(app, &session.id, 201, reused.issued_at, reused.replay),
         )
         .await?;
     }

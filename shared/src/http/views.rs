@@ -20,7 +20,12 @@ pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Val
         "status": s.status.as_str(),
         "provider_status": s.provider_status,
         "provider_ref": s.provider_ref,
-        "last_error": s.last_error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
+        "last_error": s.last_error.as_ref().map(|e| json!({
+            "code": e.code,
+            "provider_code": e.provider_code,
+            "retryable": e.retryable(),
+            "message": e.message,
+        })),
         "created_at": rfc3339(s.created_at),
         "updated_at": rfc3339(s.updated_at),
         "expires_at": s.expires_at.map(rfc3339),
@@ -48,6 +53,7 @@ pub fn history(entries: &[HistoryEntry]) -> Value {
                 "provider_status": h.provider_status,
                 "source": h.source,
                 "reason": h.reason,
+                "provider_event": h.provider_event,
             })
         })
         .collect();

@@ -83,6 +83,8 @@ fn bumped(s: &Stored<Session>, status: Status) -> (Session, HistoryEntry) {
         provider_status: None,
         source: Source::ProviderRead,
         reason: None,
+        // Kept and read back by both adapters.
+        provider_event: Some("REVIEWED".into()),
     };
     (next, h)
 }

@@ -71,6 +71,7 @@ impl Script {
             provider_status: Some("success".into()),
             source: Source::Webhook,
             reason: None,
+            provider_event: None,
         };
         let mut reverify = verified.clone();
         reverify.provider_status = Some("reverify".into());
@@ -82,6 +83,7 @@ impl Script {
             to: Status::Verified,
             provider_status: Some("reverify".into()),
             reason: Some("identity_event".into()),
+            provider_event: Some("PORT".into()),
             ..verified_entry.clone()
         };
         let delivery = Delivery {

@@ -9,8 +9,8 @@ use super::super::{
 use super::attr::*;
 use super::keys::*;
 use crate::session::{
-    HistoryEntry, IdentityEvent, LastError, Provider, ProviderData, Reauthentication, Session,
-    SessionId, Source, Status,
+    FailureCode, HistoryEntry, IdentityEvent, LastError, Provider, ProviderData, Reauthentication,
+    Session, SessionId, Source, Status,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -34,6 +34,7 @@ fn session_id(item: &Item, k: &str) -> StoreResult<SessionId> {
 /// lacks (the test `every_optional_session_attribute_is_listed` keeps this list whole).
 pub(super) const SESSION_OPTIONAL: &[&str] = &[
     "provider_status",
+    "failure_code",
     "error_code",
     "error_message",
     "provider_ref",
@@ -76,10 +77,19 @@ pub(super) fn session_item(x: &Session) -> Item {
         "provider_status",
         x.provider_status.clone().map(s),
     );
+    // `last_error`: the vocabulary's code, the provider's own word (`error_code`, as before the
+    // vocabulary), the message.
+    put_opt(
+        &mut item,
+        "failure_code",
+        x.last_error.as_ref().map(|e| s(e.code.as_str())),
+    );
     put_opt(
         &mut item,
         "error_code",
-        x.last_error.as_ref().map(|e| s(&e.code)),
+        x.last_error
+            .as_ref()
+            .and_then(|e| e.provider_code.clone().map(s)),
     );
     put_opt(
         &mut item,
@@ -120,13 +130,7 @@ pub(super) fn new_session_item(x: &Session, first: &HistoryEntry) -> Item {
 /// A session item as read: the session, with its version and filing beside it.
 pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
     let id = session_id_of(item).ok_or_else(|| corrupt("id"))?;
-    let last_error = match (opt_s(item, "error_code"), opt_s(item, "error_message")) {
-        (Some(code), message) => Some(LastError {
-            code,
-            message: message.unwrap_or_default(),
-        }),
-        _ => None,
-    };
+    let last_error = last_error_from(item);
     let value = Session {
         id,
         tenant: get_s(item, "tenant")?.to_owned(),
@@ -156,6 +160,24 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
             due: filed_due(item),
             history: history_mark(item),
         },
+    })
+}
+
+/// A stored `last_error`. An item written before the one vocabulary has no `failure_code`: its
+/// `error_code` (the provider's word, or the gateway's older name for it) is the provider's
+/// code, and the code is the vocabulary's when that word is one, else `unknown`.
+fn last_error_from(item: &Item) -> Option<LastError> {
+    let provider_code = opt_s(item, "error_code");
+    let code = match (opt_s(item, "failure_code"), &provider_code) {
+        // A code this version does not know (written by a newer one) is still a failure.
+        (Some(code), _) => FailureCode::parse(&code).unwrap_or(FailureCode::Unknown),
+        (None, Some(old)) => FailureCode::parse(old).unwrap_or(FailureCode::Unknown),
+        (None, None) => return None,
+    };
+    Some(LastError {
+        code,
+        provider_code,
+        message: opt_s(item, "error_message").unwrap_or_default(),
     })
 }
 
@@ -201,6 +223,7 @@ pub(super) fn history_value(h: &HistoryEntry) -> AttributeValue {
     put_opt(&mut m, "ps", h.provider_status.clone().map(s));
     m.insert("src".into(), s(source_str(h.source)));
     put_opt(&mut m, "why", h.reason.clone().map(s));
+    put_opt(&mut m, "pe", h.provider_event.clone().map(s));
     AttributeValue::M(m)
 }
 
@@ -230,6 +253,7 @@ pub(super) fn history_from(id: &SessionId, item: &Item) -> StoreResult<HistoryEn
         provider_status: opt_s(item, "ps"),
         source,
         reason: opt_s(item, "why"),
+        provider_event: opt_s(item, "pe"),
     })
 }
 
@@ -407,7 +431,8 @@ pub(super) fn full_session() -> Session {
     let mut x = Session::new("t", Provider::named("p"), "u", now);
     x.provider_status = Some("p".into());
     x.last_error = Some(LastError {
-        code: "c".into(),
+        code: FailureCode::DocumentExpired,
+        provider_code: Some("c".into()),
         message: "m".into(),
     });
     x.provider_ref = Some("r".into());
@@ -460,6 +485,30 @@ mod tests {
         item.insert("version".into(), n(7_u64));
         let read = session_from(&item).unwrap();
         assert_eq!((read.value, read.version), (x, 7));
+    }
+
+    #[test]
+    fn a_last_error_of_the_gateways_own_and_one_stored_before_the_vocabulary_read_back() {
+        let mut x = full_session();
+        x.last_error = Some(LastError {
+            code: FailureCode::SessionMismatch,
+            provider_code: None,
+            message: "m".into(),
+        });
+        let mut item = session_item(&x);
+        item.insert("version".into(), n(1_u64));
+        assert_eq!(session_from(&item).unwrap().value.last_error, x.last_error);
+        // Written before `failure_code` existed: `error_code` held the provider's word, or an
+        // older name of the gateway's.
+        for (old, code) in [
+            ("FACE_MISMATCH", FailureCode::Unknown),
+            ("possession_failed", FailureCode::PossessionFailed),
+        ] {
+            item.remove("failure_code");
+            item.insert("error_code".into(), s(old));
+            let e = session_from(&item).unwrap().value.last_error.unwrap();
+            assert_eq!((e.code, e.provider_code.as_deref()), (code, Some(old)));
+        }
     }
 
     #[test]
