@@ -151,7 +151,11 @@ mod tests {
         assert_eq!(parse(Value::Object(over)).1, ["metadata"]);
         assert_eq!(parse(json!({ "x".repeat(41): "v" })).1, ["metadata"]);
         assert_eq!(parse(json!({ "": "v" })).1, ["metadata"]);
-        assert!(parse(json!({ "é".repeat(40): "ü".repeat(500) })).1.is_empty());
+        assert!(
+            parse(json!({ "é".repeat(40): "ü".repeat(500) }))
+                .1
+                .is_empty()
+        );
         assert_eq!(
             parse(json!({ "a": "x".repeat(501), "ok": "fine" })),
             (Metadata::new(), vec!["metadata.a".to_owned()])

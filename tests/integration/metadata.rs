@@ -167,7 +167,8 @@ async fn metadata_round_trips_for_two_providers_and_is_shown_on_reads_and_events
 async fn a_reused_or_replayed_session_keeps_its_first_metadata() {
     let gw = Gateway::start(Backend::Dynamo).await;
     let first = json!({"try": "1"});
-    let body = |m: &Value| json!({"user_id": "user-mr", "verification_type": "BASIC", "metadata": m});
+    let body =
+        |m: &Value| json!({"user_id": "user-mr", "verification_type": "BASIC", "metadata": m});
     let a = gw.post("/v1/tokens", &body(&first)).await;
     assert_eq!(a.status, 201, "{:?}", a.body);
     // The same user and type reuse the open session: its metadata stays the first.
@@ -195,7 +196,11 @@ async fn bad_metadata_is_a_400_naming_the_field_and_writes_nothing() {
     let cases = [
         (Value::Object(too_many), "metadata", "invalid_value"),
         (json!({ "k".repeat(41): "v" }), "metadata", "invalid_value"),
-        (json!({"note": "v".repeat(501)}), "metadata.note", "invalid_value"),
+        (
+            json!({"note": "v".repeat(501)}),
+            "metadata.note",
+            "invalid_value",
+        ),
         (json!({"n": 42}), "metadata.n", "invalid_type"),
         (json!({"o": {"x": "y"}}), "metadata.o", "invalid_type"),
         (json!(["a", "b"]), "metadata", "invalid_type"),
