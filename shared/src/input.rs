@@ -58,15 +58,20 @@ pub fn metadata(body: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Meta
             format!("at most {METADATA_MAX_KEYS} keys"),
         ));
     }
+    let mut bad_key = false;
     for (key, value) in object {
         let chars = key.chars().count();
         if !(1..=METADATA_MAX_KEY_CHARS).contains(&chars) {
-            // Named `metadata`, not by the key: a key of any length is not echoed back.
-            errors.push(FieldError::new(
-                "metadata",
-                "invalid_value",
-                format!("keys are 1-{METADATA_MAX_KEY_CHARS} characters"),
-            ));
+            // Named `metadata`, not by the key: a key of any length is not echoed back; and
+            // said once, however many keys are bad.
+            if !bad_key {
+                errors.push(FieldError::new(
+                    "metadata",
+                    "invalid_value",
+                    format!("keys are 1-{METADATA_MAX_KEY_CHARS} characters"),
+                ));
+            }
+            bad_key = true;
             continue;
         }
         let field = format!("metadata.{key}");
@@ -150,7 +155,10 @@ mod tests {
         over.insert("k20".into(), json!("v"));
         assert_eq!(parse(Value::Object(over)).1, ["metadata"]);
         assert_eq!(parse(json!({ "x".repeat(41): "v" })).1, ["metadata"]);
-        assert_eq!(parse(json!({ "": "v" })).1, ["metadata"]);
+        assert_eq!(
+            parse(json!({ "": "v", "y".repeat(41): "w" })).1,
+            ["metadata"]
+        );
         assert!(
             parse(json!({ "é".repeat(40): "ü".repeat(500) }))
                 .1
