@@ -63,7 +63,7 @@ pub fn parse(
     }
 }
 
-/// Starts a verification of `input` (as `parse` validated it) for `tenant`.
+/// Starts a verification of what `parse` validated for `tenant`.
 pub async fn start(
     app: &App,
     adapter: &dyn Adapter,
