@@ -10,6 +10,7 @@ mod failure_codes;
 mod history;
 mod iam;
 mod idempotency;
+mod metadata;
 mod never_lost;
 mod nevis_flow;
 mod openapi;

@@ -477,8 +477,32 @@ impl Spec {
         for (keyword, arg) in schema {
             match keyword.as_str() {
                 k if ANNOTATIONS.contains(&k) => {}
-                // Checked with `properties`; not checked: no regex crate (see the module doc).
-                "additionalProperties" | "pattern" => {}
+                // Not checked: no regex crate (see the module doc).
+                "pattern" => {}
+                // Checked with `properties` when there are some; else every value against it.
+                "additionalProperties" => {
+                    if let (None, Some(obj)) = (schema.get("properties"), value.as_object()) {
+                        for (name, v) in obj {
+                            self.check(arg, v, &format!("{at}.{name}"), errors);
+                        }
+                    }
+                }
+                "maxProperties" => {
+                    let bound = arg.as_u64().expect("a count") as usize;
+                    if let Some(obj) = value.as_object()
+                        && obj.len() > bound
+                    {
+                        errors.push(format!("{at}: {} properties, over {bound}", obj.len()));
+                    }
+                }
+                "propertyNames" => {
+                    if let Some(obj) = value.as_object() {
+                        for name in obj.keys() {
+                            let here = format!("{at} (key {name:?})");
+                            self.check(arg, &Value::String(name.clone()), &here, errors);
+                        }
+                    }
+                }
                 "$ref" => {
                     let target = self.pointer(arg.as_str().expect("a $ref string"));
                     self.check(target, value, at, errors);
@@ -677,7 +701,7 @@ fn the_checker_catches_what_openapi_forbids() {
         "provider": "authento", "user_id": "user-42", "status": "verified",
         "provider_status": "VERIFIED", "provider_ref": null, "last_error": null, "verification_type": "BASIC",
         "created_at": "2026-11-18T11:06:40Z", "updated_at": "2026-11-18T11:12:03Z",
-        "expires_at": null
+        "expires_at": null, "metadata": {"order_id": "ord_123"}
     });
     let errors = |v: &Value| {
         let mut e = Vec::new();
@@ -696,6 +720,11 @@ fn the_checker_catches_what_openapi_forbids() {
     wrong["last_error"] = json!({"code": "x"});
     wrong["created_at"] = json!("yesterday");
     assert_eq!(errors(&wrong).len(), 3, "{:?}", errors(&wrong));
+    let mut labels = good.clone();
+    labels["metadata"] = json!({"n": 1, "k".repeat(41): "v", "long": "x".repeat(501)});
+    assert_eq!(errors(&labels).len(), 3, "{:?}", errors(&labels));
+    labels["metadata"] = (0..21).map(|i| (format!("k{i}"), json!("v"))).collect();
+    assert_eq!(errors(&labels).len(), 1, "{:?}", errors(&labels));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -719,7 +748,7 @@ async fn issuing_a_token_answers_as_openapi_declares() {
     let r = gw
         .post(
             "/v1/tokens",
-            &json!({"user_id": "user-oa-full", "verification_type": "POA", "user_type": "CORPORATE", "lang": "de"}),
+            &json!({"user_id": "user-oa-full", "verification_type": "POA", "user_type": "CORPORATE", "lang": "de", "metadata": {"order_id": "ord_1"}}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);

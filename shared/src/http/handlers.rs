@@ -67,9 +67,9 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 }
             };
             let adapter = start::adapter_named(app, &name)?;
-            let input = start::parse(adapter, &body)?;
+            let parsed = start::parse(adapter, &body)?;
             let idem = idempotency(req, &doc)?;
-            let started = start::start(app, adapter, &tenant, input, idem.as_ref()).await?;
+            let started = start::start(app, adapter, &tenant, parsed, idem.as_ref()).await?;
             Ok(ApiResponse::json(
                 StatusCode::CREATED,
                 &views::session(providers, &started.session, Some(started.client)),
@@ -79,9 +79,9 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             ExtraOp::Start => {
                 let body = json_object(req)?;
                 let adapter = app.providers.by_name(provider).ok_or(Error::NotFound)?;
-                let input = start::parse(adapter, &body)?;
+                let parsed = start::parse(adapter, &body)?;
                 let idem = idempotency(req, &doc)?;
-                let started = start::start(app, adapter, &tenant, input, idem.as_ref()).await?;
+                let started = start::start(app, adapter, &tenant, parsed, idem.as_ref()).await?;
                 let mut answer = json!({
                     "session": views::session(providers, &started.session, Some(started.client.clone())),
                 });

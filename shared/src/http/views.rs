@@ -29,6 +29,8 @@ pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Val
         "created_at": rfc3339(s.created_at),
         "updated_at": rfc3339(s.updated_at),
         "expires_at": s.expires_at.map(rfc3339),
+        // `{}` when the app gave none: always an object, never absent.
+        "metadata": s.metadata,
     });
     if let (Ok(adapter), Some(fields)) = (providers.get(&s.provider), v.as_object_mut()) {
         adapter.view(s, fields);

@@ -177,7 +177,13 @@ pub struct Session {
     /// as `<why>` or `<why>:<word>`: noted once in the history, and while it stands the session
     /// is re-read with backoff, even a decided one. A clear answer removes it.
     pub unclear: Option<String>,
+    /// The app's own labels for the session (docs/api.md#metadata): set once at creation, at
+    /// most `input::METADATA_MAX_KEYS` short strings, never personal data by contract.
+    pub metadata: Metadata,
 }
+
+/// A session's `metadata`: key to value, ordered so that every view shows it the same way.
+pub type Metadata = std::collections::BTreeMap<String, String>;
 
 /// The most history entries a session keeps: its first (creation) and the latest others. The
 /// history lives in the session item, and DynamoDB bills a write by the item's size.
@@ -217,6 +223,7 @@ impl Session {
             check_attempts: 0,
             data: ProviderData::default(),
             unclear: None,
+            metadata: Metadata::new(),
         }
     }
 }

@@ -9,8 +9,8 @@ use super::super::{
 use super::attr::*;
 use super::keys::*;
 use crate::session::{
-    FailureCode, HistoryEntry, IdentityEvent, LastError, Provider, ProviderData, Reauthentication,
-    Session, SessionId, Source, Status,
+    FailureCode, HistoryEntry, IdentityEvent, LastError, Metadata, Provider, ProviderData,
+    Reauthentication, Session, SessionId, Source, Status,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -58,6 +58,8 @@ pub(super) const SESSION_FIXED: &[&str] = &[
     "provider",
     "user_id",
     "created_at",
+    // `metadata`, set at creation only (absent when empty, and on items written before it).
+    "md",
 ];
 
 /// A session's state as an item (without its version, its history and its due filing).
@@ -111,7 +113,25 @@ pub(super) fn session_item(x: &Session) -> Item {
         item.insert("check_attempts".into(), n(x.check_attempts));
     }
     put_opt(&mut item, "unclear", x.unclear.clone().map(s));
+    if !x.metadata.is_empty() {
+        let m = x.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+        item.insert("md".into(), AttributeValue::M(m));
+    }
     item
+}
+
+/// A stored `metadata`: none on an item written before it existed, or created without it.
+fn metadata_from(item: &Item) -> StoreResult<Metadata> {
+    let Some(md) = item.get("md") else {
+        return Ok(Metadata::new());
+    };
+    let m = md.as_m().map_err(|_| corrupt("metadata"))?;
+    m.iter()
+        .map(|(k, v)| match v.as_s() {
+            Ok(v) => Ok((k.clone(), v.clone())),
+            Err(_) => Err(corrupt("metadata")),
+        })
+        .collect()
 }
 
 /// The item that creates a session: its state at its first version, its first history entry,
@@ -152,6 +172,7 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
             None => ProviderData::default(),
         },
         unclear: opt_s(item, "unclear"),
+        metadata: metadata_from(item)?,
     };
     Ok(Stored {
         value,
@@ -444,6 +465,7 @@ pub(super) fn full_session() -> Session {
     x.next_check_at = Some(now);
     x.check_attempts = 2;
     x.unclear = Some("not_found".into());
+    x.metadata = Metadata::from([("order".to_owned(), "A-1".to_owned())]);
     x
 }
 
