@@ -119,6 +119,7 @@ fn prove_session(user: &str) -> Session {
     s.provider_ref = Some("713189b8-5555-4b08-83ba-75d08780aebd".into());
     s.expires_at = Some(at + Duration::minutes(15));
     s.data = ProviderData::of(&ProveData {
+        flow: idv::providers::prove::ProveFlow::VerifiedUsers,
         possession: Possession::Desktop,
         region: ProveRegion::Eu,
         phone_masked: "+4********002".into(),

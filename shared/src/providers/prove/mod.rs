@@ -21,7 +21,7 @@ pub mod webhook;
 
 pub use adapter::Prove;
 pub use client::{ProveClient, StatusRead, VerifyRequest, VerifyResponse};
-pub use data::{Possession, ProveData, ProveRegion};
+pub use data::{Possession, ProveData, ProveFlow, ProveRegion};
 pub use phone::Phone;
 pub use settings::{Secrets, Settings};
 
