@@ -270,6 +270,10 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         // Both Prove regions are served by the one simulator, each under its own prefix.
         ("IDV_PROVE_NA_URL", format!("{base_url}/sandbox/prove/na")),
         ("IDV_PROVE_EU_URL", format!("{base_url}/sandbox/prove/eu")),
+        // The demo app, scripts/demo-prove and the tests written for it walk through Verified
+        // Users with its test users; a deployment defaults to Unify (docs/providers/prove.md).
+        // The simulator serves both: IDV_PROVE_FLOW=unify starts Unify flows here too.
+        ("IDV_PROVE_FLOW", "verified_users".to_owned()),
         ("IDV_NEVIS_API_URL", format!("{base_url}/sandbox/nevis")),
         (
             "IDV_PASSBASE_API_URL",
