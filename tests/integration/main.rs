@@ -20,6 +20,8 @@ mod passbase_flow;
 mod passbase_support;
 mod passbase_webhooks;
 mod prove_flow;
+mod prove_sdk;
+mod prove_unify;
 mod prove_webhooks;
 mod provider_faults;
 mod reconcile;
