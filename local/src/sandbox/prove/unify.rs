@@ -61,14 +61,35 @@ pub const UNIFY_USERS: &[UnifyUser] = &[
     user("2001004043", "Amii Porritt", Region::Eu, false),
 ];
 
+/// A refusal in Prove's `{code, message}` shape, made into a response by the handler.
+struct Refusal {
+    status: StatusCode,
+    code: i64,
+    message: String,
+}
+
+impl Refusal {
+    fn response(self) -> Response {
+        prove_error(self.status, self.code, &self.message)
+    }
+}
+
 /// Prove's 400 "Malformed Request" (invalid parameters: the reason in `message`).
-fn malformed(message: &str) -> Response {
-    prove_error(StatusCode::BAD_REQUEST, 8001, message)
+fn malformed(message: &str) -> Refusal {
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        code: 8001,
+        message: message.to_owned(),
+    }
 }
 
 /// ASSUMPTION: which HTTP status carries 8008 is not documented; 400 here.
-fn invalid_correlation_id() -> Response {
-    prove_error(StatusCode::BAD_REQUEST, 8008, "invalid correlation ID")
+fn invalid_correlation_id() -> Refusal {
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        code: 8008,
+        message: "invalid correlation ID".into(),
+    }
 }
 
 fn out_of_order() -> Response {
@@ -76,7 +97,7 @@ fn out_of_order() -> Response {
 }
 
 /// A non-empty string field, else a 400 naming it.
-fn required<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a str, Response> {
+fn required<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a str, Refusal> {
     match body.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         None | Some(Value::Null) => Err(malformed(&format!("field '{name}' is missing"))),
@@ -84,7 +105,7 @@ fn required<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a str, Res
     }
 }
 
-fn optional<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, Response> {
+fn optional<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, Refusal> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -112,12 +133,10 @@ pub(super) async fn unify(
         Ok(call) => call,
         Err(refused) => return refused,
     };
-    match start(&sim, region, &b) {
-        Ok(r) | Err(r) => r,
-    }
+    start(&sim, region, &b).unwrap_or_else(Refusal::response)
 }
 
-fn start(sim: &ProveSim, region: Region, b: &Map<String, Value>) -> Result<Response, Response> {
+fn start(sim: &ProveSim, region: Region, b: &Map<String, Value>) -> Result<Response, Refusal> {
     let possession = required(b, "possessionType")?;
     if !matches!(possession, "mobile" | "desktop" | "none") {
         return Err(malformed("field 'possessionType' is invalid"));
@@ -152,11 +171,11 @@ fn start(sim: &ProveSim, region: Region, b: &Map<String, Value>) -> Result<Respo
         .iter()
         .find(|u| u.phone == phone && u.region == region)
     else {
-        return Err(prove_error(
-            StatusCode::BAD_REQUEST,
-            8007,
-            "no test user found matching the phone number",
-        ));
+        return Err(Refusal {
+            status: StatusCode::BAD_REQUEST,
+            code: 8007,
+            message: "no test user found matching the phone number".into(),
+        });
     };
     let correlation_id = uuid_like();
     let auth_token = random("sim_auth_");
@@ -198,7 +217,7 @@ struct StepBody {
 }
 
 /// The Unify flow a step names, or Prove's refusal.
-fn flow_of(sim: &ProveSim, region: Region, b: &StepBody) -> Result<(String, Flow), Response> {
+fn flow_of(sim: &ProveSim, region: Region, b: &StepBody) -> Result<(String, Flow), Refusal> {
     let Some(correlation_id) = b.correlation_id.clone().filter(|c| !c.is_empty()) else {
         return Err(malformed("field 'correlationId' is missing"));
     };
@@ -271,7 +290,7 @@ pub(super) async fn unify_status(
     };
     let (correlation_id, flow) = match flow_of(&sim, region, &b) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.response(),
     };
     let success = match flow.possession {
         // Short-term users pass without the client SDK.
@@ -310,10 +329,10 @@ pub(super) async fn unify_bind(
     };
     let (correlation_id, mut flow) = match flow_of(&sim, region, &b) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.response(),
     };
     let Some(phone) = b.phone_number.as_deref().filter(|p| !p.is_empty()) else {
-        return malformed("field 'phoneNumber' is missing");
+        return malformed("field 'phoneNumber' is missing").response();
     };
     // ASSUMPTION: a bind out of the customer-supplied-possession flow, or a second one, is a step
     // out of order.

@@ -206,6 +206,8 @@ fn judge_verify(
 }
 
 /// A `/v3/unify-status` (or `/v3/unify-bind`) answer, and the `proveId` it names when verified.
+/// ASSUMPTION: that `proveId` is the identity Identity Manager's events name (Prove's current
+/// enrollment answers `proveId` where the legacy one answered `identityId`).
 fn judge_unify(
     read: &UnifyRead,
     session: &Session,
