@@ -1796,3 +1796,57 @@ async fn endpoint_ids_of_another_shape_are_not_found_on_dynamodb() {
     spec.assert_conforms("POST", "/v1/events/{id}/resend", &r);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prove_unify_answers_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start_with(
+        Backend::Memory,
+        &[
+            ("IDV_PROVE_FLOW", "unify"),
+            ("IDV_REFRESH_AFTER_SECONDS", "0"),
+        ],
+    )
+    .await;
+    let body = |possession: &str, phone: &str| {
+        json!({"provider": "prove", "user_id": "user-oa-unify", "phone_number": phone,
+               "possession_type": possession})
+    };
+    let r = gw
+        .post("/v1/sessions", &body("mobile", "+12001004014"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms("POST", "/v1/sessions", &r);
+    gw.prove_authenticate(r.body["client"]["auth_token"].as_str().unwrap(), "failed")
+        .await;
+    let g = gw
+        .get(&format!("/v1/sessions/{}", r.body["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(g.body["last_error"]["provider_code"], "false", "{}", g.body);
+    spec.assert_conforms("GET", "/v1/sessions/{id}", &g);
+
+    let bind = ("POST", "/v1/sessions/{id}/bind");
+    let r = gw.post("/v1/sessions", &body("none", "+2001004026")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = format!("/v1/sessions/{}/bind", r.body["id"].as_str().unwrap());
+    for (body, status) in [
+        (json!({"phone_number": 1}), 400),
+        (json!({"phone_number": "+2001004026"}), 200),
+    ] {
+        let b = gw.post(&path, &body).await;
+        assert_eq!(b.status, status, "{}", b.body);
+        spec.assert_conforms(bind.0, bind.1, &b);
+    }
+    let m = gw
+        .post("/v1/sessions", &body("mobile", "+12001004014"))
+        .await;
+    let b = gw
+        .post(
+            &format!("/v1/sessions/{}/bind", m.body["id"].as_str().unwrap()),
+            &json!({"phone_number": "+12001004014"}),
+        )
+        .await;
+    assert_eq!(b.status, 409, "{}", b.body);
+    spec.assert_conforms(bind.0, bind.1, &b);
+    gw.stop().await;
+}

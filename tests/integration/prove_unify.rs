@@ -164,19 +164,13 @@ async fn a_desktop_flow_of_an_international_short_term_user_goes_to_the_eu_platf
 }
 
 #[tokio::test]
-async fn unify_takes_no_names_refuses_customer_supplied_possession_and_unknown_numbers() {
+async fn unify_takes_no_names_and_refuses_unknown_numbers() {
     let gw = reading_gateway().await;
     let before = gw.snapshot().await;
     // Names a Verified Users app sends are checked, never sent.
     let r = start(&gw, "user-u4", "mobile", json!({"first_name": ""})).await;
     assert_eq!(r.status, 400, "{:?}", r.body);
     assert_eq!(r.body["errors"][0]["field"], "first_name");
-    let r = start(&gw, "user-u4", "none", json!({})).await;
-    assert_eq!(r.status, 400, "{:?}", r.body);
-    assert_eq!(
-        (&r.body["errors"][0]["field"], &r.body["errors"][0]["code"]),
-        (&json!("possession_type"), &json!("unsupported_value"))
-    );
     // A Verified Users test user is no Unify test user: Prove's 8007, on phone_number.
     let r = start(
         &gw,
@@ -203,6 +197,90 @@ async fn unify_takes_no_names_refuses_customer_supplied_possession_and_unknown_n
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn customer_supplied_possession_is_bound_after_the_apps_own_check() {
+    let gw = reading_gateway().await;
+    // Bertie Fremont (EU): no Prove Key, so Prove asks for the app's own check.
+    let number = "+2001004025";
+    let r = start(&gw, "user-u8", "none", json!({"phone_number": number})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["status"], "pending", "{:?}", r.body);
+    assert!(
+        r.body["client"]["auth_token"].is_string(),
+        "the SDK looks for a Prove Key"
+    );
+    let id = id_of(&r);
+    let bind = format!("/v1/sessions/{id}/bind");
+
+    // Bad bodies, and a number that is not the session's: 400, nothing sent to Prove.
+    for (body, field, code) in [
+        (json!({}), "phone_number", "required"),
+        (
+            json!({"phone_number": "12"}),
+            "phone_number",
+            "invalid_format",
+        ),
+        (
+            json!({"phone_number": number, "otp": "1234"}),
+            "otp",
+            "unknown_field",
+        ),
+        (
+            json!({"phone_number": "+2001004026"}),
+            "phone_number",
+            "mismatch",
+        ),
+    ] {
+        let b = gw.post(&bind, &body).await;
+        assert_eq!(b.status, 400, "{body}: {:?}", b.body);
+        assert!(
+            b.body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field && e["code"] == code),
+            "{body}: {:?}",
+            b.body
+        );
+    }
+    assert_eq!(gw.running.prove.unify_bind_requests(), 0);
+    // The mismatch was refused after a read: Prove asks for the app's check.
+    let s = gw.get(&format!("/v1/sessions/{id}")).await.body;
+    assert_eq!(
+        (&s["status"], &s["provider_status"]),
+        (&json!("pending"), &json!("possession_required")),
+        "{s}"
+    );
+
+    let b = gw.post(&bind, &json!({"phone_number": number})).await;
+    assert_eq!(b.status, 200, "{:?}", b.body);
+    assert_eq!(b.body["status"], "verified", "{:?}", b.body);
+    assert_eq!(b.body["provider_status"], "true");
+    let prove = stored(&gw, &id).await.prove().unwrap();
+    assert!(prove.identity_id.is_some(), "the proveId of the bind");
+    assert_eq!(history(&gw, &id).await, ["pending", "pending", "verified"]);
+    // Again: the verified session, no second bind.
+    let again = gw.post(&bind, &json!({"phone_number": number})).await;
+    assert_eq!(
+        (again.status, &again.body["status"]),
+        (200, &json!("verified"))
+    );
+    assert_eq!(gw.running.prove.unify_bind_requests(), 1);
+
+    // A session Prove possession serves waits for no bind.
+    let m = start(&gw, "user-u8", "mobile", json!({})).await;
+    let b = gw
+        .post(
+            &format!("/v1/sessions/{}/bind", id_of(&m)),
+            &json!({"phone_number": LORANT}),
+        )
+        .await;
+    assert_eq!(b.status, 409, "{:?}", b.body);
+    assert_eq!(b.body["code"], "conflict");
+    assert_eq!(gw.running.prove.unify_bind_requests(), 1);
     gw.stop().await;
 }
 

@@ -2,6 +2,7 @@
 //! provider is reached through its adapter (`providers::adapter`); none is named here.
 
 mod apply;
+pub mod bind;
 pub mod contention;
 pub mod deliveries;
 pub mod idempotency;

@@ -4,7 +4,7 @@
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, views};
 use crate::events::endpoints;
 use crate::flows::idempotency::IdempotencyKey;
-use crate::flows::{link, sessions, start, webhook};
+use crate::flows::{bind, link, sessions, start, webhook};
 use crate::providers::registry::ExtraOp;
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
@@ -148,6 +148,19 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             let idem = idempotency(req, &doc)?;
             let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
                 link::link(app, &tenant, id, &body)
+            })
+            .await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session(providers, &s, None),
+            ))
+        }
+        Route::BindSession { id } => {
+            let body = json_object(req)?;
+            bind::check(app, &body)?;
+            let idem = idempotency(req, &doc)?;
+            let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
+                bind::bind(app, &tenant, id, &body)
             })
             .await?;
             Ok(ApiResponse::json(

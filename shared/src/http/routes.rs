@@ -52,13 +52,14 @@ impl Function {
 }
 
 /// The routes of the session API, whatever the providers.
-const SESSION_ROUTES: [(&str, &str, Function); 7] = [
+const SESSION_ROUTES: [(&str, &str, Function); 8] = [
     ("POST", "/v1/sessions", Function::START_SESSION),
     ("POST", "/v1/sessions/{id}/cancel", Function::START_SESSION),
     ("GET", "/v1/sessions/{id}", Function::GET_SESSION),
     ("GET", "/v1/sessions/{id}/history", Function::GET_SESSION),
     ("GET", "/v1/users/{user_id}/sessions", Function::GET_SESSION),
     ("POST", "/v1/sessions/{id}/link", Function::START_SESSION),
+    ("POST", "/v1/sessions/{id}/bind", Function::START_SESSION),
     (
         "GET",
         "/v1/users/{user_id}/reauthentications",
@@ -122,6 +123,9 @@ pub enum Route {
     LinkSession {
         id: String,
     },
+    BindSession {
+        id: String,
+    },
     ListUserReauthentications {
         user_id: String,
     },
@@ -164,9 +168,10 @@ fn registration(name: &str) -> &'static Registration {
 impl Route {
     pub fn function(&self) -> Function {
         match self {
-            Route::StartSession | Route::CancelSession { .. } | Route::LinkSession { .. } => {
-                Function::START_SESSION
-            }
+            Route::StartSession
+            | Route::CancelSession { .. }
+            | Route::LinkSession { .. }
+            | Route::BindSession { .. } => Function::START_SESSION,
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
@@ -200,6 +205,7 @@ impl Route {
             Route::SessionHistory { .. } => "GET /v1/sessions/{id}/history",
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
+            Route::BindSession { .. } => "POST /v1/sessions/{id}/bind",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
             Route::CreateEndpoint => "POST /v1/endpoints",
             Route::ListEndpoints => "GET /v1/endpoints",
@@ -263,6 +269,9 @@ impl Route {
             }),
             ("POST", ["v1", "sessions", id, "link"]) => {
                 Some(Route::LinkSession { id: decode(id)? })
+            }
+            ("POST", ["v1", "sessions", id, "bind"]) => {
+                Some(Route::BindSession { id: decode(id)? })
             }
             ("GET", ["v1", "users", user, "reauthentications"]) => {
                 Some(Route::ListUserReauthentications {

@@ -13,6 +13,8 @@
 //!   says it belongs to);
 //! - **link** (optional): `parse_link` and `link_claims`, for a provider whose client SDK yields
 //!   its id after the session started;
+//! - **bind** (optional): `parse_bind`, `awaits_bind` and `bind`, for a provider that asks the
+//!   app for its own possession check (Prove Unify);
 //! - **webhooks** (optional): a `Dialect`;
 //! - **shape**: `view` (its fields on the session object).
 
@@ -249,6 +251,29 @@ pub trait Adapter: Send + Sync {
     /// The refs a link to `subject` takes.
     fn link_claims(&self, _subject: &str) -> Vec<Claim> {
         Vec::new()
+    }
+
+    /// `POST /v1/sessions/{id}/bind`: the app's own possession check passed, for what the body
+    /// names (Prove Unify's customer-supplied possession: the number), validated; `None` when
+    /// this provider takes no bind.
+    fn parse_bind(&self, _body: &Map<String, Value>) -> Option<Result<Opaque, Error>> {
+        None
+    }
+
+    /// Whether the session waits for a bind: its provider asked for the app's own check.
+    fn awaits_bind(&self, _session: &Session) -> bool {
+        false
+    }
+
+    /// Tells the provider the app's check passed (what `parse_bind` made): its answer, of the
+    /// kind `fetch` gives, for `judge`.
+    async fn bind(
+        &self,
+        _cx: &Cx<'_>,
+        _session: &Session,
+        _input: Opaque,
+    ) -> Result<Opaque, Error> {
+        Err(Error::Internal("this provider takes no bind".into()))
     }
 
     /// Its webhooks, if it sends any.

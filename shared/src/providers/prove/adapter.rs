@@ -8,7 +8,8 @@
 
 use super::client::{ProveClient, StatusRead, UnifyRead, UnifyRequest, VerifyRequest};
 use super::data::{Possession, ProveData, ProveFlow};
-use super::input::{StartInput, start_input};
+use super::input::{StartInput, bind_input, start_input};
+use super::phone::Phone;
 use super::settings::{Secrets, Settings};
 use super::status::{self, Outcome};
 use super::{NAME, customer_ref_key, identity_ref_key, webhook};
@@ -383,6 +384,49 @@ impl Adapter for Prove {
             _ => {}
         }
         Ok(judgement)
+    }
+
+    fn parse_bind(&self, body: &Map<String, Value>) -> Option<Result<Opaque, Error>> {
+        Some(bind_input(body).map(|p| Box::new(p) as Opaque))
+    }
+
+    /// A Unify flow of customer-supplied possession (`none`) whose last read said
+    /// `possession_required`: no Prove Key authenticated, the app's own check is due.
+    fn awaits_bind(&self, session: &Session) -> bool {
+        session.status == Status::Pending
+            && session.provider_status.as_deref() == Some(status::POSSESSION_REQUIRED)
+            && data_of(session)
+                .is_ok_and(|d| d.flow == ProveFlow::Unify && d.possession == Possession::None)
+    }
+
+    /// `/v3/unify-bind` with the number the app's check proved. A number that is plainly not the
+    /// session's (its masked form differs) is refused before Prove is asked.
+    async fn bind(&self, cx: &Cx<'_>, session: &Session, input: Opaque) -> Result<Opaque, Error> {
+        let phone: &Phone = own(&input)?;
+        let data = data_of(session)?;
+        if phone.masked() != data.phone_masked {
+            return Err(Error::invalid(
+                "phone_number",
+                "mismatch",
+                "not the number this session was started with",
+            ));
+        }
+        let correlation_id = session
+            .provider_ref
+            .as_deref()
+            .ok_or_else(|| Error::Internal("a prove session without its correlation id".into()))?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        Ok(Box::new(
+            self.client
+                .unify_bind(
+                    &creds,
+                    data.region,
+                    correlation_id,
+                    &phone.for_unify(),
+                    session.id.as_str(),
+                )
+                .await?,
+        ))
     }
 
     fn webhook(&self) -> Option<&dyn Dialect> {

@@ -124,15 +124,6 @@ pub fn start_input(body: &Map<String, Value>, flow: ProveFlow) -> Result<StartIn
                     "mobile, desktop or none",
                 );
             }
-            // Unify's `none` is customer-supplied possession: the app's own check, then
-            // `/v3/unify-bind`, for which the gateway has no route yet.
-            if p == Some(Possession::None) && flow == ProveFlow::Unify {
-                err(
-                    "possession_type",
-                    "unsupported_value",
-                    "mobile or desktop: Prove Unify's none (the app's own possession check, then a bind) is not offered by this gateway",
-                );
-            }
             p
         }
     };
@@ -193,6 +184,41 @@ pub fn start_input(body: &Map<String, Value>, flow: ProveFlow) -> Result<StartIn
             email,
             allow_otp_retry,
         }),
+        _ => Err(Error::InvalidRequest(errors)),
+    }
+}
+
+/// `POST /v1/sessions/{id}/bind` of a Prove Unify session: `{"phone_number": ...}`, the number
+/// the app's own possession check proved (the session keeps it only masked).
+pub fn bind_input(body: &Map<String, Value>) -> Result<Phone, Error> {
+    let mut errors: Vec<FieldError> = body
+        .keys()
+        .filter(|k| *k != "phone_number")
+        .map(|k| FieldError::new(k, "unknown_field", "a prove bind takes phone_number only"))
+        .collect();
+    let phone = match body.get("phone_number").filter(|v| !v.is_null()) {
+        None => {
+            errors.push(FieldError::new(
+                "phone_number",
+                "required",
+                "the number the app's own possession check proved",
+            ));
+            None
+        }
+        Some(v) => {
+            let p = v.as_str().and_then(Phone::parse);
+            if p.is_none() {
+                errors.push(FieldError::new(
+                    "phone_number",
+                    "invalid_format",
+                    "an E.164 number (+12001004011) or 10 US digits (2001004011)",
+                ));
+            }
+            p
+        }
+    };
+    match phone {
+        Some(p) if errors.is_empty() => Ok(p),
         _ => Err(Error::InvalidRequest(errors)),
     }
 }
@@ -269,11 +295,7 @@ mod tests {
         b["first_name"] = json!("Lorant");
         b["last_name"] = json!("Nerger");
         b["possession_type"] = json!("none");
-        assert_eq!(
-            fields(unify(b.clone()).unwrap_err()),
-            [("possession_type".to_owned(), "unsupported_value".to_owned())]
-        );
-        assert!(input(b).is_ok(), "Verified Users' none has no bind");
+        assert!(unify(b.clone()).is_ok() && input(b).is_ok());
     }
 
     fn fields(e: Error) -> Vec<(String, String)> {
@@ -286,6 +308,26 @@ mod tests {
     fn ok() -> Value {
         json!({"provider": "prove", "user_id": "u1", "phone_number": "2001004011",
                "first_name": "Sheilakathryn", "last_name": "Butrimovich", "possession_type": "mobile"})
+    }
+
+    #[test]
+    fn a_bind_names_one_valid_number() {
+        let bind = |v: Value| bind_input(v.as_object().unwrap());
+        assert_eq!(
+            bind(json!({"phone_number": "+2001004025"})).unwrap(),
+            Phone::parse("+2001004025").unwrap()
+        );
+        assert_eq!(
+            fields(bind(json!({"phone_number": "12", "otp": "1234"})).unwrap_err()),
+            [
+                ("otp".to_owned(), "unknown_field".to_owned()),
+                ("phone_number".to_owned(), "invalid_format".to_owned())
+            ]
+        );
+        assert_eq!(
+            fields(bind(json!({})).unwrap_err()),
+            [("phone_number".to_owned(), "required".to_owned())]
+        );
     }
 
     #[test]
