@@ -89,3 +89,24 @@ pub struct ProveData {
     #[serde(default)]
     pub reverification_recommended: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_stored_before_unify_reads_as_verified_users() {
+        let old: ProveData = serde_json::from_str(
+            r#"{"possession":"mobile","region":"na","phone_masked":"+1*******011","possession_deadline":null}"#,
+        )
+        .unwrap();
+        assert_eq!(old.flow, ProveFlow::VerifiedUsers);
+        let unify = ProveData {
+            flow: ProveFlow::Unify,
+            ..old
+        };
+        let back: ProveData =
+            serde_json::from_value(serde_json::to_value(&unify).unwrap()).unwrap();
+        assert_eq!(back, unify);
+    }
+}

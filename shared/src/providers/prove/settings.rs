@@ -92,3 +92,36 @@ pub(super) fn check_secret(part: &Value) -> Result<(), String> {
         s.webhook_secret_previous.as_ref(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn flow_of(value: Option<&str>) -> Result<ProveFlow, String> {
+        let config = Config::from_lookup(|k| match k {
+            "IDV_STORE" => Some("memory".into()),
+            "IDV_SECRETS_FILE" => Some("f".into()),
+            "IDV_PROVE_FLOW" => value.map(str::to_owned),
+            _ => None,
+        })
+        .map_err(|e| e.0)?;
+        Ok(config
+            .provider::<Settings>(super::super::NAME)
+            .expect("prove settings")
+            .flow)
+    }
+
+    #[test]
+    fn the_flow_is_unify_unless_told_and_a_wrong_one_fails_the_init() {
+        assert_eq!(flow_of(None), Ok(ProveFlow::Unify));
+        assert_eq!(flow_of(Some("")), Ok(ProveFlow::Unify));
+        assert_eq!(flow_of(Some("unify")), Ok(ProveFlow::Unify));
+        assert_eq!(
+            flow_of(Some("verified_users")),
+            Ok(ProveFlow::VerifiedUsers)
+        );
+        let e = flow_of(Some("Unify")).unwrap_err();
+        assert!(e.contains("IDV_PROVE_FLOW"), "{e}");
+    }
+}
