@@ -77,6 +77,7 @@ fn check_route(method: &Method, r: &Route) {
         | Route::GetSession { id }
         | Route::SessionHistory { id }
         | Route::LinkSession { id }
+        | Route::BindSession { id }
         | Route::GetEndpoint { id }
         | Route::UpdateEndpoint { id }
         | Route::DeleteEndpoint { id }
