@@ -29,6 +29,9 @@ impl FieldError {
 pub enum Error {
     #[error("missing or invalid API key")]
     Unauthenticated,
+    /// An authenticated key without the scope the route needs.
+    #[error("this API key lacks the scope {scope}")]
+    Forbidden { scope: crate::http::scopes::Scope },
     #[error("the request is invalid")]
     InvalidRequest(Vec<FieldError>),
     #[error("{0}")]

@@ -5,7 +5,8 @@
 //!
 //! ```json
 //! {"fingerprint_key": "<at least 32 random characters>",
-//!  "api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>"}],
+//!  "api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>",
+//!                "scopes": ["sessions:read", "sessions:write"]}],
 //!  "<provider>": {...its credentials: docs/providers/<provider>.md}}
 //! ```
 //!
@@ -16,6 +17,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::SecretsPolicy;
 use crate::error::Error;
+use crate::http::scopes::Scopes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -28,11 +30,32 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyEntry {
     pub tenant: String,
     /// Lower-case hex SHA-256 of the key: the key itself is never stored.
     pub sha256: String,
+    /// What the key may do; a key written without `scopes` has `Scope::IMPLIED`.
+    pub scopes: Scopes,
+}
+
+/// An API key entry as written: `scopes` is checked by `SecretDoc::parse`, which names a bad one.
+#[derive(Deserialize)]
+struct WrittenKey {
+    tenant: String,
+    sha256: String,
+    scopes: Option<Vec<String>>,
+}
+
+impl ApiKeyEntry {
+    /// A key with the implied scopes.
+    pub fn new(tenant: impl Into<String>, sha256: impl Into<String>) -> Self {
+        Self {
+            tenant: tenant.into(),
+            sha256: sha256.into(),
+            scopes: Scopes::implied(),
+        }
+    }
 }
 
 /// A credential: shown as `<redacted>` by `Debug`, compared in the clear only by the code that
@@ -157,7 +180,7 @@ struct Written {
     #[serde(default)]
     fingerprint_key: String,
     #[serde(default)]
-    api_keys: Vec<ApiKeyEntry>,
+    api_keys: Vec<WrittenKey>,
     #[serde(flatten)]
     rest: BTreeMap<String, Value>,
 }
@@ -226,10 +249,27 @@ impl SecretDoc {
             )
         };
         let written: Written = serde_json::from_str(json).map_err(invalid)?;
+        let api_keys = written
+            .api_keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let scopes = match &k.scopes {
+                    None => Scopes::implied(),
+                    Some(names) => Scopes::parse(names)
+                        .map_err(|e| format!("api_keys[{i}] (tenant {:?}): {e}", k.tenant))?,
+                };
+                Ok(ApiKeyEntry {
+                    tenant: k.tenant,
+                    sha256: k.sha256,
+                    scopes,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let doc = SecretDoc {
             parsed: ParsedParts::default(),
             fingerprint_key: written.fingerprint_key,
-            api_keys: written.api_keys,
+            api_keys,
             providers: written
                 .rest
                 .into_iter()

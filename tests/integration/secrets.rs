@@ -49,7 +49,9 @@ async fn the_secret_is_read_once_per_ttl_and_a_rotation_arrives_after_it() {
     let a = cache.get().await.unwrap();
     assert_eq!(authento_of(&a).webhook_secret, "first");
     assert_eq!(
-        idv::http::auth::authenticate(&a, Some("Bearer key-a")).unwrap(),
+        idv::http::auth::authenticate(&a, Some("Bearer key-a"))
+            .unwrap()
+            .tenant,
         "app-a"
     );
 

@@ -51,7 +51,11 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         return Ok(views::ack(&ack));
     }
     let doc = app.secrets.get().await?;
-    let tenant = auth::authenticate(&doc, req.header("authorization"))?;
+    let caller = auth::authenticate(&doc, req.header("authorization"))?;
+    if let Some(scope) = route.scope() {
+        caller.require(scope)?;
+    }
+    let tenant = caller.tenant;
     let providers = &app.providers;
     match route {
         Route::StartSession => {

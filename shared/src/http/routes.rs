@@ -2,8 +2,9 @@
 //! session API's routes are fixed; each provider adds its webhook route and the routes only it
 //! has (`providers::ALL`).
 
+use super::scopes::Scope;
 use crate::Error;
-use crate::providers::registry::{ExtraRoute, Registration};
+use crate::providers::registry::{ExtraOp, ExtraRoute, Registration};
 use http::Method;
 
 /// A Lambda function of template.yaml, by its binary's (and crate's) name.
@@ -191,6 +192,31 @@ impl Route {
         }
     }
 
+    /// The scope an API key needs for this route; `None` for a provider's webhook (public: its
+    /// dialect checks authenticity). Every route is named here, so a new one needs a choice.
+    pub fn scope(&self) -> Option<Scope> {
+        Some(match self {
+            Route::StartSession | Route::CancelSession { .. } | Route::LinkSession { .. } => {
+                Scope::SessionsWrite
+            }
+            Route::GetSession { .. }
+            | Route::SessionHistory { .. }
+            | Route::ListUserSessions { .. }
+            | Route::ListUserReauthentications { .. } => Scope::SessionsRead,
+            Route::CreateEndpoint
+            | Route::UpdateEndpoint { .. }
+            | Route::DeleteEndpoint { .. }
+            | Route::RotateEndpointSecret { .. } => Scope::EndpointsWrite,
+            Route::ListEndpoints | Route::GetEndpoint { .. } => Scope::EndpointsRead,
+            Route::ListEvents | Route::GetEvent { .. } => Scope::EventsRead,
+            Route::ResendEvent { .. } => Scope::EventsWrite,
+            Route::Webhook { .. } => return None,
+            Route::Extra { route, .. } => match route.op {
+                ExtraOp::Start => Scope::SessionsWrite,
+            },
+        })
+    }
+
     /// API Gateway's route key, e.g. `GET /v1/sessions/{id}`.
     pub fn key(&self) -> String {
         let fixed = match self {
@@ -339,6 +365,28 @@ mod tests {
                 Route::matching(&Method::from_bytes(method.as_bytes()).unwrap(), &path).unwrap();
             assert_eq!(route.function(), function, "{template}");
             assert_eq!(route.key(), format!("{method} {template}"));
+        }
+    }
+
+    #[test]
+    fn every_app_route_needs_a_scope_and_only_webhooks_none() {
+        for (method, template, _) in routes() {
+            let path = template
+                .replace("{id}", "ses_x")
+                .replace("{user_id}", "user-42");
+            let route =
+                Route::matching(&Method::from_bytes(method.as_bytes()).unwrap(), &path).unwrap();
+            let is_webhook = matches!(route, Route::Webhook { .. });
+            assert_eq!(route.scope().is_none(), is_webhook, "{template}");
+            // Reading needs a read scope; changing needs a write one (never read for a POST).
+            if let Some(scope) = route.scope() {
+                let name = scope.as_str();
+                assert_eq!(
+                    method == "GET",
+                    name.ends_with(":read"),
+                    "{method} {template}"
+                );
+            }
         }
     }
 
