@@ -52,6 +52,9 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("provider {0} is not configured on this gateway")]
     ProviderNotConfigured(&'static str),
+    /// The session's provider does not offer what the route asks (verified data from Prove).
+    #[error("{0}")]
+    NotSupported(String),
     #[error("{provider} answered unexpectedly: {detail}")]
     Provider {
         provider: &'static str,

@@ -22,6 +22,7 @@ pub mod scheduled;
 pub mod secrets;
 pub mod session;
 pub mod store;
+pub mod verified;
 pub mod webhooks;
 
 pub use app::App;

@@ -320,3 +320,21 @@ impl Outbox for FaultyStore {
         self.inner.due_outbound(shard, now, limit).await
     }
 }
+
+#[async_trait]
+impl Accesses for FaultyStore {
+    /// Fails like the session's writes (`fail_writes_of`): a read of verified data whose record
+    /// cannot be written must not be answered.
+    async fn record_access(&self, access: &idv::verified::DataAccess) -> StoreResult<()> {
+        self.fault(&access.session_id)?;
+        self.inner.record_access(access).await
+    }
+    async fn list_accesses(
+        &self,
+        session: &SessionId,
+        limit: usize,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<idv::verified::DataAccess>, Option<String>)> {
+        self.inner.list_accesses(session, limit, after).await
+    }
+}

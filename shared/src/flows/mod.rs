@@ -11,6 +11,7 @@ pub mod reconcile;
 mod refs;
 pub mod sessions;
 pub mod start;
+pub mod verified_data;
 pub mod webhook;
 
 pub use apply::{Bookkeeping, apply_with_retry};

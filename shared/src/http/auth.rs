@@ -22,6 +22,9 @@ pub fn bearer_token(header: &str) -> Option<&str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub tenant: String,
+    /// Which of the tenant's keys: the first characters of its digest (`verified::key_id`), for
+    /// records of who did what (never the key, never its whole digest).
+    pub key_id: String,
     pub scopes: Scopes,
 }
 
@@ -56,6 +59,7 @@ pub fn authenticate(doc: &SecretDoc, authorization: Option<&str>) -> Result<Call
     caller
         .map(|e| Caller {
             tenant: e.tenant.clone(),
+            key_id: crate::verified::key_id(&e.sha256),
             scopes: e.scopes.clone(),
         })
         .ok_or(Error::Unauthenticated)
@@ -91,6 +95,7 @@ mod tests {
     fn the_right_key_names_its_tenant() {
         let caller = authenticate(&doc(), Some("Bearer key-b")).unwrap();
         assert_eq!(caller.tenant, "app-b");
+        assert_eq!(caller.key_id, digest("key-b")[..12]);
         assert!(caller.require(Scope::SessionsRead).is_ok());
         assert!(matches!(
             caller.require(Scope::SessionsWrite),

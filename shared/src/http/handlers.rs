@@ -4,7 +4,7 @@
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, views};
 use crate::events::endpoints;
 use crate::flows::idempotency::IdempotencyKey;
-use crate::flows::{link, sessions, start, webhook};
+use crate::flows::{link, sessions, start, verified_data, webhook};
 use crate::providers::registry::ExtraOp;
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
@@ -54,6 +54,14 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
     let caller = auth::authenticate(&doc, req.header("authorization"))?;
     if let Some(scope) = route.scope() {
         caller.require(scope)?;
+    }
+    if let Route::VerifiedData { id } = route {
+        // Personal data: answered, never kept (views::verified_data says why it is no-store).
+        let read = verified_data::read(app, &caller, id).await?;
+        return Ok(ApiResponse::json(
+            StatusCode::OK,
+            &views::verified_data(&read, app.clock.now()),
+        ));
     }
     let tenant = caller.tenant;
     let providers = &app.providers;
@@ -236,7 +244,16 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 &views::event(&e, Some(&deliveries)),
             ))
         }
-        Route::Webhook { .. } => unreachable!("answered above"),
+        Route::VerifiedDataAccesses { id } => {
+            let limit = crate::input::limit(req.query_param("limit"), 20)?;
+            let (list, next) =
+                verified_data::accesses(app, &tenant, id, limit, req.query_param("cursor")).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::accesses(&list, next.as_deref()),
+            ))
+        }
+        Route::Webhook { .. } | Route::VerifiedData { .. } => unreachable!("answered above"),
     }
 }
 

@@ -103,6 +103,11 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "provider_not_configured",
             "Provider not configured",
         ),
+        Error::NotSupported(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_supported",
+            "Not supported",
+        ),
         Error::Provider { .. } => (StatusCode::BAD_GATEWAY, "provider_error", "Provider error"),
         Error::ProviderUnavailable { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,

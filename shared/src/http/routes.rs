@@ -84,11 +84,26 @@ const EVENT_ROUTES: [(&str, &str, Function); 9] = [
     ("POST", "/v1/events/{id}/resend", Function::EVENTS_API),
 ];
 
+/// The routes of verified data: read live from the provider, and who read it.
+const VERIFIED_DATA_ROUTES: [(&str, &str, Function); 2] = [
+    (
+        "GET",
+        "/v1/sessions/{id}/verified_data",
+        Function::GET_SESSION,
+    ),
+    (
+        "GET",
+        "/v1/sessions/{id}/verified_data/accesses",
+        Function::GET_SESSION,
+    ),
+];
+
 /// `(method, path template, function)` of every route: the session API's, outbound events',
-/// then each provider's webhook and own routes.
+/// verified data's, then each provider's webhook and own routes.
 pub fn routes() -> Vec<(&'static str, &'static str, Function)> {
     let mut all = SESSION_ROUTES.to_vec();
     all.extend(EVENT_ROUTES);
+    all.extend(VERIFIED_DATA_ROUTES);
     for r in crate::providers::ALL {
         if let Some(w) = &r.webhook {
             all.push(("POST", w.path, Function(w.function)));
@@ -147,6 +162,14 @@ pub enum Route {
     ResendEvent {
         id: String,
     },
+    /// What the session's provider verified about the person, read live.
+    VerifiedData {
+        id: String,
+    },
+    /// Who read a session's verified data, and when.
+    VerifiedDataAccesses {
+        id: String,
+    },
     /// A provider's webhook route.
     Webhook {
         provider: &'static str,
@@ -171,7 +194,9 @@ impl Route {
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
-            | Route::ListUserReauthentications { .. } => Function::GET_SESSION,
+            | Route::ListUserReauthentications { .. }
+            | Route::VerifiedData { .. }
+            | Route::VerifiedDataAccesses { .. } => Function::GET_SESSION,
             Route::CreateEndpoint
             | Route::ListEndpoints
             | Route::GetEndpoint { .. }
@@ -202,7 +227,11 @@ impl Route {
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
-            | Route::ListUserReauthentications { .. } => Scope::SessionsRead,
+            | Route::ListUserReauthentications { .. }
+            // The record of who read, never what: a session's own bookkeeping.
+            | Route::VerifiedDataAccesses { .. } => Scope::SessionsRead,
+            // Personal data: never implied by a key without scopes.
+            Route::VerifiedData { .. } => Scope::VerifiedDataRead,
             Route::CreateEndpoint
             | Route::UpdateEndpoint { .. }
             | Route::DeleteEndpoint { .. }
@@ -236,6 +265,8 @@ impl Route {
             Route::ListEvents => "GET /v1/events",
             Route::GetEvent { .. } => "GET /v1/events/{id}",
             Route::ResendEvent { .. } => "POST /v1/events/{id}/resend",
+            Route::VerifiedData { .. } => "GET /v1/sessions/{id}/verified_data",
+            Route::VerifiedDataAccesses { .. } => "GET /v1/sessions/{id}/verified_data/accesses",
             Route::Webhook { provider } => {
                 let w = registration(provider).webhook.as_ref();
                 return format!("POST {}", w.map_or("", |w| w.path));
@@ -307,6 +338,12 @@ impl Route {
             ("GET", ["v1", "events", id]) => Some(Route::GetEvent { id: decode(id)? }),
             ("POST", ["v1", "events", id, "resend"]) => {
                 Some(Route::ResendEvent { id: decode(id)? })
+            }
+            ("GET", ["v1", "sessions", id, "verified_data"]) => {
+                Some(Route::VerifiedData { id: decode(id)? })
+            }
+            ("GET", ["v1", "sessions", id, "verified_data", "accesses"]) => {
+                Some(Route::VerifiedDataAccesses { id: decode(id)? })
             }
             _ => None,
         };

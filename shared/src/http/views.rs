@@ -181,6 +181,41 @@ pub fn event(e: &Event, deliveries: Option<&[OutboundDelivery]>) -> Value {
     v
 }
 
+/// A read of verified data: the session it is of, what the provider verified (the one shape of
+/// docs/api.md#verified-data), and the id of the access record it left. Answered with
+/// `Cache-Control: no-store`, as every answer is.
+pub fn verified_data(read: &crate::flows::verified_data::Read, now: time::OffsetDateTime) -> Value {
+    let d = &read.data;
+    json!({
+        "object": "verified_data",
+        "session_id": read.session.id.as_str(),
+        "provider": read.session.provider.as_str(),
+        "status": read.session.status.as_str(),
+        "verified_at": read.verified_at.map(rfc3339),
+        "retrieved_at": rfc3339(now),
+        "access_id": read.access.id,
+        "person": d.person,
+        "document": d.document,
+        "email": d.email,
+        "phone": d.phone,
+    })
+}
+
+/// A session's access records (who read its verified data, when), newest first.
+pub fn accesses(list: &[crate::verified::DataAccess], next_cursor: Option<&str>) -> Value {
+    json!({
+        "object": "list",
+        "data": list.iter().map(|a| json!({
+            "object": "verified_data_access",
+            "id": a.id,
+            "session_id": a.session_id.as_str(),
+            "key_id": a.key_id,
+            "at": rfc3339(a.at),
+        })).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })
+}
+
 pub fn events(list: &[Event], next_cursor: Option<&str>) -> Value {
     json!({
         "object": "list",

@@ -14,7 +14,9 @@
 //! - **link** (optional): `parse_link` and `link_claims`, for a provider whose client SDK yields
 //!   its id after the session started;
 //! - **webhooks** (optional): a `Dialect`;
-//! - **shape**: `view` (its fields on the session object).
+//! - **shape**: `view` (its fields on the session object);
+//! - **verified data** (optional): `verified_data`, what the provider verified about the person,
+//!   read live for the app and never kept.
 
 use crate::error::Error;
 use crate::secrets::SecretDoc;
@@ -22,6 +24,7 @@ use crate::session::{
     FailureTable, IdentityEvent, Polling, Proposal, Provider, ProviderData, Reauthentication,
     Session, SessionId,
 };
+use crate::verified::VerifiedRead;
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde_json::{Map, Value};
@@ -262,6 +265,17 @@ pub trait Adapter: Send + Sync {
     /// Whether the session object shows the identity events recorded on the session.
     fn shows_identity_events(&self) -> bool {
         false
+    }
+
+    /// What the provider verified about the person of a `verified` session, read from it now and
+    /// mapped to the one shape (`GET /v1/sessions/{id}/verified_data`). The answer is handed to
+    /// the app and dropped: never stored, never logged, never quoted in an error. Default: the
+    /// provider offers none through the gateway (422 `not_supported`).
+    async fn verified_data(&self, _cx: &Cx<'_>, _session: &Session) -> Result<VerifiedRead, Error> {
+        Err(Error::NotSupported(format!(
+            "{} sessions offer no verified data through the gateway",
+            self.name()
+        )))
     }
 }
 

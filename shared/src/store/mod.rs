@@ -1,8 +1,9 @@
 //! The store, by capability: each trait of `port` is what one kind of work needs (sessions, refs,
 //! webhook deliveries, idempotency keys, the due index, the journal of what happened to a
-//! session), and `Store` is all of them, the one thing `App` holds. Two adapters implement every
-//! capability: DynamoDB (deployed) and in memory (the local server and unit tests). One contract
-//! suite (tests/integration/store/) holds both to the same behaviour, capability by capability.
+//! session, the record of reads of its verified data), and `Store` is all of them, the one thing
+//! `App` holds. Two adapters implement every capability: DynamoDB (deployed) and in memory (the
+//! local server and unit tests). One contract suite (tests/integration/store/) holds both to the
+//! same behaviour, capability by capability.
 //! `Inspect` is for tests only: no flow reads through it.
 
 pub mod cursor;
@@ -15,7 +16,7 @@ pub use dynamo::stream::{attribute_from_json, change_of, item_from_json};
 pub use dynamo::{DynamoStore, SchemaError, create_table, ensure_stream};
 pub use memory::MemoryStore;
 pub use port::{
-    Deliveries, DueIndex, Idempotency, Inspect, Journal, Outbox, Refs, Sessions, Store,
+    Accesses, Deliveries, DueIndex, Idempotency, Inspect, Journal, Outbox, Refs, Sessions, Store,
 };
 
 use crate::events::EventType;

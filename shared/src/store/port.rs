@@ -5,6 +5,7 @@
 use super::*;
 use crate::events::{Endpoint, Event, OutboundDelivery, OutboundKey};
 use crate::session::{HistoryEntry, IdentityEvent, Reauthentication, Session, SessionId};
+use crate::verified::DataAccess;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -286,11 +287,33 @@ pub trait Outbox: Send + Sync {
     ) -> StoreResult<Vec<OutboundKey>>;
 }
 
-/// Every capability: what `App` holds.
-pub trait Store: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox {}
+/// Reads of a session's verified data: each recorded (who, when; never what), listed for the
+/// session's tenant.
+#[async_trait]
+pub trait Accesses: Send + Sync {
+    /// Records one access. Its id is unique: recording is a plain put.
+    async fn record_access(&self, access: &DataAccess) -> StoreResult<()>;
 
-impl<T: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox + ?Sized> Store
-    for T
+    /// A session's access records, newest first, after the access id `after` (a cursor, checked
+    /// by the caller to be one), at most `limit`; and the cursor of what follows (`None`:
+    /// nothing).
+    async fn list_accesses(
+        &self,
+        session: &SessionId,
+        limit: usize,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<DataAccess>, Option<String>)>;
+}
+
+/// Every capability: what `App` holds.
+pub trait Store:
+    Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox + Accesses
+{
+}
+
+impl<
+    T: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox + Accesses + ?Sized,
+> Store for T
 {
 }
 

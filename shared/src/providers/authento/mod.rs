@@ -15,6 +15,7 @@ pub mod input;
 mod settings;
 pub mod status;
 pub mod token;
+mod verified;
 pub mod webhook;
 
 pub use adapter::Authento;

@@ -15,6 +15,7 @@ use crate::providers::adapter::{
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::Transport;
 use crate::session::{NOT_FOUND, Polling, Proposal, Session, Source, Status, Subject};
+use crate::verified::VerifiedRead;
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -148,6 +149,18 @@ impl Adapter for Stripe {
 
     fn subject(&self, session: &Session) -> Option<String> {
         session.provider_ref.clone()
+    }
+
+    /// The session's verified outputs, read again now with the expansions that show them.
+    async fn verified_data(&self, cx: &Cx<'_>, session: &Session) -> Result<VerifiedRead, Error> {
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        let id = Self::verification_session(session)?;
+        match self.client.retrieve_verified(&creds, id).await? {
+            Some(body) => super::verified::from_body(&body),
+            None => Ok(VerifiedRead::Unavailable(
+                "Stripe no longer knows this verification session",
+            )),
+        }
     }
 
     async fn fetch(

@@ -23,7 +23,7 @@ const MAX_WAIT: Duration = Duration::from_secs(2);
 const MAX_URL: usize = 2048;
 
 /// What the gateway reads of a verification session: never `verified_outputs` (not expanded, so
-/// Stripe does not send it), never `client_secret`.
+/// Stripe does not send it; only `retrieve_verified` asks for it), never `client_secret`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct VerificationSession {
     pub id: String,
@@ -183,6 +183,39 @@ impl StripeClient {
         match answer.status {
             StatusCode::NOT_FOUND => Ok(Lookup::NotFound),
             s if s.is_success() => Ok(Lookup::Found(read(&answer.body)?)),
+            s => Err(refused(s)),
+        }
+    }
+
+    /// `GET /v1/identity/verification_sessions/{id}` with `verified_outputs` (and its `dob`) and
+    /// the last verification report expanded: the body, for `verified` to read; `None` for a
+    /// 404. The only read that asks Stripe for personal data.
+    pub async fn retrieve_verified(
+        &self,
+        creds: &Secrets,
+        id: &str,
+    ) -> Result<Option<bytes::Bytes>, Error> {
+        if !is_id(id, "vs_") {
+            return Err(Error::Internal(
+                "stored Stripe session id is malformed".into(),
+            ));
+        }
+        let url = &format!("{}/{id}", self.sessions());
+        let answer = self
+            .send(
+                Resend::Safe,
+                move || {
+                    self.transport
+                        .http()
+                        .get(url)
+                        .query(&super::verified::EXPAND.map(|e| ("expand[]", e)))
+                },
+                creds,
+            )
+            .await?;
+        match answer.status {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(answer.body)),
             s => Err(refused(s)),
         }
     }

@@ -12,13 +12,15 @@
 //! - a cancel Stripe refuses (400) is answered by reading the session: already canceled is done,
 //!   anything else is the app's conflict;
 //! - the hosted `url`'s format is not documented: any absolute http(s) URL of the API's scheme
-//!   is handed on.
+//!   is handed on;
+//! - the nested expansion `verified_outputs.dob` is answered for the gateway's key (`verified.rs`).
 
 mod adapter;
 pub mod client;
 pub mod input;
 mod settings;
 pub mod status;
+mod verified;
 pub mod webhook;
 
 pub use adapter::Stripe;

@@ -2,6 +2,7 @@
 //! lock over everything: each port method is atomic, as DynamoDB's conditional writes and
 //! transactions are. One file per capability, like the DynamoDB adapter.
 
+mod accesses;
 mod deliveries;
 mod idempotency;
 mod inspect;
@@ -53,6 +54,8 @@ struct Inner {
     /// (tenant, event id) -> event.
     events: BTreeMap<(String, String), Event>,
     outbound: BTreeMap<OutboundKey, OutboundRecord>,
+    /// (session id, access id) -> a read of the session's verified data.
+    accesses: BTreeMap<(String, String), crate::verified::DataAccess>,
     /// Every committed change, in commit order: the local server's stand-in for the table's
     /// stream (`MemoryStore::changes_after`).
     changes: Vec<Change>,
