@@ -117,9 +117,17 @@ struct Derive {
     seen: BTreeMap<&'static str, BTreeSet<Grant>>,
 }
 
+/// A key of the gateway's tenant that may read verified data (no key has that scope implied).
+const VERIFIED_DATA_KEY: &str = "idv_sk_test_iam_verified_data";
+
 impl Derive {
     async fn start() -> Derive {
-        let gw = Gateway::start_with(Backend::Dynamo, &[]).await;
+        let reader = idv::secrets::ApiKeyEntry {
+            tenant: idv_tests::TENANT.into(),
+            sha256: idv::http::auth::digest(VERIFIED_DATA_KEY),
+            scopes: idv::http::scopes::Scopes::parse(&["verified_data:read".into()]).unwrap(),
+        };
+        let gw = Gateway::start_with_keys(Backend::Dynamo, &[], vec![reader]).await;
         Derive {
             gw,
             needs: Needs::default(),
@@ -489,6 +497,48 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
         d.api(Function::GET_SESSION, Method::GET, path, &Value::Null, None)
             .await;
     }
+    // Verified data: a Passbase session approved, its data read live with a key that has the
+    // scope (the read recorded), and the records listed.
+    let vd_identity = passbase_support::new_identity(&d.gw, None).await;
+    let vd = d
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "passbase", "user_id": "user-i11", "identity_access_key": vd_identity}),
+            None,
+        )
+        .await;
+    passbase_support::act(&d.gw, &vd_identity, &["approve"], "none").await;
+    let vd_path = format!("/v1/sessions/{}", id_of(&vd));
+    d.api(
+        Function::GET_SESSION,
+        Method::GET,
+        &vd_path,
+        &Value::Null,
+        None,
+    )
+    .await;
+    let vd_auth = format!("Bearer {VERIFIED_DATA_KEY}");
+    let read = d
+        .call(
+            Duration::ZERO,
+            Function::GET_SESSION,
+            Method::GET,
+            &format!("{vd_path}/verified_data"),
+            &[("authorization", vd_auth.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(read["object"], "verified_data", "{read}");
+    d.api(
+        Function::GET_SESSION,
+        Method::GET,
+        &format!("{vd_path}/verified_data/accesses"),
+        &Value::Null,
+        None,
+    )
+    .await;
 
     // webhook-authento: a delivery, its duplicate, one about a user with no session (kept).
     for user in ["user-i1", "user-i1", "user-none"] {

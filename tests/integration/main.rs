@@ -29,4 +29,5 @@ mod store;
 mod stripe_flow;
 mod stripe_sim;
 mod tenancy;
+mod verified_data;
 mod webhooks;

@@ -16,6 +16,7 @@ pub use idv_local;
 
 pub mod capacity;
 pub mod faulty;
+pub mod logs;
 pub mod receiver;
 
 pub const TENANT: &str = "app-a";

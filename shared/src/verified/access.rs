@@ -29,7 +29,7 @@ pub struct DataAccess {
     /// Which API key of the tenant read (`key_id`), never the key or its whole digest.
     pub key_id: String,
     pub at: OffsetDateTime,
-    /// When the record may be deleted (`at` + `ACCESS_TTL`).
+    /// When the record may be deleted (`at` + `ACCESS_TTL`, in whole seconds: DynamoDB's TTL).
     pub expires_at: OffsetDateTime,
 }
 
@@ -43,7 +43,9 @@ impl DataAccess {
             tenant: tenant.to_owned(),
             key_id: key_id.to_owned(),
             at,
-            expires_at: at + ACCESS_TTL,
+            expires_at: (at + ACCESS_TTL)
+                .replace_nanosecond(0)
+                .unwrap_or(at + ACCESS_TTL),
         }
     }
 
@@ -78,6 +80,14 @@ mod tests {
         assert!(DataAccess::is_id(&a.id), "{}", a.id);
         assert!(a.id < b.id);
         assert_eq!(a.expires_at - a.at, ACCESS_TTL);
+        let late = DataAccess::new(
+            SessionId::generate(),
+            "a",
+            "k",
+            t + Duration::milliseconds(1500),
+        );
+        assert_eq!(late.expires_at.nanosecond(), 0);
+        assert!(ACCESS_TTL - (late.expires_at - late.at) < Duration::seconds(1));
         for bad in [
             "",
             "vda_",
