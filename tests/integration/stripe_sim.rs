@@ -244,7 +244,7 @@ async fn the_official_sdk_creates_retrieves_lists_and_cancels_sessions() {
             &json!(
                 gw.running
                     .stripe
-                    .person(&id)
+                    .person(id)
                     .expect("its person")
                     .date_of_birth
                     .0

@@ -37,7 +37,7 @@ pub async fn read(app: &App, caller: &Caller, id: &str) -> Result<Read, Error> {
         now: app.clock.now(),
     };
     let data = match adapter.verified_data(&cx, &session).await? {
-        VerifiedRead::Data(d) => d,
+        VerifiedRead::Data(d) => *d,
         VerifiedRead::Unavailable(why) => return Err(Error::Conflict(why.to_owned())),
     };
     let access = DataAccess::new(

@@ -94,7 +94,7 @@ impl DocumentType {
 
 /// What a provider's live read gave for a session the gateway holds as verified.
 pub enum VerifiedRead {
-    Data(VerifiedData),
+    Data(Box<VerifiedData>),
     /// The provider no longer reports the verification as verified, or withholds its data (it
     /// redacted it): why, in words an app may be shown (no value of the person's).
     Unavailable(&'static str),

@@ -90,7 +90,7 @@ pub(super) fn from_body(body: &[u8], vt: VerificationType) -> Result<VerifiedRea
             // example shows null); another form is left out.
             expiry_date: date_text(d.valid_until.as_deref()),
         });
-    Ok(VerifiedRead::Data(VerifiedData {
+    Ok(VerifiedRead::Data(Box::new(VerifiedData {
         person: Person {
             // The names as written on the document; Authento's `*En` transliterations are not
             // passed on (ASSUMPTION: the unsuffixed ones are the document's).
@@ -102,7 +102,7 @@ pub(super) fn from_body(body: &[u8], vt: VerificationType) -> Result<VerifiedRea
         document,
         email: None,
         phone: None,
-    }))
+    })))
 }
 
 const NOT_VERIFIED: &str = "Authento no longer reports this verification as verified";

@@ -75,7 +75,7 @@ pub(super) fn from_body(body: &[u8]) -> Result<VerifiedRead, Error> {
     let result = answer.result.unwrap_or_default();
     let p = result.person.unwrap_or_default();
     let address = p.address.unwrap_or_default();
-    Ok(VerifiedRead::Data(VerifiedData {
+    Ok(VerifiedRead::Data(Box::new(VerifiedData {
         person: Person {
             first_name: text(p.first_name.as_deref()),
             middle_name: None,
@@ -100,7 +100,7 @@ pub(super) fn from_body(body: &[u8]) -> Result<VerifiedRead, Error> {
         }),
         email: None,
         phone: None,
-    }))
+    })))
 }
 
 #[cfg(test)]

@@ -233,7 +233,7 @@ impl Adapter for Passbase {
                 "Passbase no longer reports this identity as approved",
             ));
         }
-        super::verified::from_body(&body).map(VerifiedRead::Data)
+        super::verified::from_body(&body).map(|d| VerifiedRead::Data(Box::new(d)))
     }
 
     /// What the document check concluded, never who the person is.

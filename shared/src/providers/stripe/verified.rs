@@ -138,7 +138,7 @@ pub(super) fn from_body(body: &[u8]) -> Result<VerifiedRead, Error> {
                 last4: None,
             })
         });
-    Ok(VerifiedRead::Data(VerifiedData {
+    Ok(VerifiedRead::Data(Box::new(VerifiedData {
         person: Person {
             first_name: text(o.first_name.as_deref()),
             middle_name: None,
@@ -163,7 +163,7 @@ pub(super) fn from_body(body: &[u8]) -> Result<VerifiedRead, Error> {
         }),
         email: text(o.email.as_deref()),
         phone: text(o.phone.as_deref()),
-    }))
+    })))
 }
 
 #[cfg(test)]
