@@ -82,7 +82,9 @@ fn check_route(method: &Method, r: &Route) {
         | Route::DeleteEndpoint { id }
         | Route::RotateEndpointSecret { id }
         | Route::GetEvent { id }
-        | Route::ResendEvent { id } => Some(id),
+        | Route::ResendEvent { id }
+        | Route::VerifiedData { id }
+        | Route::VerifiedDataAccesses { id } => Some(id),
         Route::ListUserSessions { user_id } | Route::ListUserReauthentications { user_id } => {
             Some(user_id)
         }
