@@ -300,6 +300,10 @@ async fn holds_its_promises(gw: &Gateway, logs: &Capture, v: &Verified, open: &s
         [&answers[1]["access_id"], &answers[0]["access_id"]],
         "newest first"
     );
+    assert_eq!(
+        listed[0]["at"], answers[1]["retrieved_at"],
+        "when it was read"
+    );
     for a in listed {
         assert_eq!(a["session_id"], v.id.as_str());
         assert_eq!(a["key_id"], &digest(READER)[..12]);

@@ -56,11 +56,11 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         caller.require(scope)?;
     }
     if let Route::VerifiedData { id } = route {
-        // Personal data: answered, never kept (views::verified_data says why it is no-store).
+        // Personal data: answered (no-store, as every answer), never kept.
         let read = verified_data::read(app, &caller, id).await?;
         return Ok(ApiResponse::json(
             StatusCode::OK,
-            &views::verified_data(&read, app.clock.now()),
+            &views::verified_data(&read),
         ));
     }
     let tenant = caller.tenant;

@@ -184,7 +184,7 @@ pub fn event(e: &Event, deliveries: Option<&[OutboundDelivery]>) -> Value {
 /// A read of verified data: the session it is of, what the provider verified (the one shape of
 /// docs/api.md#verified-data), and the id of the access record it left. Answered with
 /// `Cache-Control: no-store`, as every answer is.
-pub fn verified_data(read: &crate::flows::verified_data::Read, now: time::OffsetDateTime) -> Value {
+pub fn verified_data(read: &crate::flows::verified_data::Read) -> Value {
     let d = &read.data;
     json!({
         "object": "verified_data",
@@ -192,7 +192,8 @@ pub fn verified_data(read: &crate::flows::verified_data::Read, now: time::Offset
         "provider": read.session.provider.as_str(),
         "status": read.session.status.as_str(),
         "verified_at": read.verified_at.map(rfc3339),
-        "retrieved_at": rfc3339(now),
+        // When the provider was read: the time its access record holds.
+        "retrieved_at": rfc3339(read.access.at),
         "access_id": read.access.id,
         "person": d.person,
         "document": d.document,
