@@ -117,9 +117,20 @@ struct Derive {
     seen: BTreeMap<&'static str, BTreeSet<Grant>>,
 }
 
+const REDACT_KEY: &str = "idv_sk_test_iam_redact";
+
 impl Derive {
     async fn start() -> Derive {
-        let gw = Gateway::start_with(Backend::Dynamo, &[]).await;
+        // A key of the same tenant with the `redact` scope (never implied for the default key).
+        let doc = serde_json::json!({"fingerprint_key": "f".repeat(32), "api_keys": [{
+            "tenant": idv_tests::TENANT,
+            "sha256": idv::http::auth::digest(REDACT_KEY),
+            "scopes": ["redact"],
+        }]});
+        let keys = idv::secrets::SecretDoc::parse(&doc.to_string())
+            .expect("a valid secret document")
+            .api_keys;
+        let gw = Gateway::start_with_keys(Backend::Dynamo, &[], keys).await;
         Derive {
             gw,
             needs: Needs::default(),
@@ -412,6 +423,21 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
         None,
     )
     .await;
+    // A redaction: the user's sessions erased with what hangs on them.
+    let redacted = d
+        .call(
+            Duration::ZERO,
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/users/user-i8/redact",
+            &[
+                ("authorization", &format!("Bearer {REDACT_KEY}")),
+                ("content-type", "application/json"),
+            ],
+            "{}",
+        )
+        .await;
+    assert_eq!(redacted["object"], "list", "{redacted}");
 
     // get-session: a read, a fresh and a stale one, a Prove session with its events, a user's
     // sessions, a user's reauthentications.

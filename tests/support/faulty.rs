@@ -320,3 +320,19 @@ impl Outbox for FaultyStore {
         self.inner.due_outbound(shard, now, limit).await
     }
 }
+
+#[async_trait]
+impl Redactions for FaultyStore {
+    async fn write_redacted(
+        &self,
+        write: SessionWrite<'_>,
+        history: &[HistoryEntry],
+    ) -> StoreResult<Stored<Session>> {
+        self.fault(&write.session.id)?;
+        self.inner.write_redacted(write, history).await
+    }
+    async fn erase_dependents(&self, erasure: &Erasure) -> StoreResult<()> {
+        self.fault(&erasure.session_id)?;
+        self.inner.erase_dependents(erasure).await
+    }
+}

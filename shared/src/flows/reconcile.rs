@@ -168,8 +168,12 @@ async fn one(app: &App, session: Stored<Session>) -> Outcome {
     let before = session.status;
     let now = app.clock.now();
     let as_read = session.clone();
-    let result = if !session.status.is_terminal() && session.expires_at.is_some_and(|at| at <= now)
-    {
+    let result = if session.is_redacted() {
+        // A redaction to finish, or its provider deletion to try again: never a provider read.
+        super::redact::finish(app, session)
+            .await
+            .map(|_| Outcome::Refreshed { changed: false })
+    } else if !session.status.is_terminal() && session.expires_at.is_some_and(|at| at <= now) {
         expire_if_due(app, session).await.map(|s| {
             if s.status.is_terminal() && s.status != before {
                 Outcome::Expired

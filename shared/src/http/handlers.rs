@@ -97,18 +97,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             }
         },
         Route::CancelSession { id } => {
-            if !req.body.is_empty() {
-                // A body, if any, is a JSON object with no fields: any field is a mistake.
-                let fields: Vec<_> = json_object(req)?
-                    .keys()
-                    .map(|k| {
-                        FieldError::new(k, "unknown_field", "a cancel request takes no fields")
-                    })
-                    .collect();
-                if !fields.is_empty() {
-                    return Err(Error::InvalidRequest(fields));
-                }
-            }
+            no_fields(req)?;
             let idem = idempotency(req, &doc)?;
             let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
                 sessions::cancel(app, &tenant, id)
@@ -166,6 +155,23 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             Ok(ApiResponse::json(
                 StatusCode::OK,
                 &views::reauthentications(&list),
+            ))
+        }
+        Route::RedactSession { id } => {
+            no_fields(req)?;
+            let s = crate::flows::redact::redact_session(app, &tenant, id).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session(providers, &s, None),
+            ))
+        }
+        Route::RedactUser { user_id } => {
+            crate::input::user_id_param(user_id)?;
+            no_fields(req)?;
+            let list = crate::flows::redact::redact_user(app, &tenant, user_id).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::redacted_user(providers, &list),
             ))
         }
         Route::CreateEndpoint => {
@@ -272,5 +278,21 @@ fn json_object(req: &ApiRequest) -> Result<Map<String, Value>, Error> {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::BadRequest("the body must be a JSON object".into())),
         Err(_) => Err(Error::BadRequest("the body is not valid JSON".into())),
+    }
+}
+
+/// A body, if any, is a JSON object with no fields (cancel, redact): any field is a mistake.
+fn no_fields(req: &ApiRequest) -> Result<(), Error> {
+    if req.body.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<_> = json_object(req)?
+        .keys()
+        .map(|k| FieldError::new(k, "unknown_field", "this request takes no fields"))
+        .collect();
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(fields))
     }
 }

@@ -53,7 +53,7 @@ impl Function {
 }
 
 /// The routes of the session API, whatever the providers.
-const SESSION_ROUTES: [(&str, &str, Function); 7] = [
+const SESSION_ROUTES: [(&str, &str, Function); 9] = [
     ("POST", "/v1/sessions", Function::START_SESSION),
     ("POST", "/v1/sessions/{id}/cancel", Function::START_SESSION),
     ("GET", "/v1/sessions/{id}", Function::GET_SESSION),
@@ -64,6 +64,12 @@ const SESSION_ROUTES: [(&str, &str, Function); 7] = [
         "GET",
         "/v1/users/{user_id}/reauthentications",
         Function::GET_SESSION,
+    ),
+    ("POST", "/v1/sessions/{id}/redact", Function::START_SESSION),
+    (
+        "POST",
+        "/v1/users/{user_id}/redact",
+        Function::START_SESSION,
     ),
 ];
 
@@ -126,6 +132,12 @@ pub enum Route {
     ListUserReauthentications {
         user_id: String,
     },
+    RedactSession {
+        id: String,
+    },
+    RedactUser {
+        user_id: String,
+    },
     CreateEndpoint,
     ListEndpoints,
     GetEndpoint {
@@ -165,9 +177,11 @@ fn registration(name: &str) -> &'static Registration {
 impl Route {
     pub fn function(&self) -> Function {
         match self {
-            Route::StartSession | Route::CancelSession { .. } | Route::LinkSession { .. } => {
-                Function::START_SESSION
-            }
+            Route::StartSession
+            | Route::CancelSession { .. }
+            | Route::LinkSession { .. }
+            | Route::RedactSession { .. }
+            | Route::RedactUser { .. } => Function::START_SESSION,
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
@@ -203,6 +217,7 @@ impl Route {
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
             | Route::ListUserReauthentications { .. } => Scope::SessionsRead,
+            Route::RedactSession { .. } | Route::RedactUser { .. } => Scope::Redact,
             Route::CreateEndpoint
             | Route::UpdateEndpoint { .. }
             | Route::DeleteEndpoint { .. }
@@ -227,6 +242,8 @@ impl Route {
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
+            Route::RedactSession { .. } => "POST /v1/sessions/{id}/redact",
+            Route::RedactUser { .. } => "POST /v1/users/{user_id}/redact",
             Route::CreateEndpoint => "POST /v1/endpoints",
             Route::ListEndpoints => "GET /v1/endpoints",
             Route::GetEndpoint { .. } => "GET /v1/endpoints/{id}",
@@ -295,6 +312,12 @@ impl Route {
                     user_id: decode(user)?,
                 })
             }
+            ("POST", ["v1", "sessions", id, "redact"]) => {
+                Some(Route::RedactSession { id: decode(id)? })
+            }
+            ("POST", ["v1", "users", user, "redact"]) => Some(Route::RedactUser {
+                user_id: decode(user)?,
+            }),
             ("POST", ["v1", "endpoints"]) => Some(Route::CreateEndpoint),
             ("GET", ["v1", "endpoints"]) => Some(Route::ListEndpoints),
             ("GET", ["v1", "endpoints", id]) => Some(Route::GetEndpoint { id: decode(id)? }),

@@ -286,11 +286,33 @@ pub trait Outbox: Send + Sync {
     ) -> StoreResult<Vec<OutboundKey>>;
 }
 
-/// Every capability: what `App` holds.
-pub trait Store: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox {}
+/// Redaction: a session's personal data erased, with what hangs on it (`flows::redact`).
+#[async_trait]
+pub trait Redactions: Send + Sync {
+    /// Writes a session as a redaction leaves it (`write.session`, erased by the caller),
+    /// conditional on the version read like `update_session`, with its whole stored history
+    /// replaced by `history` (oldest first, as erased; `write.history`, the redaction's own
+    /// entry, last). Takes it out of the user index: its user's listings no longer find it.
+    async fn write_redacted(
+        &self,
+        write: SessionWrite<'_>,
+        history: &[HistoryEntry],
+    ) -> StoreResult<Stored<Session>>;
 
-impl<T: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox + ?Sized> Store
-    for T
+    /// Erases what hangs on a session being redacted (`Erasure`). Idempotent: a repeat after a
+    /// crash erases what is left, and erasing nothing is no error.
+    async fn erase_dependents(&self, erasure: &Erasure) -> StoreResult<()>;
+}
+
+/// Every capability: what `App` holds.
+pub trait Store:
+    Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox + Redactions
+{
+}
+
+impl<
+    T: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox + Redactions + ?Sized,
+> Store for T
 {
 }
 

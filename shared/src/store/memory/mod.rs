@@ -7,6 +7,7 @@ mod idempotency;
 mod inspect;
 mod journal;
 mod outbox;
+mod redactions;
 mod refs;
 mod sessions;
 
