@@ -23,6 +23,7 @@ mod prove_flow;
 mod prove_webhooks;
 mod provider_faults;
 mod reconcile;
+mod redaction;
 mod scopes;
 mod secrets;
 mod store;
