@@ -2,6 +2,7 @@
 
 mod authento_flow;
 mod concurrency;
+mod data_inventory;
 mod deadlines;
 mod docs;
 mod dynamodb_costs;
