@@ -15,6 +15,7 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod logging;
+pub mod metrics;
 pub mod providers;
 pub mod scheduled;
 pub mod secrets;

@@ -63,6 +63,13 @@ pub async fn run(app: Arc<App>) -> Summary {
     // Earliest first across shards.
     due.sort_by_key(|s| s.next_check_at);
     due.truncate(cfg.max_sessions);
+    // How late the most overdue session is: a lag that grows run after run is an alarm.
+    let lag = due
+        .first()
+        .and_then(|s| s.next_check_at)
+        .map_or(std::time::Duration::ZERO, |at| {
+            (now - at).try_into().unwrap_or_default()
+        });
     summary.due = due.len();
 
     let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
@@ -118,6 +125,16 @@ pub async fn run(app: Arc<App>) -> Summary {
         ms = summary.elapsed_ms,
         "reconcile run"
     );
+    crate::metrics::reconcile_run(&crate::metrics::ReconcileRun {
+        due: summary.due,
+        refreshed: summary.refreshed,
+        changed: summary.changed,
+        expired: summary.expired,
+        failed: summary.failed,
+        deferred: summary.deferred,
+        deliveries_failed: summary.deliveries.failed,
+        lag,
+    });
     summary
 }
 
