@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// What one run did: counts only (logged as one line, returned to the Lambda runtime).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -88,11 +89,15 @@ pub async fn run(app: Arc<App>) -> Summary {
             continue;
         }
         let app = app.clone();
-        tasks.spawn(async move {
-            let outcome = one(&app, session).await;
-            drop(permit);
-            outcome
-        });
+        // In the invocation's span: the task's log lines keep its requestId.
+        tasks.spawn(
+            async move {
+                let outcome = one(&app, session).await;
+                drop(permit);
+                outcome
+            }
+            .in_current_span(),
+        );
     }
     while let Some(done) = tasks.join_next().await {
         match done {
