@@ -662,3 +662,85 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     d.gw.stop().await;
 }
+
+/// Everything else a function's policies grant, outside the table: each function reads the one
+/// gateway secret (every function authenticates callers or checks webhooks with it, and calls
+/// providers with its credentials; `App::secrets`), with `secretsmanager:GetSecretValue` only, and
+/// is granted nothing else but the customer-managed key's use policy when there is one. A line
+/// added by hand (another action, another resource, a wildcard) or the secret's grant removed
+/// fails here.
+#[test]
+fn template_grants_each_function_the_gateway_secret_and_nothing_else_outside_the_table() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+        .expect("template.yaml");
+    let t: serde_norway::Value = serde_norway::from_str(&text).expect("template.yaml is YAML");
+    let secret: serde_norway::Value =
+        serde_norway::from_str("!If [CreateSecret, !Ref Secret, !Ref ExistingSecretArn]").unwrap();
+    let kms_use: serde_norway::Value =
+        serde_norway::from_str("!If [UseKmsKey, !Ref KmsUsePolicy, !Ref AWS::NoValue]").unwrap();
+    let mut problems = Vec::new();
+    let mut functions = 0;
+    for (_, r) in t["Resources"].as_mapping().expect("Resources") {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        functions += 1;
+        let name = r["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary");
+        let mut reads_secret = 0;
+        for policy in r["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            if policy.get("Statement").is_none() {
+                if *policy != kms_use {
+                    problems.push(format!(
+                        "{name}: a policy other than an inline one: {policy:?}"
+                    ));
+                }
+                continue;
+            }
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                let actions: Vec<&str> = match &st["Action"] {
+                    serde_norway::Value::String(a) => vec![a.as_str()],
+                    serde_norway::Value::Sequence(s) => {
+                        s.iter().filter_map(serde_norway::Value::as_str).collect()
+                    }
+                    other => {
+                        problems.push(format!("{name}: an Action of {other:?}"));
+                        continue;
+                    }
+                };
+                if st.get("NotAction").is_some() || st.get("NotResource").is_some() {
+                    problems.push(format!("{name}: a NotAction or NotResource statement"));
+                }
+                if st["Effect"].as_str() != Some("Allow") {
+                    problems.push(format!("{name}: a statement that is not Allow"));
+                }
+                if actions.iter().all(|a| a.starts_with("dynamodb:")) {
+                    continue; // the table: the test above
+                }
+                if actions == ["secretsmanager:GetSecretValue"] && st["Resource"] == secret {
+                    reads_secret += 1;
+                } else {
+                    problems.push(format!(
+                        "{name}: {actions:?} on {:?} (only the table and GetSecretValue on the gateway secret)",
+                        st["Resource"]
+                    ));
+                }
+            }
+        }
+        if reads_secret != 1 {
+            problems.push(format!(
+                "{name}: {reads_secret} grants of GetSecretValue on the gateway secret, not 1"
+            ));
+        }
+    }
+    assert!(
+        functions >= 8,
+        "only {functions} functions in template.yaml"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
