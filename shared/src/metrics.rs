@@ -16,6 +16,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const DEFAULT_NAMESPACE: &str = "idv-gateway";
 
+/// Every metric this module writes: the template's alarms and dashboard may read only these
+/// (tests/integration/observability.rs), and docs/operate.md lists them.
+pub const NAMES: &[&str] = &[
+    "SessionsStarted",
+    "SessionsDecided",
+    "ProviderCalls",
+    "ProviderErrors",
+    "ProviderLatency",
+    "WebhooksRejected",
+    "WebhooksDuplicated",
+    "ReconcileDue",
+    "ReconcileRefreshed",
+    "ReconcileChanged",
+    "ReconcileExpired",
+    "ReconcileFailed",
+    "ReconcileDeferred",
+    "ReconcileDeliveriesFailed",
+    "ReconcileLag",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Count,
@@ -277,6 +297,32 @@ mod tests {
         let doc = document("ns", 1, &[], &[&["Provider"]], &[("X", Unit::Count, 1.0)]);
         let caught = std::panic::catch_unwind(|| assert_emf(&doc));
         assert!(caught.is_err(), "assert_emf must refuse {doc}");
+    }
+
+    /// `NAMES` is exactly the names the helpers above write (read from this file's source).
+    #[test]
+    fn names_lists_every_metric_written() {
+        let source = include_str!("metrics.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        // Each `("Name", Unit::X, value)`, however rustfmt breaks its lines.
+        let mut written: Vec<&str> = code
+            .match_indices("Unit::")
+            .filter(|(i, _)| {
+                let after = &code[i + "Unit::".len()..];
+                after
+                    .trim_start_matches(char::is_alphabetic)
+                    .starts_with(',')
+            })
+            .filter_map(|(i, _)| {
+                let before = code[..i].trim_end().strip_suffix(',')?.trim_end();
+                let name = before.strip_suffix('"')?;
+                Some(&name[name.rfind('"')? + 1..])
+            })
+            .collect();
+        written.sort_unstable();
+        let mut names = NAMES.to_vec();
+        names.sort_unstable();
+        assert_eq!(written, names);
     }
 
     #[test]

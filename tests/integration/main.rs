@@ -11,6 +11,7 @@ mod iam;
 mod idempotency;
 mod never_lost;
 mod nevis_flow;
+mod observability;
 mod openapi;
 mod passbase_flow;
 mod passbase_support;
