@@ -9,6 +9,7 @@ import json
 import os
 import re
 import time
+import urllib.request
 
 import jwt
 import schemathesis
@@ -123,9 +124,68 @@ def distinct_idempotency_keys(case):
     headers[name] = "fuzz-" + h.hexdigest()[:32]
 
 
+# openapi.yaml's EndpointUrl pattern: `https://`, the host, then a path and query.
+ENDPOINT_URL = re.compile(
+    r"^https://([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*"
+    r"(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
+)
+ENDPOINT_HOST = re.compile(r"^https://[^/?]*")
+
+
+def endpoint_on_loopback(case):
+    """The local server sends every event to the endpoints registered, within a second: an endpoint
+    URL the fuzzer made up (`https://a.example/...`) would be resolved and dialled, reaching hosts
+    on the network. A well-formed URL keeps its path and query but its host becomes `localhost`
+    (still well-formed, so the case stays what it was; /etc/hosts answers it, and nothing listens
+    on its port 443, so deliveries fail at once and are retried). A malformed URL is left as
+    generated and must be refused."""
+    op = (case.operation.method.upper(), case.operation.path)
+    body = case.body
+    if (
+        op in (("POST", "/v1/endpoints"), ("PATCH", "/v1/endpoints/{id}"))
+        and isinstance(body, dict)
+        and isinstance(body.get("url"), str)
+        and ENDPOINT_URL.match(body["url"])
+    ):
+        body["url"] = ENDPOINT_HOST.sub("https://localhost", body["url"], count=1)
+
+
+# The most endpoints a tenant may have (shared/src/events/endpoints.rs MAX_ENDPOINTS).
+MAX_ENDPOINTS = 10
+
+
+def api(method, path):
+    """A call to the server under test, outside the fuzzer's cases (scripts/api-fuzz sets both)."""
+    req = urllib.request.Request(
+        os.environ["IDV_FUZZ_BASE_URL"] + path,
+        method=method,
+        headers={"Authorization": "Bearer " + os.environ["IDV_FUZZ_API_KEY"]},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def room_for_an_endpoint(case):
+    """A tenant has at most 10 endpoints, and the fuzzer creates far more: past the tenth, every
+    create would be a (correct, documented) 409, and neither the create's answer nor the
+    stateful phase's chains from it (read, change, rotate, delete) would be exercised again.
+    Before a schema-valid create, the oldest endpoint goes when there are 10 already. The 409
+    itself stays covered by tests/integration/openapi.rs."""
+    if (case.operation.method.upper(), case.operation.path) != ("POST", "/v1/endpoints"):
+        return
+    if case.meta is None or case.meta.generation.mode != "positive":
+        return
+    endpoints = (api("GET", "/v1/endpoints") or {}).get("data") or []
+    if len(endpoints) >= MAX_ENDPOINTS:
+        api("DELETE", "/v1/endpoints/" + endpoints[0]["id"])  # oldest first
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     prove_sandbox_number(case)
+    endpoint_on_loopback(case)
+    room_for_an_endpoint(case)
     distinct_idempotency_keys(case)
     sign_webhook(case)
 
@@ -147,20 +207,25 @@ def prove_sandbox_number(case):
         body["phone_number"] = SANDBOX_NA if na else SANDBOX_EU
 
 
+# Schema-valid values the server must refuse because of whose they are, as openapi.yaml documents:
+# a cursor the listing did not hand out, an endpoint id of no endpoint of the tenant's.
+REFUSED_FOR_WHOSE = {
+    ("GET", "/v1/users/{user_id}/sessions"): "cursor",
+    ("POST", "/v1/events/{id}/resend"): "endpoint_id",
+}
+
+
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
     """Cursors are opaque and bound to the listing that handed them out: a schema-valid cursor the
-    fuzzer made up is refused with 400 naming `cursor`, as openapi.yaml documents. Only that
-    refusal is dropped; any other 400 of a schema-valid listing request still fails the run."""
-    if (
-        failure.code == "ST202"
-        and (case.operation.method.upper(), case.operation.path)
-        == ("GET", "/v1/users/{user_id}/sessions")
-        and response.status_code == 400
-    ):
+    fuzzer made up is refused with 400 naming `cursor`; a resend to an `endpoint_id` the tenant does
+    not have is refused with 400 naming `endpoint_id`. Only those refusals are dropped; any other
+    400 of a schema-valid request still fails the run."""
+    field = REFUSED_FOR_WHOSE.get((case.operation.method.upper(), case.operation.path))
+    if failure.code == "ST202" and field and response.status_code == 400:
         try:
             errors = response.json().get("errors") or []
         except ValueError:
             return True
-        return not (errors and all(e.get("field") == "cursor" for e in errors))
+        return not (errors and all(e.get("field") == field for e in errors))
     return True

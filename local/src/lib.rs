@@ -4,6 +4,7 @@
 //! by default; DynamoDB (Local) on request.
 
 mod demo;
+pub mod feed;
 mod gateway;
 pub mod sandbox;
 
@@ -62,6 +63,10 @@ pub struct Options {
     /// Runs `reconcile` in the background this often (as EventBridge does every minute);
     /// `None`: never (tests call it themselves).
     pub reconcile_every: Option<std::time::Duration>,
+    /// Reads committed changes into outbound events and sweeps due deliveries this often (as the
+    /// table's stream and notify's schedule do in AWS); `None`: never (tests call
+    /// `Running::pump_events`).
+    pub notify_every: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -79,6 +84,7 @@ impl Default for Options {
             secrets_file: None,
             nevis_processing_ms: 0,
             reconcile_every: None,
+            notify_every: None,
         }
     }
 }
@@ -99,9 +105,12 @@ pub struct Running {
     pub secrets: SecretDoc,
     /// The gateway's store as tests look at it (its history, its deliveries' states).
     pub inspect: Arc<dyn Inspect>,
+    /// Committed changes as the notify code reads them (the table's stream, or the memory log).
+    pub feed: Arc<tokio::sync::Mutex<feed::Feed>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     reconcile: Option<tokio::task::JoinHandle<()>>,
+    notify: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -109,16 +118,36 @@ impl Running {
         if let Some(r) = self.reconcile.take() {
             r.abort();
         }
+        if let Some(n) = self.notify.take() {
+            n.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
     }
 
+    /// What notify does in AWS, once: the changes committed since the last pump become events
+    /// (their deliveries attempted), then every due delivery is attempted.
+    pub async fn pump_events(&self) -> Result<feed::Pumped, String> {
+        pump(&self.app, &self.feed).await
+    }
+
     /// Serves until the task ends (Ctrl-C handling is the caller's).
     pub async fn wait(self) {
         let _ = self.task.await;
     }
+}
+
+async fn pump(
+    app: &Arc<App>,
+    feed: &tokio::sync::Mutex<feed::Feed>,
+) -> Result<feed::Pumped, String> {
+    let pumped = feed.lock().await.pump(app).await?;
+    idv::events::deliver::sweep(app)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(pumped)
 }
 
 fn random(prefix: &str) -> String {
@@ -233,6 +262,8 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         ("IDV_SECRETS_FILE", "(inline)".to_owned()),
         // The simulators are served over plain http on loopback.
         ("IDV_ALLOW_HTTP_PROVIDERS", "true".to_owned()),
+        // A developer's event receiver runs on their machine (plain http, loopback only).
+        ("IDV_OUTBOUND_ALLOW_LOOPBACK", "true".to_owned()),
         ("IDV_AUTHENTO_API_URL", format!("{sandbox}/v1")),
         ("IDV_AUTHENTO_VERIFY_URL", sandbox.clone()),
         ("IDV_AUTHENTO_ISSUER", "localhost".to_owned()),
@@ -260,21 +291,31 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     let mut config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     config.secrets = SecretsLocation::Inline;
 
-    let (store, inspect): (Arc<dyn Store>, Arc<dyn Inspect>) = match &opts.store {
+    let (store, inspect, feed): (Arc<dyn Store>, Arc<dyn Inspect>, feed::Feed) = match &opts.store {
         StoreChoice::Memory => {
             let store = Arc::new(MemoryStore::new());
-            (store.clone(), store)
+            let feed = feed::Feed::Memory {
+                store: store.clone(),
+                seen: 0,
+            };
+            (store.clone(), store, feed)
         }
         StoreChoice::DynamoDb { endpoint, table } => {
             let client = dynamodb_client(endpoint).await;
-            ensure_table(&client, table).await?;
+            let stream_arn = ensure_table(&client, table).await?;
             config.store = idv::config::StoreKind::DynamoDb {
                 table: table.clone(),
             };
+            let feed = feed::Feed::Dynamo {
+                client: streams_client(endpoint).await,
+                stream_arn,
+                shards: Default::default(),
+            };
             let store = Arc::new(DynamoStore::new(client, table.clone()));
-            (store.clone(), store)
+            (store.clone(), store, feed)
         }
     };
+    let feed = Arc::new(tokio::sync::Mutex::new(feed));
     let app = Arc::new(App::new(
         config.clone(),
         store,
@@ -360,6 +401,20 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             }
         })
     });
+    // What the table's stream and notify's schedule do in AWS.
+    let notify = opts.notify_every.map(|every| {
+        let (app, feed) = (app.clone(), feed.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = pump(&app, &feed).await {
+                    tracing::warn!(error = %e, "notify pump failed; retried next tick");
+                }
+            }
+        })
+    });
     Ok(Running {
         addr,
         base_url,
@@ -372,14 +427,20 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         stripe: stripe_sim,
         secrets,
         inspect,
+        feed,
         shutdown: Some(tx),
         task,
         reconcile,
+        notify,
     })
 }
 
 /// A client for DynamoDB Local: the endpoint given, dummy credentials unless real ones are set.
 pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&local_aws(endpoint).await)
+}
+
+async fn local_aws(endpoint: &str) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(
@@ -394,12 +455,22 @@ pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
             "idv-local",
         ));
     }
-    aws_sdk_dynamodb::Client::new(&loader.load().await)
+    loader.load().await
 }
 
-async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
+/// A DynamoDB Streams client for the same endpoint (DynamoDB Local serves both).
+pub async fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    aws_sdk_dynamodbstreams::Client::new(&local_aws(endpoint).await)
+}
+
+/// Creates the table if it does not exist (a table of an earlier start gets its stream
+/// switched on); answers its stream's ARN.
+async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<String, String> {
     match idv::store::create_table(client, table).await {
-        Ok(()) | Err(SchemaError::Exists) => Ok(()),
-        Err(e) => Err(format!("table {table}: {e}")),
+        Ok(()) | Err(SchemaError::Exists) => {}
+        Err(e) => return Err(format!("table {table}: {e}")),
     }
+    idv::store::ensure_stream(client, table)
+        .await
+        .map_err(|e| format!("table {table}: {e}"))
 }

@@ -71,6 +71,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     }
     opts.reconcile_every =
         (reconcile_secs > 0).then(|| std::time::Duration::from_secs(reconcile_secs));
+    // Outbound events arrive within a second, as the table's stream brings them in AWS.
+    opts.notify_every = Some(std::time::Duration::from_secs(1));
     if let Some(endpoint) = endpoint {
         opts.store = StoreChoice::DynamoDb { endpoint, table };
     }
@@ -142,6 +144,10 @@ Try:
   # Nevis: start a session, open client.start_url in a browser and complete the capture
   curl -s -X POST $IDV/v1/sessions -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \
        -d '{{\"provider\":\"nevis\",\"user_id\":\"user-42\"}}'
+  # Outbound events (docs/events.md): register a receiver on this machine (plain http to
+  # loopback is allowed here only); every session change arrives within a second
+  curl -s -X POST $IDV/v1/endpoints -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\
+       -d '{{\"url\":\"http://127.0.0.1:9000/events\"}}'
 "
     );
     tokio::select! {

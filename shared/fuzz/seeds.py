@@ -87,6 +87,17 @@ for tenant, user, ns in [("t", "u", 1_800_000_000_123_456_789), ("my-app", "user
     raw = f"v1|{ns}|ses_abcdefghijklmnopqrstuvwxyz|{tag}".encode()
     add("cursor", nul(tenant, user, base64.urlsafe_b64encode(raw).rstrip(b"=")))
 
+# Endpoint URLs: good ones, and each kind the guard refuses.
+for u in ["https://hooks.example.com/idv", "http://127.0.0.1:9000/events", "https://10.0.0.1/x",
+          "https://[::ffff:10.0.0.1]/x", "http://169.254.169.254/latest", "https://user:pw@example.com/",
+          "https://2130706433/", "https://localhost./x", "https://[fe80::1%25eth0]/"]:
+    add("endpoint_url", u)
+
+# Stream images: those of the notify sample event.
+stream = json.load(open(os.path.join(events_dir, "notify.stream.json")))
+for record in stream["Records"]:
+    add("stream_record", json.dumps(record["dynamodb"]["NewImage"]))
+
 for target, items in seeds.items():
     d = os.path.join(out, target)
     os.makedirs(d, exist_ok=True)

@@ -17,6 +17,8 @@ pub struct App {
     /// once per container, shared by its invocations.
     pub providers: Providers,
     pub clock: Arc<dyn Clock>,
+    /// Sends outbound events (`events::send::Post`): the SSRF-guarded sender, or a test's.
+    pub outbound: Arc<dyn crate::events::send::Post>,
 }
 
 impl App {
@@ -105,12 +107,17 @@ impl App {
                 .collect(),
         );
         let secrets = SecretsCache::with_policy(secrets, config.secrets_policy, clock.clone());
+        let outbound = Arc::new(crate::outbound::Sender::production(
+            config.outbound.policy(),
+            config.outbound.timeout,
+        ));
         App {
             config,
             store,
             secrets,
             providers,
             clock,
+            outbound,
         }
     }
 }

@@ -59,6 +59,26 @@ impl SecretsPolicy {
     }
 }
 
+/// Outbound events' delivery (docs/events.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundConfig {
+    /// Endpoints may be plain `http` on loopback (the local server: a receiver on the
+    /// developer's machine). Never in a deployment: there only public `https` endpoints.
+    pub allow_loopback: bool,
+    /// One delivery attempt, resolution to last byte read.
+    pub timeout: Duration,
+}
+
+impl OutboundConfig {
+    pub fn policy(&self) -> crate::outbound::Policy {
+        if self.allow_loopback {
+            crate::outbound::Policy::Local
+        } else {
+            crate::outbound::Policy::Production
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub store: StoreKind,
@@ -79,6 +99,7 @@ pub struct Config {
     pub dedupe_ttl: Duration,
     pub idempotency_ttl: Duration,
     pub reconcile: ReconcileConfig,
+    pub outbound: OutboundConfig,
     /// Each provider's own settings, read by its registration (`providers::ALL`).
     pub providers: ProviderSettingsSet,
 }
@@ -196,6 +217,10 @@ impl Config {
                 concurrency: env.num("IDV_RECONCILE_CONCURRENCY", 8, 1, 64)? as usize,
                 // Lambda's longest timeout is 900 s; the run must end well inside it.
                 budget: env.secs("IDV_RECONCILE_BUDGET_SECONDS", 40, 1, 840)?,
+            },
+            outbound: OutboundConfig {
+                allow_loopback: env.flag("IDV_OUTBOUND_ALLOW_LOOPBACK")?,
+                timeout: env.millis("IDV_OUTBOUND_TIMEOUT_MS", 10_000, 500, 30_000)?,
             },
             providers,
         })

@@ -92,7 +92,7 @@ pub fn instant_of(deadline: SystemTime, function: Function) -> Instant {
 /// Each function's `Timeout` in template.yaml (tests/integration/deadlines.rs keeps them equal);
 /// the local server uses it where Lambda would give the invocation's deadline.
 pub fn function_timeout(function: Function) -> Duration {
-    if function == Function::RECONCILE {
+    if function == Function::RECONCILE || function == Function::NOTIFY {
         Duration::from_secs(60)
     } else if provider_operations(function) > 1 {
         // A start may make two provider calls in a row (Prove: its flow, then the identity).

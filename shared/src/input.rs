@@ -3,7 +3,7 @@
 
 use crate::Error;
 use crate::error::FieldError;
-use crate::session::is_valid_user_id;
+use crate::session::{Metadata, is_valid_user_id};
 use serde_json::{Map, Value};
 
 const USER_ID_RULE: &str = "1-128 chars of [A-Za-z0-9._:@-]";
@@ -25,6 +25,72 @@ pub fn user_id(body: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Optio
             None
         }
     }
+}
+
+/// `metadata` bounds, as Stripe's: at most this many keys...
+pub const METADATA_MAX_KEYS: usize = 20;
+/// ...each of 1 to this many characters...
+pub const METADATA_MAX_KEY_CHARS: usize = 40;
+/// ...each value a string of at most this many characters.
+pub const METADATA_MAX_VALUE_CHARS: usize = 500;
+
+/// The body's optional `metadata` (docs/api.md#metadata): an object of short strings, empty when
+/// absent or null. Each bad part is collected in `errors`, named `metadata` or `metadata.<key>`.
+pub fn metadata(body: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Metadata {
+    let mut out = Metadata::new();
+    let object = match body.get("metadata") {
+        None | Some(Value::Null) => return out,
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "metadata",
+                "invalid_type",
+                "an object of string values",
+            ));
+            return out;
+        }
+    };
+    let before = errors.len();
+    if object.len() > METADATA_MAX_KEYS {
+        errors.push(FieldError::new(
+            "metadata",
+            "invalid_value",
+            format!("at most {METADATA_MAX_KEYS} keys"),
+        ));
+    }
+    let mut bad_key = false;
+    for (key, value) in object {
+        let chars = key.chars().count();
+        if !(1..=METADATA_MAX_KEY_CHARS).contains(&chars) {
+            // Named `metadata`, not by the key: a key of any length is not echoed back; and
+            // said once, however many keys are bad.
+            if !bad_key {
+                errors.push(FieldError::new(
+                    "metadata",
+                    "invalid_value",
+                    format!("keys are 1-{METADATA_MAX_KEY_CHARS} characters"),
+                ));
+            }
+            bad_key = true;
+            continue;
+        }
+        let field = format!("metadata.{key}");
+        match value {
+            Value::String(v) if v.chars().count() <= METADATA_MAX_VALUE_CHARS => {
+                out.insert(key.clone(), v.clone());
+            }
+            Value::String(_) => errors.push(FieldError::new(
+                field,
+                "invalid_value",
+                format!("at most {METADATA_MAX_VALUE_CHARS} characters"),
+            )),
+            _ => errors.push(FieldError::new(field, "invalid_type", "a string")),
+        }
+    }
+    if errors.len() > before {
+        out.clear();
+    }
+    out
 }
 
 /// A `{user_id}` path parameter.
@@ -69,6 +135,42 @@ mod tests {
         let codes: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
         assert_eq!(codes, ["required", "invalid_format"]);
         assert!(user_id_param("a/b").is_err());
+    }
+
+    #[test]
+    fn metadata_is_bounded_like_stripes() {
+        let parse = |v: Value| {
+            let mut errors = Vec::new();
+            let m = metadata(json!({ "metadata": v }).as_object().unwrap(), &mut errors);
+            let fields: Vec<String> = errors.into_iter().map(|e| e.field).collect();
+            (m, fields)
+        };
+        let (m, fields) = parse(json!({"order": "A-1", "k": ""}));
+        assert!(fields.is_empty());
+        assert_eq!(m.get("order").map(String::as_str), Some("A-1"));
+        assert!(parse(Value::Null).0.is_empty());
+        let max: Map<String, Value> = (0..20).map(|i| (format!("k{i}"), json!("v"))).collect();
+        assert_eq!(parse(Value::Object(max.clone())).0.len(), 20);
+        let mut over = max;
+        over.insert("k20".into(), json!("v"));
+        assert_eq!(parse(Value::Object(over)).1, ["metadata"]);
+        assert_eq!(parse(json!({ "x".repeat(41): "v" })).1, ["metadata"]);
+        assert_eq!(
+            parse(json!({ "": "v", "y".repeat(41): "w" })).1,
+            ["metadata"]
+        );
+        assert!(
+            parse(json!({ "é".repeat(40): "ü".repeat(500) }))
+                .1
+                .is_empty()
+        );
+        assert_eq!(
+            parse(json!({ "a": "x".repeat(501), "ok": "fine" })),
+            (Metadata::new(), vec!["metadata.a".to_owned()])
+        );
+        assert_eq!(parse(json!({ "n": 1 })).1, ["metadata.n"]);
+        assert_eq!(parse(json!(["a"])).1, ["metadata"]);
+        assert_eq!(parse(json!("a=b")).1, ["metadata"]);
     }
 
     #[test]

@@ -35,3 +35,41 @@ pub async fn run_reconcile() -> Result<(), LambdaError> {
     }))
     .await
 }
+
+/// What `functions/notify`'s main calls. Two triggers, one function: a DynamoDB stream batch
+/// (`Records`) stores and sends the events of committed changes and answers which records to
+/// retry (partial batch responses); an EventBridge schedule sweeps the due deliveries.
+pub async fn run_notify() -> Result<(), LambdaError> {
+    let app = App::for_lambda().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let app = app.clone();
+        async move { Ok::<_, LambdaError>(notify_event(&app, &event.payload).await) }
+    }))
+    .await
+}
+
+/// One invocation of `notify`, whatever triggered it.
+pub async fn notify_event(
+    app: &std::sync::Arc<App>,
+    payload: &serde_json::Value,
+) -> serde_json::Value {
+    if payload.get("Records").is_some() {
+        return crate::events::notify::on_stream_event(app, payload).await;
+    }
+    match crate::events::deliver::sweep(app).await {
+        Ok(r) => {
+            tracing::info!(
+                delivered = r.delivered,
+                retrying = r.retrying,
+                failed = r.failed,
+                "sweep"
+            );
+            serde_json::json!({"delivered": r.delivered, "retrying": r.retrying, "failed": r.failed, "skipped": r.skipped})
+        }
+        // Nothing is lost: what was due stays due for the next run.
+        Err(e) => {
+            tracing::warn!(error = %e, "sweep stopped");
+            serde_json::json!({"error": e.to_string()})
+        }
+    }
+}

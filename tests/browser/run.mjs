@@ -213,7 +213,7 @@ const tests = {
     const page = await openDemo(context);
     const id = await startSession(page, t, 'prove', 'browser-prove-late', (p) => p.getByLabel('Possession check').selectOption('desktop'));
     await page.getByRole('button', { name: 'Ignore the SMS (possession times out)' }).click();
-    await expectStatus(page, t, id, 'expired', { last_error: 'possession_timeout' });
+    await expectStatus(page, t, id, 'expired', { last_error: 'expired' });
   },
 
   async 'nevis: consent and capture on the welcome page -> verified'(context) {
@@ -233,7 +233,7 @@ const tests = {
     const popup = await openHosted(page, t, 'welcome-page');
     await popup.getByLabel('Why the capture fails').selectOption('FACE_MISMATCH');
     await press(popup, t, 'Fail the capture', 'capture-failed');
-    await expectStatus(page, t, id, 'failed', { last_error: 'FACE_MISMATCH' });
+    await expectStatus(page, t, id, 'failed', { last_error: 'selfie_mismatch' });
   },
 
   async 'passbase: the button stand-in, onFinish links, Passbase approves -> verified'(context) {
@@ -256,7 +256,7 @@ const tests = {
     const id = await startSession(page, t, 'passbase', 'browser-passbase-no');
     await page.getByRole('button', { name: 'Verify with Passbase (stand-in button)' }).click();
     await page.getByRole('button', { name: 'Passbase declines' }).click();
-    await expectStatus(page, t, id, 'failed', { last_error: 'declined' });
+    await expectStatus(page, t, id, 'failed', { last_error: 'rejected' });
   },
 
   async 'stripe: every check passes on the hosted page -> verified'(context) {

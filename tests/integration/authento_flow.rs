@@ -74,6 +74,8 @@ async fn a_rejection_fails_the_session_with_a_reason_and_a_reset_is_applied_from
     let s = gw.get(&format!("/v1/sessions/{id}?refresh=false")).await;
     assert_eq!(s.body["status"], "failed");
     assert_eq!(s.body["last_error"]["code"], "rejected");
+    assert_eq!(s.body["last_error"]["provider_code"], "REJECTED");
+    assert_eq!(s.body["last_error"]["retryable"], false);
     // Authento resets the user: its API now says UNVERIFIED, so the decision is overturned.
     gw.authento("user-7", "POA", "reset", true).await;
     let s = gw.get(&format!("/v1/sessions/{id}?refresh=false")).await;
@@ -174,6 +176,60 @@ async fn a_second_token_reuses_the_open_session_and_a_new_one_follows_a_terminal
         .collect();
     assert_eq!(ids.len(), 3);
     assert_eq!(ids[0], sid(&third.body), "newest first");
+    gw.stop().await;
+}
+
+/// A JWT's claims, undecoded by any key (the test reads what the page would be handed).
+fn claims(token: &Value) -> Value {
+    use base64::Engine;
+    let payload = token.as_str().expect("a token").split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_reused_session_answers_a_token_for_the_requests_user_type_and_lang() {
+    let gw = gateway().await;
+    let ask = |ut: Option<&str>, lang: Option<&str>, key: Option<&str>| {
+        let mut body = json!({"user_id": "user-ul", "verification_type": "BASIC"});
+        if let Some(ut) = ut {
+            body["user_type"] = json!(ut);
+        }
+        if let Some(lang) = lang {
+            body["lang"] = json!(lang);
+        }
+        let mut req = gw.http.post(gw.url("/v1/tokens")).bearer_auth(&gw.key);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        gw.send(req.json(&body))
+    };
+    let first = ask(Some("INDIVIDUAL"), Some("en"), None).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let c = claims(&first.body["token"]);
+    assert_eq!((&c["ut"], &c["lang"]), (&json!("INDIVIDUAL"), &json!("en")));
+
+    // The same open session, its token signed for what this request asks.
+    let second = ask(Some("CORPORATE"), Some("de"), Some("k-ul")).await;
+    assert_eq!(sid(&second.body), sid(&first.body));
+    let c = claims(&second.body["token"]);
+    assert_eq!((&c["ut"], &c["lang"]), (&json!("CORPORATE"), &json!("de")));
+    assert_eq!(c["vt"], "BASIC", "the session's track");
+    // The hosted page gets them (the simulator checks the token with the JWT secret).
+    let page = gw
+        .send(gw.http.get(second.body["verify_url"].as_str().unwrap()))
+        .await;
+    assert_eq!(page.status, 200);
+    // A replay of the reusing request answers the same token, whatever came between.
+    let between = ask(None, None, None).await;
+    let c = claims(&between.body["token"]);
+    assert!(c.get("ut").is_none() && c.get("lang").is_none(), "{c}");
+    let replay = ask(Some("CORPORATE"), Some("de"), Some("k-ul")).await;
+    assert_eq!(replay.body["token"], second.body["token"]);
     gw.stop().await;
 }
 

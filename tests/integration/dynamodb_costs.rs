@@ -716,3 +716,80 @@ async fn a_sessions_history_is_one_read_of_its_item() {
     h.record("session history");
     c.gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_one_write_and_one_per_endpoint_with_two_per_attempt() {
+    let c = Counted::start(&[]).await;
+    let start = |user: &str| json!({"provider": "nevis", "user_id": user});
+    let s = c
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &start("user-c14"),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    // notify, the batch with that creation: the tenant's endpoints (none), the event.
+    let pump = || async {
+        c.calls.reset();
+        c.units.reset();
+        // The stream's records of the start (the session, its ref): one change.
+        c.gw.running.feed.lock().await.pump(&c.app).await.unwrap();
+        Cost {
+            status: 200,
+            body: Value::Null,
+            ops: c.calls.counts(),
+            units: c.units.units(),
+        }
+    };
+    let none = pump().await;
+    assert_eq!(none.ops, ops(&[("PutItem", 1), ("Query", 1)]));
+    none.record("outbound event, no endpoint");
+
+    // With an endpoint: the event and its delivery in one transaction, then the attempt's lease
+    // and its record.
+    let rx = idv_tests::receiver::Receiver::start().await;
+    let e = c
+        .api(
+            Function::EVENTS_API,
+            Method::POST,
+            "/v1/endpoints",
+            &json!({"url": rx.url}),
+        )
+        .await;
+    assert_eq!(e.status, 201, "{}", e.body);
+    c.api(
+        Function::START_SESSION,
+        Method::POST,
+        "/v1/sessions",
+        &start("user-c15"),
+    )
+    .await;
+    let one = pump().await;
+    assert_eq!(rx.received().len(), 1);
+    assert_eq!(
+        one.ops,
+        ops(&[
+            ("PutItem", 1),
+            ("Query", 1),
+            ("TransactWriteItems", 1),
+            ("UpdateItem", 1)
+        ])
+    );
+    one.record("outbound event, one endpoint, delivered");
+
+    // The schedule's sweep with nothing due: one query per shard of the retry index.
+    c.calls.reset();
+    c.units.reset();
+    idv::events::deliver::sweep(&c.app).await.unwrap();
+    let sweep = Cost {
+        status: 200,
+        body: Value::Null,
+        ops: c.calls.counts(),
+        units: c.units.units(),
+    };
+    assert_eq!(sweep.ops, ops(&[("Query", 16)]));
+    sweep.record("outbound sweep, nothing due");
+    c.gw.stop().await;
+}

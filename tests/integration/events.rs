@@ -265,6 +265,53 @@ fn expectations() -> Vec<Expect> {
             status: 200,
             facts: |b| assert_eq!(b, &json!({"received": true, "duplicate": false})),
         },
+        // Not HTTP: a batch of the table's stream, as Lambda delivers it. The session record
+        // becomes one stored event (the test counts them: `stored`), the ref record nothing.
+        Expect {
+            file: "notify.stream.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| {
+                assert_eq!(b["batchItemFailures"], json!([]), "{b}");
+                assert_eq!(b["stored"], json!(["session.created"]), "{b}");
+            },
+        },
+        Expect {
+            file: "notify.scheduled.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| assert_eq!(b["failed"], 0, "{b}"),
+        },
+        Expect {
+            file: "events-api.list-events.json",
+            before: Before::Nothing,
+            status: 200,
+            facts: |b| {
+                assert_eq!(b["object"], "list", "{b}");
+                let data = b["data"].as_array().expect("data");
+                assert!(
+                    data.iter()
+                        .any(|e| e["session_id"] == "ses_eventsample000000000000003"),
+                    "the stream sample's event is listed: {b}"
+                );
+            },
+        },
+        // After the stream sample: an endpoint created earlier would be sent its event.
+        Expect {
+            file: "events-api.create-endpoint.json",
+            before: Before::Nothing,
+            status: 201,
+            facts: |b| {
+                assert_eq!(b["object"], "webhook_endpoint", "{b}");
+                assert_eq!(b["enabled"], true, "{b}");
+                assert!(
+                    b["secret"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("whsec_")),
+                    "{b}"
+                );
+            },
+        },
         // The `$default` route (template.yaml): a method the path does not serve.
         Expect {
             file: "get-session.unknown-route.json",
@@ -298,7 +345,7 @@ fn function_of(file: &str) -> Function {
     routes()
         .into_iter()
         .map(|(_, _, f)| f)
-        .chain([Function::RECONCILE]) // scheduled, not routed
+        .chain([Function::RECONCILE, Function::NOTIFY]) // not routed
         .find(|f| f.binary() == binary)
         .unwrap_or_else(|| panic!("events/{file}: no function has the binary {binary:?}"))
 }
@@ -319,6 +366,26 @@ async fn invoke(app: &Arc<idv::App>, file: &str) -> (u16, Value) {
         assert_eq!(event["detail-type"], "Scheduled Event", "events/{file}");
         let summary = idv::flows::reconcile::handle_scheduled_event(app.clone(), event).await;
         return (200, serde_json::to_value(summary).expect("a summary"));
+    }
+    if function_of(file) == Function::NOTIFY {
+        // What `idv::scheduled::run_notify` does with the runtime's payload.
+        let event: Value =
+            serde_json::from_str(&raw).unwrap_or_else(|e| panic!("events/{file} is not JSON: {e}"));
+        let mut answer = idv::scheduled::notify_event(app, &event).await;
+        if event.get("Records").is_some() {
+            // What the batch stored, beside the answer Lambda reads.
+            let filter = idv::store::EventFilter::default();
+            let (stored, _) = app
+                .store
+                .list_events(TENANT, &filter, 100, None)
+                .await
+                .unwrap();
+            answer["stored"] = stored
+                .iter()
+                .map(|e| json!(e.event_type.as_str()))
+                .collect();
+        }
+        return (200, answer);
     }
     let req = lambda_http::request::from_str(&raw)
         .unwrap_or_else(|e| panic!("events/{file} is not an API Gateway event: {e}"));

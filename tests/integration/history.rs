@@ -102,3 +102,98 @@ async fn a_sessions_history_is_newest_first_with_its_sources_and_only_its_tenant
     assert_eq!(wrong.status, 405, "{:?}", wrong.body);
     gw.stop().await;
 }
+
+/// The history's changes as (status, source, reason, provider_event), newest first.
+async fn changes(gw: &Gateway, id: &str) -> Vec<(String, String, String, String)> {
+    let h = gw.get(&format!("/v1/sessions/{id}/history")).await;
+    assert_eq!(h.status, 200, "{:?}", h.body);
+    let word = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    h.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                word(&e["status"]),
+                word(&e["source"]),
+                word(&e["reason"]),
+                word(&e["provider_event"]),
+            )
+        })
+        .collect()
+}
+
+fn change(
+    status: &str,
+    source: &str,
+    reason: &str,
+    event: &str,
+) -> (String, String, String, String) {
+    (status.into(), source.into(), reason.into(), event.into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_webhook_names_its_event_in_the_history() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+
+    // Authento: each event makes the gateway read the user; the change it made carries the name.
+    let t = gw.issue_token("user-he", "BASIC").await;
+    let id = t.body["session"]["id"].as_str().unwrap().to_owned();
+    for action in ["open", "submit", "reject"] {
+        gw.authento("user-he", "BASIC", action, true).await;
+    }
+    assert_eq!(
+        changes(&gw, &id).await,
+        [
+            change("failed", "provider_read", "rejected", "REVIEWED"),
+            change("processing", "provider_read", "-", "PENDING"),
+            change("pending", "provider_read", "-", "INIT"),
+            change("created", "app", "created", "-"),
+        ]
+    );
+
+    // Passbase: the event that made the gateway read the identity.
+    let key = super::passbase_support::new_identity(&gw, None).await;
+    let id = super::passbase_support::linked_session(&gw, "user-hp", &key).await;
+    super::passbase_support::act(&gw, &key, &["approve"], "each").await;
+    assert_eq!(
+        changes(&gw, &id).await[0],
+        change("verified", "provider_read", "-", "VERIFICATION_COMPLETED")
+    );
+
+    // Stripe: the event type.
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "stripe", "user_id": "user-hs"}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let vs = r.body["provider_ref"].as_str().unwrap().to_owned();
+    gw.stripe_control(&format!("/sessions/{vs}"), json!({"action": "verify"}))
+        .await;
+    until(&gw, &id, "verified").await;
+    let newest = changes(&gw, &id).await.remove(0);
+    assert_eq!(
+        (newest.0.as_str(), newest.1.as_str()),
+        ("verified", "provider_read")
+    );
+    // The read a `processing` event triggered may already see `verified`: either event's type.
+    assert!(
+        newest.3.starts_with("identity.verification_session."),
+        "{newest:?}"
+    );
+
+    // Prove: an Identity Manager event is a change of its own on the verified session.
+    let r = gw.start_prove("user-hv", "none", json!({})).await;
+    assert_eq!(r.body["status"], "verified", "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let identity = super::prove_webhooks::identity_of(&gw, &id).await;
+    let sent = gw.prove_webhook(&identity, "PORT", true).await;
+    assert_eq!(sent["delivered"]["status"], 200, "{sent}");
+    assert_eq!(
+        changes(&gw, &id).await[0],
+        change("verified", "webhook", "identity_event", "PORT")
+    );
+    gw.stop().await;
+}

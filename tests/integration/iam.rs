@@ -629,6 +629,100 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
         d.note(Function::RECONCILE);
     }
 
+    // Outbound events. events-api: endpoints registered (a receiver on loopback), listed, read,
+    // changed, rotated; notify: every change committed so far read from the table's stream into
+    // events and sent; then, with the receiver down, one more change (its delivery fails and is
+    // due again), the events API, resends, a delete, and the sweep an hour later.
+    let ev = Function::EVENTS_API;
+    let rx = idv_tests::receiver::Receiver::start().await;
+    let all = json!({"url": rx.url});
+    let ep = d.api(ev, Method::POST, "/v1/endpoints", &all, None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed_only = json!({"url": rx.url, "event_types": ["session.failed"]});
+    let other = d
+        .api(ev, Method::POST, "/v1/endpoints", &failed_only, None)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    d.api(ev, Method::GET, "/v1/endpoints", &Value::Null, None)
+        .await;
+    let one = format!("/v1/endpoints/{ep}");
+    d.api(ev, Method::GET, &one, &Value::Null, None).await;
+    d.api(
+        ev,
+        Method::PATCH,
+        &one,
+        &json!({"description": "iam"}),
+        None,
+    )
+    .await;
+    d.api(
+        ev,
+        Method::POST,
+        &format!("{one}/rotate_secret"),
+        &json!({}),
+        None,
+    )
+    .await;
+    let now = d.app(Duration::ZERO).await;
+    d.needs.take();
+    let pumped = d.gw.running.feed.lock().await.pump(&now).await.unwrap();
+    assert!(pumped.records > 0, "{pumped:?}");
+    d.note(Function::NOTIFY);
+    rx.answer(503);
+    d.api(
+        Function::START_SESSION,
+        Method::POST,
+        "/v1/sessions",
+        &json!({"provider": "nevis", "user_id": "user-i9"}),
+        None,
+    )
+    .await;
+    d.needs.take();
+    d.gw.running.feed.lock().await.pump(&now).await.unwrap();
+    d.note(Function::NOTIFY);
+    let events = d
+        .api(ev, Method::GET, "/v1/events?limit=5", &Value::Null, None)
+        .await;
+    let event = events["data"][0]["id"].as_str().unwrap().to_owned();
+    d.api(
+        ev,
+        Method::GET,
+        "/v1/events?type=session.created",
+        &Value::Null,
+        None,
+    )
+    .await;
+    let path = format!("/v1/events/{event}");
+    d.api(ev, Method::GET, &path, &Value::Null, None).await;
+    d.api(
+        ev,
+        Method::POST,
+        &format!("{path}/resend"),
+        &json!({}),
+        None,
+    )
+    .await;
+    let to_other = json!({"endpoint_id": other});
+    d.api(ev, Method::POST, &format!("{path}/resend"), &to_other, None)
+        .await;
+    d.api(
+        ev,
+        Method::DELETE,
+        &format!("/v1/endpoints/{other}"),
+        &Value::Null,
+        None,
+    )
+    .await;
+    let later = d.app(Duration::hours(1)).await;
+    d.needs.take();
+    let swept = idv::events::deliver::sweep(&later).await.unwrap();
+    assert!(swept.retrying + swept.failed > 0, "{swept:?}");
+    d.note(Function::NOTIFY);
+
     let granted = granted();
     let mut problems = Vec::new();
     for (function, grants) in &granted {

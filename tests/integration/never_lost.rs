@@ -54,6 +54,7 @@ async fn an_overturn_whose_first_read_fails_and_is_never_redelivered_still_reach
     let s = gw.get(&format!("/v1/sessions/{id}?refresh=false")).await;
     assert_eq!(s.body["status"], "failed", "{:?}", s.body);
     assert_eq!(s.body["last_error"]["code"], "rejected");
+    assert_eq!(s.body["last_error"]["provider_code"], "REJECTED");
     assert!(
         history_reasons(&gw, &id)
             .await

@@ -128,7 +128,8 @@ async fn a_failed_capture_fails_the_session_with_nevis_error_code() {
     let s = gw.get(&format!("/v1/sessions/{id}")).await;
     assert_eq!(s.body["status"], "failed", "{:?}", s.body);
     assert_eq!(s.body["provider_status"], "failed");
-    assert_eq!(s.body["last_error"]["code"], "FACE_MISMATCH");
+    assert_eq!(s.body["last_error"]["code"], "selfie_mismatch");
+    assert_eq!(s.body["last_error"]["provider_code"], "FACE_MISMATCH");
     assert!(
         s.body["last_error"]["message"]
             .as_str()

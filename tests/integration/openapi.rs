@@ -412,14 +412,15 @@ impl Spec {
     }
 
     /// The schema openapi.yaml declares for this operation's answer with this status and
-    /// content type; an undeclared status or content type is an error.
+    /// content type (`None`: a response declared without a body, answered without one); an
+    /// undeclared status or content type is an error.
     fn response_schema(
         &self,
         method: &str,
         template: &str,
         status: u16,
         content_type: &str,
-    ) -> Result<&Value, String> {
+    ) -> Result<Option<&Value>, String> {
         let op = self
             .doc
             .get("paths")
@@ -435,6 +436,9 @@ impl Spec {
             .or_else(|| responses.get("default"))
             .ok_or_else(|| format!("{method} {template} does not declare status {status}"))?;
         let response = self.deref(response);
+        if content_type.is_empty() && response.get("content").is_none() {
+            return Ok(None);
+        }
         let media = content_type
             .split(';')
             .next()
@@ -447,6 +451,7 @@ impl Spec {
         content
             .get(&media)
             .and_then(|c| c.get("schema"))
+            .map(Some)
             .ok_or_else(|| {
                 format!(
                     "{method} {template} {status} declares {:?}, not {media:?}",
@@ -472,8 +477,32 @@ impl Spec {
         for (keyword, arg) in schema {
             match keyword.as_str() {
                 k if ANNOTATIONS.contains(&k) => {}
-                // Checked with `properties`; not checked: no regex crate (see the module doc).
-                "additionalProperties" | "pattern" => {}
+                // Not checked: no regex crate (see the module doc).
+                "pattern" => {}
+                // Checked with `properties` when there are some; else every value against it.
+                "additionalProperties" => {
+                    if let (None, Some(obj)) = (schema.get("properties"), value.as_object()) {
+                        for (name, v) in obj {
+                            self.check(arg, v, &format!("{at}.{name}"), errors);
+                        }
+                    }
+                }
+                "maxProperties" => {
+                    let bound = arg.as_u64().expect("a count") as usize;
+                    if let Some(obj) = value.as_object()
+                        && obj.len() > bound
+                    {
+                        errors.push(format!("{at}: {} properties, over {bound}", obj.len()));
+                    }
+                }
+                "propertyNames" => {
+                    if let Some(obj) = value.as_object() {
+                        for name in obj.keys() {
+                            let here = format!("{at} (key {name:?})");
+                            self.check(arg, &Value::String(name.clone()), &here, errors);
+                        }
+                    }
+                }
                 "$ref" => {
                     let target = self.pointer(arg.as_str().expect("a $ref string"));
                     self.check(target, value, at, errors);
@@ -606,9 +635,18 @@ impl Spec {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let schema = self
+        let Some(schema) = self
             .response_schema(method, template, reply.status, content_type)
-            .unwrap_or_else(|e| panic!("{e}; body: {}", reply.body));
+            .unwrap_or_else(|e| panic!("{e}; body: {}", reply.body))
+        else {
+            assert!(
+                reply.body.is_null(),
+                "{method} {template} answered {} with a body but openapi.yaml declares none: {}",
+                reply.status,
+                reply.body
+            );
+            return;
+        };
         let mut errors = Vec::new();
         self.check(schema, &reply.body, "$", &mut errors);
         assert!(
@@ -663,7 +701,7 @@ fn the_checker_catches_what_openapi_forbids() {
         "provider": "authento", "user_id": "user-42", "status": "verified",
         "provider_status": "VERIFIED", "provider_ref": null, "last_error": null, "verification_type": "BASIC",
         "created_at": "2026-11-18T11:06:40Z", "updated_at": "2026-11-18T11:12:03Z",
-        "expires_at": null
+        "expires_at": null, "metadata": {"order_id": "ord_123"}
     });
     let errors = |v: &Value| {
         let mut e = Vec::new();
@@ -682,6 +720,11 @@ fn the_checker_catches_what_openapi_forbids() {
     wrong["last_error"] = json!({"code": "x"});
     wrong["created_at"] = json!("yesterday");
     assert_eq!(errors(&wrong).len(), 3, "{:?}", errors(&wrong));
+    let mut labels = good.clone();
+    labels["metadata"] = json!({"n": 1, "k".repeat(41): "v", "long": "x".repeat(501)});
+    assert_eq!(errors(&labels).len(), 3, "{:?}", errors(&labels));
+    labels["metadata"] = (0..21).map(|i| (format!("k{i}"), json!("v"))).collect();
+    assert_eq!(errors(&labels).len(), 1, "{:?}", errors(&labels));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -705,7 +748,7 @@ async fn issuing_a_token_answers_as_openapi_declares() {
     let r = gw
         .post(
             "/v1/tokens",
-            &json!({"user_id": "user-oa-full", "verification_type": "POA", "user_type": "CORPORATE", "lang": "de"}),
+            &json!({"user_id": "user-oa-full", "verification_type": "POA", "user_type": "CORPORATE", "lang": "de", "metadata": {"order_id": "ord_1"}}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -964,6 +1007,10 @@ async fn a_webhook_whose_authento_read_is_refused_answers_a_declared_status() {
     gw.stop().await;
 }
 
+fn http_method(m: &str) -> reqwest::Method {
+    reqwest::Method::from_bytes(m.as_bytes()).expect("a method")
+}
+
 /// The routes' path parameters filled in with values that match no session.
 fn sample_path(template: &str) -> String {
     template
@@ -984,8 +1031,8 @@ async fn routes_openapi_secures_with_the_api_key_refuse_calls_without_it() {
             .is_some_and(|s| s.iter().any(|req| req.get("apiKey").is_some()));
         let url = gw.url(&sample_path(template));
         let req = match *method {
-            "GET" => gw.http.get(url),
-            _ => gw.http.post(url).json(&json!({})),
+            "GET" | "DELETE" => gw.http.request(http_method(method), url),
+            _ => gw.http.request(http_method(method), url).json(&json!({})),
         };
         let r = gw.send(req).await;
         spec.assert_conforms(method, template, &r);
@@ -1106,6 +1153,17 @@ async fn prove_answers_as_openapi_declares() {
     );
     spec.assert_conforms(get.0, get.1, &r);
 
+    // The events of it all, as listed, read and sent.
+    let seen = events_conform(&spec, &gw).await;
+    for t in [
+        "session.pending",
+        "session.verified",
+        "session.failed",
+        "session.reverification_recommended",
+    ] {
+        assert!(seen.contains(t), "no {t} event among {seen:?}");
+    }
+
     gw.stop().await;
 }
 
@@ -1176,6 +1234,15 @@ async fn passbase_routes_answer_as_openapi_declares() {
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     spec.assert_conforms(reauth.0, reauth.1, &r);
+
+    let seen = events_conform(&spec, &gw).await;
+    for t in [
+        "session.created",
+        "session.verified",
+        "user.reauthenticated",
+    ] {
+        assert!(seen.contains(t), "no {t} event among {seen:?}");
+    }
 
     gw.stop().await;
 }
@@ -1251,5 +1318,481 @@ async fn undeclared_methods_are_405_with_allow_and_unknown_paths_404() {
         spec.check(&problem, &r.body, "$", &mut errors);
         assert!(errors.is_empty(), "POST {path}: {errors:?}");
     }
+    gw.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// Outbound events: the endpoints API, the events API, and what is sent
+// ------------------------------------------------------------------------------------------
+
+/// A URL the local server takes (plain `http` to loopback) where nothing listens: deliveries
+/// to it fail at once with `could not connect`, and are recorded as attempts.
+const DEAD_HOOK: &str = "http://127.0.0.1:9/hook";
+
+async fn send_as(gw: &Gateway, key: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
+    let req = gw
+        .http
+        .request(http_method(method), gw.url(path))
+        .bearer_auth(key);
+    gw.send(match body {
+        Some(b) => req.json(b),
+        None => req,
+    })
+    .await
+}
+
+/// The schema openapi.yaml's `webhooks` section declares for the body of an event of this type.
+fn webhook_schema<'a>(spec: &'a Spec, event_type: &str) -> &'a Value {
+    let body = &spec.doc["webhooks"][event_type]["post"]["requestBody"];
+    let schema = &body["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "openapi.yaml: no webhooks entry with a JSON body for {event_type}"
+    );
+    schema
+}
+
+/// Every event of the tenant so far (committed changes pumped into events first) answers as
+/// openapi.yaml declares: the listing page by page, each event with its deliveries, and each
+/// body exactly as it is sent against the `webhooks` entry of its type. Answers the types seen.
+async fn events_conform(spec: &Spec, gw: &Gateway) -> BTreeSet<String> {
+    gw.running.pump_events().await.expect("events pumped");
+    let mut seen = BTreeSet::new();
+    let mut path = "/v1/events?limit=3".to_owned();
+    loop {
+        let page = gw.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        spec.assert_conforms("GET", "/v1/events", &page);
+        for item in page.body["data"].as_array().expect("data") {
+            let id = item["id"].as_str().expect("an event id");
+            let r = gw.get(&format!("/v1/events/{id}")).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            spec.assert_conforms("GET", "/v1/events/{id}", &r);
+            let (event, _) = gw
+                .running
+                .app
+                .store
+                .get_event(idv_tests::TENANT, id)
+                .await
+                .expect("store")
+                .expect("the event is stored");
+            let sent: Value = serde_json::from_str(&event.body).expect("a JSON body");
+            let t = event.event_type.as_str();
+            assert_eq!(sent["data"], item["data"], "the API shows what was sent");
+            let mut errors = Vec::new();
+            spec.check(webhook_schema(spec, t), &sent, "$", &mut errors);
+            assert!(
+                errors.is_empty(),
+                "a {t} body openapi.yaml's webhooks section does not allow:\n  {}\nbody: {sent:#}",
+                errors.join("\n  ")
+            );
+            seen.insert(t.to_owned());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/events?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_answer_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let key = gw.key.clone();
+    let create = ("POST", "/v1/endpoints");
+    let one = "/v1/endpoints/{id}";
+    let rotate = ("POST", "/v1/endpoints/{id}/rotate_secret");
+
+    // Created, with its secret shown this once.
+    let r = gw
+        .post(
+            "/v1/endpoints",
+            &json!({"url": DEAD_HOOK, "event_types": ["session.created", "session.canceled"], "description": "oa"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms(create.0, create.1, &r);
+    assert!(
+        r.body["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_")),
+        "{}",
+        r.body
+    );
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/endpoints/{id}");
+
+    // Refused, naming the field: a URL the guard refuses, an unknown event type, an unknown
+    // field, no URL; and a body that is not JSON.
+    for (body, field, code) in [
+        (json!({"url": "ftp://127.0.0.1/x"}), "url", "invalid_url"),
+        (json!({"url": "http://10.0.0.1/x"}), "url", "invalid_url"),
+        (
+            json!({"url": DEAD_HOOK, "event_types": ["session.approved"]}),
+            "event_types",
+            "invalid_value",
+        ),
+        (
+            json!({"url": DEAD_HOOK, "secret": "x"}),
+            "secret",
+            "unknown_field",
+        ),
+        (json!({"description": "no url"}), "url", "required"),
+    ] {
+        let r = gw.post("/v1/endpoints", &body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], field, "{body}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["code"], code, "{body}: {}", r.body);
+        spec.assert_conforms(create.0, create.1, &r);
+    }
+    let r = gw
+        .send(
+            gw.http
+                .post(gw.url("/v1/endpoints"))
+                .bearer_auth(&key)
+                .header("content-type", "text/plain")
+                .body("url=x"),
+        )
+        .await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    spec.assert_conforms(create.0, create.1, &r);
+
+    // Read and listed, never with the secret.
+    let r = gw.get("/v1/endpoints").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms("GET", "/v1/endpoints", &r);
+    assert!(r.body["data"][0].get("secret").is_none(), "{}", r.body);
+    let r = gw.get(&path).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms("GET", one, &r);
+    assert!(r.body.get("secret").is_none(), "{}", r.body);
+
+    // Changed: disabled, enabled again, refused per field.
+    let r = send_as(&gw, &key, "PATCH", &path, Some(&json!({"enabled": false}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["disabled_reason"], "disabled_by_app", "{}", r.body);
+    spec.assert_conforms("PATCH", one, &r);
+    let r = send_as(
+        &gw,
+        &key,
+        "PATCH",
+        &path,
+        Some(&json!({"enabled": true, "description": null, "event_types": null})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["disabled_reason"], Value::Null, "{}", r.body);
+    spec.assert_conforms("PATCH", one, &r);
+    let r = send_as(
+        &gw,
+        &key,
+        "PATCH",
+        &path,
+        Some(&json!({"enabled": "yes", "colour": 1})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.body["errors"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        r.body
+    );
+    spec.assert_conforms("PATCH", one, &r);
+
+    // Rotated: a new secret, the previous one signing for 24 hours more.
+    let r = send_as(&gw, &key, rotate.0, &format!("{path}/rotate_secret"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(rotate.0, rotate.1, &r);
+    assert!(
+        r.body["previous_secret_expires_at"].is_string(),
+        "{}",
+        r.body
+    );
+
+    // Another tenant's endpoint does not exist for it, whatever the method.
+    let other = gw.other_key.clone();
+    for (method, template, p, body) in [
+        ("GET", one, path.clone(), None),
+        ("PATCH", one, path.clone(), Some(json!({"enabled": false}))),
+        ("DELETE", one, path.clone(), None),
+        (rotate.0, rotate.1, format!("{path}/rotate_secret"), None),
+    ] {
+        let r = send_as(&gw, &other, method, &p, body.as_ref()).await;
+        assert_eq!(r.status, 404, "{method} {p} as another tenant: {}", r.body);
+        spec.assert_conforms(method, template, &r);
+    }
+    let r = gw.get(&path).await;
+    assert_eq!(
+        r.body["enabled"], true,
+        "untouched by the other tenant: {}",
+        r.body
+    );
+    let r = send_as(&gw, &other, "GET", "/v1/endpoints", None).await;
+    assert_eq!(r.body["data"], json!([]), "{}", r.body);
+
+    // A method the path does not serve: 405 with Allow.
+    let r = send_as(&gw, &key, "PUT", &path, Some(&json!({}))).await;
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert_eq!(
+        r.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("DELETE, GET, PATCH"),
+        "{}",
+        r.body
+    );
+    let mut errors = Vec::new();
+    spec.check(
+        &json!({"$ref": "#/components/schemas/Problem"}),
+        &r.body,
+        "$",
+        &mut errors,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // At most 10 per tenant: the 11th is a conflict, and creates nothing.
+    for n in 2..=10 {
+        let r = gw
+            .post(
+                "/v1/endpoints",
+                &json!({"url": format!("{DEAD_HOOK}/{n}"), "enabled": false}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "endpoint {n}: {}", r.body);
+        spec.assert_conforms(create.0, create.1, &r);
+    }
+    let r = gw
+        .post("/v1/endpoints", &json!({"url": format!("{DEAD_HOOK}/11")}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["code"], "conflict", "{}", r.body);
+    spec.assert_conforms(create.0, create.1, &r);
+    let r = gw.get("/v1/endpoints").await;
+    assert_eq!(
+        r.body["data"].as_array().map(Vec::len),
+        Some(10),
+        "{}",
+        r.body
+    );
+    spec.assert_conforms("GET", "/v1/endpoints", &r);
+
+    // Deleted: 204 without a body, then not found.
+    let r = send_as(&gw, &key, "DELETE", &path, None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    spec.assert_conforms("DELETE", one, &r);
+    for method in ["GET", "DELETE"] {
+        let r = send_as(&gw, &key, method, &path, None).await;
+        assert_eq!(r.status, 404, "{method} after delete: {}", r.body);
+        spec.assert_conforms(method, one, &r);
+    }
+    // An id of another shape is simply not found.
+    let r = gw.get("/v1/endpoints/not-an-endpoint").await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    spec.assert_conforms("GET", one, &r);
+
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_answer_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let key = gw.key.clone();
+    let list = ("GET", "/v1/events");
+    let one = ("GET", "/v1/events/{id}");
+    let resend = ("POST", "/v1/events/{id}/resend");
+
+    // An endpoint for creations only, so that events have deliveries (which fail: nothing
+    // listens), and one added later for every type.
+    let r = gw
+        .post(
+            "/v1/endpoints",
+            &json!({"url": DEAD_HOOK, "event_types": ["session.created"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let creations = r.body["id"].as_str().expect("id").to_owned();
+
+    // Events of several types: created, canceled (nevis), verified (Authento's webhook).
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "u1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let session = r.body["id"].as_str().expect("id").to_owned();
+    let r = gw
+        .post(&format!("/v1/sessions/{session}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    gw.issue_token("user-oa-events", "BASIC").await;
+    gw.authento("user-oa-events", "BASIC", "approve", true)
+        .await;
+    let seen = events_conform(&spec, &gw).await;
+    for t in ["session.created", "session.canceled", "session.verified"] {
+        assert!(seen.contains(t), "no {t} event among {seen:?}");
+    }
+
+    // Filtered by type and session, a page of one with a cursor to the next.
+    let r = gw
+        .get(&format!(
+            "/v1/events?type=session.created&session_id={session}&limit=1"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    let data = r.body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1, "{}", r.body);
+    assert_eq!(data[0]["type"], "session.created", "{}", r.body);
+    let created = data[0]["id"].as_str().expect("id").to_owned();
+    let r = gw.get("/v1/events?limit=1").await;
+    assert!(r.body["next_cursor"].is_string(), "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+
+    // Refused per parameter.
+    for (query, field) in [
+        ("type=session.approved", "type"),
+        ("session_id=nope", "session_id"),
+        ("limit=0", "limit"),
+        ("cursor=djF8bm90LWEtY3Vyc29y", "cursor"),
+    ] {
+        let r = gw.get(&format!("/v1/events?{query}")).await;
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], field, "{query}: {}", r.body);
+        spec.assert_conforms(list.0, list.1, &r);
+    }
+
+    // The creation's delivery to the dead endpoint: attempted, failed, due again.
+    let r = gw.get(&format!("/v1/events/{created}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(one.0, one.1, &r);
+    let delivery = &r.body["deliveries"][0];
+    assert_eq!(delivery["endpoint_id"], creations.as_str(), "{}", r.body);
+    assert_eq!(delivery["state"], "pending", "{}", r.body);
+    assert!(delivery["attempts"][0]["error"].is_string(), "{}", r.body);
+
+    // Resent: without a body, with `{}`, to one endpoint (one added since included).
+    let later = gw.post("/v1/endpoints", &json!({"url": DEAD_HOOK})).await;
+    assert_eq!(later.status, 201, "{}", later.body);
+    let later = later.body["id"].as_str().expect("id").to_owned();
+    let resend_path = format!("/v1/events/{created}/resend");
+    let r = send_as(&gw, &key, "POST", &resend_path, None).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    spec.assert_conforms(resend.0, resend.1, &r);
+    assert_eq!(
+        r.body["deliveries"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        r.body
+    );
+    for body in [
+        json!({}),
+        json!({"endpoint_id": creations}),
+        json!({"endpoint_id": null}),
+    ] {
+        let r = gw.post(&resend_path, &body).await;
+        assert_eq!(r.status, 202, "{body}: {}", r.body);
+        spec.assert_conforms(resend.0, resend.1, &r);
+    }
+    for (body, field) in [
+        (
+            json!({"endpoint_id": "ep_aaaaaaaaaaaaaaaaaaaaaaaaaa"}),
+            "endpoint_id",
+        ),
+        (json!({"endpoint_id": 7}), "endpoint_id"),
+        (json!({"endpoint": later}), "endpoint"),
+    ] {
+        let r = gw.post(&resend_path, &body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], field, "{body}: {}", r.body);
+        spec.assert_conforms(resend.0, resend.1, &r);
+    }
+    let r = gw
+        .send(
+            gw.http
+                .post(gw.url(&resend_path))
+                .bearer_auth(&key)
+                .header("content-type", "text/plain")
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    spec.assert_conforms(resend.0, resend.1, &r);
+
+    // Another tenant's event, and an id that is none: not found.
+    let other = gw.other_key.clone();
+    let r = send_as(&gw, &other, "GET", &format!("/v1/events/{created}"), None).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    spec.assert_conforms(one.0, one.1, &r);
+    let r = send_as(&gw, &other, "POST", &resend_path, Some(&json!({}))).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    spec.assert_conforms(resend.0, resend.1, &r);
+    let r = send_as(&gw, &other, "GET", "/v1/events", None).await;
+    assert_eq!(r.body["data"], json!([]), "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    for p in [
+        "/v1/events/evt_0000000000000000000000000a",
+        "/v1/events/nope",
+    ] {
+        let r = gw.get(p).await;
+        assert_eq!(r.status, 404, "{p}: {}", r.body);
+        spec.assert_conforms(one.0, one.1, &r);
+    }
+
+    // What the resends did, read back: attempts recorded on both endpoints.
+    events_conform(&spec, &gw).await;
+    gw.stop().await;
+}
+
+/// An endpoint id of any other shape (here: longer than a DynamoDB key may be) is not found on
+/// every route that takes one, and in a resend's `endpoint_id`: bad input, never a retryable
+/// store error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_ids_of_another_shape_are_not_found_on_dynamodb() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let key = gw.key.clone();
+    let long = format!("ep_{}", "a".repeat(1500));
+    let path = format!("/v1/endpoints/{long}");
+    let one = "/v1/endpoints/{id}";
+    for (method, template, p, body) in [
+        ("GET", one, path.clone(), None),
+        ("PATCH", one, path.clone(), Some(json!({}))),
+        ("DELETE", one, path.clone(), None),
+        (
+            "POST",
+            "/v1/endpoints/{id}/rotate_secret",
+            format!("{path}/rotate_secret"),
+            None,
+        ),
+    ] {
+        let r = send_as(&gw, &key, method, &p, body.as_ref()).await;
+        assert_eq!(r.status, 404, "{method} {template}: {}", r.body);
+        spec.assert_conforms(method, template, &r);
+    }
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "u1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    gw.running.pump_events().await.expect("events pumped");
+    let r = gw.get("/v1/events").await;
+    let event = r.body["data"][0]["id"]
+        .as_str()
+        .expect("an event")
+        .to_owned();
+    let r = gw
+        .post(
+            &format!("/v1/events/{event}/resend"),
+            &json!({"endpoint_id": long}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "endpoint_id", "{}", r.body);
+    spec.assert_conforms("POST", "/v1/events/{id}/resend", &r);
     gw.stop().await;
 }

@@ -79,7 +79,8 @@ async fn a_declined_verification_fails_the_session() {
         .body;
     assert_eq!(s["status"], "failed", "{s}");
     assert_eq!(s["provider_status"], "declined");
-    assert_eq!(s["last_error"]["code"], "declined");
+    assert_eq!(s["last_error"]["code"], "rejected");
+    assert_eq!(s["last_error"]["provider_code"], "declined");
     gw.stop().await;
 }
 

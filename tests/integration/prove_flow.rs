@@ -157,6 +157,8 @@ async fn a_failed_possession_check_fails_the_session_with_its_reason() {
     assert_eq!(g.body["status"], "failed", "{:?}", g.body);
     assert_eq!(g.body["provider_status"], "false");
     assert_eq!(g.body["last_error"]["code"], "possession_failed");
+    assert_eq!(g.body["last_error"]["provider_code"], "possession_failed");
+    assert_eq!(g.body["last_error"]["retryable"], true);
     gw.stop().await;
 }
 
@@ -176,7 +178,8 @@ async fn a_user_prove_cannot_verify_fails_with_verification_failed() {
     gw.prove_authenticate(&token_of(&r.body), "passed").await;
     let g = gw.get(&format!("/v1/sessions/{id}")).await;
     assert_eq!(g.body["status"], "failed", "{:?}", g.body);
-    assert_eq!(g.body["last_error"]["code"], "verification_failed");
+    assert_eq!(g.body["last_error"]["code"], "data_mismatch");
+    assert_eq!(g.body["last_error"]["provider_code"], "verification_failed");
 
     // Without possession, Prove answers the failure at once.
     let r = gw
@@ -187,7 +190,8 @@ async fn a_user_prove_cannot_verify_fails_with_verification_failed() {
         )
         .await;
     assert_eq!(r.body["status"], "failed", "{:?}", r.body);
-    assert_eq!(r.body["last_error"]["code"], "verification_failed");
+    assert_eq!(r.body["last_error"]["code"], "data_mismatch");
+    assert_eq!(r.body["last_error"]["provider_code"], "verification_failed");
     assert_eq!(gw.running.prove.identity_requests(), 0, "nothing enrolled");
     gw.stop().await;
 }
@@ -202,7 +206,8 @@ async fn a_possession_check_that_timed_out_expires_the_session() {
     let g = gw.get(&format!("/v1/sessions/{id}")).await;
     assert_eq!(g.status, 200, "{:?}", g.body);
     assert_eq!(g.body["status"], "expired", "{:?}", g.body);
-    assert_eq!(g.body["last_error"]["code"], "possession_timeout");
+    assert_eq!(g.body["last_error"]["code"], "expired");
+    assert_eq!(g.body["last_error"]["provider_code"], "possession_timeout");
     assert_eq!(history(&gw, &id).await, ["pending", "expired"]);
     gw.stop().await;
 }
@@ -222,7 +227,8 @@ async fn our_own_possession_deadline_expires_a_flow_prove_still_calls_pending() 
     let id = id_of(&r.body);
     let g = gw.get(&format!("/v1/sessions/{id}")).await;
     assert_eq!(g.body["status"], "expired", "{:?}", g.body);
-    assert_eq!(g.body["last_error"]["code"], "possession_timeout");
+    assert_eq!(g.body["last_error"]["code"], "expired");
+    assert_eq!(g.body["last_error"]["provider_code"], "possession_timeout");
     // Expired is final: the user passing later changes nothing.
     gw.prove_authenticate(&token_of(&r.body), "passed").await;
     let g = gw.get(&format!("/v1/sessions/{id}")).await;

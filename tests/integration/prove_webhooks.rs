@@ -24,7 +24,7 @@ async fn with_enrolled_identity(user: &str) -> (Gateway, String, String) {
     (gw, id, identity)
 }
 
-async fn identity_of(gw: &Gateway, id: &str) -> String {
+pub(crate) async fn identity_of(gw: &Gateway, id: &str) -> String {
     gw.running
         .app
         .store

@@ -67,7 +67,8 @@ async fn reconcile_fails_a_session_with_nevis_error_code() {
     assert_eq!((run.refreshed, run.changed), (1, 1));
     let s = gw.get(&format!("/v1/sessions/{id}?refresh=false")).await;
     assert_eq!(s.body["status"], "failed");
-    assert_eq!(s.body["last_error"]["code"], "DOCUMENT_EXPIRED");
+    assert_eq!(s.body["last_error"]["code"], "document_expired");
+    assert_eq!(s.body["last_error"]["provider_code"], "DOCUMENT_EXPIRED");
     gw.stop().await;
 }
 

@@ -3,107 +3,16 @@
 //! events the simulator delivered over HTTP, and drives VerificationSessions through
 //! `StripeClient` pointed at the simulator, as the gateway's adapter will be.
 
+use idv_tests::receiver::Receiver;
 use idv_tests::{Backend, Gateway};
 use serde_json::{Value, json};
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The tools venv's Python (scripts/install-tools installs `stripe` there).
-fn python() -> String {
-    let cache = std::env::var("IDV_CACHE").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/idv-gateway",
-            std::env::var("HOME").expect("HOME")
-        )
-    });
-    format!("{cache}/venv/bin/python")
-}
 
 /// Runs `script` with `input` as JSON on stdin; answers the JSON it prints. On a blocking
 /// thread: the script calls the local server, which this test's runtime serves meanwhile.
 async fn run_python(script: &'static str, input: Value) -> Value {
-    tokio::task::spawn_blocking(move || python_blocking(script, &input))
+    tokio::task::spawn_blocking(move || idv_tests::receiver::run_python(script, &input))
         .await
         .expect("python runner")
-}
-
-fn python_blocking(script: &str, input: &Value) -> Value {
-    let mut child = Command::new(python())
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} runs (scripts/install-tools): {e}", python()));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("python printed no JSON ({e}): {:?}", out.stdout))
-}
-
-/// A webhook endpoint on loopback that keeps each request's `Stripe-Signature` and raw body
-/// (plain HTTP/1.1, one request per connection, so the body is exactly what was sent).
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
-    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let keep = got.clone();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let keep = keep.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let head_end = loop {
-                    let n = conn.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                let header = |name: &str| {
-                    head.lines()
-                        .filter_map(|l| l.split_once(':'))
-                        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
-                        .map(|(_, v)| v.trim().to_owned())
-                };
-                let length: usize = header("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + length {
-                    let n = conn.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
-                keep.lock()
-                    .unwrap()
-                    .push((header("stripe-signature").unwrap_or_default(), body));
-                let _ = conn
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    (url, got)
 }
 
 /// Each case through `stripe.Webhook.construct_event` (default 300 s tolerance): the event's
@@ -120,12 +29,28 @@ for case in json.load(sys.stdin):
 print(json.dumps(out))
 "#;
 
+/// Each request the receiver got: its `Stripe-Signature` and raw body.
+fn signed(rx: &Receiver) -> Vec<(String, String)> {
+    rx.received()
+        .into_iter()
+        .map(|r| {
+            let sig = r
+                .headers
+                .get("stripe-signature")
+                .cloned()
+                .unwrap_or_default();
+            (sig, r.body)
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn the_official_sdk_verifies_delivered_events_and_refuses_tampered_ones() {
     let gw = Gateway::start(Backend::Memory).await;
     let sim = &gw.running.stripe;
-    let (url, got) = receiver().await;
-    gw.stripe_control("/settings", json!({"webhook_url": url}))
+    let rx = Receiver::start().await;
+    rx.answer(200);
+    gw.stripe_control("/settings", json!({"webhook_url": rx.url}))
         .await;
     let created = gw
         .send(
@@ -144,7 +69,7 @@ async fn the_official_sdk_verifies_delivered_events_and_refuses_tampered_ones() 
         .stripe_control(&format!("/sessions/{id}"), json!({"action": "verify"}))
         .await;
     assert_eq!(driven["events"][1]["delivered"], 200);
-    let delivered = got.lock().unwrap().clone();
+    let delivered = signed(&rx);
     assert_eq!(delivered.len(), 2, "processing, then verified");
     let (header, body) = delivered[1].clone();
     let secret = sim.webhook_secret();
@@ -155,7 +80,7 @@ async fn the_official_sdk_verifies_delivered_events_and_refuses_tampered_ones() 
     let evt = driven["events"][1]["id"].as_str().unwrap();
     gw.stripe_control(&format!("/events/{evt}/resend"), json!({}))
         .await;
-    let (rolled_header, rolled_body) = got.lock().unwrap()[2].clone();
+    let (rolled_header, rolled_body) = signed(&rx)[2].clone();
     assert_eq!(rolled_body, body, "a resend carries the same bytes");
     let old = gw
         .stripe_control(

@@ -3,6 +3,7 @@
 //! which need one write of several to fail.
 
 use async_trait::async_trait;
+use idv::events::{Endpoint, Event, OutboundDelivery, OutboundKey};
 use idv::session::{HistoryEntry, IdentityEvent, Reauthentication, Session, SessionId};
 use idv::store::*;
 use std::collections::HashMap;
@@ -13,6 +14,8 @@ pub struct FaultyStore {
     inner: Arc<dyn Store>,
     /// Session id -> how many more of its writes fail.
     failing_writes: Mutex<HashMap<SessionId, u32>>,
+    /// Outbound events: how many more are stored before `failing_events` of them fail.
+    events_before_fault: Mutex<(u32, u32)>,
 }
 
 impl FaultyStore {
@@ -20,12 +23,34 @@ impl FaultyStore {
         Arc::new(Self {
             inner,
             failing_writes: Mutex::new(HashMap::new()),
+            events_before_fault: Mutex::new((0, 0)),
         })
     }
 
     /// The next `n` writes of session `id` fail with `Unavailable`.
     pub fn fail_writes_of(&self, id: &SessionId, n: u32) {
         self.failing_writes.lock().unwrap().insert(id.clone(), n);
+    }
+
+    /// After `ok` more events are stored, the next `fail` fail with `Unavailable` (a notify run
+    /// that dies mid-batch, as far as the stream can tell).
+    pub fn fail_events_after(&self, ok: u32, fail: u32) {
+        *self.events_before_fault.lock().unwrap() = (ok, fail);
+    }
+
+    fn event_fault(&self) -> StoreResult<()> {
+        let mut f = self.events_before_fault.lock().unwrap();
+        match *f {
+            (0, 0) => Ok(()),
+            (0, n) => {
+                f.1 = n - 1;
+                Err(StoreError::Unavailable("injected fault".into()))
+            }
+            (ok, n) => {
+                *f = (ok - 1, n);
+                Ok(())
+            }
+        }
     }
 
     fn fault(&self, id: &SessionId) -> StoreResult<()> {
@@ -225,5 +250,73 @@ impl Journal for FaultyStore {
         self.inner
             .list_reauthentications(tenant, user_id, limit)
             .await
+    }
+}
+
+#[async_trait]
+impl Outbox for FaultyStore {
+    async fn put_endpoint(&self, e: &Endpoint, version: Option<u64>) -> StoreResult<()> {
+        self.inner.put_endpoint(e, version).await
+    }
+    async fn get_endpoint(&self, tenant: &str, id: &str) -> StoreResult<Option<Endpoint>> {
+        self.inner.get_endpoint(tenant, id).await
+    }
+    async fn list_endpoints(&self, tenant: &str) -> StoreResult<Vec<Endpoint>> {
+        self.inner.list_endpoints(tenant).await
+    }
+    async fn delete_endpoint(&self, tenant: &str, id: &str) -> StoreResult<bool> {
+        self.inner.delete_endpoint(tenant, id).await
+    }
+    async fn add_event(&self, event: &Event, deliveries: &[OutboundDelivery]) -> StoreResult<bool> {
+        self.event_fault()?;
+        self.inner.add_event(event, deliveries).await
+    }
+    async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Event>> {
+        self.inner.event(tenant, id).await
+    }
+    async fn get_event(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> StoreResult<Option<(Event, Vec<OutboundDelivery>)>> {
+        self.inner.get_event(tenant, id).await
+    }
+    async fn list_events(
+        &self,
+        tenant: &str,
+        filter: &EventFilter,
+        limit: usize,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<Event>, Option<String>)> {
+        self.inner.list_events(tenant, filter, limit, after).await
+    }
+    async fn add_outbound(&self, d: &OutboundDelivery) -> StoreResult<()> {
+        self.inner.add_outbound(d).await
+    }
+    async fn lease_outbound(
+        &self,
+        key: &OutboundKey,
+        lease: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<Option<OutboundDelivery>> {
+        self.inner.lease_outbound(key, lease, now, until).await
+    }
+    async fn record_outbound(&self, d: &OutboundDelivery, lease: &str) -> StoreResult<()> {
+        self.inner.record_outbound(d, lease).await
+    }
+    async fn requeue_outbound(&self, key: &OutboundKey, at: OffsetDateTime) -> StoreResult<()> {
+        self.inner.requeue_outbound(key, at).await
+    }
+    fn outbound_shards(&self) -> u16 {
+        self.inner.outbound_shards()
+    }
+    async fn due_outbound(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboundKey>> {
+        self.inner.due_outbound(shard, now, limit).await
     }
 }

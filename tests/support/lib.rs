@@ -16,6 +16,7 @@ pub use idv_local;
 
 pub mod capacity;
 pub mod faulty;
+pub mod receiver;
 
 pub const TENANT: &str = "app-a";
 pub const OTHER_TENANT: &str = "app-b";
@@ -380,6 +381,18 @@ impl Gateway {
             SecretSource::Static(Arc::new(self.running.secrets.clone())),
             Arc::new(clock),
         ))
+    }
+
+    /// As `app_at(ZERO)`, sending outbound events through `post` (a test's sender).
+    pub fn app_sending_with(&self, post: Arc<dyn idv::events::send::Post>) -> Arc<App> {
+        let mut app = App::new(
+            self.running.app.config.clone(),
+            self.running.app.store.clone(),
+            SecretSource::Static(Arc::new(self.running.secrets.clone())),
+            Arc::new(idv::clock::SystemClock),
+        );
+        app.outbound = post;
+        Arc::new(app)
     }
 
     /// Every item of the table, keyed by `pk|sk` (for "the table is unchanged" checks).

@@ -76,11 +76,23 @@ fn check_route(method: &Method, r: &Route) {
         Route::CancelSession { id }
         | Route::GetSession { id }
         | Route::SessionHistory { id }
-        | Route::LinkSession { id } => Some(id),
+        | Route::LinkSession { id }
+        | Route::GetEndpoint { id }
+        | Route::UpdateEndpoint { id }
+        | Route::DeleteEndpoint { id }
+        | Route::RotateEndpointSecret { id }
+        | Route::GetEvent { id }
+        | Route::ResendEvent { id } => Some(id),
         Route::ListUserSessions { user_id } | Route::ListUserReauthentications { user_id } => {
             Some(user_id)
         }
-        _ => None,
+        // Listed, not `_`: a new route with a parameter must be added above.
+        Route::StartSession
+        | Route::CreateEndpoint
+        | Route::ListEndpoints
+        | Route::ListEvents
+        | Route::Webhook { .. }
+        | Route::Extra { .. } => None,
     };
     let path = match param {
         Some(p) => {

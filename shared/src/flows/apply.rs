@@ -19,6 +19,8 @@ pub struct Bookkeeping<'a> {
     pub seen_ms: Option<i64>,
     pub provider_ref: Option<String>,
     pub reason: Option<&'a str>,
+    /// The provider's name for the webhook event behind this write, for the history.
+    pub provider_event: Option<&'a str>,
     /// The provider's data from the same read (kept only from a read that is not stale).
     pub data: Option<ProviderData>,
 }
@@ -63,7 +65,15 @@ async fn apply_once(
     let decision = if stale {
         Decision::Refuse("an older provider read than the stored one")
     } else {
-        decide(current.status, current.provider_status.as_deref(), proposal)
+        match decide(current.status, current.provider_status.as_deref(), proposal) {
+            // A new reason on the same status and word, read from the provider: Stripe asks the
+            // user again while `requires_input` (the user declined consent, their age): a change.
+            Decision::Unchanged if new_reason(current, proposal) => Decision::Apply {
+                transition: false,
+                overturn: false,
+            },
+            d => d,
+        }
     };
 
     let mut next = current.clone();
@@ -85,7 +95,9 @@ async fn apply_once(
             } else if transition {
                 book.reason
                     .map(str::to_owned)
-                    .or_else(|| proposal.last_error.as_ref().map(|e| e.code.clone()))
+                    .or_else(|| proposal.last_error.as_ref().map(|e| e.code.to_string()))
+            } else if new_reason(current, proposal) {
+                proposal.last_error.as_ref().map(|e| e.code.to_string())
             } else {
                 Some("provider_status".to_owned())
             };
@@ -98,6 +110,7 @@ async fn apply_once(
                 provider_status: next.provider_status.clone(),
                 source: proposal.source,
                 reason,
+                provider_event: book.provider_event.map(str::to_owned),
             });
         }
         Decision::Unclear(why) => {
@@ -118,6 +131,7 @@ async fn apply_once(
                     provider_status: proposal.provider_status.clone(),
                     source: proposal.source,
                     reason: Some(format!("unclear_{why}")),
+                    provider_event: book.provider_event.map(str::to_owned),
                 });
                 next.unclear = Some(mark);
             }
@@ -179,4 +193,13 @@ async fn apply_once(
         }
     }
     Ok((next, decision))
+}
+
+/// The provider's authoritative read gives a reason the session does not hold yet.
+fn new_reason(current: &Session, proposal: &Proposal) -> bool {
+    proposal.source == Source::ProviderRead
+        && proposal.unclear.is_none()
+        && !current.status.is_final()
+        && proposal.last_error.is_some()
+        && proposal.last_error != current.last_error
 }

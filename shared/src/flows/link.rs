@@ -86,7 +86,7 @@ pub async fn link(
         subject: &subject,
         claims: &claims,
     };
-    let linked = apply_read(app, adapter, &cx, session, &fetched, Some(link)).await?;
+    let linked = apply_read(app, adapter, &cx, session, &fetched, Some(link), None).await?;
     tracing::info!(session_id = %linked.id, provider = %linked.provider, "provider id linked");
     Ok(linked.into_value())
 }

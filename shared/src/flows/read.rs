@@ -30,7 +30,7 @@ pub async fn refresh(app: &App, session: Stored<Session>) -> Result<Stored<Sessi
             return Err(e);
         }
     };
-    apply_read(app, adapter, &cx, session, &fetched, None).await
+    apply_read(app, adapter, &cx, session, &fetched, None, None).await
 }
 
 /// One authoritative read, stamped with when it started.
@@ -56,6 +56,7 @@ pub(crate) struct Link<'a> {
 /// Applies a read to one session: the refs it gives the session first (a webhook may name them
 /// as soon as the provider knows them), then the state machine's decision in one conditional
 /// write (with the provider id a `link` sets), then the deliveries kept for those refs.
+/// `provider_event`: the webhook event the read was made for, by the provider's name.
 pub(crate) async fn apply_read(
     app: &App,
     adapter: &dyn Adapter,
@@ -63,6 +64,7 @@ pub(crate) async fn apply_read(
     session: Stored<Session>,
     fetched: &Fetched,
     link: Option<Link<'_>>,
+    provider_event: Option<&str>,
 ) -> Result<Stored<Session>, Error> {
     let judgement = adapter.judge(cx, &fetched.answer, &session)?;
     refs::point(&*app.store, adapter.name(), &session, &judgement.claims).await?;
@@ -73,6 +75,7 @@ pub(crate) async fn apply_read(
             .provider_ref
             .or_else(|| link.as_ref().map(|l| l.subject.to_owned())),
         reason: judgement.reason,
+        provider_event,
         data: judgement.data,
     };
     let (session, _) = apply_with_retry(app, session, &judgement.proposal, &book).await?;

@@ -8,7 +8,7 @@ use super::idempotency::{self, Claim as KeyClaim, Done, Held, IdempotencyKey};
 use super::refs::{self, Read, Resolved};
 use crate::providers::Adapter;
 use crate::providers::adapter::{Again, Cx, Opaque};
-use crate::session::{HistoryEntry, Session, schedule};
+use crate::session::{HistoryEntry, Metadata, Session, schedule};
 use crate::store::StoreError;
 use crate::{App, Error};
 use serde_json::Value;
@@ -31,20 +31,44 @@ pub fn adapter_named<'a>(app: &'a App, name: &str) -> Result<&'a dyn Adapter, Er
     })
 }
 
+/// A start as `parse` validated it: the provider's input and the app's `metadata`.
+pub struct Parsed {
+    pub input: Opaque,
+    pub metadata: Metadata,
+}
+
 /// Validates a start for `adapter`: every bad field at once, before anything else happens.
+/// `metadata` is the gateway's, the same for every provider: the adapter never sees it.
 pub fn parse(
     adapter: &dyn Adapter,
     body: &serde_json::Map<String, Value>,
-) -> Result<Opaque, Error> {
-    adapter.parse_start(body)
+) -> Result<Parsed, Error> {
+    let mut errors = Vec::new();
+    let metadata = crate::input::metadata(body, &mut errors);
+    let input = if body.contains_key("metadata") {
+        let mut rest = body.clone();
+        rest.remove("metadata");
+        adapter.parse_start(&rest)
+    } else {
+        adapter.parse_start(body)
+    };
+    match (input, errors.is_empty()) {
+        (Ok(input), true) => Ok(Parsed { input, metadata }),
+        (Ok(_), false) => Err(Error::InvalidRequest(errors)),
+        (Err(Error::InvalidRequest(mut theirs)), _) => {
+            theirs.append(&mut errors);
+            Err(Error::InvalidRequest(theirs))
+        }
+        (Err(e), _) => Err(e),
+    }
 }
 
-/// Starts a verification of `input` (as `parse` validated it) for `tenant`.
+/// Starts a verification of what `parse` validated for `tenant`.
 pub async fn start(
     app: &App,
     adapter: &dyn Adapter,
     tenant: &str,
-    input: Opaque,
+    parsed: Parsed,
     idem: Option<&IdempotencyKey>,
 ) -> Result<Started, Error> {
     let secrets = app.secrets.get().await?;
@@ -57,7 +81,7 @@ pub async fn start(
         Some(KeyClaim::Fresh(h)) => Some(h),
         None => None,
     };
-    let result = open(app, adapter, &cx, tenant, input, held.as_ref()).await;
+    let result = open(app, adapter, &cx, tenant, parsed, held.as_ref()).await;
     idempotency::releasing(app, held.as_ref(), result).await
 }
 
@@ -66,19 +90,23 @@ async fn open(
     adapter: &dyn Adapter,
     cx: &Cx<'_>,
     tenant: &str,
-    input: Opaque,
+    parsed: Parsed,
     held: Option<&Held>,
 ) -> Result<Started, Error> {
+    let Parsed { input, metadata } = parsed;
     let name = adapter.name();
     // Refs the request alone determines: a taken one is refused, and an open session under a
     // reusable one is the answer, before the provider is called.
     let mut claims = adapter.start_claims(tenant, &input)?;
+    let request = adapter.reuse_request(&input);
+    let request = request.as_deref();
     let early = match refs::resolve(&*app.store, name, tenant, None, &claims, Read::All).await? {
-        Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s).await,
+        Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s, request).await,
         Resolved::Take(take) => take,
     };
     let opening = adapter.start(cx, tenant, input).await?;
     let mut session = opening.session;
+    session.metadata = metadata;
     if !session.status.is_terminal() {
         // Pull providers are polled from here; push providers read when their webhook is overdue.
         schedule::first_check(&mut session, adapter.polling(), cx.now);
@@ -131,7 +159,7 @@ async fn open(
         };
         let take = match resolved {
             // Someone opened a session for this key first: theirs is the answer.
-            Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s).await,
+            Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s, request).await,
             Resolved::Take(take) => take,
         };
         if held.is_some() && tried.as_ref() == Some(&take) {
@@ -173,19 +201,21 @@ async fn open(
 }
 
 /// An open session a reusable ref names: its `client` again (a new token for the same user),
-/// and the key completed with it.
+/// and the key completed with it. The session keeps the `metadata` it was created with: this
+/// request's is not applied (docs/api.md#metadata).
 async fn reuse(
     app: &App,
     adapter: &dyn Adapter,
     cx: &Cx<'_>,
     held: Option<&Held>,
     session: Session,
+    request: Option<&str>,
 ) -> Result<Started, Error> {
-    let reused = adapter.reused(cx, &session)?;
+    let reused = adapter.reused(cx, &session, request)?;
     if let Some(h) = held {
         h.complete(
             &*app.store,
-            &h.done(app, &session.id, 201, reused.issued_at, None),
+            &h.done(app, &session.id, 201, reused.issued_at, reused.replay),
         )
         .await?;
     }

@@ -7,7 +7,7 @@ use super::deliveries::{self, Ack, Processed, Settle};
 use super::read::{Link, apply_read, fetch, note_unusable_answer};
 use crate::providers::Adapter;
 use crate::providers::adapter::{Action, Cx, Dialect, Event, Fetched};
-use crate::session::{Session, SessionId};
+use crate::session::{HistoryEntry, Session, SessionId, Source};
 use crate::store::{Delivery, SessionWrite, StoreError, Stored};
 use crate::{App, Error};
 use http::HeaderMap;
@@ -179,12 +179,13 @@ async fn reread(
         }
     }
     let mut after = Vec::with_capacity(sessions.len());
+    let name = dialect.event_name(event);
     for s in sessions {
         let link = link_claims.as_deref().map(|claims| Link {
             subject: &subject,
             claims,
         });
-        let applied = apply_read(app, adapter, &cx, s, fetched, link).await?;
+        let applied = apply_read(app, adapter, &cx, s, fetched, link, name.as_deref()).await?;
         // Recorded before the delivery is settled, so that a failure is retried whole (the same
         // event id records it once).
         if let Some(r) = dialect.reauthentication(event, &applied) {
@@ -248,11 +249,25 @@ async fn record(
             next.data = data;
             next.updated_at = event.received_at;
         }
+        let now = app.clock.now();
+        // The session's history says an event came, by the provider's name; the event itself
+        // is in the journal.
+        let history = HistoryEntry {
+            session_id: current.id.clone(),
+            version: current.next_version(),
+            at: now,
+            from: current.status,
+            to: current.status,
+            provider_status: current.provider_status.clone(),
+            source: Source::Webhook,
+            reason: Some("identity_event".into()),
+            provider_event: Some(recording.event.event_type.clone()),
+        };
         let write = SessionWrite {
             read: &current,
             session: &next,
-            history: None,
-            at: app.clock.now(),
+            history: Some(&history),
+            at: now,
         };
         match app
             .store

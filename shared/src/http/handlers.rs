@@ -2,6 +2,7 @@
 //! No provider is named here: a provider's requests reach its adapter through the generic flows.
 
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, views};
+use crate::events::endpoints;
 use crate::flows::idempotency::IdempotencyKey;
 use crate::flows::{link, sessions, start, webhook};
 use crate::providers::registry::ExtraOp;
@@ -74,9 +75,9 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 }
             };
             let adapter = start::adapter_named(app, &name)?;
-            let input = start::parse(adapter, &body)?;
+            let parsed = start::parse(adapter, &body)?;
             let idem = idempotency(req, &doc)?;
-            let started = start::start(app, adapter, &tenant, input, idem.as_ref()).await?;
+            let started = start::start(app, adapter, &tenant, parsed, idem.as_ref()).await?;
             Ok(ApiResponse::json(
                 StatusCode::CREATED,
                 &views::session(providers, &started.session, Some(started.client)),
@@ -86,9 +87,9 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             ExtraOp::Start => {
                 let body = json_object(req)?;
                 let adapter = app.providers.by_name(provider).ok_or(Error::NotFound)?;
-                let input = start::parse(adapter, &body)?;
+                let parsed = start::parse(adapter, &body)?;
                 let idem = idempotency(req, &doc)?;
-                let started = start::start(app, adapter, &tenant, input, idem.as_ref()).await?;
+                let started = start::start(app, adapter, &tenant, parsed, idem.as_ref()).await?;
                 let mut answer = json!({
                     "session": views::session(providers, &started.session, Some(started.client.clone())),
                 });
@@ -169,6 +170,74 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             Ok(ApiResponse::json(
                 StatusCode::OK,
                 &views::reauthentications(&list),
+            ))
+        }
+        Route::CreateEndpoint => {
+            let body = json_object(req)?;
+            let (e, secret) = endpoints::create(app, &tenant, &body).await?;
+            Ok(ApiResponse::json(
+                StatusCode::CREATED,
+                &views::endpoint(&e, Some(&secret)),
+            ))
+        }
+        Route::ListEndpoints => {
+            let list = endpoints::list(app, &tenant).await?;
+            Ok(ApiResponse::json(StatusCode::OK, &views::endpoints(&list)))
+        }
+        Route::GetEndpoint { id } => {
+            let e = endpoints::get(app, &tenant, id).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::endpoint(&e, None),
+            ))
+        }
+        Route::UpdateEndpoint { id } => {
+            let body = json_object(req)?;
+            let e = endpoints::update(app, &tenant, id, &body).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::endpoint(&e, None),
+            ))
+        }
+        Route::DeleteEndpoint { id } => {
+            endpoints::delete(app, &tenant, id).await?;
+            Ok(ApiResponse::empty(StatusCode::NO_CONTENT))
+        }
+        Route::RotateEndpointSecret { id } => {
+            let (e, secret) = endpoints::rotate(app, &tenant, id).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::endpoint(&e, Some(&secret)),
+            ))
+        }
+        Route::ListEvents => {
+            let limit = crate::input::limit(req.query_param("limit"), 20)?;
+            let filter = endpoints::filter(req.query_param("type"), req.query_param("session_id"))?;
+            let (list, next) =
+                endpoints::list_events(app, &tenant, &filter, limit, req.query_param("cursor"))
+                    .await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::events(&list, next.as_deref()),
+            ))
+        }
+        Route::GetEvent { id } => {
+            let (e, deliveries) = endpoints::get_event(app, &tenant, id).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::event(&e, Some(&deliveries)),
+            ))
+        }
+        Route::ResendEvent { id } => {
+            let body = if req.body.is_empty() {
+                Map::new()
+            } else {
+                json_object(req)?
+            };
+            let (e, deliveries) = endpoints::resend(app, &tenant, id, &body).await?;
+            Ok(ApiResponse::json(
+                StatusCode::ACCEPTED,
+                &views::event(&e, Some(&deliveries)),
             ))
         }
         Route::Webhook { .. } => unreachable!("answered above"),

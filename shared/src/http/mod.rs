@@ -6,7 +6,7 @@ mod handlers;
 pub mod lambda;
 pub mod problem;
 pub mod routes;
-mod views;
+pub(crate) mod views;
 
 pub use handlers::handle;
 pub use routes::{Function, Route, routes};
@@ -63,6 +63,20 @@ impl ApiResponse {
             "application/json",
             serde_json::to_vec(value).unwrap_or_default(),
         )
+    }
+
+    /// No body (204).
+    pub fn empty(status: StatusCode) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        ApiResponse {
+            status,
+            headers,
+            body: Bytes::new(),
+        }
     }
 
     pub fn with_type(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Self {

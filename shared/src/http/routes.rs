@@ -15,6 +15,10 @@ impl Function {
     pub const GET_SESSION: Function = Function("get-session");
     /// Not HTTP: an EventBridge schedule invokes it (no entry in `routes()`).
     pub const RECONCILE: Function = Function("reconcile");
+    /// The endpoints API and the events API.
+    pub const EVENTS_API: Function = Function("events-api");
+    /// Not HTTP: the table's stream and a schedule invoke it (outbound events).
+    pub const NOTIFY: Function = Function("notify");
 
     pub fn binary(self) -> &'static str {
         self.0
@@ -26,6 +30,7 @@ impl Function {
             Function::START_SESSION,
             Function::GET_SESSION,
             Function::RECONCILE,
+            Function::NOTIFY,
         ];
         for (_, _, f) in routes() {
             if !all.contains(&f) {
@@ -61,10 +66,28 @@ const SESSION_ROUTES: [(&str, &str, Function); 7] = [
     ),
 ];
 
-/// `(method, path template, function)` of every route: the session API's, then each
-/// provider's webhook and own routes.
+/// The routes of outbound events: endpoints and events.
+const EVENT_ROUTES: [(&str, &str, Function); 9] = [
+    ("POST", "/v1/endpoints", Function::EVENTS_API),
+    ("GET", "/v1/endpoints", Function::EVENTS_API),
+    ("GET", "/v1/endpoints/{id}", Function::EVENTS_API),
+    ("PATCH", "/v1/endpoints/{id}", Function::EVENTS_API),
+    ("DELETE", "/v1/endpoints/{id}", Function::EVENTS_API),
+    (
+        "POST",
+        "/v1/endpoints/{id}/rotate_secret",
+        Function::EVENTS_API,
+    ),
+    ("GET", "/v1/events", Function::EVENTS_API),
+    ("GET", "/v1/events/{id}", Function::EVENTS_API),
+    ("POST", "/v1/events/{id}/resend", Function::EVENTS_API),
+];
+
+/// `(method, path template, function)` of every route: the session API's, outbound events',
+/// then each provider's webhook and own routes.
 pub fn routes() -> Vec<(&'static str, &'static str, Function)> {
     let mut all = SESSION_ROUTES.to_vec();
+    all.extend(EVENT_ROUTES);
     for r in crate::providers::ALL {
         if let Some(w) = &r.webhook {
             all.push(("POST", w.path, Function(w.function)));
@@ -102,6 +125,27 @@ pub enum Route {
     ListUserReauthentications {
         user_id: String,
     },
+    CreateEndpoint,
+    ListEndpoints,
+    GetEndpoint {
+        id: String,
+    },
+    UpdateEndpoint {
+        id: String,
+    },
+    DeleteEndpoint {
+        id: String,
+    },
+    RotateEndpointSecret {
+        id: String,
+    },
+    ListEvents,
+    GetEvent {
+        id: String,
+    },
+    ResendEvent {
+        id: String,
+    },
     /// A provider's webhook route.
     Webhook {
         provider: &'static str,
@@ -127,6 +171,15 @@ impl Route {
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
             | Route::ListUserReauthentications { .. } => Function::GET_SESSION,
+            Route::CreateEndpoint
+            | Route::ListEndpoints
+            | Route::GetEndpoint { .. }
+            | Route::UpdateEndpoint { .. }
+            | Route::DeleteEndpoint { .. }
+            | Route::RotateEndpointSecret { .. }
+            | Route::ListEvents
+            | Route::GetEvent { .. }
+            | Route::ResendEvent { .. } => Function::EVENTS_API,
             Route::Webhook { provider } => Function(
                 registration(provider)
                     .webhook
@@ -148,6 +201,15 @@ impl Route {
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
+            Route::CreateEndpoint => "POST /v1/endpoints",
+            Route::ListEndpoints => "GET /v1/endpoints",
+            Route::GetEndpoint { .. } => "GET /v1/endpoints/{id}",
+            Route::UpdateEndpoint { .. } => "PATCH /v1/endpoints/{id}",
+            Route::DeleteEndpoint { .. } => "DELETE /v1/endpoints/{id}",
+            Route::RotateEndpointSecret { .. } => "POST /v1/endpoints/{id}/rotate_secret",
+            Route::ListEvents => "GET /v1/events",
+            Route::GetEvent { .. } => "GET /v1/events/{id}",
+            Route::ResendEvent { .. } => "POST /v1/events/{id}/resend",
             Route::Webhook { provider } => {
                 let w = registration(provider).webhook.as_ref();
                 return format!("POST {}", w.map_or("", |w| w.path));
@@ -206,6 +268,19 @@ impl Route {
                 Some(Route::ListUserReauthentications {
                     user_id: decode(user)?,
                 })
+            }
+            ("POST", ["v1", "endpoints"]) => Some(Route::CreateEndpoint),
+            ("GET", ["v1", "endpoints"]) => Some(Route::ListEndpoints),
+            ("GET", ["v1", "endpoints", id]) => Some(Route::GetEndpoint { id: decode(id)? }),
+            ("PATCH", ["v1", "endpoints", id]) => Some(Route::UpdateEndpoint { id: decode(id)? }),
+            ("DELETE", ["v1", "endpoints", id]) => Some(Route::DeleteEndpoint { id: decode(id)? }),
+            ("POST", ["v1", "endpoints", id, "rotate_secret"]) => {
+                Some(Route::RotateEndpointSecret { id: decode(id)? })
+            }
+            ("GET", ["v1", "events"]) => Some(Route::ListEvents),
+            ("GET", ["v1", "events", id]) => Some(Route::GetEvent { id: decode(id)? }),
+            ("POST", ["v1", "events", id, "resend"]) => {
+                Some(Route::ResendEvent { id: decode(id)? })
             }
             _ => None,
         };
@@ -305,14 +380,20 @@ mod tests {
         );
         assert_eq!(allow(Method::GET, "/v1/nothing"), None);
         assert_eq!(allow(Method::DELETE, "/v1/users//sessions"), None);
-        // Every route's path refuses every other method with exactly its own.
-        for (method, template, _) in routes() {
+        // Every route's path refuses a method none has with exactly the methods it has.
+        for (_, template, _) in routes() {
             let path = template
                 .replace("{id}", "ses_x")
                 .replace("{user_id}", "user-42");
+            let mut methods: Vec<&str> = routes()
+                .iter()
+                .filter(|(_, t, _)| *t == template)
+                .map(|(m, _, _)| *m)
+                .collect();
+            methods.sort_unstable();
             assert_eq!(
-                allow(Method::PATCH, &path).as_deref(),
-                Some(method),
+                allow(Method::PUT, &path),
+                Some(methods.join(", ")),
                 "{template}"
             );
         }

@@ -3,6 +3,7 @@
 
 use super::ApiResponse;
 use crate::clock::rfc3339;
+use crate::events::{Endpoint, Event, OutboundDelivery};
 use crate::flows::deliveries::Ack;
 use crate::providers::Providers;
 use crate::session::{HistoryEntry, IdentityEvent, Reauthentication, Session};
@@ -19,10 +20,17 @@ pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Val
         "status": s.status.as_str(),
         "provider_status": s.provider_status,
         "provider_ref": s.provider_ref,
-        "last_error": s.last_error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
+        "last_error": s.last_error.as_ref().map(|e| json!({
+            "code": e.code,
+            "provider_code": e.provider_code,
+            "retryable": e.retryable(),
+            "message": e.message,
+        })),
         "created_at": rfc3339(s.created_at),
         "updated_at": rfc3339(s.updated_at),
         "expires_at": s.expires_at.map(rfc3339),
+        // `{}` when the app gave none: always an object, never absent.
+        "metadata": s.metadata,
     });
     if let (Ok(adapter), Some(fields)) = (providers.get(&s.provider), v.as_object_mut()) {
         adapter.view(s, fields);
@@ -47,6 +55,7 @@ pub fn history(entries: &[HistoryEntry]) -> Value {
                 "provider_status": h.provider_status,
                 "source": h.source,
                 "reason": h.reason,
+                "provider_event": h.provider_event,
             })
         })
         .collect();
@@ -107,5 +116,75 @@ pub fn list(providers: &Providers, page: &Page) -> Value {
         "object": "list",
         "data": page.sessions.iter().map(|s| session(providers, s, None)).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
+    })
+}
+
+/// An endpoint; `secret` only when it was just made (create, rotate): never shown again.
+pub fn endpoint(e: &Endpoint, secret: Option<&str>) -> Value {
+    let mut v = json!({
+        "id": e.id,
+        "object": "webhook_endpoint",
+        "url": e.url,
+        "event_types": e.event_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        "description": e.description,
+        "enabled": e.enabled,
+        "disabled_reason": e.disabled_reason,
+        "failing_since": e.failing_since.map(rfc3339),
+        "previous_secret_expires_at": e.previous_secret.as_ref().map(|(_, until)| rfc3339(*until)),
+        "created_at": rfc3339(e.created_at),
+        "updated_at": rfc3339(e.updated_at),
+    });
+    if let Some(s) = secret {
+        v["secret"] = json!(s);
+    }
+    v
+}
+
+pub fn endpoints(list: &[Endpoint]) -> Value {
+    json!({
+        "object": "list",
+        "data": list.iter().map(|e| endpoint(e, None)).collect::<Vec<_>>(),
+    })
+}
+
+/// An event as sent (its body's `type`, `timestamp` and `data`), with its deliveries when read
+/// on its own.
+pub fn event(e: &Event, deliveries: Option<&[OutboundDelivery]>) -> Value {
+    let sent: Value = serde_json::from_str(&e.body).unwrap_or(Value::Null);
+    let mut v = json!({
+        "id": e.id,
+        "object": "event",
+        "type": e.event_type.as_str(),
+        "created_at": rfc3339(e.created_at),
+        "session_id": e.session_id.as_ref().map(|s| s.as_str()),
+        "data": sent["data"],
+    });
+    if let Some(list) = deliveries {
+        v["deliveries"] = list
+            .iter()
+            .map(|d| {
+                json!({
+                    "endpoint_id": d.key.endpoint_id,
+                    "state": d.state.as_str(),
+                    "reason": d.reason,
+                    "next_attempt_at": d.next_at.map(rfc3339),
+                    "attempts": d.attempts.iter().map(|a| json!({
+                        "at": rfc3339(a.at),
+                        "status": a.status,
+                        "latency_ms": a.latency_ms,
+                        "error": a.error,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+    }
+    v
+}
+
+pub fn events(list: &[Event], next_cursor: Option<&str>) -> Value {
+    json!({
+        "object": "list",
+        "data": list.iter().map(|e| event(e, None)).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
     })
 }

@@ -19,7 +19,8 @@
 use crate::error::Error;
 use crate::secrets::SecretDoc;
 use crate::session::{
-    IdentityEvent, Polling, Proposal, Provider, ProviderData, Reauthentication, Session, SessionId,
+    FailureTable, IdentityEvent, Polling, Proposal, Provider, ProviderData, Reauthentication,
+    Session, SessionId,
 };
 use async_trait::async_trait;
 use http::HeaderMap;
@@ -126,6 +127,8 @@ pub struct Again<'a> {
 pub struct Reused {
     pub client: Value,
     pub issued_at: Option<i64>,
+    /// Kept with the `Idempotency-Key` for `replayed` (`Again::replay`).
+    pub replay: Option<String>,
 }
 
 /// A provider's answer to an authoritative read.
@@ -173,6 +176,10 @@ pub trait Adapter: Send + Sync {
     /// How reconcile schedules its open sessions.
     fn polling(&self) -> Polling;
 
+    /// Every word of the provider's that fails a session (its `status.rs` table), on the one
+    /// vocabulary (docs/api.md#failure-codes); a word outside it is `unknown`.
+    fn failure_codes(&self) -> FailureTable;
+
     /// A `POST /v1/sessions` body for this provider (`provider` included), validated: every bad
     /// field at once, no value echoed. Nothing is called or stored before this holds.
     fn parse_start(&self, body: &Map<String, Value>) -> Result<Opaque, Error>;
@@ -189,8 +196,20 @@ pub trait Adapter: Send + Sync {
     /// The `client` of a start answered again for an `Idempotency-Key` replay.
     fn replayed(&self, cx: &Cx<'_>, session: &Session, again: &Again<'_>) -> Result<Value, Error>;
 
-    /// The `client` for an open session a `Reuse` claim found.
-    fn reused(&self, _cx: &Cx<'_>, _session: &Session) -> Result<Reused, Error> {
+    /// What of a start request the `client` for a reused session follows (Authento's
+    /// `user_type` and `lang`), taken before `start` consumes the input; `None`: nothing.
+    fn reuse_request(&self, _input: &Opaque) -> Option<String> {
+        None
+    }
+
+    /// The `client` for an open session a `Reuse` claim found, for the request `reuse_request`
+    /// described.
+    fn reused(
+        &self,
+        _cx: &Cx<'_>,
+        _session: &Session,
+        _request: Option<&str>,
+    ) -> Result<Reused, Error> {
         Err(Error::Internal("this provider reuses no session".into()))
     }
 
@@ -267,6 +286,11 @@ pub trait Dialect: Send + Sync {
 
     /// The ref keys that name the sessions a subject of its events concerns.
     fn refs(&self, subject: &str) -> Vec<String>;
+
+    /// The provider's name for a recorded event (for the session's history), if it names one.
+    fn event_name(&self, _event: &Event<'_>) -> Option<String> {
+        None
+    }
 
     /// `Action::Reread`: what to read for a recorded event.
     fn subject(&self, _event: &Event<'_>) -> Result<String, Error> {

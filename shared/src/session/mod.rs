@@ -2,6 +2,7 @@
 //! and no provider named: a provider's own facts ride along as `ProviderData`.
 
 mod data;
+mod failure;
 mod model;
 mod provider;
 mod reauthentication;
@@ -10,10 +11,11 @@ mod state;
 mod subject;
 
 pub use data::ProviderData;
+pub use failure::{FailureCode, FailureTable, lookup as failure_of};
 pub use model::{
     HistoryEntry, LastError, Provider, Session, SessionId, Source, Status, is_valid_user_id,
 };
-pub use model::{IdentityEvent, MAX_HISTORY};
+pub use model::{IdentityEvent, MAX_HISTORY, Metadata};
 pub use reauthentication::Reauthentication;
 pub use schedule::Polling;
 pub use state::{Decision, NOT_FOUND, PROVIDER_ERROR, Proposal, UNKNOWN_STATUS, decide};

@@ -1,4 +1,5 @@
 use super::data::ProviderData;
+use super::failure::{FailureCode, FailureTable};
 pub use super::provider::Provider;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -103,10 +104,31 @@ impl Status {
     }
 }
 
+/// Why a session failed or expired (docs/api.md#failure-codes): a code of the one vocabulary,
+/// the provider's own word for it, and a message for humans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
-    pub code: String,
+    pub code: FailureCode,
+    /// The provider's own word, unchanged (`None` when the gateway itself decided, e.g. a
+    /// Passbase identity that belongs to another session).
+    pub provider_code: Option<String>,
     pub message: String,
+}
+
+impl LastError {
+    /// A provider's word mapped through its table (`status.rs`).
+    pub fn mapped(table: FailureTable, provider_code: &str, message: impl Into<String>) -> Self {
+        LastError {
+            code: super::failure::lookup(table, provider_code),
+            provider_code: Some(provider_code.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    /// Whether a new attempt of the same user may succeed: the code's, never stored on its own.
+    pub fn retryable(&self) -> bool {
+        self.code.retryable()
+    }
 }
 
 /// Who asked for a change. Decides what the state machine lets through.
@@ -155,7 +177,13 @@ pub struct Session {
     /// as `<why>` or `<why>:<word>`: noted once in the history, and while it stands the session
     /// is re-read with backoff, even a decided one. A clear answer removes it.
     pub unclear: Option<String>,
+    /// The app's own labels for the session (docs/api.md#metadata): set once at creation, at
+    /// most `input::METADATA_MAX_KEYS` short strings, never personal data by contract.
+    pub metadata: Metadata,
 }
+
+/// A session's `metadata`: key to value, ordered so that every view shows it the same way.
+pub type Metadata = std::collections::BTreeMap<String, String>;
 
 /// The most history entries a session keeps: its first (creation) and the latest others. The
 /// history lives in the session item, and DynamoDB bills a write by the item's size.
@@ -195,6 +223,7 @@ impl Session {
             check_attempts: 0,
             data: ProviderData::default(),
             unclear: None,
+            metadata: Metadata::new(),
         }
     }
 }
@@ -213,6 +242,10 @@ pub struct HistoryEntry {
     pub source: Source,
     /// Why, in a word or two: `overturned`, `rejected`, `deadline`, `canceled_by_app`...
     pub reason: Option<String>,
+    /// The provider's name for the webhook event that caused it (`REVIEWED`,
+    /// `identity.verification_session.verified`, ...), when a webhook did and named one.
+    #[serde(default)]
+    pub provider_event: Option<String>,
 }
 
 impl HistoryEntry {
@@ -227,6 +260,7 @@ impl HistoryEntry {
             provider_status: None,
             source: Source::App,
             reason: Some("created".into()),
+            provider_event: None,
         }
     }
 }

@@ -11,11 +11,15 @@ mod memory;
 mod port;
 mod shard;
 
-pub use dynamo::{DynamoStore, SchemaError, create_table};
+pub use dynamo::stream::{attribute_from_json, change_of, item_from_json};
+pub use dynamo::{DynamoStore, SchemaError, create_table, ensure_stream};
 pub use memory::MemoryStore;
-pub use port::{Deliveries, DueIndex, Idempotency, Inspect, Journal, Refs, Sessions, Store};
+pub use port::{
+    Deliveries, DueIndex, Idempotency, Inspect, Journal, Outbox, Refs, Sessions, Store,
+};
 
-use crate::session::{HistoryEntry, Provider, Session, SessionId};
+use crate::events::EventType;
+use crate::session::{HistoryEntry, IdentityEvent, Provider, Reauthentication, Session, SessionId};
 use std::ops::Deref;
 use time::OffsetDateTime;
 
@@ -31,6 +35,30 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A change the store committed, as the table's stream (DynamoDB) or the memory store's log
+/// reports it: what outbound events are derived from (`events::derive`).
+// A batch of changes lives for one stream batch: boxing the session would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A session as one write stored it, with the history entry that write added, if any.
+    Session {
+        session: Stored<Session>,
+        entry: Option<HistoryEntry>,
+    },
+    /// An identity event recorded for the first time.
+    IdentityEvent(IdentityEvent),
+    /// A reauthentication recorded for the first time.
+    Reauthentication(Reauthentication),
+}
+
+/// Which events a listing wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub event_type: Option<EventType>,
+    pub session_id: Option<SessionId>,
+}
 
 /// Which session a provider-side identity currently points to (e.g. Authento user + track).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,7 +223,7 @@ pub struct Stored<T> {
 }
 
 /// The version a session is created with.
-pub(crate) const FIRST_VERSION: u64 = 1;
+pub const FIRST_VERSION: u64 = 1;
 
 impl Stored<Session> {
     /// A session as `Sessions::create_session` stores it: its first version, with its first

@@ -3,6 +3,7 @@
 //! them to the same behaviour (tests/integration/store/, one file per capability).
 
 use super::*;
+use crate::events::{Endpoint, Event, OutboundDelivery, OutboundKey};
 use crate::session::{HistoryEntry, IdentityEvent, Reauthentication, Session, SessionId};
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -209,10 +210,89 @@ pub trait Journal: Send + Sync {
     ) -> StoreResult<Vec<Reauthentication>>;
 }
 
-/// Every capability: what `App` holds.
-pub trait Store: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal {}
+/// Outbound events: a tenant's endpoints, its events (each stored once, with its deliveries),
+/// and the deliveries' attempts and retries.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Stores a new endpoint (`Conflict` if its id exists), or a new state of one (`version` is
+    /// the one read; the stored one must still be it, else `Conflict`). Stores `version + 1`.
+    async fn put_endpoint(&self, endpoint: &Endpoint, version: Option<u64>) -> StoreResult<()>;
 
-impl<T: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + ?Sized> Store for T {}
+    async fn get_endpoint(&self, tenant: &str, id: &str) -> StoreResult<Option<Endpoint>>;
+
+    /// A tenant's endpoints, oldest first.
+    async fn list_endpoints(&self, tenant: &str) -> StoreResult<Vec<Endpoint>>;
+
+    /// `false` if there was none.
+    async fn delete_endpoint(&self, tenant: &str, id: &str) -> StoreResult<bool>;
+
+    /// Stores an event with its deliveries, atomically. `false` (and nothing written) if the
+    /// event was stored before (its deliveries were stored with it), or one of the deliveries
+    /// exists already.
+    async fn add_event(&self, event: &Event, deliveries: &[OutboundDelivery]) -> StoreResult<bool>;
+
+    /// An event of a tenant, without its deliveries (what an attempt sends).
+    async fn event(&self, tenant: &str, id: &str) -> StoreResult<Option<Event>>;
+
+    /// An event of a tenant with its deliveries.
+    async fn get_event(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> StoreResult<Option<(Event, Vec<OutboundDelivery>)>>;
+
+    /// A tenant's events, newest first, after the event id `after` (a cursor), those of `filter`
+    /// only; at most `limit`, and the cursor of what follows (`None`: nothing). The cursor is the
+    /// last event read, which a filtered listing may have passed over: a page can be short, even
+    /// empty, and still have a next one.
+    async fn list_events(
+        &self,
+        tenant: &str,
+        filter: &EventFilter,
+        limit: usize,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<Event>, Option<String>)>;
+
+    /// Adds a delivery (a resend to an endpoint the event had none for). `Conflict` if it exists.
+    async fn add_outbound(&self, delivery: &OutboundDelivery) -> StoreResult<()>;
+
+    /// Takes a pending delivery for an attempt until `until`, under `lease` (a token of this
+    /// attempt): `None` if it is not pending, or another attempt's lease still runs. While
+    /// leased it is due at `until`, so an attempt that dies leaves it for the sweep.
+    async fn lease_outbound(
+        &self,
+        key: &OutboundKey,
+        lease: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<Option<OutboundDelivery>>;
+
+    /// Writes a delivery after an attempt (its attempts, the latest `MAX_ATTEMPTS_KEPT` of them;
+    /// its state, next due time) and ends the lease; `Conflict` if `lease` no longer holds it.
+    async fn record_outbound(&self, delivery: &OutboundDelivery, lease: &str) -> StoreResult<()>;
+
+    /// Makes a delivery pending again, due at `at`, a new round of the schedule (a resend).
+    async fn requeue_outbound(&self, key: &OutboundKey, at: OffsetDateTime) -> StoreResult<()>;
+
+    /// How many shards the outbound retry index is asked in.
+    fn outbound_shards(&self) -> u16;
+
+    /// Deliveries of one shard due at or before `now`, earliest first, at most `limit`.
+    async fn due_outbound(
+        &self,
+        shard: u16,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboundKey>>;
+}
+
+/// Every capability: what `App` holds.
+pub trait Store: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox {}
+
+impl<T: Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox + ?Sized> Store
+    for T
+{
+}
 
 /// What tests look at and no flow needs: a session's history as stored, a delivery's state, an
 /// idempotency record, and which shard holds what. Both adapters implement it; production code

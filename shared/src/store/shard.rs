@@ -18,6 +18,15 @@ pub(super) fn delivery_shard(provider: &str, event_id: &str) -> u16 {
     fnv(provider.bytes().chain([b'#']).chain(event_id.bytes()))
 }
 
+/// An outbound delivery's retry shard.
+pub(super) fn outbound_shard(k: &crate::events::OutboundKey) -> u16 {
+    fnv(k
+        .event_id
+        .bytes()
+        .chain([b'#'])
+        .chain(k.endpoint_id.bytes()))
+}
+
 fn fnv(bytes: impl Iterator<Item = u8>) -> u16 {
     let mut h: u32 = 0x811c_9dc5;
     for b in bytes {

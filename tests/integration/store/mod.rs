@@ -1,14 +1,17 @@
 //! One contract for both store adapters, the in-memory one and DynamoDB (on DynamoDB Local),
 //! one file per capability of `idv::store` (sessions, refs, deliveries, idempotency keys, the due
-//! index, the journal). Every contract test runs twice, once per adapter; a test takes the
-//! adapter whole (`Adapter`) and says in its file which capability it holds to account.
+//! index, the journal, the outbox). Every contract test runs twice, once per adapter; a test
+//! takes the adapter whole (`Adapter`) and says in its file which capability it holds to account.
+//! `stream` holds DynamoDB's stream to the memory store's log of changes.
 
 mod deliveries;
 mod due;
 mod idempotency;
 mod journal;
+mod outbox;
 mod refs;
 mod sessions;
+mod stream;
 
 use idv::providers::prove::{Possession, ProveData, ProveRegion};
 use idv::session::{HistoryEntry, Provider, ProviderData, Session, SessionId, Source, Status};
@@ -80,6 +83,8 @@ fn bumped(s: &Stored<Session>, status: Status) -> (Session, HistoryEntry) {
         provider_status: None,
         source: Source::ProviderRead,
         reason: None,
+        // Kept and read back by both adapters.
+        provider_event: Some("REVIEWED".into()),
     };
     (next, h)
 }

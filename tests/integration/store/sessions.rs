@@ -28,7 +28,8 @@ async fn a_created_session_reads_back_identically(store: Arc<dyn Adapter>) {
     });
     s.expires_at = Some(now() + time::Duration::minutes(15));
     s.last_error = Some(idv::session::LastError {
-        code: "rejected".into(),
+        code: idv::session::FailureCode::Rejected,
+        provider_code: Some("REJECTED".into()),
         message: "no".into(),
     });
     create(&*store, &s).await;

@@ -50,9 +50,23 @@ impl Authento {
 
     /// The token for `session` issued at `iat` (HS256 is deterministic: a replay signs the same
     /// token again from the stored `iat`, so no token is ever stored), and the `client` it goes in.
-    fn client_for(&self, cx: &Cx<'_>, session: &Session, iat: i64) -> Result<Value, Error> {
+    /// `page`: the `user_type` and `lang` of the request that reused the session (instead of
+    /// those it was opened with).
+    fn client_for(
+        &self,
+        cx: &Cx<'_>,
+        session: &Session,
+        iat: i64,
+        page: Option<&str>,
+    ) -> Result<Value, Error> {
         let creds = cx.credentials::<Secrets>(NAME)?;
-        let data: AuthentoData = session.data.read().map_err(Error::Internal)?;
+        let mut data: AuthentoData = session.data.read().map_err(Error::Internal)?;
+        if let Some(page) = page {
+            let asked: AuthentoData = serde_json::from_str(page)
+                .map_err(|e| Error::Internal(format!("authento reuse request: {e}")))?;
+            data.user_type = asked.user_type;
+            data.lang = asked.lang;
+        }
         let vt = data
             .verification_type
             .ok_or_else(|| Error::Internal("authento session without type".into()))?;
@@ -78,6 +92,10 @@ impl Authento {
 impl Adapter for Authento {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn failure_codes(&self) -> crate::session::FailureTable {
+        super::status::FAILURES
     }
 
     fn polling(&self) -> Polling {
@@ -112,7 +130,7 @@ impl Adapter for Authento {
             lang: input.lang.clone(),
         });
         let iat = cx.now.unix_timestamp();
-        let client = self.client_for(cx, &session, iat)?;
+        let client = self.client_for(cx, &session, iat, None)?;
         Ok(Opening {
             session,
             claims: Vec::new(),
@@ -127,14 +145,34 @@ impl Adapter for Authento {
         let iat = again
             .issued_at
             .ok_or_else(|| Error::Internal("idempotency record without iat".into()))?;
-        self.client_for(cx, session, iat)
+        self.client_for(cx, session, iat, again.replay)
     }
 
-    fn reused(&self, cx: &Cx<'_>, session: &Session) -> Result<Reused, Error> {
+    /// A reused session's token follows the request's `user_type` and `lang` (absent ones
+    /// absent), not those the session was opened with: the app asks for the page it shows now.
+    /// Kept as the replay, so that an `Idempotency-Key` replay signs the same token again; the
+    /// session itself is not written.
+    fn reuse_request(&self, input: &Opaque) -> Option<String> {
+        let input: &TokenInput = own(input).ok()?;
+        serde_json::to_string(&AuthentoData {
+            verification_type: None,
+            user_type: input.user_type.clone(),
+            lang: input.lang.clone(),
+        })
+        .ok()
+    }
+
+    fn reused(
+        &self,
+        cx: &Cx<'_>,
+        session: &Session,
+        request: Option<&str>,
+    ) -> Result<Reused, Error> {
         let iat = cx.now.unix_timestamp();
         Ok(Reused {
-            client: self.client_for(cx, session, iat)?,
+            client: self.client_for(cx, session, iat, request)?,
             issued_at: Some(iat),
+            replay: request.map(str::to_owned),
         })
     }
 
@@ -216,8 +254,12 @@ impl Dialect for Authento {
             // Authento's bodies carry no event id: the same body after a change is a new event.
             content_id: true,
             subjects: vec![user.clone()],
-            // All a later attempt needs: whom to re-read.
-            payload: user,
+            // All a later attempt needs: whom to re-read, and the event's name for the history.
+            payload: serde_json::to_string(&KeptEvent {
+                user,
+                event: Some(event.event.clone()),
+            })
+            .map_err(|_| "an unkeepable event")?,
             name: event.event,
         }])
     }
@@ -238,6 +280,29 @@ impl Dialect for Authento {
     }
 
     fn subject(&self, event: &Event<'_>) -> Result<String, Error> {
-        Ok(event.payload.to_owned())
+        Ok(KeptEvent::of(event.payload).user)
+    }
+
+    fn event_name(&self, event: &Event<'_>) -> Option<String> {
+        KeptEvent::of(event.payload).event
+    }
+}
+
+/// What a delivery keeps of an Authento event.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptEvent {
+    #[serde(rename = "u")]
+    user: String,
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
+}
+
+impl KeptEvent {
+    /// A delivery kept before the event's name was kept holds the user alone.
+    fn of(payload: &str) -> Self {
+        serde_json::from_str(payload).unwrap_or_else(|_| KeptEvent {
+            user: payload.to_owned(),
+            event: None,
+        })
     }
 }

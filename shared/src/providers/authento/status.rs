@@ -4,7 +4,13 @@
 use super::VerificationType;
 use super::client::Lookup;
 use crate::session::Proposal;
-use crate::session::{LastError, NOT_FOUND, Source, Status, UNKNOWN_STATUS};
+use crate::session::{
+    FailureCode, FailureTable, LastError, NOT_FOUND, Source, Status, UNKNOWN_STATUS,
+};
+
+/// Authento's words that fail a session, on the one vocabulary (docs/api.md#failure-codes): a
+/// track status, as Authento spells it (matched in any case).
+pub const FAILURES: FailureTable = &[("REJECTED", FailureCode::Rejected)];
 
 pub fn proposal(lookup: &Lookup, vt: VerificationType) -> Proposal {
     let info = match lookup {
@@ -17,15 +23,16 @@ pub fn proposal(lookup: &Lookup, vt: VerificationType) -> Proposal {
         VerificationType::Basic => info.status.basic.as_str(),
         VerificationType::Poa => info.status.poa.as_str(),
     };
-    let (status, last_error) = match word.to_ascii_uppercase().as_str() {
+    let upper = word.to_ascii_uppercase();
+    let (status, last_error) = match upper.as_str() {
         "UNVERIFIED" | "INFO_REQUIRED" => (Status::Pending, None),
         "PROCESSING" | "ON_HOLD" => (Status::Processing, None),
         "VERIFIED" => (Status::Verified, None),
         "REJECTED" => (
             Status::Failed,
             Some(LastError {
-                code: "rejected".into(),
-                message: "Authento rejected the verification".into(),
+                provider_code: Some(word.to_owned()),
+                ..LastError::mapped(FAILURES, &upper, "Authento rejected the verification")
             }),
         ),
         // A word the gateway does not know claims nothing: noted, and read again later.
@@ -91,7 +98,15 @@ mod tests {
         );
         let rejected = proposal(&found("REJECTED", "X"), b);
         assert_eq!(rejected.status, Status::Failed);
-        assert_eq!(rejected.last_error.unwrap().code, "rejected");
+        let e = rejected.last_error.unwrap();
+        assert_eq!(e.code, FailureCode::Rejected);
+        assert_eq!(e.provider_code.as_deref(), Some("REJECTED"));
+        assert!(!e.retryable());
+        let lower = proposal(&found("rejected", "X"), b).last_error.unwrap();
+        assert_eq!(
+            (lower.code, lower.provider_code.as_deref()),
+            (FailureCode::Rejected, Some("rejected"))
+        );
     }
 
     #[test]

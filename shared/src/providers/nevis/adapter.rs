@@ -38,6 +38,10 @@ impl Adapter for Nevis {
         NAME
     }
 
+    fn failure_codes(&self) -> crate::session::FailureTable {
+        super::status::FAILURES
+    }
+
     fn polling(&self) -> Polling {
         Polling::Pull
     }

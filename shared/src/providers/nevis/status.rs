@@ -3,7 +3,20 @@
 //! carries Nevis's error codes in `last_error`.
 
 use super::wire::NevisSession;
-use crate::session::{LastError, Proposal, Source, Status, UNKNOWN_STATUS};
+use crate::session::{
+    FailureCode, FailureTable, LastError, Proposal, Source, Status, UNKNOWN_STATUS,
+};
+
+/// Nevis's error codes on the one vocabulary (docs/api.md#failure-codes). ASSUMPTION: Nevis
+/// documents no IDV error codes; these are the ones its simulator reports
+/// (`local/src/sandbox/nevis.rs`), and any other is `unknown`, kept as the provider's code.
+pub const FAILURES: FailureTable = &[
+    ("DOCUMENT_NOT_READABLE", FailureCode::DocumentUnreadable),
+    ("DOCUMENT_EXPIRED", FailureCode::DocumentExpired),
+    ("DOCUMENT_NOT_SUPPORTED", FailureCode::DocumentUnsupported),
+    ("FACE_MISMATCH", FailureCode::SelfieMismatch),
+    ("LIVENESS_CHECK_FAILED", FailureCode::LivenessFailed),
+];
 
 pub fn proposal(s: &NevisSession) -> Proposal {
     let word = s.status.to_ascii_lowercase();
@@ -32,16 +45,18 @@ pub fn proposal(s: &NevisSession) -> Proposal {
     }
 }
 
-/// The first error code is the code; every code is in the message (Nevis may report several).
+/// The first error code decides; every code is in the message (Nevis may report several).
 fn failure(s: &NevisSession) -> LastError {
     match s.errors.first() {
         None => LastError {
-            code: "failed".into(),
+            code: FailureCode::Unknown,
+            provider_code: None,
             message: "Nevis reported the verification as failed without an error code".into(),
         },
-        Some(first) => LastError {
-            code: first.code.clone(),
-            message: format!(
+        Some(first) => LastError::mapped(
+            FAILURES,
+            &first.code,
+            format!(
                 "Nevis error codes: {}",
                 s.errors
                     .iter()
@@ -49,7 +64,7 @@ fn failure(s: &NevisSession) -> LastError {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        },
+        ),
     }
 }
 
@@ -83,7 +98,8 @@ mod tests {
         let p = proposal(&session("failed", &["FACE_MISMATCH", "LIVENESS_FAILED"]));
         assert_eq!(p.status, Status::Failed);
         let e = p.last_error.unwrap();
-        assert_eq!(e.code, "FACE_MISMATCH");
+        assert_eq!(e.code, FailureCode::SelfieMismatch);
+        assert_eq!(e.provider_code.as_deref(), Some("FACE_MISMATCH"));
         assert!(e.message.contains("LIVENESS_FAILED"));
         assert_eq!(p.provider_status.as_deref(), Some("failed"));
     }
@@ -98,6 +114,12 @@ mod tests {
     #[test]
     fn a_failure_without_codes_still_says_failed() {
         let p = proposal(&session("failed", &[]));
-        assert_eq!(p.last_error.unwrap().code, "failed");
+        let e = p.last_error.unwrap();
+        assert_eq!((e.code, e.provider_code), (FailureCode::Unknown, None));
+        let odd = proposal(&session("failed", &["SOMETHING_NEW"]))
+            .last_error
+            .unwrap();
+        assert_eq!(odd.code, FailureCode::Unknown);
+        assert_eq!(odd.provider_code.as_deref(), Some("SOMETHING_NEW"));
     }
 }

@@ -79,6 +79,10 @@ impl Adapter for Passbase {
         NAME
     }
 
+    fn failure_codes(&self) -> crate::session::FailureTable {
+        super::status::FAILURES
+    }
+
     fn polling(&self) -> Polling {
         Polling::Push
     }
@@ -255,6 +259,10 @@ impl Dialect for Passbase {
 
     fn subject(&self, event: &Event<'_>) -> Result<String, Error> {
         Ok(kept(event)?.key)
+    }
+
+    fn event_name(&self, event: &Event<'_>) -> Option<String> {
+        kept(event).ok().map(|e| e.event)
     }
 
     fn reauthentication(&self, event: &Event<'_>, session: &Session) -> Option<Reauthentication> {

@@ -1,7 +1,16 @@
 //! Passbase's identity status onto our one status set (docs/providers/passbase.md#statuses).
 
 use super::Identity;
-use crate::session::{LastError, Proposal, Source, Status, UNKNOWN_STATUS};
+use crate::session::{
+    FailureCode, FailureTable, LastError, Proposal, Source, Status, UNKNOWN_STATUS,
+};
+
+/// Passbase's identity statuses that fail a session, on the one vocabulary
+/// (docs/api.md#failure-codes): Passbase says no more than that it declined.
+pub const FAILURES: FailureTable = &[
+    ("declined", FailureCode::Rejected),
+    ("unverified", FailureCode::Rejected),
+];
 
 /// The proposal an authoritative identity read makes.
 pub fn proposal(identity: &Identity) -> Proposal {
@@ -25,9 +34,12 @@ pub fn proposal(identity: &Identity) -> Proposal {
     Proposal {
         status,
         provider_status: Some(identity.status.clone()),
-        last_error: (status == Status::Failed).then(|| LastError {
-            code: "declined".into(),
-            message: "Passbase declined the verification".into(),
+        last_error: (status == Status::Failed).then(|| {
+            LastError::mapped(
+                FAILURES,
+                &identity.status,
+                "Passbase declined the verification",
+            )
         }),
         source: Source::ProviderRead,
         unclear: None,
@@ -40,8 +52,10 @@ pub fn mismatch(identity: &Identity) -> Proposal {
     Proposal {
         status: Status::Failed,
         provider_status: Some(identity.status.clone()),
+        // The gateway's own finding, not a word of Passbase's.
         last_error: Some(LastError {
-            code: "identity_mismatch".into(),
+            code: FailureCode::SessionMismatch,
+            provider_code: None,
             message: "the Passbase identity belongs to another verification session".into(),
         }),
         source: Source::ProviderRead,
@@ -74,7 +88,14 @@ mod tests {
             assert_eq!(p.provider_status.as_deref(), Some(raw));
         }
         let declined = proposal(&identity("declined"));
-        assert_eq!(declined.last_error.unwrap().code, "declined");
+        let e = declined.last_error.unwrap();
+        assert_eq!(e.code, FailureCode::Rejected);
+        assert_eq!(e.provider_code.as_deref(), Some("declined"));
+        let m = mismatch(&identity("approved")).last_error.unwrap();
+        assert_eq!(
+            (m.code, m.provider_code),
+            (FailureCode::SessionMismatch, None)
+        );
         assert_eq!(
             proposal(&identity("exploded")).unclear,
             Some(UNKNOWN_STATUS)

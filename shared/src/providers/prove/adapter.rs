@@ -81,6 +81,10 @@ impl Adapter for Prove {
         NAME
     }
 
+    fn failure_codes(&self) -> crate::session::FailureTable {
+        super::status::FAILURES
+    }
+
     fn polling(&self) -> Polling {
         Polling::Pull
     }
@@ -207,9 +211,9 @@ impl Adapter for Prove {
         let mut judgement = match read {
             StatusRead::StepNotAllowed => {
                 let code = if session.status == Status::Pending {
-                    "possession_timeout"
+                    status::POSSESSION_TIMEOUT
                 } else {
-                    "flow_expired"
+                    status::FLOW_EXPIRED
                 };
                 Judgement {
                     reason: Some(code),
@@ -225,8 +229,8 @@ impl Adapter for Prove {
                 let past_deadline = data.possession_deadline.is_some_and(|d| d <= cx.now);
                 if o.awaits_possession() && past_deadline {
                     Judgement {
-                        reason: Some("possession_timeout"),
-                        ..Judgement::of(status::expired("possession_timeout"))
+                        reason: Some(status::POSSESSION_TIMEOUT),
+                        ..Judgement::of(status::expired(status::POSSESSION_TIMEOUT))
                     }
                 } else {
                     let p = status::proposal(&o);

@@ -1,7 +1,28 @@
 //! Prove's results on our status set (docs/providers/prove.md#statuses). `success` is a string: `"true"`,
 //! `"pending"` or `"false"`; `possessionResult`/`verifyResult` say which check is done or failed.
 
-use crate::session::{LastError, Proposal, Source, Status, UNKNOWN_STATUS};
+use crate::session::{
+    FailureCode, FailureTable, LastError, Proposal, Source, Status, UNKNOWN_STATUS,
+};
+
+/// Prove reports no failure codes, only which check failed; the gateway names its answers
+/// (docs/providers/prove.md#statuses) and maps those names on the one vocabulary
+/// (docs/api.md#failure-codes).
+pub const FAILURES: FailureTable = &[
+    // `success: "false"`, `possessionResult: "failed"`: the OTP or Instant Link failed.
+    ("possession_failed", FailureCode::PossessionFailed),
+    // `success: "false"`, `verifyResult: "failed"`: the phone's owner does not match.
+    ("verification_failed", FailureCode::DataMismatch),
+    // `success: "false"` without either: Prove's decision, unexplained.
+    ("failed", FailureCode::Rejected),
+    // Still waiting on possession after the possession window.
+    (POSSESSION_TIMEOUT, FailureCode::Expired),
+    // 403 code 1003 after possession: Prove no longer serves the flow.
+    (FLOW_EXPIRED, FailureCode::Expired),
+];
+
+pub const POSSESSION_TIMEOUT: &str = "possession_timeout";
+pub const FLOW_EXPIRED: &str = "flow_expired";
 
 /// What one of Prove's answers says about a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,10 +81,7 @@ fn failure(o: &Outcome<'_>) -> LastError {
     } else {
         ("failed", "Prove did not verify the user")
     };
-    LastError {
-        code: code.into(),
-        message: message.into(),
-    }
+    LastError::mapped(FAILURES, code, message)
 }
 
 /// A flow Prove no longer lets us read (403 code 1003), or whose possession window closed.
@@ -71,10 +89,11 @@ pub fn expired(reason: &str) -> Proposal {
     Proposal {
         status: Status::Expired,
         provider_status: None,
-        last_error: Some(LastError {
-            code: reason.into(),
-            message: "the possession check was not completed in time".into(),
-        }),
+        last_error: Some(LastError::mapped(
+            FAILURES,
+            reason,
+            "the possession check was not completed in time",
+        )),
         source: Source::Deadline,
         unclear: None,
     }
@@ -112,9 +131,20 @@ mod tests {
         );
         let p = proposal(&o("false", "failed", "not_applicable"));
         assert_eq!(p.status, Status::Failed);
-        assert_eq!(p.last_error.unwrap().code, "possession_failed");
+        let e = p.last_error.unwrap();
+        assert_eq!(e.code, FailureCode::PossessionFailed);
+        assert_eq!(e.provider_code.as_deref(), Some("possession_failed"));
         let v = proposal(&o("false", "success", "failed"));
-        assert_eq!(v.last_error.unwrap().code, "verification_failed");
+        let e = v.last_error.clone().unwrap();
+        assert_eq!(e.code, FailureCode::DataMismatch);
+        assert_eq!(e.provider_code.as_deref(), Some("verification_failed"));
+        let e = proposal(&o("false", "success", "success"))
+            .last_error
+            .unwrap();
+        assert_eq!(e.code, FailureCode::Rejected);
+        let e = expired(POSSESSION_TIMEOUT).last_error.unwrap();
+        assert_eq!(e.code, FailureCode::Expired);
+        assert!(e.retryable());
         assert_eq!(v.provider_status.as_deref(), Some("false"));
         assert_eq!(
             proposal(&o("possession_required", "x", "y")).unclear,

@@ -59,6 +59,10 @@ impl Adapter for Stripe {
     }
 
     /// Stripe's events say when to read; reconcile reads a session whose event is overdue.
+    fn failure_codes(&self) -> crate::session::FailureTable {
+        super::status::FAILURES
+    }
+
     fn polling(&self) -> Polling {
         Polling::Push
     }
@@ -236,5 +240,11 @@ impl Dialect for Stripe {
         let kept: KeptEvent = serde_json::from_str(event.payload)
             .map_err(|e| Error::Internal(format!("kept stripe event: {e}")))?;
         Ok(kept.session)
+    }
+
+    fn event_name(&self, event: &Event<'_>) -> Option<String> {
+        serde_json::from_str::<KeptEvent>(event.payload)
+            .ok()
+            .map(|k| k.kind)
     }
 }

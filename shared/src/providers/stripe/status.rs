@@ -3,7 +3,46 @@
 //! may try again in the same session), `processing`, `verified`, and `canceled` (at Stripe).
 
 use super::client::VerificationSession;
-use crate::session::{LastError, Proposal, Source, Status, UNKNOWN_STATUS};
+use crate::session::{
+    FailureCode, FailureTable, LastError, Proposal, Source, Status, UNKNOWN_STATUS,
+};
+
+/// Stripe's `last_error.code` values (`gelato_session_last_error`; the list is open: a new one is
+/// `unknown`, kept as the provider's code), and its `canceled` status, on the one vocabulary
+/// (docs/api.md#failure-codes).
+pub const FAILURES: FailureTable = &[
+    ("abandoned", FailureCode::Abandoned),
+    ("consent_declined", FailureCode::ConsentDeclined),
+    ("country_not_supported", FailureCode::DocumentUnsupported),
+    ("device_not_supported", FailureCode::DeviceUnsupported),
+    ("under_supported_age", FailureCode::UnderAge),
+    ("document_expired", FailureCode::DocumentExpired),
+    (
+        "document_type_not_supported",
+        FailureCode::DocumentUnsupported,
+    ),
+    ("document_unverified_other", FailureCode::DocumentUnverified),
+    // Stripe verifies an email address or phone number by a code sent to it.
+    ("email_unverified_other", FailureCode::PossessionFailed),
+    ("email_verification_declined", FailureCode::ConsentDeclined),
+    (
+        "id_number_insufficient_document_data",
+        FailureCode::DocumentUnsupported,
+    ),
+    ("id_number_mismatch", FailureCode::DataMismatch),
+    ("id_number_unverified_other", FailureCode::DataMismatch),
+    ("phone_unverified_other", FailureCode::PossessionFailed),
+    ("phone_verification_declined", FailureCode::ConsentDeclined),
+    (
+        "selfie_document_missing_photo",
+        FailureCode::DocumentUnsupported,
+    ),
+    ("selfie_face_mismatch", FailureCode::SelfieMismatch),
+    ("selfie_manipulated", FailureCode::LivenessFailed),
+    ("selfie_unverified_other", FailureCode::LivenessFailed),
+    // The status, not a `last_error` code: the session was canceled at Stripe.
+    ("canceled", FailureCode::Canceled),
+];
 
 pub fn proposal(vs: &VerificationSession) -> Proposal {
     let (status, last_error) = match vs.status.as_str() {
@@ -14,10 +53,11 @@ pub fn proposal(vs: &VerificationSession) -> Proposal {
         "verified" => (Status::Verified, None),
         "canceled" => (
             Status::Canceled,
-            Some(LastError {
-                code: "canceled".into(),
-                message: "the verification session was canceled at Stripe".into(),
-            }),
+            Some(LastError::mapped(
+                FAILURES,
+                "canceled",
+                "the verification session was canceled at Stripe",
+            )),
         ),
         // A word the gateway does not know claims nothing: noted, and read again later.
         _ => {
@@ -42,15 +82,17 @@ pub fn proposal(vs: &VerificationSession) -> Proposal {
 /// Stripe's code (`document_expired`, `selfie_face_mismatch`, ...; the list is open) and its
 /// reason, which Stripe writes to be shown to the user.
 fn last_error(e: &super::client::SessionError) -> LastError {
-    LastError {
-        code: e
-            .code
-            .clone()
-            .unwrap_or_else(|| "requires_input".to_owned()),
-        message: e
-            .reason
-            .clone()
-            .unwrap_or_else(|| "Stripe needs the user to try again".to_owned()),
+    let message = e
+        .reason
+        .clone()
+        .unwrap_or_else(|| "Stripe needs the user to try again".to_owned());
+    match &e.code {
+        Some(code) => LastError::mapped(FAILURES, code, message),
+        None => LastError {
+            code: FailureCode::Unknown,
+            provider_code: None,
+            message,
+        },
     }
 }
 
@@ -77,9 +119,20 @@ mod tests {
         assert_eq!(p.status, Status::Pending);
         let e = p.last_error.unwrap();
         assert_eq!(
-            (e.code.as_str(), e.message.as_str()),
-            ("document_expired", "The document is expired.")
+            (e.code, e.provider_code.as_deref(), e.message.as_str()),
+            (
+                FailureCode::DocumentExpired,
+                Some("document_expired"),
+                "The document is expired."
+            )
         );
+        let e = proposal(&vs("requires_input", Some(("brand_new_code", "New."))))
+            .last_error
+            .unwrap();
+        assert_eq!(e.code, FailureCode::Unknown);
+        assert_eq!(e.provider_code.as_deref(), Some("brand_new_code"));
+        let e = proposal(&vs("canceled", None)).last_error.unwrap();
+        assert_eq!(e.code, FailureCode::Canceled);
         assert_eq!(p.provider_status.as_deref(), Some("requires_input"));
         assert_eq!(proposal(&vs("processing", None)).status, Status::Processing);
         assert_eq!(proposal(&vs("verified", None)).status, Status::Verified);

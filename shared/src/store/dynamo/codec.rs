@@ -9,8 +9,8 @@ use super::super::{
 use super::attr::*;
 use super::keys::*;
 use crate::session::{
-    HistoryEntry, IdentityEvent, LastError, Provider, ProviderData, Reauthentication, Session,
-    SessionId, Source, Status,
+    FailureCode, HistoryEntry, IdentityEvent, LastError, Metadata, Provider, ProviderData,
+    Reauthentication, Session, SessionId, Source, Status,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -34,6 +34,7 @@ fn session_id(item: &Item, k: &str) -> StoreResult<SessionId> {
 /// lacks (the test `every_optional_session_attribute_is_listed` keeps this list whole).
 pub(super) const SESSION_OPTIONAL: &[&str] = &[
     "provider_status",
+    "failure_code",
     "error_code",
     "error_message",
     "provider_ref",
@@ -57,6 +58,8 @@ pub(super) const SESSION_FIXED: &[&str] = &[
     "provider",
     "user_id",
     "created_at",
+    // `metadata`, set at creation only (absent when empty, and on items written before it).
+    "md",
 ];
 
 /// A session's state as an item (without its version, its history and its due filing).
@@ -76,10 +79,19 @@ pub(super) fn session_item(x: &Session) -> Item {
         "provider_status",
         x.provider_status.clone().map(s),
     );
+    // `last_error`: the vocabulary's code, the provider's own word (`error_code`, as before the
+    // vocabulary), the message.
+    put_opt(
+        &mut item,
+        "failure_code",
+        x.last_error.as_ref().map(|e| s(e.code.as_str())),
+    );
     put_opt(
         &mut item,
         "error_code",
-        x.last_error.as_ref().map(|e| s(&e.code)),
+        x.last_error
+            .as_ref()
+            .and_then(|e| e.provider_code.clone().map(s)),
     );
     put_opt(
         &mut item,
@@ -101,7 +113,25 @@ pub(super) fn session_item(x: &Session) -> Item {
         item.insert("check_attempts".into(), n(x.check_attempts));
     }
     put_opt(&mut item, "unclear", x.unclear.clone().map(s));
+    if !x.metadata.is_empty() {
+        let m = x.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+        item.insert("md".into(), AttributeValue::M(m));
+    }
     item
+}
+
+/// A stored `metadata`: none on an item written before it existed, or created without it.
+fn metadata_from(item: &Item) -> StoreResult<Metadata> {
+    let Some(md) = item.get("md") else {
+        return Ok(Metadata::new());
+    };
+    let m = md.as_m().map_err(|_| corrupt("metadata"))?;
+    m.iter()
+        .map(|(k, v)| match v.as_s() {
+            Ok(v) => Ok((k.clone(), v.clone())),
+            Err(_) => Err(corrupt("metadata")),
+        })
+        .collect()
 }
 
 /// The item that creates a session: its state at its first version, its first history entry,
@@ -120,13 +150,7 @@ pub(super) fn new_session_item(x: &Session, first: &HistoryEntry) -> Item {
 /// A session item as read: the session, with its version and filing beside it.
 pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
     let id = session_id_of(item).ok_or_else(|| corrupt("id"))?;
-    let last_error = match (opt_s(item, "error_code"), opt_s(item, "error_message")) {
-        (Some(code), message) => Some(LastError {
-            code,
-            message: message.unwrap_or_default(),
-        }),
-        _ => None,
-    };
+    let last_error = last_error_from(item);
     let value = Session {
         id,
         tenant: get_s(item, "tenant")?.to_owned(),
@@ -148,6 +172,7 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
             None => ProviderData::default(),
         },
         unclear: opt_s(item, "unclear"),
+        metadata: metadata_from(item)?,
     };
     Ok(Stored {
         value,
@@ -159,10 +184,30 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
     })
 }
 
+/// A stored `last_error`. An item written before the one vocabulary has no `failure_code`: its
+/// `error_code` (the provider's word, or the gateway's older name for it) is the provider's
+/// code, and the code is the vocabulary's when that word is one, else `unknown`.
+fn last_error_from(item: &Item) -> Option<LastError> {
+    let provider_code = opt_s(item, "error_code");
+    let code = match (opt_s(item, "failure_code"), &provider_code) {
+        // A code this version does not know (written by a newer one) is still a failure.
+        (Some(code), _) => FailureCode::parse(&code).unwrap_or(FailureCode::Unknown),
+        (None, Some(old)) => FailureCode::parse(old).unwrap_or(FailureCode::Unknown),
+        (None, None) => return None,
+    };
+    Some(LastError {
+        code,
+        provider_code,
+        message: opt_s(item, "error_message").unwrap_or_default(),
+    })
+}
+
 /// When the item is filed in the due index (`gsi2sk`'s time), if it is.
 fn filed_due(item: &Item) -> Option<OffsetDateTime> {
     let ms = filed_ms(&opt_s(item, "gsi2sk")?)?;
-    OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok()
+    // An item is data from outside this process (the stream, a restore): no arithmetic on it
+    // may overflow.
+    OffsetDateTime::from_unix_timestamp_nanos(ms.checked_mul(1_000_000)?).ok()
 }
 
 /// How the item's history list is laid out: its length, and the slot of the oldest entry after
@@ -199,6 +244,7 @@ pub(super) fn history_value(h: &HistoryEntry) -> AttributeValue {
     put_opt(&mut m, "ps", h.provider_status.clone().map(s));
     m.insert("src".into(), s(source_str(h.source)));
     put_opt(&mut m, "why", h.reason.clone().map(s));
+    put_opt(&mut m, "pe", h.provider_event.clone().map(s));
     AttributeValue::M(m)
 }
 
@@ -228,6 +274,7 @@ pub(super) fn history_from(id: &SessionId, item: &Item) -> StoreResult<HistoryEn
         provider_status: opt_s(item, "ps"),
         source,
         reason: opt_s(item, "why"),
+        provider_event: opt_s(item, "pe"),
     })
 }
 
@@ -276,6 +323,9 @@ pub(super) fn reauth_item(r: &Reauthentication) -> Item {
         reauth_pk(&r.tenant, &r.user_id),
         &reauth_sk(r.at, &r.event_id),
     );
+    // Whose, beside the key: the table's stream decodes the item alone (`stream`).
+    item.insert("tenant".into(), s(&r.tenant));
+    item.insert("user_id".into(), s(&r.user_id));
     item.insert("provider".into(), s(r.provider.as_str()));
     item.insert("identity_id".into(), s(&r.identity_id));
     item.insert("session_id".into(), s(r.session_id.as_str()));
@@ -369,7 +419,12 @@ pub(super) fn idem_item(r: &IdempotencyRecord) -> Item {
 pub(super) fn idem_from(tenant: &str, key: &str, item: &Item) -> StoreResult<IdempotencyRecord> {
     let state = match get_s(item, "state")? {
         IN_PROGRESS => IdempotencyState::InProgress {
-            lease_until: from_nanos("lease", get_n::<i128>(item, "lease")? * 1_000_000)?,
+            lease_until: from_nanos(
+                "lease",
+                get_n::<i128>(item, "lease")?
+                    .checked_mul(1_000_000)
+                    .ok_or_else(|| corrupt("lease"))?,
+            )?,
             owner: get_s(item, "owner")?.to_owned(),
         },
         DONE => IdempotencyState::Done {
@@ -397,7 +452,8 @@ pub(super) fn full_session() -> Session {
     let mut x = Session::new("t", Provider::named("p"), "u", now);
     x.provider_status = Some("p".into());
     x.last_error = Some(LastError {
-        code: "c".into(),
+        code: FailureCode::DocumentExpired,
+        provider_code: Some("c".into()),
         message: "m".into(),
     });
     x.provider_ref = Some("r".into());
@@ -409,6 +465,7 @@ pub(super) fn full_session() -> Session {
     x.next_check_at = Some(now);
     x.check_attempts = 2;
     x.unclear = Some("not_found".into());
+    x.metadata = Metadata::from([("order".to_owned(), "A-1".to_owned())]);
     x
 }
 
@@ -450,6 +507,30 @@ mod tests {
         item.insert("version".into(), n(7_u64));
         let read = session_from(&item).unwrap();
         assert_eq!((read.value, read.version), (x, 7));
+    }
+
+    #[test]
+    fn a_last_error_of_the_gateways_own_and_one_stored_before_the_vocabulary_read_back() {
+        let mut x = full_session();
+        x.last_error = Some(LastError {
+            code: FailureCode::SessionMismatch,
+            provider_code: None,
+            message: "m".into(),
+        });
+        let mut item = session_item(&x);
+        item.insert("version".into(), n(1_u64));
+        assert_eq!(session_from(&item).unwrap().value.last_error, x.last_error);
+        // Written before `failure_code` existed: `error_code` held the provider's word, or an
+        // older name of the gateway's.
+        for (old, code) in [
+            ("FACE_MISMATCH", FailureCode::Unknown),
+            ("possession_failed", FailureCode::PossessionFailed),
+        ] {
+            item.remove("failure_code");
+            item.insert("error_code".into(), s(old));
+            let e = session_from(&item).unwrap().value.last_error.unwrap();
+            assert_eq!((e.code, e.provider_code.as_deref()), (code, Some(old)));
+        }
     }
 
     #[test]

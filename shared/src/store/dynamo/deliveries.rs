@@ -243,21 +243,8 @@ impl Deliveries for DynamoStore {
         now: OffsetDateTime,
         limit: usize,
     ) -> StoreResult<Vec<DueDelivery>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
-            .expression_attribute_values(":pk", s(retry_pk(shard)))
-            .expression_attribute_values(":upto", s(upto(now)))
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(read_error)?;
-        let keys: Vec<Item> = out
-            .items
-            .unwrap_or_default()
+        let filed = self.due_keys(retry_pk(shard), now, limit).await?;
+        let keys: Vec<Item> = filed
             .iter()
             .filter_map(|i| Some(key(opt_s(i, "pk")?, DELIVERY_SK)))
             .collect();

@@ -5,7 +5,7 @@
 use super::super::shard::SHARDS;
 use super::super::{DueIndex, StoreError, StoreResult, Stored, is_scheduled};
 use super::DynamoStore;
-use super::attr::{n, s};
+use super::attr::{Item, n, s};
 use super::errors::{read_error, write_error};
 use super::keys::{DUE_INDEX, due_pk, due_sk, session_id_of, session_key, upto};
 use crate::session::{Session, SessionId};
@@ -13,6 +13,30 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 impl DynamoStore {
+    /// The keys filed under `pk` of the sparse index at or before `now`, earliest first, at most
+    /// `limit` (one page: what does not fit is due on the next run, earliest first, so nothing
+    /// starves). Every due read (sessions, webhook retries, outbound deliveries) is this query.
+    pub(super) async fn due_keys(
+        &self,
+        pk: String,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<Item>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":upto", s(upto(now)))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(read_error)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     /// Moves a session's due filing to `at`, if its version is still the one read.
     async fn refile(&self, session: &Stored<Session>, at: OffsetDateTime) -> StoreResult<()> {
         self.client
@@ -44,25 +68,8 @@ impl DueIndex for DynamoStore {
         now: OffsetDateTime,
         limit: usize,
     ) -> StoreResult<Vec<Stored<Session>>> {
-        // One page: what does not fit is due on the next run (earliest first, so nothing starves).
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
-            .expression_attribute_values(":pk", s(due_pk(shard)))
-            .expression_attribute_values(":upto", s(upto(now)))
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(read_error)?;
-        let ids: Vec<SessionId> = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(session_id_of)
-            .collect();
+        let keys = self.due_keys(due_pk(shard), now, limit).await?;
+        let ids: Vec<SessionId> = keys.iter().filter_map(session_id_of).collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -1,8 +1,9 @@
 //! Every key of the table (the layout in `mod.rs`), built in one place. Numbers in sort keys are
 //! fixed width, so that string order is time order.
 
-use super::super::shard::{delivery_shard, session_shard};
+use super::super::shard::{delivery_shard, outbound_shard, session_shard};
 use super::attr::{Item, opt_s, s};
+use crate::events::OutboundKey;
 use crate::session::SessionId;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -125,6 +126,52 @@ pub(super) fn reauth_sk(at: OffsetDateTime, event_id: &str) -> String {
     format!("{:020}#{event_id}", at.unix_timestamp_nanos().max(0))
 }
 
+// ---- outbound events ------------------------------------------------------------------------
+
+pub(super) fn endpoint_key(tenant: &str, id: &str) -> Item {
+    key(endpoints_pk(tenant), id)
+}
+pub(super) fn endpoints_pk(tenant: &str) -> String {
+    format!("EP#{tenant}")
+}
+pub(super) fn events_pk(tenant: &str) -> String {
+    format!("EVT#{tenant}")
+}
+pub(super) fn event_key(tenant: &str, id: &str) -> Item {
+    key(events_pk(tenant), id)
+}
+pub(super) fn outbound_pk(tenant: &str, event_id: &str) -> String {
+    format!("EVD#{tenant}#{event_id}")
+}
+pub(super) fn outbound_key(k: &OutboundKey) -> Item {
+    key(outbound_pk(&k.tenant, &k.event_id), &k.endpoint_id)
+}
+/// The delivery an outbound item (or an index entry naming one) is: its event id holds no `#`,
+/// the tenant may.
+pub(super) fn outbound_key_of(item: &Item) -> Option<OutboundKey> {
+    let pk = opt_s(item, "pk")?;
+    let (tenant, event_id) = pk.strip_prefix("EVD#")?.rsplit_once('#')?;
+    Some(OutboundKey {
+        tenant: tenant.to_owned(),
+        event_id: event_id.to_owned(),
+        endpoint_id: opt_s(item, "sk")?,
+    })
+}
+pub(super) fn outbound_due_pk(k: &OutboundKey) -> String {
+    format!("OUT#{:02}", outbound_shard(k))
+}
+pub(super) fn outbound_due_pk_of(shard: u16) -> String {
+    format!("OUT#{shard:02}")
+}
+pub(super) fn outbound_due_sk(at: OffsetDateTime, k: &OutboundKey) -> String {
+    format!(
+        "{:015}#{}#{}",
+        unix_ms(at),
+        outbound_pk(&k.tenant, &k.event_id),
+        k.endpoint_id
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +192,12 @@ mod tests {
             Some("prove#identity#i")
         );
         assert_eq!(session_id_of(&session_key(&id)), Some(id));
+        let k = OutboundKey {
+            tenant: "a#b".into(),
+            event_id: "evt_x".into(),
+            endpoint_id: "ep_y".into(),
+        };
+        assert_eq!(outbound_key_of(&outbound_key(&k)), Some(k.clone()));
+        assert!(outbound_due_sk(t, &k) <= upto(t));
     }
 }

@@ -14,6 +14,9 @@
 //! | delivery token    | `TOK#<provider>#<token hash>` | `TOK`       | the body a token came with (Prove), TTL |
 //! | idempotency key   | `IDEM#<tenant>#<key>`       | `IDEM`        | in progress (lease) or done; TTL |
 //! | reauthentication  | `RA#<tenant>#<user>`        | `<at ns>#<event id>` | newest first by query |
+//! | webhook endpoint  | `EP#<tenant>`               | `<endpoint id>` | its secret sealed (`events::seal`) |
+//! | outbound event    | `EVT#<tenant>`              | `<event id>`  | body as sent; ids sort by time; TTL |
+//! | outbound delivery | `EVD#<tenant>#<event id>`   | `<endpoint id>` | attempts; TTL; gsi2 while pending: `OUT#<shard>` / `<due ms>#...` |
 //!
 //! Where things are: the table's definition (`schema`), every key (`keys`), attribute helpers
 //! (`attr`), items to values and back (`codec`), the session write (`update`), reads by key in
@@ -29,12 +32,14 @@ mod idempotency;
 mod inspect;
 mod journal;
 mod keys;
+mod outbox;
 mod refs;
 mod schema;
 mod sessions;
+pub mod stream;
 mod update;
 
-pub use schema::{SchemaError, create_table};
+pub use schema::{SchemaError, create_table, ensure_stream};
 
 use super::{StoreError, StoreResult};
 use attr::Item;

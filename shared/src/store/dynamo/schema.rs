@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 
 /// Why a table was not created.
@@ -65,6 +65,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), SchemaErro
         .key_schema(key("sk", KeyType::Range)?)
         .global_secondary_indexes(index(USER_INDEX)?)
         .global_secondary_indexes(index(DUE_INDEX)?)
+        .stream_specification(stream()?)
         .send()
         .await;
     match out {
@@ -72,4 +73,48 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), SchemaErro
         Err(e) if e.code() == Some("ResourceInUseException") => Err(SchemaError::Exists),
         Err(e) => Err(SchemaError::Failed(format!("{}", DisplayErrorContext(e)))),
     }
+}
+
+/// The table's stream: new images only (outbound events are derived from what was committed).
+fn stream() -> Result<StreamSpecification, SchemaError> {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewImage)
+        .build()
+        .map_err(|e| SchemaError::Failed(e.to_string()))
+}
+
+/// The table's stream ARN, switching the stream on if it is off (a table made before outbound
+/// events).
+pub async fn ensure_stream(client: &Client, table: &str) -> Result<String, SchemaError> {
+    let failed = |e: String| SchemaError::Failed(e);
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| failed(format!("{}", DisplayErrorContext(e))))?;
+    if let Some(arn) = described
+        .table
+        .as_ref()
+        .filter(|t| {
+            t.stream_specification
+                .as_ref()
+                .is_some_and(|s| s.stream_enabled)
+        })
+        .and_then(|t| t.latest_stream_arn.clone())
+    {
+        return Ok(arn);
+    }
+    let updated = client
+        .update_table()
+        .table_name(table)
+        .stream_specification(stream()?)
+        .send()
+        .await
+        .map_err(|e| failed(format!("{}", DisplayErrorContext(e))))?;
+    updated
+        .table_description
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or_else(|| failed("no stream after switching it on".into()))
 }

@@ -1,9 +1,10 @@
 //! Identity events and reauthentications in memory.
 
-use super::super::{Delivery, DeliveryState, Journal, SessionWrite, StoreResult};
+use super::super::{Change, Delivery, DeliveryState, Journal, SessionWrite, StoreResult};
 use super::MemoryStore;
 use crate::session::{IdentityEvent, Reauthentication, SessionId};
 use async_trait::async_trait;
+use std::collections::hash_map::Entry;
 
 #[async_trait]
 impl Journal for MemoryStore {
@@ -13,11 +14,15 @@ impl Journal for MemoryStore {
         event: &IdentityEvent,
         delivery: &Delivery,
     ) -> StoreResult<()> {
-        let mut g = self.lock();
+        let mut guard = self.lock();
+        // The fields apart: the event's slot and the log are borrowed at once.
+        let g = &mut *guard;
         g.write_session(&w)?;
-        g.identity_events
-            .entry((event.session_id.clone(), event.event_id.clone()))
-            .or_insert_with(|| event.clone());
+        let k = (event.session_id.clone(), event.event_id.clone());
+        if let Entry::Vacant(slot) = g.identity_events.entry(k) {
+            slot.insert(event.clone());
+            g.changes.push(Change::IdentityEvent(event.clone()));
+        }
         g.settle(delivery, DeliveryState::Applied);
         Ok(())
     }
@@ -47,6 +52,7 @@ impl Journal for MemoryStore {
             .or_default();
         if !list.iter().any(|x| x.event_id == r.event_id) {
             list.push(r.clone());
+            g.changes.push(Change::Reauthentication(r.clone()));
         }
         Ok(())
     }

@@ -6,13 +6,15 @@ mod deliveries;
 mod idempotency;
 mod inspect;
 mod journal;
+mod outbox;
 mod refs;
 mod sessions;
 
 use super::{
-    Delivery, DeliveryState, IdempotencyRecord, ProviderRef, SessionWrite, StoreError, StoreResult,
-    Stored,
+    Change, Delivery, DeliveryState, IdempotencyRecord, ProviderRef, SessionWrite, StoreError,
+    StoreResult, Stored,
 };
+use crate::events::{Endpoint, Event, OutboundDelivery, OutboundKey};
 use crate::session::{
     HistoryEntry, IdentityEvent, MAX_HISTORY, Reauthentication, Session, SessionId,
 };
@@ -46,6 +48,21 @@ struct Inner {
     reauthentications: HashMap<(String, String), Vec<Reauthentication>>,
     /// (provider, token hash) -> (body hash, until).
     tokens: HashMap<(String, String), (String, OffsetDateTime)>,
+    /// (tenant, endpoint id) -> endpoint.
+    endpoints: BTreeMap<(String, String), Endpoint>,
+    /// (tenant, event id) -> event.
+    events: BTreeMap<(String, String), Event>,
+    outbound: BTreeMap<OutboundKey, OutboundRecord>,
+    /// Every committed change, in commit order: the local server's stand-in for the table's
+    /// stream (`MemoryStore::changes_after`).
+    changes: Vec<Change>,
+}
+
+/// An outbound delivery with its lease.
+#[derive(Clone)]
+struct OutboundRecord {
+    delivery: OutboundDelivery,
+    lease: Option<(String, OffsetDateTime)>,
 }
 
 impl Inner {
@@ -86,6 +103,10 @@ impl Inner {
         if let Some(h) = w.history {
             self.append_history(h);
         }
+        self.changes.push(Change::Session {
+            session: stored.clone(),
+            entry: w.history.cloned(),
+        });
         Ok(stored)
     }
 
@@ -120,6 +141,14 @@ impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock would be a bug in this module; keep serving regardless.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The changes committed after the first `seen`, and how many there are in all (the next
+    /// `seen`): the in-memory stand-in for the table's stream.
+    pub fn changes_after(&self, seen: usize) -> (Vec<Change>, usize) {
+        let g = self.lock();
+        let from = seen.min(g.changes.len());
+        (g.changes[from..].to_vec(), g.changes.len())
     }
 }
 

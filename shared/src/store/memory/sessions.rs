@@ -56,9 +56,13 @@ impl Sessions for MemoryStore {
                 return Err(StoreError::Conflict);
             }
         }
-        g.sessions
-            .insert(session.id.clone(), Stored::created(session.clone()));
+        let stored = Stored::created(session.clone());
+        g.sessions.insert(session.id.clone(), stored.clone());
         g.append_history(history);
+        g.changes.push(crate::store::Change::Session {
+            session: stored,
+            entry: Some(history.clone()),
+        });
         for c in claims {
             g.refs.insert(
                 c.key.clone(),
