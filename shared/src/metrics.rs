@@ -34,6 +34,10 @@ pub const NAMES: &[&str] = &[
     "ReconcileDeferred",
     "ReconcileDeliveriesFailed",
     "ReconcileLag",
+    "OutboundEvents",
+    "OutboundDelivered",
+    "OutboundRetrying",
+    "OutboundFailed",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +227,21 @@ pub fn reconcile_run(run: &ReconcileRun) {
                 n(run.deliveries_failed),
             ),
             ("ReconcileLag", Unit::Seconds, run.lag.as_secs_f64()),
+        ],
+    );
+}
+
+/// What notify did with one stream batch (`events` stored) or one sweep (`events` 0): its delivery
+/// attempts by outcome (`retrying`: failed, due again; `failed`: failed for good).
+pub fn outbound(events: u32, delivered: u32, retrying: u32, failed: u32) {
+    emit(
+        &[],
+        &[&[]],
+        &[
+            ("OutboundEvents", Unit::Count, f64::from(events)),
+            ("OutboundDelivered", Unit::Count, f64::from(delivered)),
+            ("OutboundRetrying", Unit::Count, f64::from(retrying)),
+            ("OutboundFailed", Unit::Count, f64::from(failed)),
         ],
     );
 }

@@ -58,6 +58,7 @@ pub async fn notify_event(
     }
     match crate::events::deliver::sweep(app).await {
         Ok(r) => {
+            crate::metrics::outbound(0, r.delivered, r.retrying, r.failed);
             tracing::info!(
                 delivered = r.delivered,
                 retrying = r.retrying,
