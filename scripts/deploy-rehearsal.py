@@ -198,6 +198,21 @@ class Resolver:
         return self.value(self.res[logical].get("Properties", {}))
 
 
+# Each function's reserved concurrency parameter (one per function, or per kind).
+RESERVED = {
+    "IssueTokenFunction": "AppReservedConcurrency",
+    "StartSessionFunction": "AppReservedConcurrency",
+    "GetSessionFunction": "AppReservedConcurrency",
+    "WebhookAuthentoFunction": "WebhookReservedConcurrency",
+    "WebhookProveFunction": "WebhookReservedConcurrency",
+    "WebhookPassbaseFunction": "WebhookReservedConcurrency",
+    "WebhookStripeFunction": "WebhookReservedConcurrency",
+    "ReconcileFunction": "ReconcileReservedConcurrency",
+    "EventsApiFunction": "EventsApiReservedConcurrency",
+    "NotifyFunction": "NotifyReservedConcurrency",
+}
+
+
 # What moto 5.2.5's CloudFormation accepts but does not keep (checked on the template instead).
 MOTO_DROPS = [
     "AWS::Lambda::Function: Architectures, TracingConfig, LoggingConfig, KmsKeyArn",
@@ -301,6 +316,9 @@ def check_resources(name, params, sam, template, phys, checks, c, resolved):
         checks.eq(f"{name}: {logical} boundary", boundary, phys.get("NoVpcBoundary"))
         managed = [str(m).rsplit("/", 1)[-1] for m in resolved.props(f"{logical}Role").get("ManagedPolicyArns", [])]
         want_managed = ["AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSLambdaVPCAccessExecutionRole"]
+        events = sam["Resources"][logical]["Properties"].get("Events", {}).values()
+        if any(e["Type"] == "DynamoDB" for e in events):  # SAM's read rights on the stream
+            want_managed.append("AWSLambdaDynamoDBExecutionRole")
         if "KmsUsePolicy" in phys:
             want_managed.append(phys["KmsUsePolicy"].rsplit("/", 1)[-1])
         checks.eq(f"{name}: {logical} managed policies (template)", sorted(managed), sorted(want_managed))
@@ -308,25 +326,50 @@ def check_resources(name, params, sam, template, phys, checks, c, resolved):
         table_arn = table["TableArn"]
         resources = {str(s.get("Resource")) for doc in inline for s in doc["Statement"] if any(str(a).startswith("dynamodb:") for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))}
         checks.true(f"{name}: {logical} DynamoDB grants on the table only ({resources})", bool(resources) and all(r.startswith(table_arn) for r in resources))
-        if want_reserved := params.get({"Reconcile": "ReconcileReservedConcurrency"}.get(logical[:9], "AppReservedConcurrency" if not logical.startswith("Webhook") else "WebhookReservedConcurrency")):
-            got = lam.get_function_concurrency(FunctionName=phys[logical]).get("ReservedConcurrentExecutions")
-            checks.eq(f"{name}: {logical} reserved concurrency", str(got) if got is not None else "0", want_reserved)
+        want_reserved = params.get(RESERVED[logical], "0")
+        got = lam.get_function_concurrency(FunctionName=phys[logical]).get("ReservedConcurrentExecutions")
+        checks.eq(f"{name}: {logical} reserved concurrency", str(got) if got is not None else "0", want_reserved)
 
-    # The schedule: every minute, to reconcile, with its dead-letter queue and no retry.
-    rule = c["events"].describe_rule(Name=phys["ReconcileFunctionEveryMinute"])
-    checks.eq(f"{name}: schedule", (rule["ScheduleExpression"], rule["State"]), ("rate(1 minute)", "ENABLED"))
-    (target,) = c["events"].list_targets_by_rule(Rule=phys["ReconcileFunctionEveryMinute"])["Targets"]
-    reconcile_arn = lam.get_function(FunctionName=phys["ReconcileFunction"])["Configuration"]["FunctionArn"]
-    checks.eq(f"{name}: schedule target", target["Arn"], reconcile_arn)
-    queue_url = phys["ReconcileDeadLetterQueue"]
-    qa = c["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-    checks.eq(f"{name}: schedule dead letters", target.get("DeadLetterConfig", {}).get("Arn"), qa["QueueArn"])
-    checks.eq(f"{name}: schedule retries", target.get("RetryPolicy", {}).get("MaximumRetryAttempts"), 0)
-    checks.eq(f"{name}: dead-letter retention", qa["MessageRetentionPeriod"], "1209600")
-    if key_arn:
-        checks.eq(f"{name}: dead-letter key", qa.get("KmsMasterKeyId"), key_arn)
-    else:
-        checks.eq(f"{name}: dead-letter encryption", qa.get("SqsManagedSseEnabled"), "true")
+    # The dead-letter queues: retention, encryption.
+    queues = {}
+    for logical in (n for n, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"):
+        qa = c["sqs"].get_queue_attributes(QueueUrl=phys[logical], AttributeNames=["All"])["Attributes"]
+        queues[logical] = qa["QueueArn"]
+        checks.eq(f"{name}: {logical} retention", qa["MessageRetentionPeriod"], "1209600")
+        if key_arn:
+            checks.eq(f"{name}: {logical} key", qa.get("KmsMasterKeyId"), key_arn)
+        else:
+            checks.eq(f"{name}: {logical} encryption", qa.get("SqsManagedSseEnabled"), "true")
+    checks.eq(f"{name}: dead-letter queues", sorted(queues), ["NotifyDeadLetterQueue", "ReconcileDeadLetterQueue"])
+
+    # The schedules: every minute, to their function, with its dead-letter queue and no retry.
+    for fn, queue in (("ReconcileFunction", "ReconcileDeadLetterQueue"), ("NotifyFunction", "NotifyDeadLetterQueue")):
+        rule_name = phys[f"{fn}EveryMinute"]
+        rule = c["events"].describe_rule(Name=rule_name)
+        checks.eq(f"{name}: {fn} schedule", (rule["ScheduleExpression"], rule["State"]), ("rate(1 minute)", "ENABLED"))
+        (target,) = c["events"].list_targets_by_rule(Rule=rule_name)["Targets"]
+        fn_arn = lam.get_function(FunctionName=phys[fn])["Configuration"]["FunctionArn"]
+        checks.eq(f"{name}: {fn} schedule target", target["Arn"], fn_arn)
+        checks.eq(f"{name}: {fn} schedule dead letters", target.get("DeadLetterConfig", {}).get("Arn"), queues[queue])
+        checks.eq(f"{name}: {fn} schedule retries", target.get("RetryPolicy", {}).get("MaximumRetryAttempts"), 0)
+        # The on-failure destination (EventInvokeConfig, which moto cannot create): on the template.
+        dest = resolved.props(f"{fn}EventInvokeConfig").get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        checks.eq(f"{name}: {fn} on-failure destination (template)", dest, {"GetAtt": [queue, "Arn"]})
+
+    # The table's stream into notify: the event source mapping, its batch, retries, filters, and
+    # the dead-letter queue for batches that fail every retry (and the role's right to send there).
+    (esm,) = lam.list_event_source_mappings(FunctionName=phys["NotifyFunction"])["EventSourceMappings"]
+    want = sam["Resources"]["NotifyFunction"]["Properties"]["Events"]["TableStream"]["Properties"]
+    checks.eq(f"{name}: stream source", esm["EventSourceArn"], table.get("LatestStreamArn"))
+    checks.eq(f"{name}: stream state", esm.get("State"), "Enabled")
+    for key in ("StartingPosition", "BatchSize", "MaximumBatchingWindowInSeconds", "MaximumRetryAttempts", "FunctionResponseTypes", "FilterCriteria"):
+        checks.eq(f"{name}: stream {key}", esm.get(key), want[key])
+    checks.eq(f"{name}: stream failures", esm.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"), queues["NotifyDeadLetterQueue"])
+    notify_role = phys["NotifyFunctionRole"]
+    sends = [s for p in iam.list_role_policies(RoleName=notify_role)["PolicyNames"]
+             for s in policy_doc(iam.get_role_policy(RoleName=notify_role, PolicyName=p)["PolicyDocument"])["Statement"]
+             if s.get("Action") == "sqs:SendMessage"]
+    checks.eq(f"{name}: notify may send failed batches to its queue", [s.get("Resource") for s in sends], [queues["NotifyDeadLetterQueue"]])
 
     # Log groups: one per function and the access logs, with retention (and the key).
     groups = {g["logGroupName"]: g for g in logs.describe_log_groups(logGroupNamePrefix=f"/aws/")["logGroups"] if f"/{name}/" in g["logGroupName"]}
@@ -363,6 +406,7 @@ def rehearse(params):
         ("idv-hardened", {"ExistingSecretArn": secret_arn, "KmsKey": "create", "VpcSubnetIds": subnet,
                           "VpcSecurityGroupIds": sg, "AppReservedConcurrency": "20",
                           "WebhookReservedConcurrency": "30", "ReconcileReservedConcurrency": "2",
+                          "EventsApiReservedConcurrency": "5", "NotifyReservedConcurrency": "4",
                           "AlarmEmail": "ops@example.com", "LogRetentionDays": "90"}),
     ]
     runs[0][1].update(params)

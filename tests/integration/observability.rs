@@ -1,7 +1,10 @@
 //! The alarms and the dashboard of template.yaml against the code: every metric they read in the
 //! gateway's namespace is one `idv::metrics` writes (an alarm on a metric nobody writes never
 //! fires), every function is in the per-function alarms, every alarm notifies the topic, the
-//! dashboard shows every metric, and docs/operate.md lists exactly those metrics.
+//! dashboard shows every metric, and docs/operate.md lists exactly those metrics. And every
+//! function and dead-letter queue has the hardening options: a reserved concurrency parameter,
+//! the customer-managed key (its log group, its queue), an on-failure destination for what
+//! invokes it asynchronously or from a stream, an alarm and a dashboard widget on each queue.
 
 use serde_norway::Value;
 use std::collections::BTreeSet;
@@ -84,6 +87,14 @@ fn alarms_read_metrics_the_code_writes_and_notify_the_topic() {
         if metrics.is_empty() {
             problems.push(format!("{id}: reads no metric"));
         }
+        // CloudWatch's hard limit: an alarm on metric math reads at most 10 metrics (an 11th
+        // function needs a second alarm).
+        if metrics.len() > 10 {
+            problems.push(format!(
+                "{id}: reads {} metrics; CloudWatch allows 10",
+                metrics.len()
+            ));
+        }
         for (ns, name, _) in &metrics {
             if ns == NAMESPACE && !names().contains(name.as_str()) {
                 problems.push(format!("{id}: {name} is not a metric idv::metrics writes"));
@@ -104,7 +115,7 @@ fn alarms_read_metrics_the_code_writes_and_notify_the_topic() {
             }
         }
     }
-    assert!(alarms >= 7, "only {alarms} alarms");
+    assert!(alarms >= 9, "only {alarms} alarms");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -164,4 +175,147 @@ fn operate_md_lists_exactly_the_metrics_the_code_writes() {
     }
     let written: BTreeSet<String> = names().iter().map(|n| (*n).to_owned()).collect();
     assert_eq!(listed, written, "docs/operate.md's metrics table");
+}
+
+/// `!If [UseKmsKey, !If [CreateKmsKey, !GetAtt Key.Arn, !Ref KmsKey], !Ref AWS::NoValue]`
+fn the_key() -> Value {
+    serde_norway::from_str(
+        "!If [UseKmsKey, !If [CreateKmsKey, !GetAtt Key.Arn, !Ref KmsKey], !Ref AWS::NoValue]",
+    )
+    .unwrap()
+}
+
+/// `X` of `!GetAtt X.Arn`.
+fn arn_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(t) if t.tag == "GetAtt" => {
+            t.value.as_str()?.strip_suffix(".Arn").map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn every_function_and_dead_letter_queue_is_hardened_and_watched() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    let params = t["Parameters"].as_mapping().expect("Parameters");
+    let conditions = &t["Conditions"];
+    let kms_use: Value =
+        serde_norway::from_str("!If [UseKmsKey, !Ref KmsUsePolicy, !Ref AWS::NoValue]").unwrap();
+    let body =
+        text(&t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]).expect("a !Sub body");
+    let mut problems = Vec::new();
+    let g = &t["Globals"]["Function"];
+    if g["Tracing"].as_str() != Some("Active") {
+        problems.push("Globals: Tracing is not Active (X-Ray)".to_owned());
+    }
+    // Queues named as an on-failure destination or a schedule's dead letters.
+    let mut destinations = BTreeSet::new();
+    for (id, r) in resources {
+        let id = id.as_str().unwrap();
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let p = &r["Properties"];
+        // Reserved concurrency: `!If [HasX, !Ref X, !Ref AWS::NoValue]`, X a Number parameter
+        // defaulting to 0 (none), HasX its not-zero condition.
+        let reserved = match &p["ReservedConcurrentExecutions"] {
+            Value::Tagged(tag) if tag.tag == "If" => tag.value.as_sequence().cloned(),
+            _ => None,
+        };
+        match reserved.as_deref() {
+            Some([Value::String(cond), Value::Tagged(r), _]) if r.tag == "Ref" => {
+                let param = r.value.as_str().unwrap_or_default();
+                let ok_param = params.get(param).is_some_and(|d| {
+                    d["Type"].as_str() == Some("Number") && d["Default"].as_u64() == Some(0)
+                });
+                let want: Value =
+                    serde_norway::from_str(&format!("!Not [!Equals [!Ref {param}, 0]]")).unwrap();
+                if !ok_param || conditions[cond.as_str()] != want {
+                    problems.push(format!("{id}: reserved concurrency {param} / {cond}"));
+                }
+            }
+            _ => problems.push(format!("{id}: no reserved concurrency parameter")),
+        }
+        let policies = p["Policies"].as_sequence().cloned().unwrap_or_default();
+        if !policies.contains(&kms_use) {
+            problems.push(format!("{id}: not given the key's use policy"));
+        }
+        let group = text(&p["LoggingConfig"]["LogGroup"]).unwrap_or_default();
+        if resources
+            .get(group.as_str())
+            .is_none_or(|g| g["Properties"]["KmsKeyId"] != the_key())
+        {
+            problems.push(format!("{id}: log group {group:?} without the key option"));
+        }
+        for (name, event) in p["Events"].as_mapping().into_iter().flatten() {
+            let ep = &event["Properties"];
+            match event["Type"].as_str() {
+                // Asynchronous: the schedule's dead letters and the function's on-failure
+                // destination.
+                Some("Schedule") => {
+                    let dl = arn_of(&ep["DeadLetterConfig"]["Arn"]);
+                    let on_failure = arn_of(
+                        &p["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"],
+                    );
+                    if dl.is_none() || on_failure.is_none() {
+                        problems.push(format!(
+                            "{id}: schedule {name:?} without dead letters and an on-failure destination"
+                        ));
+                    }
+                    destinations.extend(dl.into_iter().chain(on_failure));
+                }
+                Some("DynamoDB" | "SQS" | "Kinesis") => {
+                    match arn_of(&ep["DestinationConfig"]["OnFailure"]["Destination"]) {
+                        Some(q) => {
+                            destinations.insert(q);
+                        }
+                        None => problems.push(format!(
+                            "{id}: event source {name:?} without an on-failure destination"
+                        )),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut queues = 0;
+    for (id, r) in resources {
+        let id = id.as_str().unwrap();
+        if r["Type"].as_str() != Some("AWS::SQS::Queue") {
+            continue;
+        }
+        queues += 1;
+        if !destinations.contains(id) {
+            problems.push(format!("{id}: a queue no function sends its failures to"));
+        }
+        if r["Properties"]["KmsMasterKeyId"] != the_key() {
+            problems.push(format!("{id}: without the key option"));
+        }
+        let watched = resources.iter().any(|(_, a)| {
+            a["Type"].as_str() == Some("AWS::CloudWatch::Alarm")
+                && a["Properties"]["Namespace"].as_str() == Some("AWS/SQS")
+                && a["Properties"]["Dimensions"][0]["Value"]
+                    == serde_norway::from_str::<Value>(&format!("!GetAtt {id}.QueueName")).unwrap()
+        });
+        if !watched {
+            problems.push(format!("{id}: no alarm on its depth"));
+        }
+        if !body.contains(&format!("${{{id}.QueueName}}")) {
+            problems.push(format!("{id}: not on the dashboard"));
+        }
+    }
+    for q in &destinations {
+        if resources
+            .get(q.as_str())
+            .is_none_or(|r| r["Type"].as_str() != Some("AWS::SQS::Queue"))
+        {
+            problems.push(format!(
+                "{q}: a destination that is not a queue of the template"
+            ));
+        }
+    }
+    assert!(queues >= 2, "only {queues} dead-letter queues");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
