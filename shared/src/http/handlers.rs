@@ -257,7 +257,7 @@ fn idempotency(
                 req.method.as_str(),
                 &req.path,
                 &req.body,
-                &doc.fingerprint_key,
+                doc.fingerprint_key(),
             )
         })
         .transpose()
