@@ -261,8 +261,17 @@ def policy_doc(doc):
     return doc
 
 
+PROVIDERS = ["authento", "prove", "nevis", "passbase", "stripe"]
+
+
+def inline_docs(iam, role_name):
+    return [policy_doc(iam.get_role_policy(RoleName=role_name, PolicyName=p)["PolicyDocument"]) for p in iam.list_role_policies(RoleName=role_name)["PolicyNames"]]
+
+
 def check_resources(name, params, sam, template, phys, checks, c, resolved):
     ddb, lam, iam, logs = c["dynamodb"], c["lambda"], c["iam"], c["logs"]
+    secret_arn = params["ExistingSecretArn"]
+    split = params.get("SecretLayout", "split") == "split"
     cmk = params.get("KmsKey", "")
     key_arn = None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in c["cloudformation"].describe_stacks(StackName=name)["Stacks"][0].get("Outputs", [])}
@@ -301,9 +310,34 @@ def check_resources(name, params, sam, template, phys, checks, c, resolved):
         env = f.get("Environment", {}).get("Variables", {})
         checks.eq(f"{name}: {logical} IDV_TABLE_NAME", env.get("IDV_TABLE_NAME"), phys["Table"])
         checks.eq(f"{name}: {logical} IDV_METRICS_NAMESPACE", env.get("IDV_METRICS_NAMESPACE"), f"idv-gateway/{name}")
-        checks.true(f"{name}: {logical} IDV_SECRET_ID set", bool(env.get("IDV_SECRET_ID")))
-        want_env = {k for k in sam["Globals"]["Function"]["Environment"]["Variables"]}
-        checks.eq(f"{name}: {logical} environment names", want_env - set(env), set())
+        checks.eq(f"{name}: {logical} IDV_SECRET_ID", env.get("IDV_SECRET_ID"), secret_arn)
+        # Every variable of the template with the stack's conditions applied; those naming a
+        # secret moto cannot create (a provider's own) moto drops: checked on the template.
+        want_vars = fp.get("Environment", {}).get("Variables", {})
+        uncreated = {k: v for k, v in want_vars.items() if isinstance(v, dict) and v.get("Ref") not in (None, *phys)}
+        checks.eq(f"{name}: {logical} environment names", set(want_vars) - set(uncreated) - set(env), set())
+        provider_vars = {f"IDV_{p.upper()}_SECRET_ID": {"Ref": f"{p.capitalize()}Secret"} for p in PROVIDERS}
+        if split:
+            checks.eq(f"{name}: {logical} providers' secrets (template)", {k: want_vars.get(k) for k in provider_vars}, provider_vars)
+        else:
+            checks.eq(f"{name}: {logical} providers' secrets unset", sorted(set(provider_vars) & (set(env) | set(want_vars))), [])
+        # What it may read: in one secret, that one; split, the gateway's (whose ARN moto knows)
+        # and providers' own (which moto cannot create: on the template). The exact set per
+        # function is tests/integration/iam.rs's; here the shape, and what no layout may do.
+        reads = [s for p in resolved.props(f"{logical}Role").get("Policies", []) for s in p["PolicyDocument"]["Statement"] if s.get("Action") == "secretsmanager:GetSecretValue"]
+        (grant,) = [s["Resource"] for s in reads] or [None]
+        grant = grant if isinstance(grant, list) else [grant]
+        own = {p["Ref"] for p in grant if isinstance(p, dict)}
+        checks.true(f"{name}: {logical} reads only the stack's secrets ({grant})", all(g == secret_arn for g in grant if not isinstance(g, dict)) and own <= {f"{p.capitalize()}Secret" for p in PROVIDERS})
+        if not split:
+            checks.eq(f"{name}: {logical} reads the one secret", grant, [secret_arn])
+        elif binary.startswith("webhook-"):
+            checks.eq(f"{name}: {logical} reads its provider's secret only", grant, [{"Ref": f"{binary[8:].capitalize()}Secret"}])
+        elif binary in ("events-api", "notify"):
+            checks.eq(f"{name}: {logical} reads the gateway's secret only", grant, [secret_arn])
+        moto_grant = [s.get("Resource") for doc in inline_docs(iam, phys[f"{logical}Role"]) for s in doc["Statement"] if s.get("Action") == "secretsmanager:GetSecretValue"]
+        kept = [g for g in (moto_grant[0] if moto_grant and isinstance(moto_grant[0], list) else moto_grant) if g]
+        checks.eq(f"{name}: {logical} secret grant in moto (its own secrets dropped)", kept, [g for g in grant if not isinstance(g, dict)])
         checks.eq(f"{name}: {logical} tracing (template)", fp.get("TracingConfig"), {"Mode": "Active"})
         checks.eq(f"{name}: {logical} log group (template)", fp.get("LoggingConfig", {}).get("LogGroup"), f"/aws/lambda/{name}/{binary}")
         checks.eq(f"{name}: {logical} env key (template)", fp.get("KmsKeyArn"), {"GetAtt": ["Key", "Arn"]} if "Key" in phys else None)
@@ -409,6 +443,7 @@ def rehearse(params):
                           "EventsApiReservedConcurrency": "5", "NotifyReservedConcurrency": "4",
                           "AlarmEmail": "ops@example.com", "LogRetentionDays": "90"}),
     ]
+    runs.append(("idv-single", {"ExistingSecretArn": secret_arn, "SecretLayout": "single"}))
     runs[0][1].update(params)
     all_created, all_cannot = {}, {}
     for name, p in runs:
@@ -420,15 +455,16 @@ def rehearse(params):
             all_cannot.setdefault(k, set()).update(v)
     print("created in moto and checked:")
     for k in sorted(all_created):
-        print(f"  {k:34} {len(all_created[k]):3}  {', '.join(sorted(all_created[k]))[:100]}")
+        print(f"  {k:34} {len(all_created[k]):3}  {', '.join(sorted(all_created[k]))[:160]}")
     print("accepted by moto but not kept (checked on the transformed template instead):")
     for line in MOTO_DROPS:
         print(f"  {line}")
-    print("not creatable by moto's CloudFormation (checked by cfn-lint, sam validate --lint and checkov only):")
+    print("not creatable by moto's CloudFormation (checked on the transformed template where it is referenced, by cfn-lint,")
+    print("sam validate --lint, checkov, and tests/integration/{iam,observability,openapi}.rs):")
     if "AWS::SecretsManager::Secret" not in moto_types:  # conditioned out above: said here
-        all_cannot["AWS::SecretsManager::Secret"] = {"Secret (the stacks use ExistingSecretArn, made beforehand)"}
+        all_cannot.setdefault("AWS::SecretsManager::Secret", set()).add("Secret (the stacks use ExistingSecretArn, made beforehand)")
     for k in sorted(all_cannot):
-        print(f"  {k:34} {len(all_cannot[k]):3}  {', '.join(sorted(all_cannot[k]))[:100]}")
+        print(f"  {k:34} {len(all_cannot[k]):3}  {', '.join(sorted(all_cannot[k]))[:160]}")
     if checks.failures:
         print("\n".join(["FAILED checks:", *checks.failures]), file=sys.stderr)
         return 1
