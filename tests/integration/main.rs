@@ -14,6 +14,7 @@ mod idempotency;
 mod metadata;
 mod never_lost;
 mod nevis_flow;
+mod observability;
 mod openapi;
 mod outbound_events;
 mod outbound_transport;
