@@ -191,6 +191,9 @@ async fn apply_once(
     } = decision
     {
         tracing::info!(session_id = %next.id, from = current.status.as_str(), to = next.status.as_str(), "session transition");
+        if next.status.is_terminal() && !current.status.is_terminal() {
+            crate::metrics::session_decided(next.provider.as_str(), next.status.as_str());
+        }
     }
     Ok((next, decision))
 }

@@ -47,7 +47,15 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
     if let Route::Webhook { provider } = route {
         // Public: the provider's dialect checks authenticity on the raw request.
         let adapter = app.providers.by_name(provider).ok_or(Error::NotFound)?;
-        let ack = webhook::ingest(app, adapter, &req.headers, &req.body).await?;
+        let ack = webhook::ingest(app, adapter, &req.headers, &req.body).await;
+        match &ack {
+            Ok(a) if a.duplicate => crate::metrics::webhook_duplicated(provider),
+            Err(e) if crate::metrics::is_webhook_rejection(e) => {
+                crate::metrics::webhook_rejected(provider);
+            }
+            _ => {}
+        }
+        let ack = ack?;
         return Ok(views::ack(&ack));
     }
     let doc = app.secrets.get().await?;
@@ -259,7 +267,7 @@ fn idempotency(
                 req.method.as_str(),
                 &req.path,
                 &req.body,
-                &doc.fingerprint_key,
+                doc.fingerprint_key(),
             )
         })
         .transpose()

@@ -5,7 +5,9 @@
 use super::scopes::Scope;
 use crate::Error;
 use crate::providers::registry::{ExtraOp, ExtraRoute, Registration};
+use crate::secrets::Part;
 use http::Method;
+use std::collections::BTreeSet;
 
 /// A Lambda function of template.yaml, by its binary's (and crate's) name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,6 +51,51 @@ impl Function {
     /// The function of a binary name (a Lambda `main` says its own name).
     pub fn named(name: &str) -> Option<Function> {
         Function::all().into_iter().find(|f| f.0 == name)
+    }
+
+    /// The parts of the secret this function reads, derived from what it serves: the only
+    /// secrets it is given (`App::from_env`) and the only ones its IAM policy may grant
+    /// (template.yaml, held to this by tests/integration/iam.rs).
+    /// - The gateway's keys: every app route authenticates with `api_keys` (and keys
+    ///   `Idempotency-Key` fingerprints and seals endpoint secrets with `fingerprint_key`);
+    ///   `notify` opens sealed endpoint secrets to sign deliveries. Webhook routes never do.
+    /// - A provider's credentials: its webhook route and its own routes need its own; the
+    ///   session routes and `reconcile` act on a session of any provider (start, refresh, link,
+    ///   cancel, poll), so they need every provider's.
+    pub fn secret_parts(self) -> BTreeSet<Part> {
+        let routes: Vec<(&str, &str, Function)> =
+            routes().into_iter().filter(|r| r.2 == self).collect();
+        let mut parts = BTreeSet::new();
+        let webhook_of = |path: &str| {
+            crate::providers::ALL
+                .iter()
+                .find(|r| r.webhook.as_ref().is_some_and(|w| w.path == path))
+                .map(|r| r.name)
+        };
+        for (_, path, _) in &routes {
+            match webhook_of(path) {
+                Some(provider) => {
+                    parts.insert(Part::Provider(provider));
+                }
+                None => {
+                    parts.insert(Part::Gateway);
+                }
+            }
+        }
+        if self == Function::NOTIFY {
+            parts.insert(Part::Gateway);
+        }
+        for r in crate::providers::ALL {
+            if r.routes.iter().any(|e| Function(e.function) == self) {
+                parts.insert(Part::Provider(r.name));
+            }
+        }
+        let on_any_session =
+            self == Function::RECONCILE || SESSION_ROUTES.iter().any(|(_, _, f)| *f == self);
+        if on_any_session {
+            parts.extend(crate::providers::ALL.iter().map(|r| Part::Provider(r.name)));
+        }
+        parts
     }
 }
 
