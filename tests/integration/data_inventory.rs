@@ -4,7 +4,7 @@
 //! each of its attributes must be listed for that kind, each listed attribute must have been
 //! seen, and each kind carries `ttl` exactly when the inventory says it has one.
 
-use idv_tests::Gateway;
+use idv_tests::{Backend, Gateway};
 use idv_tests::receiver::Receiver;
 use regex::Regex;
 use serde_json::json;
@@ -98,10 +98,26 @@ fn inventory() -> Vec<Kind> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stored_attribute_is_in_the_data_inventory_and_every_listed_one_is_stored() {
     let kinds = inventory();
-    let gw: Gateway = super::outbound_events::gateway().await;
+    let gw = Gateway::start_with_keys(
+        Backend::Dynamo,
+        &[("IDV_REFRESH_AFTER_SECONDS", "0")],
+        super::redaction::keys(),
+    )
+    .await;
     let rx = Receiver::start().await;
     super::outbound_events::endpoint(&gw, &rx.url, json!([])).await;
-    super::outbound_events::every_provider_scenario(&gw).await;
+    let (sessions, _) = super::outbound_events::every_provider_scenario(&gw).await;
+    // A redaction (Stripe's, its deletion done there) leaves its marks on the session.
+    let stripe = sessions.last().unwrap();
+    let r = gw
+        .post_as(
+            super::redaction::REDACTOR,
+            &format!("/v1/sessions/{stripe}/redact"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["redaction"]["provider_deletion"], "done", "{:?}", r.body);
     // What the scenario does not: a request under an Idempotency-Key, and a delivery that
     // matches no session yet (kept, filed under its identity).
     let r = gw
@@ -223,4 +239,7 @@ const NOT_EXERCISED: &[(&str, &str)] = &[
     ("outbound delivery", "lease_until"),
     ("outbound delivery", "next_at"),
     ("outbound delivery", "reason"),
+    // Only while a provider's deletion is pending (it failed and is retried): redaction.
+    ("session", "deletion_ref"),
+    ("session", "deletion_attempts"),
 ];

@@ -7,9 +7,9 @@ use idv::secrets::{ApiKeyEntry, SecretDoc};
 use idv_tests::{Backend, Gateway, TENANT};
 use serde_json::{Value, json};
 
-const REDACTOR: &str = "idv_sk_test_redaction_redact";
+pub(crate) const REDACTOR: &str = "idv_sk_test_redaction_redact";
 
-fn keys() -> Vec<ApiKeyEntry> {
+pub(crate) fn keys() -> Vec<ApiKeyEntry> {
     let doc = json!({"fingerprint_key": "f".repeat(32), "api_keys": [{
         "tenant": TENANT,
         "sha256": idv::http::auth::digest(REDACTOR),
