@@ -4,8 +4,8 @@
 //! each of its attributes must be listed for that kind, each listed attribute must have been
 //! seen, and each kind carries `ttl` exactly when the inventory says it has one.
 
-use idv_tests::{Backend, Gateway};
 use idv_tests::receiver::Receiver;
+use idv_tests::{Backend, Gateway};
 use regex::Regex;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -117,7 +117,11 @@ async fn every_stored_attribute_is_in_the_data_inventory_and_every_listed_one_is
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    assert_eq!(r.body["redaction"]["provider_deletion"], "done", "{:?}", r.body);
+    assert_eq!(
+        r.body["redaction"]["provider_deletion"], "done",
+        "{:?}",
+        r.body
+    );
     // What the scenario does not: a request under an Idempotency-Key, and a delivery that
     // matches no session yet (kept, filed under its identity).
     let r = gw

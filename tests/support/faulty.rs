@@ -335,4 +335,15 @@ impl Redactions for FaultyStore {
         self.fault(&erasure.session_id)?;
         self.inner.erase_dependents(erasure).await
     }
+    async fn tombstoned(
+        &self,
+        provider: &str,
+        subjects: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner.tombstoned(provider, subjects, now).await
+    }
+    async fn forget_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        self.inner.forget_delivery(delivery).await
+    }
 }

@@ -123,7 +123,8 @@ pub(crate) async fn finish(app: &App, mut read: Stored<Session>) -> Result<Store
             return Ok(read);
         };
         if r.state == RedactionState::Redacting {
-            app.store.erase_dependents(&erasure(&read)).await?;
+            let until = app.clock.now() + app.config.dedupe_ttl;
+            app.store.erase_dependents(&erasure(&read, until)).await?;
         }
         let now = app.clock.now();
         let mut redaction = r.clone();
@@ -252,7 +253,7 @@ fn data_string(s: &Session, key: &str) -> Option<String> {
 }
 
 /// What hangs on a session, by the keys its values build.
-fn erasure(s: &Session) -> Erasure {
+fn erasure(s: &Session, tombstones_until: time::OffsetDateTime) -> Erasure {
     let provider = s.provider.as_str();
     let subject = Subject::of(&s.tenant, &s.user_id).as_str().to_owned();
     let identity = data_string(s, "identity_id");
@@ -303,5 +304,6 @@ fn erasure(s: &Session) -> Erasure {
             .map(|x| (provider.to_owned(), x))
             .collect(),
         values,
+        tombstones_until,
     }
 }

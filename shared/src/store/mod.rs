@@ -67,6 +67,15 @@ pub struct Erasure {
     pub subjects: Vec<(String, String)>,
     /// Values erased from the session's outbound events (`session::erase_values`).
     pub values: Vec<String>,
+    /// Until when each of `subjects` keeps a tombstone (the dedupe window): a webhook about one
+    /// of them that matches no session is acknowledged and forgotten, not kept.
+    pub tombstones_until: OffsetDateTime,
+}
+
+/// How a tombstone names a redacted provider identity: its SHA-256 (hex), never the identity.
+pub fn tombstone_hash(subject: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(subject.as_bytes()))
 }
 
 /// Which events a listing wants.

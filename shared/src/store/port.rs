@@ -302,6 +302,19 @@ pub trait Redactions: Send + Sync {
     /// Erases what hangs on a session being redacted (`Erasure`). Idempotent: a repeat after a
     /// crash erases what is left, and erasing nothing is no error.
     async fn erase_dependents(&self, erasure: &Erasure) -> StoreResult<()>;
+
+    /// Whether a redaction left a tombstone (unexpired at `now`) on one of `provider`'s
+    /// `subjects`.
+    async fn tombstoned(
+        &self,
+        provider: &str,
+        subjects: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+
+    /// Forgets a delivery about a redacted identity: the delivery and its filings deleted
+    /// (whatever its state). Idempotent.
+    async fn forget_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
 }
 
 /// Every capability: what `App` holds.

@@ -2,7 +2,10 @@
 //! history replaced), and what hangs on it found by key and deleted or rewritten. Every step is
 //! idempotent: a repeat after a crash erases what is left.
 
-use super::super::{Erasure, HistoryMark, Redactions, SessionWrite, StoreResult, Stored, scrub};
+use super::super::{
+    Delivery, Erasure, HistoryMark, Redactions, SessionWrite, StoreResult, Stored, scrub,
+    tombstone_hash,
+};
 use super::DynamoStore;
 use super::attr::*;
 use super::codec::history_value;
@@ -18,6 +21,14 @@ use time::OffsetDateTime;
 /// state), so that a redaction finds them: `SUB#<provider>#<subject>` / `WH#<event id>`.
 pub(super) fn subject_pk(provider: &str, subject: &str) -> String {
     format!("SUB#{provider}#{subject}")
+}
+
+/// A redacted provider identity's tombstone: `TOMB#<provider>#<SHA-256 of the subject>` / `TOMB`.
+fn tombstone_key(provider: &str, subject: &str) -> Item {
+    key(
+        format!("TOMB#{provider}#{}", tombstone_hash(subject)),
+        "TOMB",
+    )
 }
 
 impl DynamoStore {
@@ -182,6 +193,18 @@ impl Redactions for DynamoStore {
 
     async fn erase_dependents(&self, x: &Erasure) -> StoreResult<()> {
         let id = x.session_id.as_str();
+        // Tombstones first: a delivery recorded while the rest is erased finds one.
+        for (provider, subject) in &x.subjects {
+            let mut item = tombstone_key(provider, subject);
+            item.insert("ttl".into(), n(x.tombstones_until.unix_timestamp()));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(write_error)?;
+        }
         for k in &x.ref_keys {
             self.delete(ref_key(k), Some(("session_id = :s", ":s", s(id))))
                 .await?;
@@ -274,5 +297,36 @@ impl Redactions for DynamoStore {
                 return Ok(());
             }
         }
+    }
+
+    /// One consistent GetItem per subject (a delivery names one or two).
+    async fn tombstoned(
+        &self,
+        provider: &str,
+        subjects: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        for subject in subjects {
+            if let Some(item) = self.get(tombstone_key(provider, subject)).await?
+                && opt_n::<i64>(&item, "ttl").is_none_or(|t| t > now.unix_timestamp())
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn forget_delivery(&self, d: &Delivery) -> StoreResult<()> {
+        let provider = d.provider.as_str();
+        let sk = unmatched_sk(&d.event_id);
+        for subject in &d.subjects {
+            for pk in [
+                subject_pk(provider, subject),
+                unmatched_pk(provider, subject),
+            ] {
+                self.delete(key(pk, &sk), None).await?;
+            }
+        }
+        self.delete(delivery_key(provider, &d.event_id), None).await
     }
 }

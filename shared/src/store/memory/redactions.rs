@@ -1,10 +1,11 @@
 //! Redaction in memory: the same erasure as DynamoDB's, found by looking at everything.
 
 use super::super::scrub;
-use super::super::{Erasure, Redactions, SessionWrite, StoreResult, Stored};
+use super::super::{Delivery, Erasure, Redactions, SessionWrite, StoreResult, Stored};
 use super::MemoryStore;
 use crate::session::{HistoryEntry, Session};
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 #[async_trait]
 impl Redactions for MemoryStore {
@@ -37,6 +38,12 @@ impl Redactions for MemoryStore {
     async fn erase_dependents(&self, e: &Erasure) -> StoreResult<()> {
         let mut g = self.lock();
         let id = &e.session_id;
+        for (provider, subject) in &e.subjects {
+            g.tombstones.insert(
+                (provider.clone(), super::super::tombstone_hash(subject)),
+                e.tombstones_until,
+            );
+        }
         for k in &e.ref_keys {
             if g.refs.get(k).is_some_and(|r| &r.session_id == id) {
                 g.refs.remove(k);
@@ -76,6 +83,36 @@ impl Redactions for MemoryStore {
         for ev in g.events.values_mut() {
             if ev.tenant == e.tenant && ev.session_id.as_ref() == Some(id) {
                 scrub(&mut ev.body, &e.values);
+            }
+        }
+        Ok(())
+    }
+
+    async fn tombstoned(
+        &self,
+        provider: &str,
+        subjects: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let g = self.lock();
+        Ok(subjects.iter().any(|s| {
+            g.tombstones
+                .get(&(provider.to_owned(), super::super::tombstone_hash(s)))
+                .is_some_and(|until| *until > now)
+        }))
+    }
+
+    async fn forget_delivery(&self, d: &Delivery) -> StoreResult<()> {
+        let mut g = self.lock();
+        let provider = d.provider.as_str().to_owned();
+        g.deliveries.remove(&(provider.clone(), d.event_id.clone()));
+        for subject in &d.subjects {
+            let k = (provider.clone(), subject.clone());
+            if let Some(list) = g.unmatched.get_mut(&k) {
+                list.retain(|e| e != &d.event_id);
+                if list.is_empty() {
+                    g.unmatched.remove(&k);
+                }
             }
         }
         Ok(())
