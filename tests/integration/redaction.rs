@@ -167,6 +167,14 @@ async fn a_redacted_user_leaves_none_of_their_values_in_the_table_and_reads_reve
         assert_eq!(again.status, 200);
         assert_eq!(again.body, s.body);
     }
+    // Stripe was asked to delete once: not again by the repeats, nor by a reconcile run later.
+    idv::flows::reconcile::run(gw.app_at(time::Duration::hours(2))).await;
+    assert_eq!(
+        gw.running
+            .stripe
+            .requests("POST /v1/identity/verification_sessions/{session}/redact"),
+        1
+    );
     let listed = gw
         .get_as(REDACTOR, &format!("/v1/users/{user}/sessions"))
         .await;
