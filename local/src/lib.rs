@@ -237,6 +237,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         });
     let mut secrets = SecretDoc {
         parsed: Default::default(),
+        reads: Default::default(),
         fingerprint_key: from_file
             .as_ref()
             .map(|d| d.fingerprint_key.clone())

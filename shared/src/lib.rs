@@ -16,6 +16,7 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod logging;
+pub mod metrics;
 pub mod outbound;
 pub mod providers;
 pub mod scheduled;

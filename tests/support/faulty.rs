@@ -338,3 +338,30 @@ impl Accesses for FaultyStore {
         self.inner.list_accesses(session, limit, after).await
     }
 }
+
+#[async_trait]
+impl Redactions for FaultyStore {
+    async fn write_redacted(
+        &self,
+        write: SessionWrite<'_>,
+        history: &[HistoryEntry],
+    ) -> StoreResult<Stored<Session>> {
+        self.fault(&write.session.id)?;
+        self.inner.write_redacted(write, history).await
+    }
+    async fn erase_dependents(&self, erasure: &Erasure) -> StoreResult<()> {
+        self.fault(&erasure.session_id)?;
+        self.inner.erase_dependents(erasure).await
+    }
+    async fn tombstoned(
+        &self,
+        provider: &str,
+        subjects: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner.tombstoned(provider, subjects, now).await
+    }
+    async fn forget_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        self.inner.forget_delivery(delivery).await
+    }
+}

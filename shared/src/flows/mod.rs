@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod link;
 mod read;
 pub mod reconcile;
+pub mod redact;
 mod refs;
 pub mod sessions;
 pub mod start;

@@ -47,7 +47,15 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
     if let Route::Webhook { provider } = route {
         // Public: the provider's dialect checks authenticity on the raw request.
         let adapter = app.providers.by_name(provider).ok_or(Error::NotFound)?;
-        let ack = webhook::ingest(app, adapter, &req.headers, &req.body).await?;
+        let ack = webhook::ingest(app, adapter, &req.headers, &req.body).await;
+        match &ack {
+            Ok(a) if a.duplicate => crate::metrics::webhook_duplicated(provider),
+            Err(e) if crate::metrics::is_webhook_rejection(e) => {
+                crate::metrics::webhook_rejected(provider);
+            }
+            _ => {}
+        }
+        let ack = ack?;
         return Ok(views::ack(&ack));
     }
     let doc = app.secrets.get().await?;
@@ -105,18 +113,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             }
         },
         Route::CancelSession { id } => {
-            if !req.body.is_empty() {
-                // A body, if any, is a JSON object with no fields: any field is a mistake.
-                let fields: Vec<_> = json_object(req)?
-                    .keys()
-                    .map(|k| {
-                        FieldError::new(k, "unknown_field", "a cancel request takes no fields")
-                    })
-                    .collect();
-                if !fields.is_empty() {
-                    return Err(Error::InvalidRequest(fields));
-                }
-            }
+            no_fields(req)?;
             let idem = idempotency(req, &doc)?;
             let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
                 sessions::cancel(app, &tenant, id)
@@ -174,6 +171,23 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             Ok(ApiResponse::json(
                 StatusCode::OK,
                 &views::reauthentications(&list),
+            ))
+        }
+        Route::RedactSession { id } => {
+            no_fields(req)?;
+            let s = crate::flows::redact::redact_session(app, &tenant, id).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session(providers, &s, None),
+            ))
+        }
+        Route::RedactUser { user_id } => {
+            crate::input::user_id_param(user_id)?;
+            no_fields(req)?;
+            let list = crate::flows::redact::redact_user(app, &tenant, user_id).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::redacted_user(providers, &list),
             ))
         }
         Route::CreateEndpoint => {
@@ -270,7 +284,7 @@ fn idempotency(
                 req.method.as_str(),
                 &req.path,
                 &req.body,
-                &doc.fingerprint_key,
+                doc.fingerprint_key(),
             )
         })
         .transpose()
@@ -289,5 +303,21 @@ fn json_object(req: &ApiRequest) -> Result<Map<String, Value>, Error> {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::BadRequest("the body must be a JSON object".into())),
         Err(_) => Err(Error::BadRequest("the body is not valid JSON".into())),
+    }
+}
+
+/// A body, if any, is a JSON object with no fields (cancel, redact): any field is a mistake.
+fn no_fields(req: &ApiRequest) -> Result<(), Error> {
+    if req.body.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<_> = json_object(req)?
+        .keys()
+        .map(|k| FieldError::new(k, "unknown_field", "this request takes no fields"))
+        .collect();
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(fields))
     }
 }

@@ -5,7 +5,9 @@
 use super::scopes::Scope;
 use crate::Error;
 use crate::providers::registry::{ExtraOp, ExtraRoute, Registration};
+use crate::secrets::Part;
 use http::Method;
+use std::collections::BTreeSet;
 
 /// A Lambda function of template.yaml, by its binary's (and crate's) name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,10 +52,55 @@ impl Function {
     pub fn named(name: &str) -> Option<Function> {
         Function::all().into_iter().find(|f| f.0 == name)
     }
+
+    /// The parts of the secret this function reads, derived from what it serves: the only
+    /// secrets it is given (`App::from_env`) and the only ones its IAM policy may grant
+    /// (template.yaml, held to this by tests/integration/iam.rs).
+    /// - The gateway's keys: every app route authenticates with `api_keys` (and keys
+    ///   `Idempotency-Key` fingerprints and seals endpoint secrets with `fingerprint_key`);
+    ///   `notify` opens sealed endpoint secrets to sign deliveries. Webhook routes never do.
+    /// - A provider's credentials: its webhook route and its own routes need its own; the
+    ///   session routes and `reconcile` act on a session of any provider (start, refresh, link,
+    ///   cancel, poll), so they need every provider's.
+    pub fn secret_parts(self) -> BTreeSet<Part> {
+        let routes: Vec<(&str, &str, Function)> =
+            routes().into_iter().filter(|r| r.2 == self).collect();
+        let mut parts = BTreeSet::new();
+        let webhook_of = |path: &str| {
+            crate::providers::ALL
+                .iter()
+                .find(|r| r.webhook.as_ref().is_some_and(|w| w.path == path))
+                .map(|r| r.name)
+        };
+        for (_, path, _) in &routes {
+            match webhook_of(path) {
+                Some(provider) => {
+                    parts.insert(Part::Provider(provider));
+                }
+                None => {
+                    parts.insert(Part::Gateway);
+                }
+            }
+        }
+        if self == Function::NOTIFY {
+            parts.insert(Part::Gateway);
+        }
+        for r in crate::providers::ALL {
+            if r.routes.iter().any(|e| Function(e.function) == self) {
+                parts.insert(Part::Provider(r.name));
+            }
+        }
+        let on_any_session =
+            self == Function::RECONCILE || SESSION_ROUTES.iter().any(|(_, _, f)| *f == self);
+        if on_any_session {
+            parts.extend(crate::providers::ALL.iter().map(|r| Part::Provider(r.name)));
+        }
+        parts
+    }
 }
 
 /// The routes of the session API, whatever the providers.
-const SESSION_ROUTES: [(&str, &str, Function); 7] = [
+const SESSION_ROUTES: [(&str, &str, Function); 9] = [
     ("POST", "/v1/sessions", Function::START_SESSION),
     ("POST", "/v1/sessions/{id}/cancel", Function::START_SESSION),
     ("GET", "/v1/sessions/{id}", Function::GET_SESSION),
@@ -64,6 +111,12 @@ const SESSION_ROUTES: [(&str, &str, Function); 7] = [
         "GET",
         "/v1/users/{user_id}/reauthentications",
         Function::GET_SESSION,
+    ),
+    ("POST", "/v1/sessions/{id}/redact", Function::START_SESSION),
+    (
+        "POST",
+        "/v1/users/{user_id}/redact",
+        Function::START_SESSION,
     ),
 ];
 
@@ -141,6 +194,12 @@ pub enum Route {
     ListUserReauthentications {
         user_id: String,
     },
+    RedactSession {
+        id: String,
+    },
+    RedactUser {
+        user_id: String,
+    },
     CreateEndpoint,
     ListEndpoints,
     GetEndpoint {
@@ -188,9 +247,11 @@ fn registration(name: &str) -> &'static Registration {
 impl Route {
     pub fn function(&self) -> Function {
         match self {
-            Route::StartSession | Route::CancelSession { .. } | Route::LinkSession { .. } => {
-                Function::START_SESSION
-            }
+            Route::StartSession
+            | Route::CancelSession { .. }
+            | Route::LinkSession { .. }
+            | Route::RedactSession { .. }
+            | Route::RedactUser { .. } => Function::START_SESSION,
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
@@ -232,6 +293,7 @@ impl Route {
             | Route::VerifiedDataAccesses { .. } => Scope::SessionsRead,
             // Personal data: never implied by a key without scopes.
             Route::VerifiedData { .. } => Scope::VerifiedDataRead,
+            Route::RedactSession { .. } | Route::RedactUser { .. } => Scope::Redact,
             Route::CreateEndpoint
             | Route::UpdateEndpoint { .. }
             | Route::DeleteEndpoint { .. }
@@ -256,6 +318,8 @@ impl Route {
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
+            Route::RedactSession { .. } => "POST /v1/sessions/{id}/redact",
+            Route::RedactUser { .. } => "POST /v1/users/{user_id}/redact",
             Route::CreateEndpoint => "POST /v1/endpoints",
             Route::ListEndpoints => "GET /v1/endpoints",
             Route::GetEndpoint { .. } => "GET /v1/endpoints/{id}",
@@ -326,6 +390,12 @@ impl Route {
                     user_id: decode(user)?,
                 })
             }
+            ("POST", ["v1", "sessions", id, "redact"]) => {
+                Some(Route::RedactSession { id: decode(id)? })
+            }
+            ("POST", ["v1", "users", user, "redact"]) => Some(Route::RedactUser {
+                user_id: decode(user)?,
+            }),
             ("POST", ["v1", "endpoints"]) => Some(Route::CreateEndpoint),
             ("GET", ["v1", "endpoints"]) => Some(Route::ListEndpoints),
             ("GET", ["v1", "endpoints", id]) => Some(Route::GetEndpoint { id: decode(id)? }),

@@ -12,6 +12,14 @@ use serde_json::{Value, json};
 
 /// The session object. `client` only in create responses.
 pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Value {
+    // A session being redacted shows what the finished redaction keeps, nothing more.
+    let erased;
+    let s = if s.is_redacted() {
+        erased = s.erased();
+        &erased
+    } else {
+        s
+    };
     let mut v = json!({
         "id": s.id.as_str(),
         "object": "verification_session",
@@ -34,6 +42,13 @@ pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Val
     });
     if let (Ok(adapter), Some(fields)) = (providers.get(&s.provider), v.as_object_mut()) {
         adapter.view(s, fields);
+    }
+    if let Some(r) = &s.redaction {
+        v["redaction"] = json!({
+            "status": r.state.as_str(),
+            "redacted_at": rfc3339(r.at),
+            "provider_deletion": r.provider_deletion.as_str(),
+        });
     }
     if let Some(c) = client {
         v["client"] = c;
@@ -84,6 +99,14 @@ pub fn session_with_events(
             .collect();
     }
     v
+}
+
+/// `POST /v1/users/{user_id}/redact`: the user's sessions as redacted.
+pub fn redacted_user(providers: &Providers, list: &[Session]) -> Value {
+    json!({
+        "object": "list",
+        "data": list.iter().map(|s| session(providers, s, None)).collect::<Vec<_>>(),
+    })
 }
 
 pub fn reauthentications(list: &[Reauthentication]) -> Value {

@@ -262,6 +262,18 @@ pub trait Adapter: Send + Sync {
     /// Its own fields on the session object (`verification_type`, `score`, ...).
     fn view(&self, _session: &Session, _out: &mut Map<String, Value>) {}
 
+    /// Whether its API lets the gateway ask it to delete a redacted user's records
+    /// (`delete_data`); `false`: the redacted session says `provider_deletion: unsupported`.
+    fn deletes_data(&self) -> bool {
+        false
+    }
+
+    /// Asks the provider to delete its records named by `reference` (a redaction: Prove's
+    /// identity, Stripe's VerificationSession). Done, or an error (retried with backoff).
+    async fn delete_data(&self, _cx: &Cx<'_>, _reference: &str) -> Result<(), Error> {
+        Err(Error::Internal("this provider deletes nothing".into()))
+    }
+
     /// Whether the session object shows the identity events recorded on the session.
     fn shows_identity_events(&self) -> bool {
         false

@@ -11,6 +11,7 @@ mod due;
 mod idempotency;
 mod journal;
 mod outbox;
+mod redactions;
 mod refs;
 mod sessions;
 mod stream;

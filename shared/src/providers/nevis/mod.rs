@@ -41,6 +41,7 @@ pub const REGISTRATION: Registration = Registration {
     settings: settings::read,
     build: adapter::build,
     check_secret: settings::check_secret,
+    secret_id_env: "IDV_NEVIS_SECRET_ID",
 };
 
 /// The ref of a Nevis session: one session of ours per Nevis `sessionId`.

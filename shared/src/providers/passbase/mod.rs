@@ -47,6 +47,7 @@ pub const REGISTRATION: Registration = Registration {
     settings: settings::read,
     build: adapter::build,
     check_secret: settings::check_secret,
+    secret_id_env: "IDV_PASSBASE_SECRET_ID",
 };
 
 /// The key of the ref that ties a Passbase identity (the SDK's identity access key, the webhook's

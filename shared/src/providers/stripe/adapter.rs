@@ -125,6 +125,32 @@ impl Adapter for Stripe {
         Ok(json!({ "url": again.replay }))
     }
 
+    fn deletes_data(&self) -> bool {
+        true
+    }
+
+    /// Stripe's redact. One it refuses (a session still `processing`: it must finish first) is
+    /// an error, tried again later, unless Stripe already redacts it.
+    async fn delete_data(&self, cx: &Cx<'_>, reference: &str) -> Result<(), Error> {
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        match self.client.redact(&creds, reference).await? {
+            super::client::Canceled::Done => Ok(()),
+            super::client::Canceled::Refused => {
+                match self.client.retrieve(&creds, reference).await? {
+                    Lookup::Found(vs) if vs.redaction.as_ref().is_some_and(|r| !r.is_null()) => {
+                        Ok(())
+                    }
+                    // ASSUMPTION: a session Stripe no longer has holds nothing to delete.
+                    Lookup::NotFound => Ok(()),
+                    Lookup::Found(vs) => Err(Error::Conflict(format!(
+                        "Stripe cannot redact it yet: it is {} there",
+                        vs.status
+                    ))),
+                }
+            }
+        }
+    }
+
     /// At Stripe first: its page must not stay open to the user. A cancel Stripe refuses is
     /// answered by the session's state there.
     async fn cancel(&self, cx: &Cx<'_>, session: &Session) -> Result<(), Error> {

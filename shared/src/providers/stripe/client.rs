@@ -34,6 +34,9 @@ pub struct VerificationSession {
     /// The hosted page, while the session is `requires_input` (48 hours, single use).
     #[serde(default)]
     pub url: Option<String>,
+    /// `{status: processing|redacted|validated}` once redacted (`null` before).
+    #[serde(default)]
+    pub redaction: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +232,25 @@ impl StripeClient {
             ));
         }
         let url = &format!("{}/{id}/cancel", self.sessions());
+        let answer = self
+            .send(Resend::Safe, move || self.transport.http().post(url), creds)
+            .await?;
+        match answer.status {
+            s if s.is_success() => Ok(Canceled::Done),
+            StatusCode::BAD_REQUEST => Ok(Canceled::Refused),
+            s => Err(refused(s)),
+        }
+    }
+
+    /// `POST /v1/identity/verification_sessions/{id}/redact` (a redaction of ours): `Done`, or
+    /// `Refused` (400: its state does not allow it, e.g. `processing`).
+    pub async fn redact(&self, creds: &Secrets, id: &str) -> Result<Canceled, Error> {
+        if !is_id(id, "vs_") {
+            return Err(Error::Internal(
+                "stored Stripe session id is malformed".into(),
+            ));
+        }
+        let url = &format!("{}/{id}/redact", self.sessions());
         let answer = self
             .send(Resend::Safe, move || self.transport.http().post(url), creds)
             .await?;

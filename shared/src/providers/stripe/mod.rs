@@ -46,6 +46,7 @@ pub const REGISTRATION: Registration = Registration {
     settings: settings::read,
     build: adapter::build,
     check_secret: settings::check_secret,
+    secret_id_env: "IDV_STRIPE_SECRET_ID",
 };
 
 /// The ref of a verification session: one session of ours per Stripe `vs_` id.

@@ -35,6 +35,7 @@ mod inspect;
 mod journal;
 mod keys;
 mod outbox;
+mod redactions;
 mod refs;
 mod schema;
 mod sessions;

@@ -8,6 +8,7 @@ mod idempotency;
 mod inspect;
 mod journal;
 mod outbox;
+mod redactions;
 mod refs;
 mod sessions;
 
@@ -47,6 +48,8 @@ struct Inner {
     unmatched: HashMap<(String, String), Vec<String>>,
     /// (tenant, user) -> reauthentications in arrival order.
     reauthentications: HashMap<(String, String), Vec<Reauthentication>>,
+    /// (provider, SHA-256 of a redacted identity) -> until (`store::tombstone_hash`).
+    tombstones: HashMap<(String, String), OffsetDateTime>,
     /// (provider, token hash) -> (body hash, until).
     tokens: HashMap<(String, String), (String, OffsetDateTime)>,
     /// (tenant, endpoint id) -> endpoint.
