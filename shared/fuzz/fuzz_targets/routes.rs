@@ -84,10 +84,11 @@ fn check_route(method: &Method, r: &Route) {
         | Route::GetEvent { id }
         | Route::ResendEvent { id }
         | Route::VerifiedData { id }
-        | Route::VerifiedDataAccesses { id } => Some(id),
-        Route::ListUserSessions { user_id } | Route::ListUserReauthentications { user_id } => {
-            Some(user_id)
-        }
+        | Route::VerifiedDataAccesses { id }
+        | Route::RedactSession { id } => Some(id),
+        Route::ListUserSessions { user_id }
+        | Route::ListUserReauthentications { user_id }
+        | Route::RedactUser { user_id } => Some(user_id),
         // Listed, not `_`: a new route with a parameter must be added above.
         Route::StartSession
         | Route::CreateEndpoint
