@@ -107,6 +107,14 @@ async fn every_stored_attribute_is_in_the_data_inventory_and_every_listed_one_is
     let rx = Receiver::start().await;
     super::outbound_events::endpoint(&gw, &rx.url, json!([])).await;
     let (sessions, _) = super::outbound_events::every_provider_scenario(&gw).await;
+    // A read of verified data leaves its access record (who and when, never what).
+    let read = gw
+        .get_as(
+            super::redaction::REDACTOR,
+            &format!("/v1/sessions/{}/verified_data", sessions[0]),
+        )
+        .await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
     // A redaction (Stripe's, its deletion done there) leaves its marks on the session.
     let stripe = sessions.last().unwrap();
     let r = gw

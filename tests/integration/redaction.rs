@@ -13,7 +13,7 @@ pub(crate) fn keys() -> Vec<ApiKeyEntry> {
     let doc = json!({"fingerprint_key": "f".repeat(32), "api_keys": [{
         "tenant": TENANT,
         "sha256": idv::http::auth::digest(REDACTOR),
-        "scopes": ["redact", "sessions:read"],
+        "scopes": ["redact", "sessions:read", "verified_data:read"],
     }]});
     SecretDoc::parse(&doc.to_string()).unwrap().api_keys
 }
@@ -161,6 +161,16 @@ async fn a_redacted_user_leaves_none_of_their_values_in_the_table_and_reads_reve
         for e in h.body["data"].as_array().unwrap() {
             assert_eq!(e["provider_status"], Value::Null, "{e}");
         }
+        // Nor can the provider be asked for what it verified.
+        let v = gw
+            .get_as(REDACTOR, &format!("/v1/sessions/{id}/verified_data"))
+            .await;
+        assert_eq!(v.status, 409, "{:?}", v.body);
+        assert!(
+            v.body["detail"].as_str().unwrap().contains("redacted"),
+            "{:?}",
+            v.body
+        );
         let again = gw
             .post_as(REDACTOR, &format!("/v1/sessions/{id}/redact"), &json!({}))
             .await;

@@ -24,6 +24,12 @@ pub struct Read {
 /// longer reports it verified, is a 409 saying why; a provider that offers none, a 422.
 pub async fn read(app: &App, caller: &Caller, id: &str) -> Result<Read, Error> {
     let (session, history) = owned_with_history(app, &caller.tenant, id).await?;
+    // Its provider ids are erased (or being erased): nothing can be read for it, ever again.
+    if session.redaction.is_some() {
+        return Err(Error::Conflict(
+            "the session was redacted: its verified data cannot be read".into(),
+        ));
+    }
     if session.status != Status::Verified {
         return Err(Error::Conflict(format!(
             "the session is {}: verified data exists only for a verified session",

@@ -16,8 +16,8 @@ pub use dynamo::stream::{attribute_from_json, change_of, item_from_json};
 pub use dynamo::{DynamoStore, SchemaError, create_table, ensure_stream};
 pub use memory::MemoryStore;
 pub use port::{
-    Accesses, Deliveries, DueIndex, Idempotency, Inspect, Journal, Outbox, Redactions, Refs, Sessions,
-    Store,
+    Accesses, Deliveries, DueIndex, Idempotency, Inspect, Journal, Outbox, Redactions, Refs,
+    Sessions, Store,
 };
 
 use crate::events::EventType;
