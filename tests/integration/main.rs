@@ -2,6 +2,7 @@
 
 mod authento_flow;
 mod concurrency;
+mod data_inventory;
 mod deadlines;
 mod docs;
 mod dynamodb_costs;
@@ -13,6 +14,7 @@ mod idempotency;
 mod metadata;
 mod never_lost;
 mod nevis_flow;
+mod observability;
 mod openapi;
 mod outbound_events;
 mod outbound_transport;
@@ -25,9 +27,12 @@ mod prove_unify;
 mod prove_webhooks;
 mod provider_faults;
 mod reconcile;
+mod redaction;
+mod scopes;
 mod secrets;
 mod store;
 mod stripe_flow;
 mod stripe_sim;
 mod tenancy;
+mod verified_data;
 mod webhooks;

@@ -384,12 +384,12 @@ const ANNOTATIONS: [&str; 9] = [
     "$comment",
 ];
 
-struct Spec {
+pub(crate) struct Spec {
     doc: Value,
 }
 
 impl Spec {
-    fn load() -> Spec {
+    pub(crate) fn load() -> Spec {
         Spec { doc: openapi() }
     }
 
@@ -629,7 +629,7 @@ impl Spec {
 
     /// The reply must be declared for the operation (status and content type) and its body must
     /// match the declared schema.
-    fn assert_conforms(&self, method: &str, template: &str, reply: &Reply) {
+    pub(crate) fn assert_conforms(&self, method: &str, template: &str, reply: &Reply) {
         let content_type = reply
             .headers
             .get(http::header::CONTENT_TYPE)
@@ -1016,6 +1016,31 @@ fn sample_path(template: &str) -> String {
     template
         .replace("{id}", "ses_aaaaaaaaaaaaaaaaaaaaaaaaaa")
         .replace("{user_id}", "user-oa-nobody")
+}
+
+#[test]
+fn every_app_operation_declares_the_scope_its_route_checks() {
+    let spec = Spec::load();
+    for (method, template, _) in &idv::http::routes() {
+        let op = &spec.doc["paths"][*template][method.to_ascii_lowercase()];
+        let path = sample_path(template);
+        let route = idv::http::Route::matching(&http_method(method), &path).unwrap();
+        let declared: Vec<&str> = op["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|req| req.get("apiKey"))
+            .flat_map(|s| s.as_array().into_iter().flatten())
+            .filter_map(|s| s.as_str())
+            .collect();
+        let checked: Vec<&str> = route.scope().map(|s| s.as_str()).into_iter().collect();
+        assert_eq!(declared, checked, "{method} {template}");
+        assert_eq!(
+            op["responses"].get("403").is_some(),
+            route.scope().is_some(),
+            "{method} {template}: a 403 exactly where a scope is needed"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

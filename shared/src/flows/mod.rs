@@ -9,9 +9,11 @@ pub mod idempotency;
 pub mod link;
 mod read;
 pub mod reconcile;
+pub mod redact;
 mod refs;
 pub mod sessions;
 pub mod start;
+pub mod verified_data;
 pub mod webhook;
 
 pub use apply::{Bookkeeping, apply_with_retry};

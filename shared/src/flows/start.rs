@@ -188,6 +188,7 @@ async fn open(
         }
     }
     tracing::info!(session_id = %session.id, provider = name, status = session.status.as_str(), "session created");
+    crate::metrics::session_started(name);
     claims.extend(later);
     let kept = refs::kept_subjects(&claims);
     let created = crate::store::Stored::created(session);

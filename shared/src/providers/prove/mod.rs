@@ -47,6 +47,7 @@ pub const REGISTRATION: Registration = Registration {
     settings: settings::read,
     build: adapter::build,
     check_secret: settings::check_secret,
+    secret_id_env: "IDV_PROVE_SECRET_ID",
 };
 
 /// The ref of an Identity Manager identity: the latest verified session that enrolled it (its

@@ -130,13 +130,19 @@ impl Deliveries for DynamoStore {
             .send()
             .await;
         match out {
-            Ok(out) => Ok(Recorded::Process {
-                attempts: out
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| opt_n(a, "attempts"))
-                    .unwrap_or(1),
-            }),
+            Ok(out) => {
+                // Filed under its subjects before it is acted on, so that a redaction of one of
+                // them finds it (a failure here fails the attempt, which is retried).
+                self.file_by_subject(provider, event_id, &d.subjects, d.expires_at)
+                    .await?;
+                Ok(Recorded::Process {
+                    attempts: out
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| opt_n(a, "attempts"))
+                        .unwrap_or(1),
+                })
+            }
             Err(e) if is_condition_failure(&e) => {
                 let stored = match e.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),

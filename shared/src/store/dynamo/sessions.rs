@@ -32,7 +32,11 @@ impl Sessions for DynamoStore {
         claims: &[RefClaim],
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()> {
-        let item = new_session_item(session, history);
+        let mut item = new_session_item(session, history);
+        if let Some((r, _)) = idempotency {
+            // Which key started it: a redaction erases that record's replay value.
+            item.insert("idem".into(), s(&r.key));
+        }
         if claims.is_empty() && idempotency.is_none() {
             // The session alone: a plain conditional put, half a transaction's units.
             return self
@@ -156,6 +160,9 @@ impl Sessions for DynamoStore {
             .await?
             .into_iter()
             .map(Stored::into_value)
+            // One being redacted left the index in the same write that marked it... or is
+            // about to: never listed under its user again.
+            .filter(|s| !s.is_redacted())
             .collect();
         let next_cursor = if more {
             sessions.last().map(|last| {

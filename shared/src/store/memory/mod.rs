@@ -2,11 +2,13 @@
 //! lock over everything: each port method is atomic, as DynamoDB's conditional writes and
 //! transactions are. One file per capability, like the DynamoDB adapter.
 
+mod accesses;
 mod deliveries;
 mod idempotency;
 mod inspect;
 mod journal;
 mod outbox;
+mod redactions;
 mod refs;
 mod sessions;
 
@@ -46,6 +48,8 @@ struct Inner {
     unmatched: HashMap<(String, String), Vec<String>>,
     /// (tenant, user) -> reauthentications in arrival order.
     reauthentications: HashMap<(String, String), Vec<Reauthentication>>,
+    /// (provider, SHA-256 of a redacted identity) -> until (`store::tombstone_hash`).
+    tombstones: HashMap<(String, String), OffsetDateTime>,
     /// (provider, token hash) -> (body hash, until).
     tokens: HashMap<(String, String), (String, OffsetDateTime)>,
     /// (tenant, endpoint id) -> endpoint.
@@ -53,6 +57,8 @@ struct Inner {
     /// (tenant, event id) -> event.
     events: BTreeMap<(String, String), Event>,
     outbound: BTreeMap<OutboundKey, OutboundRecord>,
+    /// (session id, access id) -> a read of the session's verified data.
+    accesses: BTreeMap<(String, String), crate::verified::DataAccess>,
     /// Every committed change, in commit order: the local server's stand-in for the table's
     /// stream (`MemoryStore::changes_after`).
     changes: Vec<Change>,
