@@ -177,6 +177,18 @@ async fn a_redacted_user_leaves_none_of_their_values_in_the_table_and_reads_reve
         assert_eq!(again.status, 200);
         assert_eq!(again.body, s.body);
     }
+    // The start's Idempotency-Key cannot answer its client step again (what it was made of is
+    // erased): 409, not a replay and not a 500.
+    let replay = gw
+        .send(
+            gw.http
+                .post(gw.url("/v1/sessions"))
+                .bearer_auth(&gw.key)
+                .header("idempotency-key", "redact-nevis-1")
+                .json(&json!({"provider": "nevis", "user_id": user})),
+        )
+        .await;
+    assert_eq!(replay.status, 409, "{:?}", replay.body);
     // Stripe was asked to delete once: not again by the repeats, nor by a reconcile run later.
     idv::flows::reconcile::run(gw.app_at(time::Duration::hours(2))).await;
     assert_eq!(

@@ -229,6 +229,12 @@ async fn reuse(
 /// give it again.
 async fn replay(app: &App, cx: &Cx<'_>, tenant: &str, done: &Done) -> Result<Started, Error> {
     let session = idempotency::replayed_session(&*app.store, tenant, done).await?;
+    // Its client step (token, URL) cannot be answered again: what it was made of is erased.
+    if session.is_redacted() {
+        return Err(Error::Conflict(
+            "the session this Idempotency-Key started was redacted: use a new key".into(),
+        ));
+    }
     let adapter = app.providers.get(&session.provider)?;
     let client = adapter.replayed(
         cx,

@@ -88,11 +88,17 @@ impl Deliveries for DynamoStore {
             String::from("attribute_not_exists(pk) OR (#st <> :applied AND #lease < :now)");
         let mut req = self.client.update_item();
         if let Some(mark) = &d.mark {
-            // Applied, but what it concerns moved since: the same body is news again.
-            set.push_str(", #mark = :mark");
-            condition.push_str(" OR (#st = :applied AND #mark <> :mark)");
+            // Applied, but what it concerns moved since: the same body is news again. Not when
+            // they stand where the applied attempt found them (`mark_in`): a twin that read them
+            // before that attempt applied brings the same news.
+            set.push_str(", #mark = :mark, #min = :mark");
+            condition.push_str(
+                " OR (#st = :applied AND #mark <> :mark \
+                 AND (attribute_not_exists(#min) OR #min <> :mark))",
+            );
             req = req
                 .expression_attribute_names("#mark", "mark")
+                .expression_attribute_names("#min", "mark_in")
                 .expression_attribute_values(":mark", s(mark));
         }
         let out = req

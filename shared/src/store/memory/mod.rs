@@ -33,6 +33,9 @@ struct DeliveryRecord {
     /// When it is due again (`None`: settled, out of the retry index).
     retry_at: Option<OffsetDateTime>,
     attempts: u32,
+    /// Where what it concerns stood when the processing attempt was recorded (`mark` is where
+    /// it left them): a twin that read them before this one applied still sees them there.
+    mark_in: Option<String>,
 }
 
 #[derive(Default)]
@@ -126,6 +129,7 @@ impl Inner {
             lease_until: OffsetDateTime::UNIX_EPOCH,
             retry_at: None,
             attempts: 1,
+            mark_in: d.mark.clone(),
         });
         record.state = state;
         record.retry_at = None;
