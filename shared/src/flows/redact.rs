@@ -99,14 +99,7 @@ async fn redact(app: &App, mut read: Stored<Session>) -> Result<Stored<Session>,
             .await
         {
             Ok(stored) => read = stored,
-            Err(StoreError::Conflict) => {
-                contention.lost().await?;
-                read = app
-                    .store
-                    .get_session(&read.id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-            }
+            Err(StoreError::Conflict) => read = reread(app, &mut contention, &read).await?,
             Err(e) => return Err(e.into()),
         }
     }
@@ -172,17 +165,23 @@ pub(crate) async fn finish(app: &App, mut read: Stored<Session>) -> Result<Store
         };
         match out {
             Ok(stored) => return Ok(stored),
-            Err(StoreError::Conflict) => {
-                contention.lost().await?;
-                read = app
-                    .store
-                    .get_session(&read.id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-            }
+            Err(StoreError::Conflict) => read = reread(app, &mut contention, &read).await?,
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// After a lost race: the pause, then the session as it now stands.
+async fn reread(
+    app: &App,
+    contention: &mut Contention,
+    read: &Stored<Session>,
+) -> Result<Stored<Session>, Error> {
+    contention.lost().await?;
+    app.store
+        .get_session(&read.id)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 /// The history as the redacted session keeps it: each entry erased, room left for the

@@ -86,19 +86,13 @@ pub async fn list(
 /// `GET /v1/sessions/{id}/history`: how the session reached its state, newest first. The
 /// stored state only: no provider read.
 pub async fn history(app: &App, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, Error> {
-    let id = crate::session::SessionId::parse(id).ok_or(Error::NotFound)?;
-    match app.store.get_session_with_history(&id).await? {
-        // Another tenant's session is indistinguishable from none, as in `load_owned`.
-        Some((session, mut history)) if session.tenant == tenant => {
-            history.reverse();
-            if session.is_redacted() {
-                // Half done (`redacting`): the stored words are not shown meanwhile.
-                history = history.iter().map(HistoryEntry::erased).collect();
-            }
-            Ok(history)
-        }
-        _ => Err(Error::NotFound),
+    let (session, mut history) = super::load_owned_with_history(&*app.store, tenant, id).await?;
+    history.reverse();
+    if session.is_redacted() {
+        // Half done (`redacting`): the stored words are not shown meanwhile.
+        history = history.iter().map(HistoryEntry::erased).collect();
     }
+    Ok(history)
 }
 
 /// Cancels an open session: at its provider first (for one that says it must be told), then

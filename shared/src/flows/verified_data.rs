@@ -5,7 +5,7 @@
 
 use crate::http::auth::Caller;
 use crate::providers::adapter::Cx;
-use crate::session::{HistoryEntry, Session, SessionId, Status};
+use crate::session::{HistoryEntry, Session, Status};
 use crate::verified::{DataAccess, VerifiedData, VerifiedRead};
 use crate::{App, Error};
 use time::OffsetDateTime;
@@ -23,7 +23,9 @@ pub struct Read {
 /// Another tenant's session is not found; a session that is not verified, or whose provider no
 /// longer reports it verified, is a 409 saying why; a provider that offers none, a 422.
 pub async fn read(app: &App, caller: &Caller, id: &str) -> Result<Read, Error> {
-    let (session, history) = owned_with_history(app, &caller.tenant, id).await?;
+    let (session, history) =
+        super::load_owned_with_history(&*app.store, &caller.tenant, id).await?;
+    let session = session.into_value();
     // Its provider ids are erased (or being erased): nothing can be read for it, ever again.
     if session.redaction.is_some() {
         return Err(Error::Conflict(
@@ -88,19 +90,6 @@ pub async fn accesses(
         ));
     }
     Ok(app.store.list_accesses(&session.id, limit, cursor).await?)
-}
-
-async fn owned_with_history(
-    app: &App,
-    tenant: &str,
-    id: &str,
-) -> Result<(Session, Vec<HistoryEntry>), Error> {
-    let id = SessionId::parse(id).ok_or(Error::NotFound)?;
-    match app.store.get_session_with_history(&id).await? {
-        // Another tenant's session is indistinguishable from none, as in `load_owned`.
-        Some((s, history)) if s.tenant == tenant => Ok((s.into_value(), history)),
-        _ => Err(Error::NotFound),
-    }
 }
 
 /// When the session last became verified: the latest change into `verified` from another

@@ -226,31 +226,24 @@ impl StripeClient {
     /// `POST /v1/identity/verification_sessions/{id}/cancel`. Repeating it changes nothing (a
     /// second one is refused as the first one's effect).
     pub async fn cancel(&self, creds: &Secrets, id: &str) -> Result<Canceled, Error> {
-        if !is_id(id, "vs_") {
-            return Err(Error::Internal(
-                "stored Stripe session id is malformed".into(),
-            ));
-        }
-        let url = &format!("{}/{id}/cancel", self.sessions());
-        let answer = self
-            .send(Resend::Safe, move || self.transport.http().post(url), creds)
-            .await?;
-        match answer.status {
-            s if s.is_success() => Ok(Canceled::Done),
-            StatusCode::BAD_REQUEST => Ok(Canceled::Refused),
-            s => Err(refused(s)),
-        }
+        self.act(creds, id, "cancel").await
     }
 
     /// `POST /v1/identity/verification_sessions/{id}/redact` (a redaction of ours): `Done`, or
     /// `Refused` (400: its state does not allow it, e.g. `processing`).
     pub async fn redact(&self, creds: &Secrets, id: &str) -> Result<Canceled, Error> {
+        self.act(creds, id, "redact").await
+    }
+
+    /// `POST .../{id}/<action>` of a session: `Done` on success, `Refused` on Stripe's 400 (its
+    /// state does not allow the action).
+    async fn act(&self, creds: &Secrets, id: &str, action: &str) -> Result<Canceled, Error> {
         if !is_id(id, "vs_") {
             return Err(Error::Internal(
                 "stored Stripe session id is malformed".into(),
             ));
         }
-        let url = &format!("{}/{id}/redact", self.sessions());
+        let url = &format!("{}/{id}/{action}", self.sessions());
         let answer = self
             .send(Resend::Safe, move || self.transport.http().post(url), creds)
             .await?;

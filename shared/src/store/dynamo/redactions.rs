@@ -172,23 +172,7 @@ impl Redactions for DynamoStore {
             len,
             oldest_slot: usize::from(len > 1),
         };
-        let written = Stored {
-            value: w.session.clone(),
-            version: w.version(),
-            filing: e.filing,
-        };
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(&w.session.id)))
-            .update_expression(e.update)
-            .condition_expression(e.condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .await
-            .map(|_| written)
-            .map_err(write_error)
+        self.write_session(&w, e).await
     }
 
     async fn erase_dependents(&self, x: &Erasure) -> StoreResult<()> {

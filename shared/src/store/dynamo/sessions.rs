@@ -68,24 +68,7 @@ impl Sessions for DynamoStore {
     }
 
     async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
-        let e = session_update(&w);
-        let written = Stored {
-            value: w.session.clone(),
-            version: w.version(),
-            filing: e.filing,
-        };
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(&w.session.id)))
-            .update_expression(e.update)
-            .condition_expression(e.condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .await
-            .map(|_| written)
-            .map_err(write_error)
+        self.write_session(&w, session_update(&w)).await
     }
 
     async fn get_session_with_history(
