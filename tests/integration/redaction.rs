@@ -19,10 +19,10 @@ pub(crate) fn keys() -> Vec<ApiKeyEntry> {
 }
 
 /// A full scan of the table: none of `values` in any key or attribute of any item, other than
-/// those of the other tenant's session `other_id`.
-pub(crate) async fn assert_scan_clean(gw: &Gateway, values: &[String], other_id: &str) {
+/// those of the other tenant's session `other_id`, if any.
+pub(crate) async fn assert_scan_clean(gw: &Gateway, values: &[String], other_id: Option<&str>) {
     for (k, item) in gw.snapshot().await {
-        if k.contains(other_id) {
+        if other_id.is_some_and(|o| k.contains(o)) {
             continue;
         }
         let text = format!("{k} {item:?}");
@@ -148,7 +148,7 @@ async fn a_redacted_user_leaves_none_of_their_values_in_the_table_and_reads_reve
     assert_eq!(late.len(), 1, "{:?}", events.body);
     assert_eq!(late[0]["attempts"][0]["status"], 200, "{:?}", late[0]);
     // A full scan: none of the user's values anywhere, other than the other tenant's session.
-    assert_scan_clean(&gw, &values, &other_id).await;
+    assert_scan_clean(&gw, &values, Some(&other_id)).await;
 
     // Reads reveal nothing; a repeat answers the same.
     for id in &ids {
@@ -211,4 +211,126 @@ async fn a_redacted_user_leaves_none_of_their_values_in_the_table_and_reads_reve
         .get_as(&gw.other_key.clone(), &format!("/v1/sessions/{other_id}"))
         .await;
     assert_eq!(theirs.body["user_id"], user);
+}
+
+/// The Prove simulator's calls per endpoint and platform (`disenroll:eu`, ...).
+async fn prove_calls(gw: &Gateway) -> Value {
+    let stats = gw
+        .send(gw.http.get(gw.url("/sandbox/prove/control/stats")))
+        .await;
+    assert_eq!(stats.status, 200, "{:?}", stats.body);
+    stats.body["by_endpoint_and_region"].clone()
+}
+
+/// Asks the Prove simulator for a new Identity Manager event about `identity`: its status.
+async fn prove_event_status(gw: &Gateway, identity: &str) -> u16 {
+    gw.send(
+        gw.http
+            .post(gw.url("/sandbox/prove/control/webhooks"))
+            .json(&json!({"identity_id": identity, "event_type": "PORT", "deliver": false})),
+    )
+    .await
+    .status
+}
+
+/// Prove: a redacted session's Identity Manager identity is disenrolled once, at the platform
+/// that enrolled it, and Identity Manager sends nothing more about it; a disenrollment Prove
+/// fails is tried again by reconcile. A Prove session that never got an identity left nothing
+/// Prove's API deletes (the flow itself it keeps under its own retention): `unsupported`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prove_identity_is_disenrolled_once_and_a_session_without_one_says_unsupported() {
+    let gw = Gateway::start_with_keys(Backend::Dynamo, &[], keys()).await;
+    let user = "user-redact-prove";
+    // Verified at once in the EU (Verified Users without a possession check): enrolled there.
+    let eu = gw
+        .start_prove(
+            user,
+            "none",
+            json!({"phone_number": "+447968900002", "first_name": "Rozella", "last_name": "Kimpton"}),
+        )
+        .await;
+    assert_eq!(eu.body["status"], "verified", "{:?}", eu.body);
+    let eu_id = eu.body["id"].as_str().unwrap().to_owned();
+    let identity = super::prove_webhooks::identity_of(&gw, &eu_id).await;
+    // Waiting on the user's phone: no identity.
+    let waiting = gw.start_prove(user, "mobile", json!({})).await;
+    assert_eq!(waiting.body["status"], "pending", "{:?}", waiting.body);
+    let waiting_id = waiting.body["id"].as_str().unwrap().to_owned();
+    assert!(gw.running.prove.is_enrolled(&identity));
+    assert_eq!(prove_event_status(&gw, &identity).await, 200);
+
+    let done = gw
+        .post_as(REDACTOR, &format!("/v1/users/{user}/redact"), &json!({}))
+        .await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    let deletion = |id: &str| {
+        done.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["redaction"]["provider_deletion"].clone())
+    };
+    assert_eq!(deletion(&eu_id), Some(json!("done")), "{:?}", done.body);
+    assert_eq!(
+        deletion(&waiting_id),
+        Some(json!("unsupported")),
+        "{:?}",
+        done.body
+    );
+    // Once, at the EU platform; the identity is gone there and sends no events.
+    assert_eq!(gw.running.prove.disenroll_requests(&identity), 1);
+    let calls = prove_calls(&gw).await;
+    assert_eq!(calls["disenroll:eu"], 1, "{calls}");
+    assert_eq!(calls.get("disenroll:na"), None, "{calls}");
+    assert!(!gw.running.prove.is_enrolled(&identity));
+    assert_eq!(prove_event_status(&gw, &identity).await, 409);
+    // Not again: not by a repeat, nor by reconcile later.
+    let again = gw
+        .post_as(
+            REDACTOR,
+            &format!("/v1/sessions/{eu_id}/redact"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(again.body["redaction"]["provider_deletion"], "done");
+    idv::flows::reconcile::run(gw.app_at(time::Duration::hours(2))).await;
+    assert_eq!(gw.running.prove.disenroll_requests(&identity), 1);
+    let values = vec![user.to_owned(), identity.clone()];
+    assert_scan_clean(&gw, &values, None).await;
+
+    // Prove fails the disenrollment (every attempt of the request): pending, then reconcile's
+    // retry after the backoff does it.
+    let other = "user-redact-prove-2";
+    let na = gw.start_prove(other, "none", json!({})).await;
+    assert_eq!(na.body["status"], "verified", "{:?}", na.body);
+    let na_id = na.body["id"].as_str().unwrap().to_owned();
+    let na_identity = super::prove_webhooks::identity_of(&gw, &na_id).await;
+    gw.prove_faults(json!({"endpoint": "disenroll", "fail_next": 10, "status": 503}))
+        .await;
+    let r = gw
+        .post_as(
+            REDACTOR,
+            &format!("/v1/sessions/{na_id}/redact"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["redaction"]["status"], "redacted");
+    assert_eq!(r.body["redaction"]["provider_deletion"], "pending");
+    let tried = gw.running.prove.disenroll_requests(&na_identity);
+    assert!(tried >= 1, "asked, and failed");
+    assert!(gw.running.prove.is_enrolled(&na_identity));
+    // Kept (with its platform) only while the deletion is pending.
+    let text = format!("{:?}", gw.snapshot().await);
+    assert!(text.contains(&format!("na:{na_identity}")), "{text}");
+    gw.prove_faults(json!({"endpoint": "disenroll", "fail_next": 0}))
+        .await;
+    idv::flows::reconcile::run(gw.app_at(time::Duration::minutes(5))).await;
+    assert_eq!(gw.running.prove.disenroll_requests(&na_identity), tried + 1);
+    assert!(!gw.running.prove.is_enrolled(&na_identity));
+    let after = gw.get_as(REDACTOR, &format!("/v1/sessions/{na_id}")).await;
+    assert_eq!(after.body["redaction"]["provider_deletion"], "done");
+    assert_scan_clean(&gw, &[other.to_owned(), na_identity], None).await;
+    gw.stop().await;
 }

@@ -1,21 +1,23 @@
 //! Prove simulator: both of Prove's possession APIs as Prove documents them
 //! (docs/providers/prove.md: OAuth2 `client_credentials` at `/token`; legacy Verified Users'
 //! `/v3/verify` and `/v3/verify-status`; Unify's `/v3/unify`, `/v3/unify-status` and
-//! `/v3/unify-bind`, in `prove/unify.rs`; Identity Manager's `/v3/identity`), per region (`/na/...`, `/eu/...`: each serves its own test users), with
+//! `/v3/unify-bind`, in `prove/unify.rs`; Identity Manager's `/v3/identity` and its disenrollment,
+//! `DELETE /v3/identity/{proveId}`), per region (`/na/...`, `/eu/...`: each serves its own test
+//! users and its own identities), with
 //! Prove's sandbox test users, Prove's `{code, message}` error bodies, and `/control/*` routes that
 //! stand for the client SDK's `Authenticate()`, inject faults, count calls and send Identity
 //! Manager webhooks signed like Prove's.
 //!
 //! Facts the public docs do not state are marked `// ASSUMPTION:`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -159,6 +161,7 @@ enum Endpoint {
     Verify,
     VerifyStatus,
     Identity,
+    Disenroll,
     Unify,
     UnifyStatus,
     UnifyBind,
@@ -171,10 +174,32 @@ struct SimState {
     flows: HashMap<String, Flow>,
     /// authToken -> correlation id.
     auth_tokens: HashMap<String, String>,
-    /// (phone, clientCustomerId) -> identity id.
+    /// (phone, clientCustomerId) -> identity id, of the identities enrolled now.
     identities: HashMap<(String, String), String>,
+    /// Identity id -> the platform that enrolled it (the only one that knows it).
+    identity_regions: HashMap<String, Region>,
+    /// Identities disenrolled (`DELETE /v3/identity/{proveId}`): Identity Manager sends nothing
+    /// more about them.
+    disenrolled: HashSet<String>,
+    /// Identity id -> `DELETE /v3/identity/{proveId}` requests naming it, refused ones included.
+    disenroll_calls: HashMap<String, u64>,
     calls: HashMap<(Endpoint, Region), u64>,
     faults: HashMap<Endpoint, Fault>,
+}
+
+impl SimState {
+    /// The identity of `phone` for `customer`, enrolled at `region` if it is not yet.
+    /// ASSUMPTION: enrolling the same number for the same customer again answers the same id
+    /// (after a disenrollment, a new one).
+    fn enroll(&mut self, region: Region, phone: String, customer: String) -> String {
+        let id = self
+            .identities
+            .entry((phone, customer))
+            .or_insert_with(uuid_like)
+            .clone();
+        self.identity_regions.insert(id.clone(), region);
+        id
+    }
 }
 
 impl ProveSim {
@@ -203,6 +228,7 @@ impl ProveSim {
             .route("/{region}/v3/verify", post(verify))
             .route("/{region}/v3/verify-status", post(verify_status))
             .route("/{region}/v3/identity", post(identity))
+            .route("/{region}/v3/identity/{identity_id}", delete(disenroll))
             .route("/{region}/v3/unify", post(unify::unify))
             .route("/{region}/v3/unify-status", post(unify::unify_status))
             .route("/{region}/v3/unify-bind", post(unify::unify_bind))
@@ -238,6 +264,18 @@ impl ProveSim {
     }
     pub fn identity_requests(&self) -> u64 {
         self.calls(Endpoint::Identity)
+    }
+    /// `DELETE /v3/identity/{proveId}` requests naming `identity_id`, refused ones included.
+    pub fn disenroll_requests(&self, identity_id: &str) -> u64 {
+        self.state()
+            .disenroll_calls
+            .get(identity_id)
+            .copied()
+            .unwrap_or(0)
+    }
+    /// Whether Identity Manager knows `identity_id` now (enrolled, not disenrolled).
+    pub fn is_enrolled(&self, identity_id: &str) -> bool {
+        self.state().identities.values().any(|id| id == identity_id)
     }
     pub fn unify_requests(&self) -> u64 {
         self.calls(Endpoint::Unify)
@@ -657,11 +695,7 @@ async fn verify_status(
         Possession::Passed if flow.verifies => {
             // ASSUMPTION: a verified flow is enrolled with Identity Manager and says so.
             let customer = flow.client_customer_id.clone().unwrap_or_default();
-            let id = s
-                .identities
-                .entry((flow.phone.clone(), customer))
-                .or_insert_with(uuid_like)
-                .clone();
+            let id = s.enroll(flow.region, flow.phone.clone(), customer);
             if let Some(f) = s.flows.get_mut(&correlation_id) {
                 f.identity_id = Some(id.clone());
             }
@@ -694,7 +728,7 @@ async fn identity(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (_, b) =
+    let (region, b) =
         match bearer_call::<IdentityBody>(&sim, &region, Endpoint::Identity, &headers, &body).await
         {
             Ok(call) => call,
@@ -709,14 +743,42 @@ async fn identity(
     };
     let phone = normalize_phone(&phone);
     let customer = b.client_customer_id.unwrap_or_default();
-    // ASSUMPTION: enrolling the same number for the same customer again answers the same id.
-    let id = sim
-        .state()
-        .identities
-        .entry((phone, customer))
-        .or_insert_with(uuid_like)
-        .clone();
+    let id = sim.state().enroll(region, phone, customer);
     Json(json!({"identityId": id, "success": true})).into_response()
+}
+
+/// `DELETE /v3/identity/{proveId}` (the SDK's `identity.v3DisenrollIdentity`): the identity is
+/// forgotten, and Identity Manager sends nothing more about it. No body; the optional
+/// `clientRequestId` query parameter is not checked. Counted per identity named.
+async fn disenroll(
+    State(sim): State<ProveSim>,
+    Path((region, identity_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(region) = region_of(&region) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    *sim.state()
+        .disenroll_calls
+        .entry(identity_id.clone())
+        .or_default() += 1;
+    if let Some(r) = sim.admit(Endpoint::Disenroll, region).await {
+        return r;
+    }
+    if !sim.authorized(&headers) {
+        return unauthorized();
+    }
+    let mut s = sim.state();
+    // ASSUMPTION: a platform knows only the identities it enrolled, and an identity it does not
+    // know, or no longer knows (a second disenrollment), is 404 with code 1004 (Prove documents
+    // 400, 401, 403 and 500 for this call, and 404 for other Identity Manager reads).
+    if s.identity_regions.get(&identity_id) != Some(&region) {
+        return prove_error(StatusCode::NOT_FOUND, 1004, "identity not found");
+    }
+    s.identities.retain(|_, id| *id != identity_id);
+    s.identity_regions.remove(&identity_id);
+    s.disenrolled.insert(identity_id);
+    Json(json!({"success": true})).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -780,7 +842,8 @@ async fn control_authenticate(State(sim): State<ProveSim>, body: Bytes) -> Respo
             flow.client_customer_id.clone().unwrap_or_default(),
         )
     });
-    let identity = enrolls.map(|key| s.identities.entry(key).or_insert_with(uuid_like).clone());
+    let region = flow.region;
+    let identity = enrolls.map(|(phone, customer)| s.enroll(region, phone, customer));
     Json(json!({"correlation_id": correlation_id, "outcome": r.outcome, "identity_id": identity}))
         .into_response()
 }
@@ -852,6 +915,7 @@ async fn control_stats(State(sim): State<ProveSim>) -> Response {
         "verify_requests": sim.verify_requests(),
         "verify_status_requests": sim.status_requests(),
         "identity_requests": sim.identity_requests(),
+        "disenroll_requests": sim.calls(Endpoint::Disenroll),
         "unify_requests": sim.unify_requests(),
         "unify_status_requests": sim.unify_status_requests(),
         "unify_bind_requests": sim.unify_bind_requests(),
@@ -892,12 +956,21 @@ async fn control_webhooks(State(sim): State<ProveSim>, body: Bytes) -> Response 
                 .into_response();
         }
     };
-    let customer = sim
-        .state()
-        .identities
-        .iter()
-        .find(|(_, id)| **id == r.identity_id)
-        .map(|((_, c), _)| c.clone());
+    let customer = {
+        let s = sim.state();
+        if s.disenrolled.contains(&r.identity_id) {
+            // Disenrolled: Identity Manager no longer watches the number.
+            return (
+                StatusCode::CONFLICT,
+                Json(json!({"error": "this identity was disenrolled: Identity Manager sends nothing about it"})),
+            )
+                .into_response();
+        }
+        s.identities
+            .iter()
+            .find(|(_, id)| **id == r.identity_id)
+            .map(|((_, c), _)| c.clone())
+    };
     let now = now_s();
     let timestamp = time::OffsetDateTime::from_unix_timestamp(now as i64)
         .ok()
@@ -1140,5 +1213,82 @@ mod tests {
         // Not the test user's name: the identity does not check out.
         assert_eq!(ok["success"], "false", "{ok}");
         assert_eq!(ok["verifyResult"], "failed");
+    }
+
+    /// A `DELETE` with an optional bearer token: status and JSON body.
+    async fn delete(router: &Router, path: &str, bearer: Option<&str>) -> (StatusCode, Value) {
+        let mut req = Request::delete(path);
+        if let Some(b) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
+        }
+        let resp = router
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_disenrolled_identity_is_gone_from_its_platform_and_sends_no_more_events() {
+        let s = sim();
+        let router = s.router();
+        let t = token_for(&router, "na").await;
+        let (st, e) = call(
+            &router,
+            "/na/v3/identity",
+            Some(&t),
+            "application/json",
+            json!({"phoneNumber": "2001004011", "clientCustomerId": "c1"}).to_string(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{e}");
+        let id = e["identityId"].as_str().unwrap().to_owned();
+        let path = format!("/na/v3/identity/{id}?clientRequestId=r1");
+        // Without a token: refused, still enrolled.
+        assert_eq!(
+            delete(&router, &path, None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        // Another platform does not know it.
+        let eu = token_for(&router, "eu").await;
+        let (st, e) = delete(&router, &format!("/eu/v3/identity/{id}"), Some(&eu)).await;
+        assert_eq!((st, &e["code"]), (StatusCode::NOT_FOUND, &json!(1004)));
+        assert!(s.is_enrolled(&id));
+        let (st, ok) = delete(&router, &path, Some(&t)).await;
+        assert_eq!((st, ok), (StatusCode::OK, json!({"success": true})));
+        assert!(!s.is_enrolled(&id));
+        // Again, or an identity never enrolled: not found.
+        let (st, e) = delete(&router, &path, Some(&t)).await;
+        assert_eq!((st, &e["code"]), (StatusCode::NOT_FOUND, &json!(1004)));
+        let (st, _) = delete(&router, "/na/v3/identity/no-such-identity", Some(&t)).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert_eq!(s.disenroll_requests(&id), 4);
+        assert_eq!(s.disenroll_requests("no-such-identity"), 1);
+        // No event about it any more.
+        let (st, e) = call(
+            &router,
+            "/control/webhooks",
+            None,
+            "application/json",
+            json!({"identity_id": id, "event_type": "PORT", "deliver": false}).to_string(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{e}");
+        // Enrolled again: a new identity.
+        let (_, again) = call(
+            &router,
+            "/na/v3/identity",
+            Some(&t),
+            "application/json",
+            json!({"phoneNumber": "2001004011", "clientCustomerId": "c1"}).to_string(),
+        )
+        .await;
+        assert_ne!(again["identityId"], json!(id));
     }
 }

@@ -236,11 +236,11 @@ fn deletion_backoff(attempts: u32) -> Duration {
     Duration::minutes(1i64 << attempts.min(10)).min(Duration::days(1))
 }
 
-/// The provider's id its deletion names: Prove's Identity Manager identity, Stripe's
-/// VerificationSession.
+/// The provider's id its deletion names: Prove's Identity Manager identity (with the platform
+/// that enrolled it), Stripe's VerificationSession.
 fn deletion_ref(s: &Session) -> Option<String> {
     match s.provider.as_str() {
-        prove::NAME => data_string(s, "identity_id"),
+        prove::NAME => prove::deletion_ref(s),
         stripe::NAME => s.provider_ref.clone(),
         _ => None,
     }

@@ -245,11 +245,7 @@ fn answer(sim: &ProveSim, correlation_id: &str, flow: &Flow, success: &str) -> V
         // and customer, as the simulator's enrollments).
         let customer = flow.client_customer_id.clone().unwrap_or_default();
         let mut s = sim.state();
-        let prove_id = s
-            .identities
-            .entry((flow.phone.clone(), customer))
-            .or_insert_with(uuid_like)
-            .clone();
+        let prove_id = s.enroll(flow.region, flow.phone.clone(), customer);
         if let Some(f) = s.flows.get_mut(correlation_id) {
             f.identity_id = Some(prove_id.clone());
         }

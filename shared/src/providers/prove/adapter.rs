@@ -4,9 +4,10 @@
 //! possession check; it is never stored); Verified Users enrolls the identity with Identity
 //! Manager when the flow is verified at once. The authoritative read is `/v3/verify-status` or
 //! `/v3/unify-status`, polled until Prove decides or a possession window closes; Identity
-//! Manager's webhooks are events recorded on the session that verified the identity.
+//! Manager's webhooks are events recorded on the session that verified the identity, and a
+//! redaction disenrolls the identity.
 
-use super::client::{ProveClient, StatusRead, UnifyRead, UnifyRequest, VerifyRequest};
+use super::client::{Disenrolled, ProveClient, StatusRead, UnifyRead, UnifyRequest, VerifyRequest};
 use super::data::{Possession, ProveData, ProveFlow};
 use super::input::{StartInput, bind_input, start_input};
 use super::phone::Phone;
@@ -444,6 +445,36 @@ impl Adapter for Prove {
 
     fn shows_identity_events(&self) -> bool {
         true
+    }
+
+    /// Identity Manager's disenrollment: the one deletion Prove's API offers.
+    fn deletes_data(&self) -> bool {
+        true
+    }
+
+    /// Disenrolls the session's identity (`super::deletion_ref`: `DELETE /v3/identity/{proveId}`
+    /// at the platform that enrolled it): Prove stops watching the number, and its events about
+    /// it stop. What Prove keeps of the flows themselves is under its own retention: no API of
+    /// Prove's deletes it.
+    async fn delete_data(&self, cx: &Cx<'_>, reference: &str) -> Result<(), Error> {
+        let (region, identity) = super::parse_deletion_ref(reference)
+            .ok_or_else(|| Error::Internal("a malformed prove deletion reference".into()))?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        match self
+            .client
+            .disenroll_identity(&creds, region, identity)
+            .await?
+        {
+            Disenrolled::Done => Ok(()),
+            // ASSUMPTION: Prove answers 404 for an identity it does not hold (it documents 404
+            // for its other Identity Manager reads, not for this one), and so for a second
+            // disenrollment of the same identity: nothing is left to delete. A repeat after a
+            // crash between Prove's answer and its record lands here.
+            Disenrolled::Unknown => {
+                tracing::info!("prove knows no such identity: nothing to disenroll");
+                Ok(())
+            }
+        }
     }
 }
 

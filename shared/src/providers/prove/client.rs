@@ -3,10 +3,12 @@
 //! the client lives in `App`, so every invocation of a warm container shares it.
 //!
 //! Both of Prove's possession APIs are here: legacy Verified Users (`/v3/verify`,
-//! `/v3/verify-status`) and Unify (`/v3/unify`, `/v3/unify-status`, `/v3/unify-bind`).
+//! `/v3/verify-status`) and Unify (`/v3/unify`, `/v3/unify-status`, `/v3/unify-bind`), and
+//! Identity Manager's enrollment (`POST /v3/identity`) and disenrollment
+//! (`DELETE /v3/identity/{proveId}`, for a redaction).
 //!
-//! Retries: the token and the status reads are safe to repeat (jittered backoff on 429, 5xx and
-//! transport errors). `/v3/verify`, `/v3/unify`, `/v3/unify-bind` and `/v3/identity` are never
+//! Retries: the token, the status reads and a disenrollment are safe to repeat (jittered backoff
+//! on 429, 5xx and transport errors). `/v3/verify`, `/v3/unify`, `/v3/unify-bind` and `/v3/identity` are never
 //! sent again once they may have reached Prove: a second start would start a second flow (and
 //! text the user again); they
 //! are sent again only when the connection was refused, and not sent at all when what is left of
@@ -20,7 +22,7 @@ use crate::error::Error;
 use crate::providers::transport::{
     self, Answer, Call, Deadline, MAX_WORD, Resend, Step, Transport, capped, provider_error,
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -223,6 +225,34 @@ struct EnrollResponse {
     success: Option<bool>,
 }
 
+/// A `DELETE /v3/identity/{proveId}` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disenrolled {
+    /// `{"success": true}`: Identity Manager no longer holds the identity.
+    Done,
+    /// 404: the platform knows no such identity (never enrolled there, or disenrolled before).
+    Unknown,
+}
+
+#[derive(Deserialize)]
+struct DisenrollResponse {
+    success: bool,
+}
+
+/// An id as one segment of a URL path: everything but RFC 3986's unreserved characters
+/// percent-encoded (Prove's ids are UUIDs; nothing stored may reshape the path).
+fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -405,7 +435,39 @@ impl ProveClient {
         }
     }
 
-    /// One authenticated JSON call; its answer (statuses other than 429/5xx are the caller's).
+    /// Disenrolls an identity from Identity Manager: `DELETE /v3/identity/{proveId}` without a
+    /// body (the server SDK's `identity.v3DisenrollIdentity`, which answers `{"success": true}`).
+    /// Prove then watches the number no more and sends no events about it. Safe to repeat: a
+    /// repeat finds the identity gone (`Unknown`).
+    pub async fn disenroll_identity(
+        &self,
+        creds: &Secrets,
+        region: ProveRegion,
+        identity_id: &str,
+    ) -> Result<Disenrolled, Error> {
+        let path = format!("/v3/identity/{}", path_segment(identity_id));
+        let answer = self
+            .send::<()>(creds, region, Method::DELETE, &path, None, Resend::Safe)
+            .await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(Disenrolled::Unknown);
+        }
+        if !answer.status.is_success() {
+            return Err(api_error(answer.status, &answer.body));
+        }
+        let r: DisenrollResponse = parse(&answer.body, "identity disenrollment")?;
+        if r.success {
+            Ok(Disenrolled::Done)
+        } else {
+            Err(provider_error(
+                PROVIDER,
+                "identity disenrollment answered success false",
+            ))
+        }
+    }
+
+    /// One authenticated `POST` of a JSON body; its answer (statuses other than 429/5xx are the
+    /// caller's).
     async fn call<T: Serialize + Sync + ?Sized>(
         &self,
         creds: &Secrets,
@@ -414,7 +476,22 @@ impl ProveClient {
         body: &T,
         resend: Resend,
     ) -> Result<Answer, Error> {
+        self.send(creds, region, Method::POST, path, Some(body), resend)
+            .await
+    }
+
+    /// One authenticated call, with a JSON body if any; its answer, as `call`.
+    async fn send<T: Serialize + Sync + ?Sized>(
+        &self,
+        creds: &Secrets,
+        region: ProveRegion,
+        method: Method,
+        path: &str,
+        body: Option<&T>,
+        resend: Resend,
+    ) -> Result<Answer, Error> {
         let url = &format!("{}{path}", self.base(region));
+        let method = &method;
         let deadline = self.transport.deadline();
         let call = Call {
             provider: PROVIDER,
@@ -432,13 +509,16 @@ impl ProveClient {
                         self.forget_token(region).await;
                     }
                     let token = self.token(creds, region, deadline).await?;
-                    Ok(self
+                    let request = self
                         .transport
                         .http()
-                        .post(url)
+                        .request(method.clone(), url)
                         .bearer_auth(&token)
-                        .header("Accept", "application/json")
-                        .json(body))
+                        .header("Accept", "application/json");
+                    Ok(match body {
+                        Some(b) => request.json(b),
+                        None => request,
+                    })
                 },
                 |answer| {
                     (answer.status == StatusCode::UNAUTHORIZED
@@ -648,6 +728,15 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{u:?}").contains("eyJsecret"));
+    }
+
+    #[test]
+    fn an_identity_id_is_one_path_segment() {
+        assert_eq!(
+            path_segment("0f8e3c1a-9b2d-4e5f-8a7b-6c5d4e3f2a1b"),
+            "0f8e3c1a-9b2d-4e5f-8a7b-6c5d4e3f2a1b"
+        );
+        assert_eq!(path_segment("../token?x=1 y"), "..%2Ftoken%3Fx%3D1%20y");
     }
 
     #[test]

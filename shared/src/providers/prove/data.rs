@@ -67,6 +67,19 @@ pub enum ProveRegion {
     Eu,
 }
 
+impl ProveRegion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProveRegion::Na => "na",
+            ProveRegion::Eu => "eu",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Na, Self::Eu].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 /// A Prove session's own facts (`session::ProviderData`). The correlation id is the session's
 /// `provider_ref`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

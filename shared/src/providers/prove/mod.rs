@@ -29,6 +29,7 @@ pub use phone::Phone;
 pub use settings::{Secrets, Settings};
 
 use super::registry::{Registration, WebhookRoute};
+use crate::session::Session;
 
 pub const NAME: &str = "prove";
 
@@ -60,4 +61,53 @@ pub fn identity_ref_key(identity_id: &str) -> String {
 /// session, which Identity Manager events that name only the customer find.
 pub fn customer_ref_key(subject: &str) -> String {
     format!("prove#customer#{subject}")
+}
+
+/// What a redaction asks Prove to delete (`Adapter::delete_data`): the session's Identity
+/// Manager identity, with the platform that enrolled it (`na:<id>`, `eu:<id>`: each platform
+/// knows only its own). `None` for a session that never got an identity: nothing of it is at
+/// Identity Manager, and its flow is nothing Prove's API deletes.
+pub fn deletion_ref(session: &Session) -> Option<String> {
+    let data: ProveData = session.data.read().ok()?;
+    Some(format!("{}:{}", data.region.as_str(), data.identity_id?))
+}
+
+/// A `deletion_ref` back into its platform and identity.
+fn parse_deletion_ref(reference: &str) -> Option<(ProveRegion, &str)> {
+    let (region, identity) = reference.split_once(':')?;
+    Some((ProveRegion::parse(region)?, identity)).filter(|(_, i)| !i.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Provider, ProviderData};
+
+    #[test]
+    fn the_deletion_ref_names_the_identity_at_its_platform_and_reads_back() {
+        let now = time::OffsetDateTime::now_utc();
+        let mut s = Session::new("app", Provider::named(NAME), "u1", now);
+        let mut data = ProveData {
+            flow: ProveFlow::Unify,
+            possession: Possession::Mobile,
+            region: ProveRegion::Eu,
+            phone_masked: "+4*********002".into(),
+            possession_deadline: None,
+            identity_id: None,
+            reverification_recommended: false,
+        };
+        s.data = ProviderData::of(&data);
+        assert_eq!(deletion_ref(&s), None, "no identity: nothing to name");
+        data.identity_id = Some("id:with-colon".into());
+        s.data = ProviderData::of(&data);
+        let r = deletion_ref(&s).unwrap();
+        assert_eq!(r, "eu:id:with-colon");
+        assert_eq!(
+            parse_deletion_ref(&r),
+            Some((ProveRegion::Eu, "id:with-colon"))
+        );
+        for bad in ["", "eu", "eu:", "us:x", "x"] {
+            assert_eq!(parse_deletion_ref(bad), None, "{bad}");
+        }
+    }
 }
