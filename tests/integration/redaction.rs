@@ -19,13 +19,13 @@ pub(crate) fn keys() -> Vec<ApiKeyEntry> {
 }
 
 /// A full scan of the table: none of `values` in any key or attribute of any item, other than
-/// those of the other tenant's session `other_id`, if any.
+/// the items of (or naming) the other tenant's session `other_id`, if any.
 pub(crate) async fn assert_scan_clean(gw: &Gateway, values: &[String], other_id: Option<&str>) {
     for (k, item) in gw.snapshot().await {
-        if other_id.is_some_and(|o| k.contains(o)) {
+        let text = format!("{k} {item:?}");
+        if other_id.is_some_and(|o| text.contains(o)) {
             continue;
         }
-        let text = format!("{k} {item:?}");
         for v in values {
             assert!(!text.contains(v.as_str()), "{v} is still in {k}: {text}");
         }
@@ -332,5 +332,312 @@ async fn a_prove_identity_is_disenrolled_once_and_a_session_without_one_says_uns
     let after = gw.get_as(REDACTOR, &format!("/v1/sessions/{na_id}")).await;
     assert_eq!(after.body["redaction"]["provider_deletion"], "done");
     assert_scan_clean(&gw, &[other.to_owned(), na_identity], None).await;
+    gw.stop().await;
+}
+
+/// `POST /v1/sessions` (or `/v1/tokens`) under an `Idempotency-Key`: the created session.
+async fn start_keyed(gw: &Gateway, path: &str, key: &str, body: Value) -> Value {
+    let r = gw
+        .send(
+            gw.http
+                .post(gw.url(path))
+                .bearer_auth(&gw.key)
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{path} {body}: {:?}", r.body);
+    r.body
+}
+
+/// None of `values` in `text` (what a read answered).
+fn reveals_none(what: &str, text: &str, values: &[String]) {
+    for v in values {
+        assert!(!text.contains(v.as_str()), "{what} reveals {v}: {text}");
+    }
+}
+
+/// The must-show of redaction: one user with a session at each of the five providers, erased by
+/// one `POST /v1/users/{user_id}/redact`. A full scan of DynamoDB Local finds none of the values
+/// the test collected itself (user id, subject, every provider's ids, Prove's identity and
+/// masked number, the replayable start URLs) in any item, outbound events included; Stripe and
+/// Prove were asked to delete exactly once (not again by a repeat or by reconcile); a later
+/// webhook from each provider that sends them is acknowledged and changes nothing; every read
+/// reveals nothing.
+///
+/// The `Idempotency-Key`s themselves stay: random by the API's rules, they are no personal data
+/// (docs/data-inventory.md#redaction, "What stays"); what their records could replay is erased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_at_all_five_providers_is_erased_everywhere_and_late_webhooks_change_nothing() {
+    let gw = Gateway::start_with_keys(Backend::Dynamo, &[], keys()).await;
+    let rx = idv_tests::receiver::Receiver::start().await;
+    super::outbound_events::endpoint(&gw, &rx.url, json!([])).await;
+    let user = "user-redact-all-five-9k";
+    let subject = idv::session::Subject::of(TENANT, user).as_str().to_owned();
+    let id_of = |s: &Value| s["id"].as_str().unwrap().to_owned();
+
+    // Authento: verified (its token's `sub` is the subject; its user id the provider ref).
+    let authento = start_keyed(
+        &gw,
+        "/v1/tokens",
+        "all5-authento",
+        json!({"user_id": user, "verification_type": "BASIC"}),
+    )
+    .await;
+    let token = authento["token"].as_str().unwrap().to_owned();
+    assert_eq!(idv_tests::jwt_sub(&token), subject);
+    let authento = id_of(&authento["session"]);
+    gw.authento(user, "BASIC", "open", true).await;
+    gw.authento(user, "BASIC", "approve", true).await;
+
+    // Prove: verified at once, its identity enrolled; Identity Manager reports a port.
+    let prove = start_keyed(
+        &gw,
+        "/v1/sessions",
+        "all5-prove",
+        json!({"provider": "prove", "user_id": user, "phone_number": "+12001004011",
+               "first_name": "Sheilakathryn", "last_name": "Butrimovich", "possession_type": "none"}),
+    )
+    .await;
+    assert_eq!(prove["status"], "verified", "{prove}");
+    let prove = id_of(&prove);
+    let identity = super::prove_webhooks::identity_of(&gw, &prove).await;
+    let sent = gw.prove_webhook(&identity, "PORT", true).await;
+    assert_eq!(sent["delivered"]["status"], 200, "{sent}");
+    // One Prove sends before the disenrollment, delivered only after it.
+    let late_prove = gw.prove_webhook(&identity, "DISCONNECT", false).await;
+
+    // Nevis: started (its replay value, the start URL, holds Nevis's session id).
+    let nevis = start_keyed(
+        &gw,
+        "/v1/sessions",
+        "all5-nevis",
+        json!({"provider": "nevis", "user_id": user}),
+    )
+    .await;
+    let nevis_url = nevis["client"]["start_url"].as_str().unwrap().to_owned();
+    let nevis = id_of(&nevis);
+
+    // Passbase: verified, then a reauthentication.
+    let key = passbase_support::new_identity(&gw, None).await;
+    let passbase = start_keyed(
+        &gw,
+        "/v1/sessions",
+        "all5-passbase",
+        json!({"provider": "passbase", "user_id": user, "identity_access_key": key}),
+    )
+    .await;
+    let passbase = id_of(&passbase);
+    passbase_support::act(&gw, &key, &["approve"], "each").await;
+    passbase_support::act(&gw, &key, &["authenticate"], "each").await;
+
+    // Stripe: verified (its replay value is the hosted page's URL).
+    let stripe = start_keyed(
+        &gw,
+        "/v1/sessions",
+        "all5-stripe",
+        json!({"provider": "stripe", "user_id": user}),
+    )
+    .await;
+    let stripe_url = stripe["client"]["url"].as_str().unwrap().to_owned();
+    let stripe = id_of(&stripe);
+
+    let ids = [&authento, &prove, &nevis, &passbase, &stripe];
+    let mut values = vec![
+        user.to_owned(),
+        subject.clone(),
+        identity.clone(),
+        "+1*******011".to_owned(),
+        key.clone(),
+        nevis_url,
+        stripe_url,
+    ];
+    let mut refs = Vec::new();
+    for id in ids {
+        let r = gw
+            .send(
+                gw.http
+                    .get(gw.url(&format!("/v1/sessions/{id}")))
+                    .bearer_auth(&gw.key),
+            )
+            .await;
+        let r = r.body["provider_ref"].as_str().map(str::to_owned);
+        refs.push(
+            r.clone()
+                .unwrap_or_else(|| panic!("{id} has a provider ref")),
+        );
+    }
+    let vs = refs[4].clone();
+    gw.stripe_control(&format!("/sessions/{vs}"), json!({"action": "verify"}))
+        .await;
+    for (id, status) in ids
+        .iter()
+        .zip(["verified", "verified", "created", "verified", "verified"])
+    {
+        let s = gw.get(&format!("/v1/sessions/{id}")).await;
+        assert_eq!(s.body["status"], status, "{:?}", s.body);
+    }
+    values.extend(refs);
+    // The JWT is never stored; checked anyway.
+    values.push(token);
+    // The other tenant's session of the same user id: untouched.
+    let other = gw
+        .post_as(
+            &gw.other_key.clone(),
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": user}),
+        )
+        .await;
+    let other_id = id_of(&other.body);
+    // Every change so far becomes an outbound event (their bodies hold the user's values).
+    super::outbound_events::pump(&gw).await;
+    let before = table_text(&gw).await;
+    for v in &values[..values.len() - 1] {
+        assert!(
+            before.contains(v.as_str()),
+            "the test's value {v} was never stored"
+        );
+    }
+    assert!(before.contains("EVT#"), "outbound events were stored");
+
+    let done = gw
+        .post_as(REDACTOR, &format!("/v1/users/{user}/redact"), &json!({}))
+        .await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    let data = done.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 5, "{:?}", done.body);
+    for s in data {
+        assert_eq!(s["user_id"], "redacted");
+        assert_eq!(s["redaction"]["status"], "redacted");
+        let expected = match s["provider"].as_str().unwrap() {
+            "stripe" | "prove" => "done",
+            _ => "unsupported",
+        };
+        assert_eq!(s["redaction"]["provider_deletion"], expected, "{s}");
+        reveals_none("the redaction's answer", &s.to_string(), &values);
+    }
+    super::outbound_events::pump(&gw).await;
+    assert_scan_clean(&gw, &values, Some(&other_id)).await;
+
+    // Asked once: not again by a repeat (of each session, and of the user: nothing left), nor by
+    // reconcile later.
+    let asked = |gw: &Gateway| {
+        (
+            gw.running
+                .stripe
+                .requests("POST /v1/identity/verification_sessions/{session}/redact"),
+            gw.running.prove.disenroll_requests(&identity),
+        )
+    };
+    assert_eq!(asked(&gw), (1, 1));
+    for id in ids {
+        let again = gw
+            .post_as(REDACTOR, &format!("/v1/sessions/{id}/redact"), &json!({}))
+            .await;
+        assert_eq!(again.status, 200, "{:?}", again.body);
+    }
+    let gone = gw
+        .post_as(REDACTOR, &format!("/v1/users/{user}/redact"), &json!({}))
+        .await;
+    assert_eq!(gone.status, 404, "{:?}", gone.body);
+    idv::flows::reconcile::run(gw.app_at(time::Duration::hours(2))).await;
+    assert_eq!(asked(&gw), (1, 1));
+    assert!(!gw.running.prove.is_enrolled(&identity));
+
+    // Late webhooks, one per provider that sends them: each acknowledged, none changes a thing
+    // (reconcile's own changes, the other tenant's session expired, announced first).
+    super::outbound_events::pump(&gw).await;
+    let settled = gw.snapshot().await;
+    let sim = gw.authento(user, "BASIC", "reset", false).await;
+    let r = gw
+        .deliver_authento(
+            sim["webhook"]["body"].as_str().unwrap(),
+            sim["webhook"]["digest"].as_str(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "authento: {:?}", r.body);
+    let r = gw
+        .deliver_prove(
+            late_prove["body"].as_str().unwrap(),
+            late_prove["authorization"].as_str(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "prove: {:?}", r.body);
+    assert_eq!(prove_event_status(&gw, &identity).await, 409, "disenrolled");
+    let report = passbase_support::act(&gw, &key, &["authenticate"], "none").await;
+    for body in passbase_support::bodies(&report) {
+        let r = passbase_support::deliver(&gw, &body).await;
+        assert_eq!(r.status, 200, "passbase: {:?}", r.body);
+    }
+    let finished = gw
+        .stripe_control(
+            &format!("/sessions/{vs}"),
+            json!({"action": "finish_redaction"}),
+        )
+        .await;
+    assert_eq!(finished["events"][0]["delivered"], 200, "{finished}");
+    let events = gw
+        .send(gw.http.get(format!(
+            "{}/control/events?session={vs}",
+            gw.stripe_api_base()
+        )))
+        .await;
+    let verified = events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "identity.verification_session.verified")
+        .unwrap_or_else(|| panic!("{:?}", events.body))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resent = gw
+        .stripe_control(&format!("/events/{verified}/resend"), json!({}))
+        .await;
+    assert_eq!(resent["delivered"], 200, "{resent}");
+    super::outbound_events::pump(&gw).await;
+    let after = gw.snapshot().await;
+    for (k, item) in &after {
+        match settled.get(k) {
+            Some(was) => assert_eq!(was, item, "{k} changed"),
+            // A webhook token's binding to its body (hashes only) is the one new item.
+            None => assert!(k.starts_with("TOK#prove#"), "{k} is new: {item:?}"),
+        }
+    }
+    assert_eq!(
+        settled.keys().filter(|k| !after.contains_key(*k)).count(),
+        0,
+        "nothing was deleted either"
+    );
+    assert_scan_clean(&gw, &values, Some(&other_id)).await;
+    assert_eq!(asked(&gw), (1, 1));
+
+    // Every read reveals nothing.
+    for id in ids {
+        let s = gw.get_as(REDACTOR, &format!("/v1/sessions/{id}")).await;
+        assert_eq!(s.status, 200);
+        assert_eq!(s.body["user_id"], "redacted");
+        reveals_none("the session", &s.body.to_string(), &values);
+        let h = gw
+            .get_as(REDACTOR, &format!("/v1/sessions/{id}/history"))
+            .await;
+        assert_eq!(h.status, 200);
+        reveals_none("its history", &h.body.to_string(), &values);
+        let v = gw
+            .get_as(REDACTOR, &format!("/v1/sessions/{id}/verified_data"))
+            .await;
+        assert_eq!(v.status, 409, "{:?}", v.body);
+        reveals_none("its verified data", &v.body.to_string(), &values);
+    }
+    let listed = gw
+        .get_as(REDACTOR, &format!("/v1/users/{user}/sessions"))
+        .await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    assert_eq!(listed.body["data"], json!([]), "{:?}", listed.body);
+    // The other tenant's session is as it was.
+    let theirs = gw
+        .get_as(&gw.other_key.clone(), &format!("/v1/sessions/{other_id}"))
+        .await;
+    assert_eq!(theirs.body["user_id"], user);
     gw.stop().await;
 }
