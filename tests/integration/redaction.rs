@@ -4,6 +4,8 @@
 
 use super::passbase_support;
 use idv::secrets::{ApiKeyEntry, SecretDoc};
+use idv::session::SessionId;
+use idv_tests::faulty::FaultyStore;
 use idv_tests::{Backend, Gateway, TENANT};
 use serde_json::{Value, json};
 
@@ -369,7 +371,16 @@ fn reveals_none(what: &str, text: &str, values: &[String]) {
 /// (docs/data-inventory.md#redaction, "What stays"); what their records could replay is erased.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_at_all_five_providers_is_erased_everywhere_and_late_webhooks_change_nothing() {
-    let gw = Gateway::start_with_keys(Backend::Dynamo, &[], keys()).await;
+    // The user's redaction takes each session in turn in one request: well over a hundred
+    // DynamoDB calls, which DynamoDB Local on a loaded test machine serves in seconds. This test
+    // is about what is erased, not about time (a request cut at its deadline is finished by
+    // reconcile: a_redaction_cut_between_its_steps...): it gets a minute.
+    let gw = Gateway::start_with_keys(
+        Backend::Dynamo,
+        &[("IDV_REQUEST_TIMEOUT_MS", "60000")],
+        keys(),
+    )
+    .await;
     let rx = idv_tests::receiver::Receiver::start().await;
     super::outbound_events::endpoint(&gw, &rx.url, json!([])).await;
     let user = "user-redact-all-five-9k";
@@ -639,5 +650,182 @@ async fn a_user_at_all_five_providers_is_erased_everywhere_and_late_webhooks_cha
         .get_as(&gw.other_key.clone(), &format!("/v1/sessions/{other_id}"))
         .await;
     assert_eq!(theirs.body["user_id"], user);
+    gw.stop().await;
+}
+
+/// `POST /v1/sessions/{id}/redact` through the start-session function of `app` (a gateway over
+/// another store, e.g. one that fails).
+async fn redact_through(app: &idv::App, id: &str) -> idv::http::ApiResponse {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {REDACTOR}")
+            .parse()
+            .expect("a header value"),
+    );
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let req = idv::http::ApiRequest {
+        method: http::Method::POST,
+        path: format!("/v1/sessions/{id}/redact"),
+        query: Vec::new(),
+        headers,
+        body: bytes::Bytes::from_static(b"{}"),
+    };
+    idv::http::handle(app, idv::http::Function::START_SESSION, req).await
+}
+
+/// Where a redaction dies: its writes of the session that succeed first (the mark; the mark and
+/// the erasure of what hangs on it), before the next one fails.
+const CUTS: [(&str, u32); 2] = [("after the mark", 1), ("after the erasure", 2)];
+
+/// A redaction cut between its steps (the table fails: the request ends with a retryable
+/// problem+json 503) is finished by a repeat of the request, and on its own by reconcile: the
+/// scan is clean, and the provider that deletes (Prove, Stripe) was asked exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redaction_cut_between_its_steps_is_finished_by_a_repeat_or_by_reconcile_deleting_once() {
+    let gw = Gateway::start_with_keys(Backend::Dynamo, &[], keys()).await;
+    let mut case = 0;
+    let mut cases = Vec::new();
+    let mut all_values = Vec::new();
+    for provider in ["prove", "stripe"] {
+        for (cut, ok_writes) in CUTS {
+            for by_reconcile in [false, true] {
+                case += 1;
+                let what = format!(
+                    "{provider}, cut {cut}, finished by {}",
+                    if by_reconcile {
+                        "reconcile"
+                    } else {
+                        "a repeat"
+                    }
+                );
+                let user = format!("user-cut-{case}-{provider}");
+                let started = if provider == "prove" {
+                    gw.start_prove(&user, "none", json!({})).await
+                } else {
+                    gw.post(
+                        "/v1/sessions",
+                        &json!({"provider": "stripe", "user_id": user}),
+                    )
+                    .await
+                };
+                assert_eq!(started.status, 201, "{what}: {:?}", started.body);
+                let id = started.body["id"].as_str().unwrap().to_owned();
+                let mut values = vec![
+                    user.clone(),
+                    started.body["provider_ref"].as_str().unwrap().to_owned(),
+                ];
+                let asked: Box<dyn Fn() -> u64> = if provider == "prove" {
+                    let identity = super::prove_webhooks::identity_of(&gw, &id).await;
+                    values.push(identity.clone());
+                    values.push(idv::session::Subject::of(TENANT, &user).as_str().to_owned());
+                    let sim = gw.running.prove.clone();
+                    Box::new(move || sim.disenroll_requests(&identity))
+                } else {
+                    let sim = gw.running.stripe.clone();
+                    let before =
+                        sim.requests("POST /v1/identity/verification_sessions/{session}/redact");
+                    Box::new(move || {
+                        sim.requests("POST /v1/identity/verification_sessions/{session}/redact")
+                            - before
+                    })
+                };
+
+                // The request dies: a retryable problem, the session hidden and left to finish.
+                let faulty = FaultyStore::new(gw.running.app.store.clone());
+                faulty.fail_writes_of_after(&SessionId::parse(&id).unwrap(), ok_writes, 1);
+                let r = redact_through(&gw.app_with(faulty, time::Duration::ZERO), &id).await;
+                assert_eq!(r.status, 503, "{what}");
+                assert_eq!(
+                    r.headers["content-type"], "application/problem+json",
+                    "{what}"
+                );
+                assert_eq!(r.headers["retry-after"], "1", "{what}");
+                let problem: Value = serde_json::from_slice(&r.body).unwrap();
+                assert_eq!(problem["code"], "store_unavailable", "{what}: {problem}");
+                let half = gw.get_as(REDACTOR, &format!("/v1/sessions/{id}")).await;
+                assert_eq!(
+                    half.body["redaction"]["status"], "redacting",
+                    "{what}: {:?}",
+                    half.body
+                );
+                reveals_none(&what, &half.body.to_string(), &values);
+                assert_eq!(
+                    asked(),
+                    0,
+                    "{what}: the provider is asked only once the erased session is stored"
+                );
+
+                if by_reconcile {
+                    idv::flows::reconcile::run(gw.app_at(time::Duration::minutes(5))).await;
+                } else {
+                    let again = gw
+                        .post_as(REDACTOR, &format!("/v1/sessions/{id}/redact"), &json!({}))
+                        .await;
+                    assert_eq!(again.status, 200, "{what}: {:?}", again.body);
+                    assert_eq!(again.body["redaction"]["status"], "redacted", "{what}");
+                    assert_eq!(
+                        again.body["redaction"]["provider_deletion"], "done",
+                        "{what}"
+                    );
+                }
+                let done = gw.get_as(REDACTOR, &format!("/v1/sessions/{id}")).await;
+                assert_eq!(done.body["redaction"]["status"], "redacted", "{what}");
+                assert_eq!(
+                    done.body["redaction"]["provider_deletion"], "done",
+                    "{what}"
+                );
+                assert_eq!(asked(), 1, "{what}");
+                // And not again by a repeat (nor by reconcile: below, for every case at once).
+                let again = gw
+                    .post_as(REDACTOR, &format!("/v1/sessions/{id}/redact"), &json!({}))
+                    .await;
+                assert_eq!(again.status, 200, "{what}: {:?}", again.body);
+                assert_eq!(again.body["redaction"], done.body["redaction"], "{what}");
+                assert_eq!(asked(), 1, "{what}");
+                if provider == "prove" {
+                    cases.push((what, asked));
+                }
+                all_values.extend(values);
+            }
+        }
+    }
+    idv::flows::reconcile::run(gw.app_at(time::Duration::hours(3))).await;
+    for (what, asked) in &cases {
+        assert_eq!(asked(), 1, "{what}, then reconcile");
+    }
+    // Stripe's simulator counts per endpoint: one redact for each of its four cases.
+    assert_eq!(
+        gw.running
+            .stripe
+            .requests("POST /v1/identity/verification_sessions/{session}/redact"),
+        4
+    );
+    assert_scan_clean(&gw, &all_values, None).await;
+
+    // The one window where a provider is asked twice: the request dies between Prove's answer
+    // and its record. The erased session is stored (a repeat answers it, its deletion pending);
+    // reconcile asks again, and Prove's 404 for the identity it no longer holds reads as done.
+    let user = "user-cut-answer-unrecorded";
+    let started = gw.start_prove(user, "none", json!({})).await;
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    let identity = super::prove_webhooks::identity_of(&gw, &id).await;
+    let faulty = FaultyStore::new(gw.running.app.store.clone());
+    faulty.fail_writes_of_after(&SessionId::parse(&id).unwrap(), 3, 1);
+    let r = redact_through(&gw.app_with(faulty, time::Duration::ZERO), &id).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(gw.running.prove.disenroll_requests(&identity), 1);
+    assert!(!gw.running.prove.is_enrolled(&identity));
+    let again = gw
+        .post_as(REDACTOR, &format!("/v1/sessions/{id}/redact"), &json!({}))
+        .await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(again.body["redaction"]["status"], "redacted");
+    assert_eq!(again.body["redaction"]["provider_deletion"], "pending");
+    idv::flows::reconcile::run(gw.app_at(time::Duration::minutes(5))).await;
+    let done = gw.get_as(REDACTOR, &format!("/v1/sessions/{id}")).await;
+    assert_eq!(done.body["redaction"]["provider_deletion"], "done");
+    assert_eq!(gw.running.prove.disenroll_requests(&identity), 2);
+    assert_scan_clean(&gw, &[user.to_owned(), identity], None).await;
     gw.stop().await;
 }

@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 
 pub struct FaultyStore {
     inner: Arc<dyn Store>,
-    /// Session id -> how many more of its writes fail.
-    failing_writes: Mutex<HashMap<SessionId, u32>>,
+    /// Session id -> how many more of its writes succeed first, then how many fail.
+    failing_writes: Mutex<HashMap<SessionId, (u32, u32)>>,
     /// Outbound events: how many more are stored before `failing_events` of them fail.
     events_before_fault: Mutex<(u32, u32)>,
 }
@@ -29,7 +29,17 @@ impl FaultyStore {
 
     /// The next `n` writes of session `id` fail with `Unavailable`.
     pub fn fail_writes_of(&self, id: &SessionId, n: u32) {
-        self.failing_writes.lock().unwrap().insert(id.clone(), n);
+        self.fail_writes_of_after(id, 0, n);
+    }
+
+    /// After `ok` more writes of session `id` succeed, the next `n` fail with `Unavailable`: a
+    /// request that dies between the steps of a flow (a redaction's mark, erasure, erased
+    /// session each count as one write).
+    pub fn fail_writes_of_after(&self, id: &SessionId, ok: u32, n: u32) {
+        self.failing_writes
+            .lock()
+            .unwrap()
+            .insert(id.clone(), (ok, n));
     }
 
     /// After `ok` more events are stored, the next `fail` fail with `Unavailable` (a notify run
@@ -56,7 +66,11 @@ impl FaultyStore {
     fn fault(&self, id: &SessionId) -> StoreResult<()> {
         let mut f = self.failing_writes.lock().unwrap();
         match f.get_mut(id) {
-            Some(n) if *n > 0 => {
+            Some((ok, _)) if *ok > 0 => {
+                *ok -= 1;
+                Ok(())
+            }
+            Some((_, n)) if *n > 0 => {
                 *n -= 1;
                 Err(StoreError::Unavailable("injected fault".into()))
             }

@@ -5,10 +5,13 @@
 //!    personal data, and its user's listings skip it) and files it due, so that reconcile
 //!    finishes it if the request dies;
 //! 2. what hangs on it is erased (`store::Erasure`: refs, identity events, reauthentications,
-//!    the idempotency record's replay, webhook deliveries and filings, outbound event bodies),
-//!    and the provider is asked to delete its records where its API allows it;
+//!    the idempotency record's replay, webhook deliveries and filings, outbound event bodies);
 //! 3. one conditional write stores the erased session (`Session::erased`), out of the user
-//!    index, its history erased, `redacted`.
+//!    index, its history erased, `redacted`;
+//!
+//! then, where the provider's API allows it, the provider is asked to delete its records and one
+//! more conditional write records its answer (`provider_deletion`; a failure is retried by
+//! reconcile with backoff).
 //!
 //! A repeat of any step finds it done and goes on; a repeat of the whole answers the same.
 
@@ -107,44 +110,44 @@ async fn redact(app: &App, mut read: Stored<Session>) -> Result<Stored<Session>,
 }
 
 /// Finishes a marked redaction (also reconcile's work for a due one): erases what hangs on the
-/// session, asks the provider to delete (once done, never again), stores the erased session.
-/// A session already `redacted` only has its pending provider deletion tried again.
+/// session and stores the erased session, then asks the provider to delete (once done, never
+/// again) and records its answer. A session already `redacted` only has its pending provider
+/// deletion tried again, when it is due.
+///
+/// The provider is asked only after the erased session is stored, and its answer is recorded at
+/// once: a request that dies before the erased session is written has not asked it, so a repeat
+/// (or reconcile) asks it once. Only a death between the provider's answer and its record makes
+/// the next attempt ask again (a deletion is safe to repeat).
 pub(crate) async fn finish(app: &App, mut read: Stored<Session>) -> Result<Stored<Session>, Error> {
     let mut contention = Contention::new("session");
+    // The erased session was written by this call: its deletion is asked now, not at its due time.
+    let mut erased_here = false;
+    // The provider's answer, once asked: applied to the session as it stands after a lost race,
+    // never asked again.
+    let mut asked: Option<Asked> = None;
     loop {
         let Some(r) = read.redaction.clone() else {
             return Ok(read);
         };
-        if r.state == RedactionState::Redacting {
-            let until = app.clock.now() + app.config.dedupe_ttl;
-            app.store.erase_dependents(&erasure(&read, until)).await?;
-        }
         let now = app.clock.now();
-        let mut redaction = r.clone();
-        if r.provider_deletion == ProviderDeletion::Pending
-            && read
-                .next_check_at
-                .is_none_or(|at| at <= now || r.state == RedactionState::Redacting)
-        {
-            delete_at_provider(app, &read, &mut redaction).await;
-        } else if r.state == RedactionState::Redacted {
-            return Ok(read);
-        }
-        redaction.state = RedactionState::Redacted;
-        let mut next = read.value.erased();
-        next.next_check_at = match redaction.provider_deletion {
-            ProviderDeletion::Pending => Some(now + deletion_backoff(redaction.deletion_attempts)),
-            _ => None,
-        };
-        next.check_attempts = 0;
-        next.redaction = Some(redaction);
-        let write = |read, history| SessionWrite {
+        let write = |read, session, history| SessionWrite {
             read,
-            session: &next,
+            session,
             history,
             at: now,
         };
-        let out = if r.state == RedactionState::Redacting {
+        if r.state == RedactionState::Redacting {
+            let until = now + app.config.dedupe_ttl;
+            app.store.erase_dependents(&erasure(&read, until)).await?;
+            let mut redaction = r.clone();
+            redaction.state = RedactionState::Redacted;
+            let mut next = read.value.erased();
+            // A pending deletion is asked right after this write; should the request die
+            // first, reconcile asks it.
+            next.next_check_at = (redaction.provider_deletion == ProviderDeletion::Pending)
+                .then_some(now + FINISH_AFTER);
+            next.check_attempts = 0;
+            next.redaction = Some(redaction);
             let history = erased_history(app, &read).await?;
             let entry = HistoryEntry {
                 session_id: read.id.clone(),
@@ -157,13 +160,45 @@ pub(crate) async fn finish(app: &App, mut read: Stored<Session>) -> Result<Store
                 reason: Some("redacted".into()),
                 provider_event: None,
             };
-            app.store
-                .write_redacted(write(&read, Some(&entry)), &history)
+            match app
+                .store
+                .write_redacted(write(&read, &next, Some(&entry)), &history)
                 .await
-        } else {
-            app.store.update_session(write(&read, None)).await
+            {
+                Ok(stored) => {
+                    read = stored;
+                    erased_here = true;
+                }
+                Err(StoreError::Conflict) => read = reread(app, &mut contention, &read).await?,
+                Err(e) => return Err(e.into()),
+            }
+            continue;
+        }
+        if r.provider_deletion != ProviderDeletion::Pending {
+            return Ok(read);
+        }
+        let outcome = match asked {
+            Some(a) => a,
+            None => {
+                let due = read.next_check_at.is_none_or(|at| at <= now);
+                if !(erased_here || due) {
+                    return Ok(read);
+                }
+                let a = delete_at_provider(app, &read, &r).await;
+                asked = Some(a);
+                a
+            }
         };
-        match out {
+        let mut redaction = r.clone();
+        outcome.apply(&mut redaction);
+        let mut next = read.value.clone();
+        next.next_check_at = match redaction.provider_deletion {
+            ProviderDeletion::Pending => Some(now + deletion_backoff(redaction.deletion_attempts)),
+            _ => None,
+        };
+        next.check_attempts = 0;
+        next.redaction = Some(redaction);
+        match app.store.update_session(write(&read, &next, None)).await {
             Ok(stored) => return Ok(stored),
             Err(StoreError::Conflict) => read = reread(app, &mut contention, &read).await?,
             Err(e) => return Err(e.into()),
@@ -198,11 +233,39 @@ async fn erased_history(app: &App, read: &Stored<Session>) -> Result<Vec<History
     Ok(history.iter().map(HistoryEntry::erased).collect())
 }
 
-/// One deletion attempt: `done`, or one more failure (`failed` after the last).
-async fn delete_at_provider(app: &App, s: &Session, r: &mut Redaction) {
-    let Some(reference) = r.deletion_ref.clone() else {
-        r.provider_deletion = ProviderDeletion::Unsupported;
-        return;
+/// What the provider said to one deletion attempt.
+#[derive(Debug, Clone, Copy)]
+enum Asked {
+    Deleted,
+    Failed,
+    /// Nothing to name (no reference kept): nothing the gateway can ask for.
+    Nothing,
+}
+
+impl Asked {
+    /// The redaction after it: `done`, or one more failure (`failed` after the last).
+    fn apply(self, r: &mut Redaction) {
+        match self {
+            Asked::Deleted => {
+                r.provider_deletion = ProviderDeletion::Done;
+                r.deletion_ref = None;
+            }
+            Asked::Nothing => r.provider_deletion = ProviderDeletion::Unsupported,
+            Asked::Failed => {
+                r.deletion_attempts += 1;
+                if r.deletion_attempts >= MAX_DELETION_ATTEMPTS {
+                    r.provider_deletion = ProviderDeletion::Failed;
+                    r.deletion_ref = None;
+                }
+            }
+        }
+    }
+}
+
+/// One deletion attempt at the provider.
+async fn delete_at_provider(app: &App, s: &Session, r: &Redaction) -> Asked {
+    let Some(reference) = r.deletion_ref.as_deref() else {
+        return Asked::Nothing;
     };
     let outcome = match (app.providers.get(&s.provider), app.secrets.get().await) {
         (Ok(adapter), Ok(secrets)) => {
@@ -210,23 +273,16 @@ async fn delete_at_provider(app: &App, s: &Session, r: &mut Redaction) {
                 secrets: &secrets,
                 now: app.clock.now(),
             };
-            adapter.delete_data(&cx, &reference).await
+            adapter.delete_data(&cx, reference).await
         }
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
     match outcome {
-        Ok(()) => {
-            r.provider_deletion = ProviderDeletion::Done;
-            r.deletion_ref = None;
-        }
+        Ok(()) => Asked::Deleted,
         Err(e) => {
             // No personal data in `e`.
             tracing::warn!(session_id = %s.id, error = %e, "redaction: provider deletion failed");
-            r.deletion_attempts += 1;
-            if r.deletion_attempts >= MAX_DELETION_ATTEMPTS {
-                r.provider_deletion = ProviderDeletion::Failed;
-                r.deletion_ref = None;
-            }
+            Asked::Failed
         }
     }
 }
