@@ -44,6 +44,10 @@ pub enum GuardError {
     PortZero,
     #[error("the host `{0}` is refused: it names this machine")]
     LocalName(String),
+    #[error(
+        "the host `{0}` is not a host name: dot-separated letters and digits with single inner hyphens, the last label starting with a letter"
+    )]
+    NotAName(String),
     #[error("the address {addr} is refused: it is {class}")]
     Address { addr: IpAddr, class: AddrClass },
     /// At send time: the name resolved, but only to refused addresses. The addresses are not
@@ -139,7 +143,26 @@ fn check_name(name: &str, policy: Policy) -> Result<(), GuardError> {
     if local && policy == Policy::Production {
         return Err(GuardError::LocalName(name.to_owned()));
     }
+    if !is_host_name(name.strip_suffix('.').unwrap_or(name)) {
+        return Err(GuardError::NotAName(name.to_owned()));
+    }
     Ok(())
+}
+
+/// A name as openapi.yaml's `EndpointUrl` takes one: labels of letters and digits with single
+/// inner hyphens, the last starting with a letter. `url` keeps characters no resolver would
+/// (`https://c*`, `a_b`), which the contract refuses.
+fn is_host_name(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    let label = |l: &&str| {
+        !l.is_empty()
+            && l.split('-')
+                .all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric()))
+    };
+    labels.iter().all(label)
+        && labels
+            .last()
+            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
 }
 
 /// May a delivery connect to `ip` under `policy`?
@@ -408,6 +431,36 @@ mod tests {
         assert!(validate_url("http://127.0.0.1:8080/hook", Local).is_ok());
         assert!(validate_url("http://[::1]:8080/hook", Local).is_ok());
         assert!(validate_url("https://notlocalhost.example/", Production).is_ok());
+    }
+
+    #[test]
+    fn only_host_names_the_contract_takes() {
+        for url in [
+            "https://c*",
+            "https://c*/",
+            "https://a_b.example/",
+            "https://-a.example/",
+            "https://a-.example/",
+            "https://a--b.example/",
+            "https://a..example/",
+            "https://hooks.1example/",
+            "https://xn--bcher-kva.example.xn--p1ai/",
+        ] {
+            for policy in [Production, Local] {
+                assert!(
+                    matches!(refused(url, policy), GuardError::NotAName(_)),
+                    "{url}"
+                );
+            }
+        }
+        for url in [
+            "https://c",
+            "https://a-b.c0.example/",
+            "https://1a.example/x",
+            "https://hooks.example.com./",
+        ] {
+            assert!(validate_url(url, Production).is_ok(), "{url}");
+        }
     }
 
     #[test]
