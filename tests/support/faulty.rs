@@ -83,6 +83,20 @@ impl Sessions for FaultyStore {
             .create_session(session, history, claims, idempotency)
             .await
     }
+    async fn create_retry(
+        &self,
+        previous: SessionWrite<'_>,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Stored<Session>> {
+        // A write of the retried session: its faults fail the whole transaction.
+        self.fault(&previous.session.id)?;
+        self.inner
+            .create_retry(previous, session, history, claims, idempotency)
+            .await
+    }
     async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
         self.fault(&write.session.id)?;
         self.inner.update_session(write).await

@@ -15,7 +15,7 @@ pub use failure::{FailureCode, FailureTable, lookup as failure_of};
 pub use model::{
     HistoryEntry, LastError, Provider, Session, SessionId, Source, Status, is_valid_user_id,
 };
-pub use model::{IdentityEvent, MAX_HISTORY, Metadata};
+pub use model::{IdentityEvent, MAX_HISTORY, Metadata, StartOptions};
 pub use reauthentication::Reauthentication;
 pub use schedule::Polling;
 pub use state::{Decision, NOT_FOUND, PROVIDER_ERROR, Proposal, UNKNOWN_STATUS, decide};

@@ -25,6 +25,20 @@ pub trait Sessions: Send + Sync {
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()>;
 
+    /// Creates `session` as `create_session` does, and in the same transaction writes
+    /// `previous`, the session it retries (its `next_session_id` now set, with a history entry),
+    /// over the version read: neither link ever exists without the other. `Conflict` if any
+    /// condition fails (the previous session moved meanwhile, the id or a claim is taken, the
+    /// key is no longer held). Answers the previous session as now stored.
+    async fn create_retry(
+        &self,
+        previous: SessionWrite<'_>,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Stored<Session>>;
+
     /// Writes a new state if the stored version is still the one read (`write.read`); else
     /// `Conflict`. The session as now stored (its version and filing for the next write).
     async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<Stored<Session>>;

@@ -10,6 +10,7 @@ mod idempotency;
 mod journal;
 mod outbox;
 mod refs;
+mod retries;
 mod sessions;
 mod stream;
 

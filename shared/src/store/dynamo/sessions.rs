@@ -1,6 +1,7 @@
 //! Sessions: one item each (`SES#<id>` / `SES`, its history inside), created alone with a
-//! conditional put or in one transaction with its refs and its idempotency key, written with one
-//! conditional UpdateItem, listed for a user through `gsi1`.
+//! conditional put or in one transaction with its refs and its idempotency key (and, for a retry,
+//! the write of the session it retries), written with one conditional UpdateItem, listed for a
+//! user through `gsi1`.
 
 use super::super::cursor::{self, Position};
 use super::super::{
@@ -15,8 +16,37 @@ use super::keys::{USER_INDEX, session_id_of, session_key, session_pk, user_pk, u
 use super::update::session_update;
 use crate::session::{HistoryEntry, Session, SessionId};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use std::collections::HashMap;
+
+impl DynamoStore {
+    /// The transaction items that create a session: its item, its ref claims, its key's
+    /// completion.
+    fn creation(
+        &self,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
+        let item = new_session_item(session, history);
+        let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
+        for c in claims {
+            let item = ref_item(&c.key, &session.id, &c.tenant);
+            let put = match &c.replaces {
+                None => self.put(item, Some("attribute_not_exists(pk)")),
+                Some(old) => self
+                    .put(item, Some("session_id = :old"))
+                    .value(":old", s(old.as_str())),
+            };
+            items.push(put.build()?);
+        }
+        if let Some((r, owner)) = idempotency {
+            items.push(complete_put(self, r, owner)?);
+        }
+        Ok(items)
+    }
+}
 
 #[async_trait]
 impl Sessions for DynamoStore {
@@ -32,35 +62,39 @@ impl Sessions for DynamoStore {
         claims: &[RefClaim],
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()> {
-        let item = new_session_item(session, history);
         if claims.is_empty() && idempotency.is_none() {
             // The session alone: a plain conditional put, half a transaction's units.
             return self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(item))
+                .set_item(Some(new_session_item(session, history)))
                 .condition_expression("attribute_not_exists(pk)")
                 .send()
                 .await
                 .map(|_| ())
                 .map_err(write_error);
         }
-        let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
-        for c in claims {
-            let item = ref_item(&c.key, &session.id, &c.tenant);
-            let put = match &c.replaces {
-                None => self.put(item, Some("attribute_not_exists(pk)")),
-                Some(old) => self
-                    .put(item, Some("session_id = :old"))
-                    .value(":old", s(old.as_str())),
-            };
-            items.push(put.build()?);
-        }
-        if let Some((r, owner)) = idempotency {
-            items.push(complete_put(self, r, owner)?);
-        }
+        let items = self.creation(session, history, claims, idempotency)?;
         self.transact(items).await
+    }
+
+    async fn create_retry(
+        &self,
+        previous: SessionWrite<'_>,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Stored<Session>> {
+        let mut items = self.creation(session, history, claims, idempotency)?;
+        items.push(self.session_update_item(&previous)?);
+        self.transact(items).await?;
+        Ok(Stored {
+            value: previous.session.clone(),
+            version: previous.version(),
+            filing: session_update(&previous).filing,
+        })
     }
 
     async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {

@@ -24,6 +24,67 @@ fn order(p: &Position) -> (i128, &str) {
     (p.created_ns, p.id.as_str())
 }
 
+impl super::Inner {
+    /// What a creation requires: a new id, free (or replaceable) claims, the key still held.
+    fn check_creation(
+        &self,
+        session: &Session,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<()> {
+        if self.sessions.contains_key(&session.id) {
+            return Err(StoreError::Conflict);
+        }
+        for c in claims {
+            let current = self.refs.get(&c.key).map(|r| &r.session_id);
+            if current != c.replaces.as_ref() {
+                return Err(StoreError::Conflict);
+            }
+        }
+        if let Some((r, owner)) = idempotency {
+            let held = self
+                .idempotency
+                .get(&(r.tenant.clone(), r.key.clone()))
+                .is_some_and(|old| old.owner() == owner && !owner.is_empty());
+            if !held {
+                return Err(StoreError::Conflict);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a session whose conditions `check_creation` found holding.
+    fn create(
+        &mut self,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) {
+        let stored = Stored::created(session.clone());
+        self.sessions.insert(session.id.clone(), stored.clone());
+        self.append_history(history);
+        self.changes.push(crate::store::Change::Session {
+            session: stored,
+            entry: Some(history.clone()),
+        });
+        for c in claims {
+            self.refs.insert(
+                c.key.clone(),
+                ProviderRef {
+                    key: c.key.clone(),
+                    session_id: session.id.clone(),
+                    tenant: c.tenant.clone(),
+                },
+            );
+        }
+        if let Some((r, _)) = idempotency {
+            self.idempotency
+                .insert((r.tenant.clone(), r.key.clone()), r.clone());
+        }
+    }
+}
+
 #[async_trait]
 impl Sessions for MemoryStore {
     async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Stored<Session>>> {
@@ -38,46 +99,26 @@ impl Sessions for MemoryStore {
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()> {
         let mut g = self.lock();
-        if g.sessions.contains_key(&session.id) {
-            return Err(StoreError::Conflict);
-        }
-        for c in claims {
-            let current = g.refs.get(&c.key).map(|r| &r.session_id);
-            if current != c.replaces.as_ref() {
-                return Err(StoreError::Conflict);
-            }
-        }
-        if let Some((r, owner)) = idempotency {
-            let held = g
-                .idempotency
-                .get(&(r.tenant.clone(), r.key.clone()))
-                .is_some_and(|old| old.owner() == owner && !owner.is_empty());
-            if !held {
-                return Err(StoreError::Conflict);
-            }
-        }
-        let stored = Stored::created(session.clone());
-        g.sessions.insert(session.id.clone(), stored.clone());
-        g.append_history(history);
-        g.changes.push(crate::store::Change::Session {
-            session: stored,
-            entry: Some(history.clone()),
-        });
-        for c in claims {
-            g.refs.insert(
-                c.key.clone(),
-                ProviderRef {
-                    key: c.key.clone(),
-                    session_id: session.id.clone(),
-                    tenant: c.tenant.clone(),
-                },
-            );
-        }
-        if let Some((r, _)) = idempotency {
-            g.idempotency
-                .insert((r.tenant.clone(), r.key.clone()), r.clone());
-        }
+        g.check_creation(session, claims, idempotency)?;
+        g.create(session, history, claims, idempotency);
         Ok(())
+    }
+
+    async fn create_retry(
+        &self,
+        previous: SessionWrite<'_>,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Stored<Session>> {
+        let mut g = self.lock();
+        // Every condition of both writes first: nothing is written unless all hold.
+        g.check_creation(session, claims, idempotency)?;
+        g.check_write(&previous)?;
+        let stored = g.write_session(&previous)?;
+        g.create(session, history, claims, idempotency);
+        Ok(stored)
     }
 
     async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
