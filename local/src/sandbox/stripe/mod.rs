@@ -512,7 +512,11 @@ fn submit(st: &mut SimState, id: &str) {
 /// A fresh `client_secret` and page token for a session back in `requires_input`: the
 /// previous attempt's links are spent.
 fn renew_credentials(st: &mut SimState, id: &str) {
-    st.sessions.get_mut(id).expect("checked").live_tokens.clear();
+    st.sessions
+        .get_mut(id)
+        .expect("checked")
+        .live_tokens
+        .clear();
     fresh_page(st, id);
 }
 

@@ -1191,7 +1191,10 @@ async fn a_retrieve_while_the_user_may_act_hands_out_a_fresh_url_and_an_attempt_
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     let processing = get(&s, &format!("{SESSIONS}/{id}")).await;
     assert_eq!(
-        (processing.body["status"].clone(), processing.body["url"].clone()),
+        (
+            processing.body["status"].clone(),
+            processing.body["url"].clone()
+        ),
         (json!("processing"), Value::Null)
     );
 }

@@ -18,7 +18,10 @@ const IDENTITY_EVENTS_READ: i32 = 200;
 
 impl DynamoStore {
     /// A session write as a transaction item (written together with other items).
-    pub(super) fn session_update_item(&self, w: &SessionWrite<'_>) -> StoreResult<TransactWriteItem> {
+    pub(super) fn session_update_item(
+        &self,
+        w: &SessionWrite<'_>,
+    ) -> StoreResult<TransactWriteItem> {
         let e = session_update(w);
         let update = Update::builder()
             .table_name(&self.table)
