@@ -16,7 +16,7 @@ use super::{Evidence, Identity, NAME, ref_key, status};
 use crate::Error;
 use crate::providers::adapter::{
     Action, Adapter, Again, Authentic, Claim, ClaimRule, Cx, Dialect, Event, Fetched, Inbound,
-    Judgement, Opaque, Opening, Taken, own,
+    Judgement, Opaque, Opening, Resume, Taken, own,
 };
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::Transport;
@@ -210,6 +210,14 @@ impl Adapter for Passbase {
         out.insert("score".into(), json!(e.score));
         out.insert("document_type".into(), json!(e.document_type));
         out.insert("document_country".into(), json!(e.document_country));
+    }
+
+    /// The flow runs in Passbase's client SDK, which holds its state; the server has no step
+    /// to renew.
+    fn resume(&self) -> Resume {
+        Resume::Unsupported(
+            "Passbase's flow runs in its client SDK, which holds its state: the gateway has no step to renew; cancel the session and retry it for a new attempt",
+        )
     }
 }
 

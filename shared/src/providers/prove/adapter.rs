@@ -13,7 +13,7 @@ use super::{NAME, customer_ref_key, identity_ref_key, webhook};
 use crate::Error;
 use crate::providers::adapter::{
     Action, Adapter, Again, Authentic, Claim, ClaimRule, Cx, Dialect, Event, Inbound, Judgement,
-    Opaque, Opening, Recording, TokenUse, own,
+    Opaque, Opening, Recording, Resume, TokenUse, own,
 };
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::Transport;
@@ -274,6 +274,24 @@ impl Adapter for Prove {
 
     fn shows_identity_events(&self) -> bool {
         true
+    }
+
+    /// Prove answers a flow's `authToken` once, and the gateway never keeps it.
+    fn resume(&self) -> Resume {
+        Resume::Unsupported(
+            "Prove gives a flow's authToken once and the gateway does not keep it, so this flow has no new step: cancel the session and retry it for a new flow",
+        )
+    }
+
+    /// The flow's settings; the phone number, names and e-mail address are personal data, never
+    /// kept: a retry gives them again.
+    fn retry_fields(&self) -> &'static [&'static str] {
+        &[
+            "possession_type",
+            "final_target_url",
+            "sms_message",
+            "allow_otp_retry",
+        ]
     }
 }
 
