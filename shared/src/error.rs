@@ -47,6 +47,10 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("the body must be application/json")]
     UnsupportedMediaType,
+    /// The session's provider has no way to do what was asked (a resume of a flow whose client
+    /// step is given once); the message says why and what to do instead.
+    #[error("{0}")]
+    NotSupported(&'static str),
     #[error("provider {0} is not configured on this gateway")]
     ProviderNotConfigured(&'static str),
     #[error("{provider} answered unexpectedly: {detail}")]

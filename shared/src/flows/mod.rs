@@ -9,6 +9,8 @@ pub mod link;
 mod read;
 pub mod reconcile;
 mod refs;
+pub mod resume;
+pub mod retry;
 pub mod sessions;
 pub mod start;
 pub mod webhook;

@@ -4,7 +4,7 @@
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, views};
 use crate::events::endpoints;
 use crate::flows::idempotency::IdempotencyKey;
-use crate::flows::{link, sessions, start, webhook};
+use crate::flows::{link, resume, retry, sessions, start, webhook};
 use crate::providers::registry::ExtraOp;
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
@@ -93,18 +93,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             }
         },
         Route::CancelSession { id } => {
-            if !req.body.is_empty() {
-                // A body, if any, is a JSON object with no fields: any field is a mistake.
-                let fields: Vec<_> = json_object(req)?
-                    .keys()
-                    .map(|k| {
-                        FieldError::new(k, "unknown_field", "a cancel request takes no fields")
-                    })
-                    .collect();
-                if !fields.is_empty() {
-                    return Err(Error::InvalidRequest(fields));
-                }
-            }
+            no_fields(req, "a cancel request takes no fields")?;
             let idem = idempotency(req, &doc)?;
             let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
                 sessions::cancel(app, &tenant, id)
@@ -113,6 +102,28 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             Ok(ApiResponse::json(
                 StatusCode::OK,
                 &views::session(providers, &s, None),
+            ))
+        }
+        Route::ResumeSession { id } => {
+            no_fields(req, "a resume request takes no fields")?;
+            let idem = idempotency(req, &doc)?;
+            let resumed = resume::resume(app, &tenant, id, idem.as_ref()).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session(providers, &resumed.session, Some(resumed.client)),
+            ))
+        }
+        Route::RetrySession { id } => {
+            let body = if req.body.is_empty() {
+                Map::new()
+            } else {
+                json_object(req)?
+            };
+            let idem = idempotency(req, &doc)?;
+            let retried = retry::retry(app, &tenant, id, &body, idem.as_ref()).await?;
+            Ok(ApiResponse::json(
+                StatusCode::CREATED,
+                &views::session(providers, &retried.session, Some(retried.client)),
             ))
         }
         Route::GetSession { id } => {
@@ -253,6 +264,22 @@ fn idempotency(
             )
         })
         .transpose()
+}
+
+/// A body, if any, is a JSON object with no fields: any field is a mistake.
+fn no_fields(req: &ApiRequest, why: &str) -> Result<(), Error> {
+    if req.body.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<_> = json_object(req)?
+        .keys()
+        .map(|k| FieldError::new(k, "unknown_field", why))
+        .collect();
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(fields))
+    }
 }
 
 /// The body as a JSON object; 415 unless it is declared JSON.

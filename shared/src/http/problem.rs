@@ -94,6 +94,11 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "unsupported_media_type",
             "Unsupported media type",
         ),
+        Error::NotSupported(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_supported",
+            "Not supported by the provider",
+        ),
         Error::ProviderNotConfigured(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "provider_not_configured",

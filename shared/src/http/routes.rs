@@ -52,9 +52,11 @@ impl Function {
 }
 
 /// The routes of the session API, whatever the providers.
-const SESSION_ROUTES: [(&str, &str, Function); 7] = [
+const SESSION_ROUTES: [(&str, &str, Function); 9] = [
     ("POST", "/v1/sessions", Function::START_SESSION),
     ("POST", "/v1/sessions/{id}/cancel", Function::START_SESSION),
+    ("POST", "/v1/sessions/{id}/resume", Function::START_SESSION),
+    ("POST", "/v1/sessions/{id}/retry", Function::START_SESSION),
     ("GET", "/v1/sessions/{id}", Function::GET_SESSION),
     ("GET", "/v1/sessions/{id}/history", Function::GET_SESSION),
     ("GET", "/v1/users/{user_id}/sessions", Function::GET_SESSION),
@@ -108,6 +110,12 @@ pub const DEFAULT_ROUTE_FUNCTION: Function = Function::GET_SESSION;
 pub enum Route {
     StartSession,
     CancelSession {
+        id: String,
+    },
+    ResumeSession {
+        id: String,
+    },
+    RetrySession {
         id: String,
     },
     GetSession {
@@ -164,9 +172,11 @@ fn registration(name: &str) -> &'static Registration {
 impl Route {
     pub fn function(&self) -> Function {
         match self {
-            Route::StartSession | Route::CancelSession { .. } | Route::LinkSession { .. } => {
-                Function::START_SESSION
-            }
+            Route::StartSession
+            | Route::CancelSession { .. }
+            | Route::ResumeSession { .. }
+            | Route::RetrySession { .. }
+            | Route::LinkSession { .. } => Function::START_SESSION,
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
@@ -196,6 +206,8 @@ impl Route {
         let fixed = match self {
             Route::StartSession => "POST /v1/sessions",
             Route::CancelSession { .. } => "POST /v1/sessions/{id}/cancel",
+            Route::ResumeSession { .. } => "POST /v1/sessions/{id}/resume",
+            Route::RetrySession { .. } => "POST /v1/sessions/{id}/retry",
             Route::GetSession { .. } => "GET /v1/sessions/{id}",
             Route::SessionHistory { .. } => "GET /v1/sessions/{id}/history",
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
@@ -253,6 +265,12 @@ impl Route {
             ("POST", ["v1", "sessions"]) => Some(Route::StartSession),
             ("POST", ["v1", "sessions", id, "cancel"]) => {
                 Some(Route::CancelSession { id: decode(id)? })
+            }
+            ("POST", ["v1", "sessions", id, "resume"]) => {
+                Some(Route::ResumeSession { id: decode(id)? })
+            }
+            ("POST", ["v1", "sessions", id, "retry"]) => {
+                Some(Route::RetrySession { id: decode(id)? })
             }
             ("GET", ["v1", "sessions", id]) => Some(Route::GetSession { id: decode(id)? }),
             ("GET", ["v1", "sessions", id, "history"]) => {
