@@ -283,15 +283,11 @@ impl Adapter for Prove {
         )
     }
 
-    /// The flow's settings; the phone number, names and e-mail address are personal data, never
-    /// kept: a retry gives them again.
+    /// The flow's settings. The phone number, names and e-mail address are personal data, and
+    /// the SMS text and the desktop landing page may carry some (docs/data-inventory.md): never
+    /// kept, so a retry gives them again.
     fn retry_fields(&self) -> &'static [&'static str] {
-        &[
-            "possession_type",
-            "final_target_url",
-            "sms_message",
-            "allow_otp_retry",
-        ]
+        &["possession_type", "allow_otp_retry"]
     }
 }
 
