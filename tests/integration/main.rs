@@ -23,6 +23,7 @@ mod prove_flow;
 mod prove_webhooks;
 mod provider_faults;
 mod reconcile;
+mod resume_retry;
 mod secrets;
 mod store;
 mod stripe_flow;
