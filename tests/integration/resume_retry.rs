@@ -600,3 +600,40 @@ async fn a_retry_is_announced_by_the_new_sessions_created_event_and_the_link_by_
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_retries_make_one_retry_and_the_other_names_it() {
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let (n, _, _) = super::nevis_flow::start(&gw, "user-rr1").await;
+    let r = gw
+        .post(&format!("/v1/sessions/{n}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // Both read the canceled session; the one transaction that links it lands, the other is
+    // refused (its condition on the session's version fails, or it reads the link first).
+    let (a, b) = tokio::join!(retry(&gw, &n, json!({})), retry(&gw, &n, json!({})));
+    let (won, lost) = if a.status == 201 { (a, b) } else { (b, a) };
+    assert_eq!(
+        (won.status, lost.status),
+        (201, 409),
+        "{:?} {:?}",
+        won.body,
+        lost.body
+    );
+    let retry_id = id_of(&won.body);
+    assert!(
+        lost.body["detail"].as_str().unwrap().contains(&retry_id),
+        "{:?}",
+        lost.body
+    );
+    assert_eq!(stored(&gw, &n).await["next_session_id"], retry_id.as_str());
+    let list = gw.get("/v1/users/user-rr1/sessions").await;
+    let ids: Vec<&str> = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [retry_id.as_str(), n.as_str()], "one retry stored");
+    gw.stop().await;
+}
