@@ -793,3 +793,52 @@ async fn an_event_is_one_write_and_one_per_endpoint_with_two_per_attempt() {
     sweep.record("outbound sweep, nothing due");
     c.gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_is_one_read_and_one_write_and_a_retry_one_read_more_than_a_start() {
+    let c = Counted::start(&[]).await;
+    let t = c
+        .api(
+            Function::named("issue-token").unwrap(),
+            Method::POST,
+            "/v1/tokens",
+            &json!({"user_id": "user-c14", "verification_type": "BASIC"}),
+        )
+        .await;
+    let id = id_of(&t.body);
+    // Authento signs its token here: the session read (tenant, state) and the history entry.
+    let r = c
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            &format!("/v1/sessions/{id}/resume"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.ops, ops(&[("GetItem", 1), ("UpdateItem", 1)]));
+    r.record("session resume (authento)");
+    c.api(
+        Function::START_SESSION,
+        Method::POST,
+        &format!("/v1/sessions/{id}/cancel"),
+        &json!({}),
+    )
+    .await;
+    // The retried session read, then what a start of a user with a finished session reads (the
+    // track's ref and the session it points to: the retried one, read again by the generic ref
+    // resolution), and one transaction: the new session, its ref and the link on the retried
+    // session (3 items, each billed twice).
+    let r = c
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            &format!("/v1/sessions/{id}/retry"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.ops, ops(&[("GetItem", 3), ("TransactWriteItems", 1)]));
+    r.record("session retry (authento)");
+    c.gw.stop().await;
+}

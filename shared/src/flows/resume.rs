@@ -10,7 +10,7 @@ use super::sessions::expire_if_due;
 use super::start::{self, Started};
 use super::{load_owned, read};
 use crate::providers::adapter::{Cx, Resume};
-use crate::session::{HistoryEntry, Session, Source};
+use crate::session::{HistoryEntry, Session, Source, Status};
 use crate::store::{SessionWrite, StoreError, Stored};
 use crate::{App, Error};
 
@@ -70,15 +70,18 @@ async fn run(
     })
 }
 
-/// A session that is over has no step left: a retry is a new attempt.
+/// A session that is over has no step left: a retry is a new attempt (of one not verified).
 fn still_open(s: &Session) -> Result<(), Error> {
-    if s.status.is_terminal() {
-        return Err(Error::Conflict(format!(
+    match s.status {
+        Status::Verified => Err(Error::Conflict(
+            "the session is already verified: there is nothing to resume".into(),
+        )),
+        done if done.is_terminal() => Err(Error::Conflict(format!(
             "the session is already {}: only an open session is resumed (retry it for a new attempt)",
-            s.status.as_str()
-        )));
+            done.as_str()
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The resume in the session's history: a change of its own, the status unchanged.
