@@ -48,7 +48,8 @@ pub enum Error {
     #[error("the body must be application/json")]
     UnsupportedMediaType,
     /// The session's provider has no way to do what was asked (a resume of a flow whose client
-    /// step is given once); the message says why and what to do instead.
+    /// step is given once); the message says why and what to do instead. A 409: it conflicts
+    /// with what the session is, as a resume of a session that is over does.
     #[error("{0}")]
     NotSupported(&'static str),
     #[error("provider {0} is not configured on this gateway")]

@@ -995,12 +995,12 @@ async fn resuming_and_retrying_sessions_answer_as_openapi_declares() {
         .await;
     assert_eq!(r.status, 404, "{}", r.body);
     spec.assert_conforms(resume.0, resume.1, &r);
-    // A provider without a new step: 422 not_supported.
+    // A provider without a new step: 409 not_supported.
     let p = id(&gw.start_prove("user-oa-again", "mobile", json!({})).await);
     let r = gw
         .post(&format!("/v1/sessions/{p}/resume"), &json!({}))
         .await;
-    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.body["code"], "not_supported");
     spec.assert_conforms(resume.0, resume.1, &r);
 

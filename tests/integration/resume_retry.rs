@@ -247,7 +247,7 @@ async fn each_provider_resumes_an_open_session_as_it_can_and_nothing_else_is_res
     );
     assert_eq!(stored(&gw, &s).await["status"], "processing");
 
-    // Prove and Passbase have no such step: 422 saying why, and nothing is written.
+    // Prove and Passbase have no such step: 409 not_supported saying why, nothing written.
     let p = gw.start_prove("user-rs4", "mobile", json!({})).await;
     assert_eq!(p.status, 201, "{:?}", p.body);
     let p = id_of(&p.body);
@@ -258,7 +258,7 @@ async fn each_provider_resumes_an_open_session_as_it_can_and_nothing_else_is_res
         let r = resume(&gw, id).await;
         assert_eq!(
             (r.status, &r.body["code"]),
-            (422, &json!("not_supported")),
+            (409, &json!("not_supported")),
             "{:?}",
             r.body
         );

@@ -1,8 +1,8 @@
 //! `POST /v1/sessions/{id}/resume`: a fresh client step for an open session, where its provider
 //! has one (Authento: a new token; Nevis: its start URL again; Stripe: a fresh page, read from
 //! Stripe), whatever the provider. Each resume is a change in the session's history (source
-//! `app`, reason `resumed`); its status does not move. A session that is over is 409 (a retry is
-//! the way on), a provider with no such step 422 `not_supported`.
+//! `app`, reason `resumed`); its status does not move. A session that is over is 409 `conflict`
+//! (a retry is the way on), a provider with no such step 409 `not_supported`.
 
 use super::contention::Contention;
 use super::idempotency::{self, Claim as KeyClaim, Held, IdempotencyKey};

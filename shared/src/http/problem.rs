@@ -94,8 +94,9 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "unsupported_media_type",
             "Unsupported media type",
         ),
+        // A conflict with what the session is (its provider's flow), told apart by its code.
         Error::NotSupported(_) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::CONFLICT,
             "not_supported",
             "Not supported by the provider",
         ),

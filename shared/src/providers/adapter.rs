@@ -137,7 +137,7 @@ pub struct Reused {
 /// How `POST /v1/sessions/{id}/resume` gives the user of an open session a fresh client step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resume {
-    /// The provider has no way: why, for the app (422 `not_supported`).
+    /// The provider has no way: why, for the app (409 `not_supported`).
     Unsupported(&'static str),
     /// Made here, without asking the provider (Authento's token, signed now).
     Here,
