@@ -74,6 +74,8 @@ fn check_route(method: &Method, r: &Route) {
     assert_eq!(r.function(), function);
     let param = match r {
         Route::CancelSession { id }
+        | Route::ResumeSession { id }
+        | Route::RetrySession { id }
         | Route::GetSession { id }
         | Route::SessionHistory { id }
         | Route::LinkSession { id }
