@@ -29,6 +29,9 @@ impl FieldError {
 pub enum Error {
     #[error("missing or invalid API key")]
     Unauthenticated,
+    /// An authenticated key without the scope the route needs.
+    #[error("this API key lacks the scope {scope}")]
+    Forbidden { scope: crate::http::scopes::Scope },
     #[error("the request is invalid")]
     InvalidRequest(Vec<FieldError>),
     #[error("{0}")]
@@ -47,13 +50,17 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("the body must be application/json")]
     UnsupportedMediaType,
-    /// The session's provider has no way to do what was asked (a resume of a flow whose client
-    /// step is given once); the message says why and what to do instead. A 409: it conflicts
-    /// with what the session is, as a resume of a session that is over does.
+    /// The session's provider has no second client step (a resume of a flow whose client step
+    /// is given once); the message says why and what to do instead. A 409 `not_supported`: it
+    /// conflicts with what the session is, as a resume of a session that is over does
+    /// (schemathesis counts a 422 to a schema-valid request as a refusal of valid input).
     #[error("{0}")]
-    NotSupported(&'static str),
+    NotResumable(&'static str),
     #[error("provider {0} is not configured on this gateway")]
     ProviderNotConfigured(&'static str),
+    /// The session's provider does not offer what the route asks (verified data from Prove).
+    #[error("{0}")]
+    NotSupported(String),
     #[error("{provider} answered unexpectedly: {detail}")]
     Provider {
         provider: &'static str,

@@ -48,7 +48,7 @@ async fn run(
     still_open(&session)?;
     let adapter = app.providers.get(&session.provider)?;
     let (session, read) = match adapter.resume() {
-        Resume::Unsupported(why) => return Err(Error::NotSupported(why)),
+        Resume::Unsupported(why) => return Err(Error::NotResumable(why)),
         Resume::Here => (session, None),
         Resume::AfterRead => {
             let (session, read) = read::refresh_with(app, cx, session).await?;

@@ -239,6 +239,7 @@ pub(super) async fn open(
         }
     }
     tracing::info!(session_id = %session.id, provider = name, status = session.status.as_str(), "session created");
+    crate::metrics::session_started(name);
     claims.extend(later);
     let kept = refs::kept_subjects(&claims);
     let created = crate::store::Stored::created(session);
@@ -284,6 +285,12 @@ pub(super) async fn replay(
     done: &Done,
 ) -> Result<Started, Error> {
     let session = idempotency::replayed_session(&*app.store, tenant, done).await?;
+    // Its client step (token, URL) cannot be answered again: what it was made of is erased.
+    if session.is_redacted() {
+        return Err(Error::Conflict(
+            "the session this Idempotency-Key started was redacted: use a new key".into(),
+        ));
+    }
     let adapter = app.providers.get(&session.provider)?;
     let client = adapter.replayed(
         cx,

@@ -188,6 +188,8 @@ pub struct Session {
     /// What of its start request a retry starts again with: the fields its adapter names
     /// (`Adapter::retry_fields`, never personal data), as validated; set at creation.
     pub start_options: StartOptions,
+    /// Its redaction, once the app asked for one (`session::redaction`).
+    pub redaction: Option<super::redaction::Redaction>,
 }
 
 /// A session's `metadata`: key to value, ordered so that every view shows it the same way.
@@ -238,6 +240,7 @@ impl Session {
             previous_session_id: None,
             next_session_id: None,
             start_options: StartOptions::new(),
+            redaction: None,
         }
     }
 }

@@ -10,7 +10,8 @@ use super::attr::*;
 use super::keys::*;
 use crate::session::{
     FailureCode, HistoryEntry, IdentityEvent, LastError, Metadata, Provider, ProviderData,
-    Reauthentication, Session, SessionId, Source, StartOptions, Status,
+    ProviderDeletion, Reauthentication, Redaction, RedactionState, Session, SessionId, Source,
+    StartOptions, Status,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -47,6 +48,12 @@ pub(super) const SESSION_OPTIONAL: &[&str] = &[
     "unclear",
     // `next_session_id`: the session that retried this one, set by the retry's transaction.
     "next",
+    // A redaction (`session::redaction`): its state, when, and the provider's deletion.
+    "rdx",
+    "redacted_at",
+    "provider_deletion",
+    "deletion_ref",
+    "deletion_attempts",
 ];
 
 /// Written once, when the session is created: an update leaves them (and so the user index,
@@ -139,6 +146,15 @@ pub(super) fn session_item(x: &Session) -> Item {
             s(serde_json::Value::Object(x.start_options.clone()).to_string()),
         );
     }
+    if let Some(r) = &x.redaction {
+        item.insert("rdx".into(), s(r.state.as_str()));
+        item.insert("redacted_at".into(), ts(r.at));
+        item.insert("provider_deletion".into(), s(r.provider_deletion.as_str()));
+        put_opt(&mut item, "deletion_ref", r.deletion_ref.clone().map(s));
+        if r.deletion_attempts > 0 {
+            item.insert("deletion_attempts".into(), n(r.deletion_attempts));
+        }
+    }
     item
 }
 
@@ -161,6 +177,21 @@ fn start_options_from(item: &Item) -> StoreResult<StartOptions> {
         },
         None => Ok(StartOptions::new()),
     }
+}
+
+/// A stored redaction, if the session has one.
+fn redaction_from(item: &Item) -> StoreResult<Option<Redaction>> {
+    let Some(state) = opt_s(item, "rdx") else {
+        return Ok(None);
+    };
+    Ok(Some(Redaction {
+        state: RedactionState::parse(&state).ok_or_else(|| corrupt("redaction"))?,
+        at: get_ts(item, "redacted_at")?,
+        provider_deletion: ProviderDeletion::parse(get_s(item, "provider_deletion")?)
+            .ok_or_else(|| corrupt("provider deletion"))?,
+        deletion_ref: opt_s(item, "deletion_ref"),
+        deletion_attempts: opt_n(item, "deletion_attempts").unwrap_or(0),
+    }))
 }
 
 /// A stored `metadata`: none on an item written before it existed, or created without it.
@@ -219,6 +250,7 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
         previous_session_id: linked_session(item, "prev")?,
         next_session_id: linked_session(item, "next")?,
         start_options: start_options_from(item)?,
+        redaction: redaction_from(item)?,
     };
     Ok(Stored {
         value,
@@ -518,6 +550,13 @@ pub(super) fn full_session() -> Session {
         .as_object()
         .cloned()
         .unwrap_or_default();
+    x.redaction = Some(Redaction {
+        state: RedactionState::Redacting,
+        at: now,
+        provider_deletion: ProviderDeletion::Pending,
+        deletion_ref: Some("vs_1".into()),
+        deletion_attempts: 1,
+    });
     x
 }
 

@@ -8,6 +8,7 @@
 //! | session           | `SES#<id>`                  | `SES`         | its history in `h`, appended by each write; gsi1: `USR#<tenant>#<user>` / `<created ns>#<id>` |
 //! |                   |                             |               | gsi2 (open sessions with a next check only): `DUE#<shard>` / `<filed ms>#<id>`, filed at or before the next check |
 //! | identity event    | `SES#<id>`                  | `IE#<event id>` | Prove Identity Manager  |
+//! | verified-data access | `SES#<id>`               | `VDA#<access id>` | who read the session's verified data, when; TTL |
 //! | provider ref      | `REF#<key>`                 | `REF`         | provider identity -> session; `<key>` is `<provider>#...` |
 //! | webhook delivery  | `WH#<provider>#<event id>`  | `WH`          | state, lease, what a retry needs; TTL; gsi2 while unsettled: `RETRY#<shard>` / `<due ms>#<pk>` |
 //! | unmatched delivery| `UNM#<provider>#<subject>`  | `WH#<event id>` | finds kept deliveries on link, TTL |
@@ -22,6 +23,7 @@
 //! (`attr`), items to values and back (`codec`), the session write (`update`), reads by key in
 //! batches (`batch`), SDK errors (`errors`), and one file per capability of the port.
 
+mod accesses;
 mod attr;
 mod batch;
 mod codec;
@@ -33,6 +35,7 @@ mod inspect;
 mod journal;
 mod keys;
 mod outbox;
+mod redactions;
 mod refs;
 mod schema;
 mod sessions;

@@ -29,7 +29,11 @@ impl DynamoStore {
         claims: &[RefClaim],
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<Vec<TransactWriteItem>> {
-        let item = new_session_item(session, history);
+        let mut item = new_session_item(session, history);
+        if let Some((r, _)) = idempotency {
+            // Which key started it: a redaction erases that record's replay value.
+            item.insert("idem".into(), s(&r.key));
+        }
         let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
         for c in claims {
             let item = ref_item(&c.key, &session.id, &c.tenant);
@@ -98,24 +102,7 @@ impl Sessions for DynamoStore {
     }
 
     async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
-        let e = session_update(&w);
-        let written = Stored {
-            value: w.session.clone(),
-            version: w.version(),
-            filing: e.filing,
-        };
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(&w.session.id)))
-            .update_expression(e.update)
-            .condition_expression(e.condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .await
-            .map(|_| written)
-            .map_err(write_error)
+        self.write_session(&w, session_update(&w)).await
     }
 
     async fn get_session_with_history(
@@ -190,6 +177,9 @@ impl Sessions for DynamoStore {
             .await?
             .into_iter()
             .map(Stored::into_value)
+            // One being redacted left the index in the same write that marked it... or is
+            // about to: never listed under its user again.
+            .filter(|s| !s.is_redacted())
             .collect();
         let next_cursor = if more {
             sessions.last().map(|last| {

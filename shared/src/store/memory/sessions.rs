@@ -152,7 +152,8 @@ impl Sessions for MemoryStore {
             .sessions
             .values()
             .map(|s| &s.value)
-            .filter(|s| s.tenant == tenant && s.user_id == user_id)
+            // A session being redacted is no longer its user's (DynamoDB: out of the user index).
+            .filter(|s| s.tenant == tenant && s.user_id == user_id && !s.is_redacted())
             .collect();
         mine.sort_by(|a, b| order(&position(b)).cmp(&order(&position(a))));
         let start = match cursor {
