@@ -105,7 +105,32 @@ pub fn validate_url(raw: &str, policy: Policy) -> Result<Url, GuardError> {
     check_characters(raw)?;
     let url = Url::parse(raw).map_err(|_| GuardError::Unparseable)?;
     check_url(&url, policy)?;
+    check_receiver(&url, policy)?;
     Ok(url)
+}
+
+/// What a saved endpoint may name beyond what a send may dial: a deployment's receivers are
+/// named and listen on 443 (the API's schema says so); an address or a port is the local
+/// server's, a port only for a receiver on this machine.
+fn check_receiver(url: &Url, policy: Policy) -> Result<(), GuardError> {
+    let (ip, loopback) = match url.host() {
+        Some(Host::Ipv4(v4)) => (Some(IpAddr::V4(v4)), v4.is_loopback()),
+        Some(Host::Ipv6(v6)) => (Some(IpAddr::V6(v6)), v6.is_loopback()),
+        Some(Host::Domain(name)) => (None, is_local_name(name)),
+        None => return Err(GuardError::NoHost),
+    };
+    match (policy, ip) {
+        (Policy::Production, Some(ip)) => Err(GuardError::HostName(ip.to_string())),
+        _ if url.port().is_some() && !(policy == Policy::Local && loopback) => {
+            Err(GuardError::Port)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_local_name(name: &str) -> bool {
+    let bare = name.trim_end_matches('.').to_ascii_lowercase();
+    bare == "localhost" || bare.ends_with(".localhost")
 }
 
 /// The URL as given holds only what RFC 3986 allows, and no fragment: the parser would quietly
@@ -156,47 +181,27 @@ pub fn check_url(url: &Url, policy: Policy) -> Result<(), GuardError> {
     }
     // `url` has already normalised IPv4 in decimal, octal or hex (`http://2130706433/`) to an
     // address, so a literal cannot hide as a name.
-    let ip = match url.host() {
-        None => return Err(GuardError::NoHost),
-        Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
-        Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
-        Some(Host::Domain(name)) => {
-            let loopback = check_name(name, policy)?;
-            return check_port(url, policy, loopback);
-        }
-    };
-    check_addr(ip, policy)?;
-    // An address, even a public one, is the local server's only: a deployment's receivers are
-    // named (the API's schema says so), and a name is checked again at every send.
-    if policy == Policy::Production {
-        return Err(GuardError::HostName(ip.to_string()));
+    match url.host() {
+        None => Err(GuardError::NoHost),
+        Some(Host::Ipv4(v4)) => check_addr(IpAddr::V4(v4), policy),
+        Some(Host::Ipv6(v6)) => check_addr(IpAddr::V6(v6), policy),
+        Some(Host::Domain(name)) => check_name(name, policy),
     }
-    check_port(url, policy, ip.is_loopback())
-}
-
-fn check_port(url: &Url, policy: Policy, loopback: bool) -> Result<(), GuardError> {
-    // Receivers listen on 443; a port is the local server's, for a receiver on this machine.
-    if url.port().is_some() && !(policy == Policy::Local && loopback) {
-        return Err(GuardError::Port);
-    }
-    Ok(())
 }
 
 /// `localhost` and `*.localhost` always mean this machine (RFC 6761), whatever DNS says. Any
 /// other name is a DNS host name (the parser lets `*`, `_` and a trailing dot through); the
-/// last label starts with a letter, as no top-level domain is numeric. Whether it names this
-/// machine (`localhost`: only the local policy takes it).
-fn check_name(name: &str, policy: Policy) -> Result<bool, GuardError> {
+/// last label starts with a letter, as no top-level domain is numeric.
+fn check_name(name: &str, policy: Policy) -> Result<(), GuardError> {
     if name.is_empty() {
         return Err(GuardError::NoHost);
     }
-    let bare = name.trim_end_matches('.').to_ascii_lowercase();
-    let local = bare == "localhost" || bare.ends_with(".localhost");
+    let local = is_local_name(name);
     if local && policy == Policy::Production {
         return Err(GuardError::LocalName(name.to_owned()));
     }
     if local {
-        return Ok(true);
+        return Ok(());
     }
     let label = |l: &str| {
         !l.is_empty()
@@ -212,7 +217,7 @@ fn check_name(name: &str, policy: Policy) -> Result<bool, GuardError> {
     if !labels.iter().all(|l| label(l)) || !last_starts_with_a_letter {
         return Err(GuardError::HostName(name.to_owned()));
     }
-    Ok(false)
+    Ok(())
 }
 
 /// May a delivery connect to `ip` under `policy`?
