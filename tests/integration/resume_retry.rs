@@ -6,10 +6,14 @@
 //! changes nothing; an `Idempotency-Key` replays; the retry is announced by its own
 //! `session.created` event.
 
+use idv::App;
+use idv::providers::prove::ProveFlow;
+use idv::secrets::SecretSource;
 use idv::session::SessionId;
 use idv_tests::receiver::Receiver;
-use idv_tests::{Backend, Gateway, ProveOf, Reply};
-use serde_json::{Value, json};
+use idv_tests::{Backend, Gateway, ProveOf, Reply, TENANT};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn id_of(body: &Value) -> String {
@@ -636,5 +640,193 @@ async fn racing_retries_make_one_retry_and_the_other_names_it() {
         .map(|s| s["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [retry_id.as_str(), n.as_str()], "one retry stored");
+    gw.stop().await;
+}
+
+/// The gateway's App as a deployment whose `IDV_PROVE_FLOW` now says `flow` would run it: the
+/// same table, secret and simulators (which serve both flows).
+fn app_with_prove_flow(gw: &Gateway, flow: ProveFlow) -> Arc<App> {
+    let mut config = gw.running.app.config.clone();
+    for (name, settings) in &mut config.providers.0 {
+        if *name == "prove" {
+            let mut prove = settings
+                .downcast_ref::<idv::providers::prove::Settings>()
+                .expect("prove's settings")
+                .clone();
+            prove.flow = flow;
+            *settings = Arc::new(prove);
+        }
+    }
+    Arc::new(App::new(
+        config,
+        gw.running.app.store.clone(),
+        SecretSource::Static(Arc::new(gw.running.secrets.clone())),
+        Arc::new(idv::clock::SystemClock),
+    ))
+}
+
+fn fields_of(e: idv::Error) -> Vec<String> {
+    let idv::Error::InvalidRequest(errors) = e else {
+        panic!("a 400, not {e:?}");
+    };
+    let mut fields: Vec<String> = errors.into_iter().map(|f| f.field).collect();
+    fields.sort_unstable();
+    fields
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prove_retry_starts_the_flow_the_deployment_is_configured_with_now() {
+    // Started under Verified Users (the local server's flow), failed; reads refresh at once.
+    let gw = Gateway::start_with(Backend::Dynamo, &[("IDV_REFRESH_AFTER_SECONDS", "0")]).await;
+    let p = gw.start_prove("user-rp1", "mobile", json!({})).await;
+    assert_eq!(p.status, 201, "{:?}", p.body);
+    let vu = id_of(&p.body);
+    gw.prove_authenticate(p.body["client"]["auth_token"].as_str().unwrap(), "failed")
+        .await;
+    assert_eq!(
+        gw.get(&format!("/v1/sessions/{vu}")).await.body["status"],
+        "failed"
+    );
+    let prove = &gw.running.prove;
+    assert_eq!((prove.verify_requests(), prove.unify_requests()), (1, 0));
+
+    // The deployment moved to Unify: its retry starts a Unify flow, which takes no names.
+    let unify = app_with_prove_flow(&gw, ProveFlow::Unify);
+    let refused = idv::flows::retry::retry(&unify, TENANT, &vu, &Map::new(), None)
+        .await
+        .err()
+        .expect("a retry without the number is refused");
+    assert_eq!(fields_of(refused), ["phone_number"]);
+    let body = json!({"phone_number": "+12001004014"});
+    let started = idv::flows::retry::retry(&unify, TENANT, &vu, body.as_object().unwrap(), None)
+        .await
+        .expect("the retry starts");
+    let u = started.session.id.to_string();
+    assert!(
+        started.client["auth_token"].is_string(),
+        "{}",
+        started.client
+    );
+    assert_eq!((prove.verify_requests(), prove.unify_requests()), (1, 1));
+    let kept = provider_session(&gw, &u).await.prove().unwrap();
+    assert_eq!(kept.flow, ProveFlow::Unify);
+    assert_eq!(kept.possession, idv::providers::prove::Possession::Mobile);
+    assert_eq!(stored(&gw, &u).await["previous_session_id"], vu.as_str());
+    assert_eq!(stored(&gw, &vu).await["next_session_id"], u.as_str());
+
+    // And back: the Unify session, canceled, is retried by the Verified Users deployment with
+    // Verified Users' rules (the names again) and its /v3/verify.
+    let r = gw
+        .post(&format!("/v1/sessions/{u}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = retry(&gw, &u, json!({"phone_number": "+12001004011"})).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    let r = retry(
+        &gw,
+        &u,
+        json!({"phone_number": "+12001004011", "first_name": "Sheilakathryn",
+               "last_name": "Butrimovich"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!((prove.verify_requests(), prove.unify_requests()), (2, 1));
+    let kept = provider_session(&gw, &id_of(&r.body))
+        .await
+        .prove()
+        .unwrap();
+    assert_eq!(kept.flow, ProveFlow::VerifiedUsers);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redacted_session_is_neither_resumed_nor_retried_and_nothing_changes() {
+    use super::redaction::{REDACTOR, assert_scan_clean, keys};
+    let gw = Gateway::start_with_keys(Backend::Dynamo, &[], keys()).await;
+    let user = "user-rr-redact-4m8w";
+    // The app's page for this user: kept as a start field of the Stripe session.
+    let page = "rr-page-9q2z";
+    let s = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "stripe", "user_id": user,
+                    "return_url": format!("https://app.example/back/{page}")}),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{:?}", s.body);
+    let first = id_of(&s.body);
+    // Canceled and retried (linked both ways), the retry canceled: retryable but for the
+    // redaction.
+    let r = gw
+        .post(&format!("/v1/sessions/{first}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = retry(&gw, &first, json!({})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let second = id_of(&r.body);
+    let r = gw
+        .post(&format!("/v1/sessions/{second}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // An open Nevis session: resumable but for the redaction.
+    let (nevis, _, _) = super::nevis_flow::start(&gw, user).await;
+    assert_eq!(resume(&gw, &nevis).await.status, 200);
+    assert!(format!("{:?}", gw.snapshot().await).contains(page));
+
+    let r = gw
+        .post_as(REDACTOR, &format!("/v1/users/{user}/redact"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 3, "{:?}", r.body);
+
+    let before = gw.snapshot().await;
+    let creates = || {
+        gw.running
+            .stripe
+            .requests("POST /v1/identity/verification_sessions")
+    };
+    let created = creates();
+    let attempts = [
+        ("retry", second.clone(), None),
+        ("retry", first.clone(), None),
+        ("retry", second.clone(), Some("rr-redacted-1")),
+        ("resume", nevis.clone(), None),
+        ("resume", second.clone(), Some("rr-redacted-2")),
+    ];
+    for (what, id, key) in attempts {
+        let path = format!("/v1/sessions/{id}/{what}");
+        let r = match key {
+            Some(k) => post_with_key(&gw, &path, k, &json!({})).await,
+            None => gw.post(&path, &json!({})).await,
+        };
+        assert_eq!(r.status, 409, "{what} {id}: {:?}", r.body);
+        assert_eq!(r.body["code"], "conflict", "{what} {id}");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("redacted"),
+            "{what} {id}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        gw.snapshot().await,
+        before,
+        "a refused retry or resume wrote"
+    );
+    assert_eq!(
+        creates(),
+        created,
+        "a refused retry started a Stripe session"
+    );
+
+    // The links stay (session ids: the chain of attempts), the kept start fields do not.
+    assert_eq!(
+        stored(&gw, &first).await["next_session_id"],
+        second.as_str()
+    );
+    assert_eq!(
+        stored(&gw, &second).await["previous_session_id"],
+        first.as_str()
+    );
+    assert_scan_clean(&gw, &[user.to_owned(), page.to_owned()], "no other tenant").await;
     gw.stop().await;
 }

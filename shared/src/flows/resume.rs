@@ -21,6 +21,13 @@ pub async fn resume(
     id: &str,
     idem: Option<&IdempotencyKey>,
 ) -> Result<Started, Error> {
+    // Read before the key is taken, so that a refusal for what the session is (another
+    // tenant's, redacted) leaves no key behind: it changes nothing.
+    let session = load_owned(&*app.store, tenant, id).await?;
+    if session.is_redacted() {
+        // Not moved, not read from its provider: as redacted.
+        return Err(redacted());
+    }
     let secrets = app.secrets.get().await?;
     let cx = Cx {
         secrets: &secrets,
@@ -32,18 +39,16 @@ pub async fn resume(
         Some(KeyClaim::Fresh(h)) => Some(h),
         None => None,
     };
-    let result = run(app, &cx, tenant, id, held.as_ref()).await;
+    let result = run(app, &cx, session, held.as_ref()).await;
     idempotency::releasing(app, held.as_ref(), result).await
 }
 
 async fn run(
     app: &App,
     cx: &Cx<'_>,
-    tenant: &str,
-    id: &str,
+    session: Stored<Session>,
     held: Option<&Held>,
 ) -> Result<Started, Error> {
-    let session = load_owned(&*app.store, tenant, id).await?;
     let session = expire_if_due(app, session).await?;
     still_open(&session)?;
     let adapter = app.providers.get(&session.provider)?;
@@ -70,8 +75,12 @@ async fn run(
     })
 }
 
-/// A session that is over has no step left: a retry is a new attempt (of one not verified).
+/// A session that is over has no step left: a retry is a new attempt (of one not verified). A
+/// redacted one has none either, whatever its status, and its provider is not read again.
 fn still_open(s: &Session) -> Result<(), Error> {
+    if s.is_redacted() {
+        return Err(redacted());
+    }
     match s.status {
         Status::Verified => Err(Error::Conflict(
             "the session is already verified: there is nothing to resume".into(),
@@ -82,6 +91,10 @@ fn still_open(s: &Session) -> Result<(), Error> {
         ))),
         _ => Ok(()),
     }
+}
+
+fn redacted() -> Error {
+    Error::Conflict("the session was redacted".into())
 }
 
 /// The resume in the session's history: a change of its own, the status unchanged.

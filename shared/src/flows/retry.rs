@@ -30,6 +30,8 @@ pub async fn retry(
 ) -> Result<Started, Error> {
     // Bad input is refused before anything is written (the session is only read for it).
     let previous = load_owned(&*app.store, tenant, id).await?;
+    // Before its (erased) start fields are read: a redacted session is never started again.
+    not_redacted(&previous)?;
     let fields: Vec<_> = ["provider", "user_id"]
         .into_iter()
         .filter(|k| body.contains_key(*k))
@@ -92,8 +94,19 @@ fn request(previous: &Session, body: &Map<String, Value>) -> Map<String, Value> 
     request
 }
 
-/// Whether a session may be retried: it is over without being verified, and not retried yet.
+/// A redacted session (or one being redacted) is 409: its user and start fields are erased,
+/// and a retry would start a flow for no one the app can name.
+fn not_redacted(s: &Session) -> Result<(), Error> {
+    if s.is_redacted() {
+        return Err(Error::Conflict("the session was redacted".into()));
+    }
+    Ok(())
+}
+
+/// Whether a session may be retried: not redacted, over without being verified, and not
+/// retried yet.
 pub(super) fn retryable(s: &Session) -> Result<(), Error> {
+    not_redacted(s)?;
     if let Some(next) = &s.next_session_id {
         return Err(Error::Conflict(format!(
             "the session was retried already, by {next}"

@@ -135,7 +135,8 @@ impl DynamoStore {
 #[async_trait]
 impl Redactions for DynamoStore {
     /// One conditional UpdateItem: the erased state (`session_update` without a history entry),
-    /// `user_id` replaced, the user index keys and metadata removed, the history set whole.
+    /// `user_id` replaced, the user index keys, metadata and kept start fields removed, the
+    /// history set whole.
     async fn write_redacted(
         &self,
         w: SessionWrite<'_>,
@@ -151,7 +152,7 @@ impl Redactions for DynamoStore {
             || (e.update.clone(), String::new()),
             |(a, b)| (a.to_owned(), b.to_owned()),
         );
-        let mut update = format!("{set}, #rh = :rh, #ruid = :ruid REMOVE #rg1, #rg2, #rmd");
+        let mut update = format!("{set}, #rh = :rh, #ruid = :ruid REMOVE #rg1, #rg2, #rmd, #rso");
         if !remove.is_empty() {
             update.push_str(", ");
             update.push_str(&remove);
@@ -163,6 +164,7 @@ impl Redactions for DynamoStore {
             ("#rg1", "gsi1pk"),
             ("#rg2", "gsi1sk"),
             ("#rmd", "md"),
+            ("#rso", "so"),
         ] {
             e.names.insert(k.into(), v.into());
         }
