@@ -1,5 +1,5 @@
 //! docs/data-inventory.md cannot drift from the table: every provider taken through each outcome
-//! (with webhooks, idempotency keys, an unmatched delivery, endpoints and events) on DynamoDB
+//! (with webhooks, idempotency keys, a retry, an unmatched delivery, endpoints and events) on DynamoDB
 //! Local, then every item of a full scan is matched to one item kind of the inventory by its keys,
 //! each of its attributes must be listed for that kind, each listed attribute must have been
 //! seen, and each kind carries `ttl` exactly when the inventory says it has one.
@@ -152,6 +152,23 @@ async fn every_stored_attribute_is_in_the_data_inventory_and_every_listed_one_is
                 .json(&json!({"user_id": "user-i2", "verification_type": "BASIC",
                     "user_type": "INDIVIDUAL", "lang": "en"})),
         )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    // A retry (of a canceled Nevis session): the links both ways (`prev`, `next`).
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "user-i3"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let canceled = r.body["id"].as_str().unwrap().to_owned();
+    let r = gw
+        .post(&format!("/v1/sessions/{canceled}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = gw
+        .post(&format!("/v1/sessions/{canceled}/retry"), &json!({}))
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let sent = gw
