@@ -692,10 +692,10 @@ async fn a_prove_retry_starts_the_flow_the_deployment_is_configured_with_now() {
 
     // The deployment moved to Unify: its retry starts a Unify flow, which takes no names.
     let unify = app_with_prove_flow(&gw, ProveFlow::Unify);
-    let refused = idv::flows::retry::retry(&unify, TENANT, &vu, &Map::new(), None)
-        .await
-        .err()
-        .expect("a retry without the number is refused");
+    let Err(refused) = idv::flows::retry::retry(&unify, TENANT, &vu, &Map::new(), None).await
+    else {
+        panic!("a retry without the number is refused");
+    };
     assert_eq!(fields_of(refused), ["phone_number"]);
     let body = json!({"phone_number": "+12001004014"});
     let started = idv::flows::retry::retry(&unify, TENANT, &vu, body.as_object().unwrap(), None)
