@@ -73,6 +73,8 @@ pub(super) const SESSION_FIXED: &[&str] = &[
     // creation only; absent when none.
     "prev",
     "so",
+    // The retention's end, set at creation only (`DynamoStore::retain`): a write never moves it.
+    "ttl",
 ];
 
 /// A session's state as an item (without its version, its history and its due filing).

@@ -8,7 +8,7 @@ use super::super::{
     IdempotencyRecord, Page, RefClaim, SessionWrite, Sessions, StoreError, StoreResult, Stored,
 };
 use super::DynamoStore;
-use super::attr::s;
+use super::attr::{Item, s};
 use super::codec::{history_from, new_session_item, ref_item, session_from};
 use super::errors::{read_error, write_error};
 use super::idempotency::complete_put;
@@ -20,6 +20,21 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use std::collections::HashMap;
 
 impl DynamoStore {
+    /// A new session's item: with its retention's `ttl` and, when a key started it, that key.
+    fn new_session(
+        &self,
+        session: &Session,
+        history: &HistoryEntry,
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> Item {
+        let mut item = self.retain(new_session_item(session, history), session.created_at);
+        if let Some((r, _)) = idempotency {
+            // Which key started it: a redaction erases that record's replay value.
+            item.insert("idem".into(), s(&r.key));
+        }
+        item
+    }
+
     /// The transaction items that create a session: its item, its ref claims, its key's
     /// completion.
     fn creation(
@@ -29,14 +44,10 @@ impl DynamoStore {
         claims: &[RefClaim],
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<Vec<TransactWriteItem>> {
-        let mut item = new_session_item(session, history);
-        if let Some((r, _)) = idempotency {
-            // Which key started it: a redaction erases that record's replay value.
-            item.insert("idem".into(), s(&r.key));
-        }
+        let item = self.new_session(session, history, idempotency);
         let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
         for c in claims {
-            let item = ref_item(&c.key, &session.id, &c.tenant);
+            let item = self.retain(ref_item(&c.key, &session.id, &c.tenant), session.created_at);
             let put = match &c.replaces {
                 None => self.put(item, Some("attribute_not_exists(pk)")),
                 Some(old) => self
@@ -72,7 +83,7 @@ impl Sessions for DynamoStore {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(new_session_item(session, history)))
+                .set_item(Some(self.new_session(session, history, None)))
                 .condition_expression("attribute_not_exists(pk)")
                 .send()
                 .await
