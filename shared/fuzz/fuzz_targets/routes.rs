@@ -88,6 +88,7 @@ fn check_route(method: &Method, r: &Route) {
         }
         // Listed, not `_`: a new route with a parameter must be added above.
         Route::StartSession
+        | Route::ListSessions
         | Route::CreateEndpoint
         | Route::ListEndpoints
         | Route::ListEvents

@@ -66,6 +66,10 @@ const SESSION_ROUTES: [(&str, &str, Function); 7] = [
     ),
 ];
 
+/// Listing the tenant's sessions (beside `SESSION_ROUTES`: the same function as a session read).
+const LISTING_ROUTES: [(&str, &str, Function); 1] =
+    [("GET", "/v1/sessions", Function::GET_SESSION)];
+
 /// The routes of outbound events: endpoints and events.
 const EVENT_ROUTES: [(&str, &str, Function); 9] = [
     ("POST", "/v1/endpoints", Function::EVENTS_API),
@@ -87,6 +91,7 @@ const EVENT_ROUTES: [(&str, &str, Function); 9] = [
 /// then each provider's webhook and own routes.
 pub fn routes() -> Vec<(&'static str, &'static str, Function)> {
     let mut all = SESSION_ROUTES.to_vec();
+    all.extend(LISTING_ROUTES);
     all.extend(EVENT_ROUTES);
     for r in crate::providers::ALL {
         if let Some(w) = &r.webhook {
@@ -119,6 +124,7 @@ pub enum Route {
     ListUserSessions {
         user_id: String,
     },
+    ListSessions,
     LinkSession {
         id: String,
     },
@@ -170,6 +176,7 @@ impl Route {
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
+            | Route::ListSessions
             | Route::ListUserReauthentications { .. } => Function::GET_SESSION,
             Route::CreateEndpoint
             | Route::ListEndpoints
@@ -199,6 +206,7 @@ impl Route {
             Route::GetSession { .. } => "GET /v1/sessions/{id}",
             Route::SessionHistory { .. } => "GET /v1/sessions/{id}/history",
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
+            Route::ListSessions => "GET /v1/sessions",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
             Route::CreateEndpoint => "POST /v1/endpoints",
@@ -251,6 +259,7 @@ impl Route {
         let m = method.as_str();
         let session_route = match (m, segments.as_slice()) {
             ("POST", ["v1", "sessions"]) => Some(Route::StartSession),
+            ("GET", ["v1", "sessions"]) => Some(Route::ListSessions),
             ("POST", ["v1", "sessions", id, "cancel"]) => {
                 Some(Route::CancelSession { id: decode(id)? })
             }
@@ -369,7 +378,10 @@ mod tests {
             allow(Method::DELETE, "/v1/sessions/x").as_deref(),
             Some("GET")
         );
-        assert_eq!(allow(Method::GET, "/v1/sessions").as_deref(), Some("POST"));
+        assert_eq!(
+            allow(Method::DELETE, "/v1/sessions").as_deref(),
+            Some("GET, POST")
+        );
         assert_eq!(
             allow(Method::TRACE, "/v1/webhooks/prove/").as_deref(),
             Some("POST")

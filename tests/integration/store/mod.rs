@@ -1,13 +1,15 @@
 //! One contract for both store adapters, the in-memory one and DynamoDB (on DynamoDB Local),
-//! one file per capability of `idv::store` (sessions, refs, deliveries, idempotency keys, the due
-//! index, the journal, the outbox). Every contract test runs twice, once per adapter; a test
-//! takes the adapter whole (`Adapter`) and says in its file which capability it holds to account.
+//! one file per capability of `idv::store` (sessions, their listing, refs, deliveries, idempotency
+//! keys, the due index, the journal, the outbox). Every contract test runs twice, once per
+//! adapter; a test takes the adapter whole (`Adapter`) and says in its file which capability it
+//! holds to account.
 //! `stream` holds DynamoDB's stream to the memory store's log of changes.
 
 mod deliveries;
 mod due;
 mod idempotency;
 mod journal;
+mod listing;
 mod outbox;
 mod refs;
 mod sessions;

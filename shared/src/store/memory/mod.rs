@@ -6,6 +6,7 @@ mod deliveries;
 mod idempotency;
 mod inspect;
 mod journal;
+mod listing;
 mod outbox;
 mod refs;
 mod sessions;
