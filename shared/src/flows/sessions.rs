@@ -251,3 +251,84 @@ pub async fn reauthentications(
         .list_reauthentications(tenant, user_id, limit)
         .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &[(&str, &str)]) -> Result<SessionFilter, Vec<(String, String)>> {
+        filter(|k| q.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)).map_err(|e| match e {
+            Error::InvalidRequest(f) => f.into_iter().map(|f| (f.field, f.code)).collect(),
+            other => panic!("{other:?}"),
+        })
+    }
+
+    fn at(rfc3339: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(rfc3339, &Rfc3339).unwrap()
+    }
+
+    #[test]
+    fn every_filter_is_read_and_every_bad_one_named() {
+        let f = parse(&[
+            ("status", "verified"),
+            ("provider", "stripe"),
+            ("user_id", "user-42"),
+        ])
+        .unwrap();
+        assert_eq!(f.status, Some(Status::Verified));
+        assert_eq!(f.provider, Some(Provider::named("stripe")));
+        assert_eq!(f.user_id.as_deref(), Some("user-42"));
+        assert_eq!(parse(&[]).unwrap(), SessionFilter::default());
+        let mut bad = parse(&[
+            ("status", "done"),
+            ("provider", "acme"),
+            ("user_id", "a b"),
+            ("created_after", "yesterday"),
+            ("created_before", "2026-11-21"),
+        ])
+        .unwrap_err();
+        bad.sort();
+        let fields: Vec<&str> = bad.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "created_after",
+                "created_before",
+                "provider",
+                "status",
+                "user_id"
+            ]
+        );
+    }
+
+    #[test]
+    fn creation_times_compare_with_the_whole_seconds_shown() {
+        // After T: from the first whole second past T.
+        let f = parse(&[("created_after", "2026-11-21T22:30:00Z")]).unwrap();
+        assert_eq!(f.created_from, Some(at("2026-11-21T22:30:01Z")));
+        let f = parse(&[("created_after", "2026-11-21T22:30:00.5Z")]).unwrap();
+        assert_eq!(f.created_from, Some(at("2026-11-21T22:30:01Z")));
+        // Before T: up to T when T is whole, else through T's second.
+        let f = parse(&[("created_before", "2026-11-21T22:30:00Z")]).unwrap();
+        assert_eq!(f.created_until, Some(at("2026-11-21T22:30:00Z")));
+        let f = parse(&[("created_before", "2026-11-21T22:30:00.25Z")]).unwrap();
+        assert_eq!(f.created_until, Some(at("2026-11-21T22:30:01Z")));
+        // Offsets are times like any other; lower-case separators are RFC 3339 too.
+        let f = parse(&[("created_after", "2026-11-21t23:30:00+01:00")]).unwrap();
+        assert_eq!(f.created_from, Some(at("2026-11-21T22:30:01Z")));
+        // A leap second is the last instant of its minute.
+        let f = parse(&[("created_after", "2016-12-31T23:59:60Z")]).unwrap();
+        assert_eq!(f.created_from, Some(at("2017-01-01T00:00:00Z")));
+        // Before 1970 and far in the future are clamped, never refused.
+        let f = parse(&[
+            ("created_after", "1900-01-01T00:00:00Z"),
+            ("created_before", "9999-12-31T23:59:59Z"),
+        ])
+        .unwrap();
+        assert_eq!(f.created_from, Some(OffsetDateTime::UNIX_EPOCH));
+        assert_eq!(
+            f.created_until.map(|t| t.unix_timestamp()),
+            Some(i64::try_from(LAST_SECOND).unwrap())
+        );
+    }
+}

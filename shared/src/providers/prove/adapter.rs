@@ -93,6 +93,11 @@ impl Adapter for Prove {
         Ok(Box::new(start_input(body)?))
     }
 
+    /// The desktop flow's `finalTargetUrl` (`input`): where the Instant Link leads.
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
+
     /// `/v3/verify` is sent exactly once per session (and once per `Idempotency-Key`: the key is
     /// taken before this runs); the session is stored only after Prove answered, so a failure
     /// leaves nothing behind.
