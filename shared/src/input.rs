@@ -134,10 +134,12 @@ fn authority_and_tail(rest: &str, host_ok: impl Fn(&str) -> bool) -> bool {
         Some((h, p)) if !p.contains(']') => (h, Some(p)),
         _ => (authority, None),
     };
+    // 1-65535, no leading zero (openapi.yaml's pattern says the same).
     let port_ok = port.is_none_or(|p| {
         (1..=5).contains(&p.len())
             && p.bytes().all(|c| c.is_ascii_digit())
-            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+            && !p.starts_with('0')
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
     });
     host_ok(host)
         && port_ok
@@ -243,6 +245,7 @@ mod tests {
             "https://app.example",
             "https://app.example/done?session=1#top",
             "https://app.example:8443/back",
+            "https://app.example:65535",
             "https://a-b.example/x/y.z;p=1&q=%20",
         ] {
             assert!(ok(u, false), "{u}");
@@ -256,6 +259,7 @@ mod tests {
             "https://user@app.example/",
             "https://app.example:0/",
             "https://app.example:65536/",
+            "https://app.example:0443/",
             "https://app.example:/",
             "https://-app.example/",
             "https://app..example/",
