@@ -17,12 +17,22 @@ const ATTEMPTS: u32 = 5;
 impl DynamoStore {
     /// Items by key, strongly consistent; keys not found are left out.
     pub(super) async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        self.batch_get_with(keys, true).await
+    }
+
+    /// Items by key, `consistent` or not (half the read units: for what an eventually
+    /// consistent index named, which lags the table anyway).
+    pub(super) async fn batch_get_with(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> StoreResult<Vec<Item>> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .build()
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             );
@@ -65,9 +75,18 @@ impl DynamoStore {
         &self,
         ids: &[SessionId],
     ) -> StoreResult<Vec<Stored<Session>>> {
+        self.sessions_by_id_with(ids, true).await
+    }
+
+    /// `sessions_by_id`, `consistent` or not (`batch_get_with`).
+    pub(super) async fn sessions_by_id_with(
+        &self,
+        ids: &[SessionId],
+        consistent: bool,
+    ) -> StoreResult<Vec<Stored<Session>>> {
         let keys = ids.iter().map(session_key).collect();
         let mut by_pk: HashMap<String, Item> = self
-            .batch_get(keys)
+            .batch_get_with(keys, consistent)
             .await?
             .into_iter()
             .filter_map(|i| Some((opt_s(&i, "pk")?, i)))

@@ -10,8 +10,9 @@
 //! pass over many entries for each one it keeps: a listing reads at most `ROUNDS` rounds of
 //! `ROUND` entries, then answers what it found with a cursor at the last entry it read, so a
 //! page may be short (even empty) and still lead on; it never ends while entries are left.
-//! The sessions a page answers are read with one BatchGetItem (strongly consistent) and
-//! checked against the filter again: the index lags the table by a moment.
+//! The sessions a page answers are read with one BatchGetItem, eventually consistent (half the
+//! units of a strongly consistent read; the index they are found through lags the table by a
+//! moment anyway), and checked against the filter again.
 
 use super::super::cursor::{self, Position};
 use super::super::{Listing, Page, SessionFilter, StoreError, StoreResult};
@@ -192,7 +193,7 @@ impl Listing for DynamoStore {
             if app_filter {
                 let ids: Vec<SessionId> = positions.iter().map(|p| p.id.clone()).collect();
                 let mut by_id: HashMap<SessionId, Session> = self
-                    .sessions_by_id(&ids)
+                    .sessions_by_id_with(&ids, false)
                     .await?
                     .into_iter()
                     .map(|st| (st.value.id.clone(), st.value))
@@ -224,7 +225,7 @@ impl Listing for DynamoStore {
             .map(|(p, _)| p.id.clone())
             .collect();
         let mut read: HashMap<SessionId, Session> = self
-            .sessions_by_id(&unread)
+            .sessions_by_id_with(&unread, false)
             .await?
             .into_iter()
             .map(|st| (st.value.id.clone(), st.value))
