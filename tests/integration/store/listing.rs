@@ -228,9 +228,10 @@ async fn each_filter_lists_exactly_the_sessions_it_wants(store: Arc<dyn Adapter>
         let s = Session::new("app-other", Provider::named(provider), user, t0);
         create(&*store, &s).await;
     }
-    let at = |i: i64| t0 + Duration::seconds(i);
+    let at = move |i: i64| t0 + Duration::seconds(i);
     let base = SessionFilter::default();
-    let cases: Vec<(SessionFilter, Box<dyn Fn(&Row) -> bool>)> = vec![
+    type Wanted = Box<dyn Fn(&Row) -> bool>;
+    let cases: Vec<(SessionFilter, Wanted)> = vec![
         (base.clone(), Box::new(|_: &Row| true)),
         (
             SessionFilter::user("u1"),
@@ -342,7 +343,7 @@ async fn a_status_change_moves_a_session_between_status_listings(store: Arc<dyn 
     };
     assert_eq!(
         all(&*store, &tenant, &with(Status::Created), 10, 2).await,
-        [s.id.clone()]
+        std::slice::from_ref(&s.id)
     );
     let stored = read(&*store, &s.id).await;
     let (next, h) = bumped(&stored, Status::Verified);
