@@ -1,7 +1,8 @@
 //! Listing a tenant's sessions, newest first. Two indexes, the same sort key (`gsi1sk`:
 //! `<created ns>#<id>`), so one cursor and one creation-time range fit both:
 //! - with a `user_id`, the user index `gsi1` (`USR#<tenant>#<user>`, keys only): a user has few
-//!   sessions, and a status or provider filter is applied to the sessions read;
+//!   sessions, and a status or provider filter is applied to their `status` and `provider`,
+//!   read alone with one BatchGetItem a round;
 //! - otherwise the tenant index `gsi3` (`tenant`, projecting `status` and `provider`), where a
 //!   status or provider filter is a `FilterExpression`, so an entry it passes over costs its
 //!   index entry (about 120 bytes), never a read of its session.
@@ -15,16 +16,24 @@
 //! moment anyway), and checked against the filter again.
 
 use super::super::cursor::{self, Position};
-use super::super::{Listing, Page, SessionFilter, StoreError, StoreResult};
+use super::super::{Listing, Page, SessionFilter, StoreError, StoreResult, Stored};
 use super::DynamoStore;
 use super::attr::{Item, opt_s, s};
+use super::batch::BatchRead;
 use super::errors::read_error;
 use super::keys::{
-    SESSION_SK, TENANT_INDEX, USER_INDEX, created_bound, position_of, session_pk, user_pk, user_sk,
+    SESSION_SK, TENANT_INDEX, USER_INDEX, created_bound, position_of, session_id_of, session_key,
+    session_pk, user_pk, user_sk,
 };
-use crate::session::{Session, SessionId};
+use crate::session::SessionId;
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// What a user's listing filters on, read alone.
+const FILTERED_ATTRIBUTES: BatchRead = BatchRead {
+    consistent: false,
+    projection: Some(("pk, #st, #pr", &[("#st", "status"), ("#pr", "provider")])),
+};
 
 /// Index entries one round of a filtered listing reads (its `Limit`)...
 const ROUND: usize = 100;
@@ -178,8 +187,8 @@ impl Listing for DynamoStore {
             None => None,
         };
         let app_filter = plan.filtered && !plan.in_index;
-        // The entries the filter keeps, in order, with their sessions when already read.
-        let mut found: Vec<(Position, Option<Session>)> = Vec::new();
+        // The entries the filter keeps, in order.
+        let mut found: Vec<Position> = Vec::new();
         for _ in 0..ROUNDS {
             // One more than asked tells whether a next page exists.
             let want = limit + 1 - found.len();
@@ -191,20 +200,26 @@ impl Listing for DynamoStore {
                 .map(position)
                 .collect::<StoreResult<Vec<_>>>()?;
             if app_filter {
-                let ids: Vec<SessionId> = positions.iter().map(|p| p.id.clone()).collect();
-                let mut by_id: HashMap<SessionId, Session> = self
-                    .sessions_by_id_with(&ids, false)
-                    .await?
-                    .into_iter()
-                    .map(|st| (st.value.id.clone(), st.value))
-                    .collect();
-                for p in positions {
-                    if let Some(session) = by_id.remove(&p.id).filter(|x| filter.matches(x)) {
-                        found.push((p, Some(session)));
-                    }
-                }
+                // The user index holds keys only: the filtered attributes of its sessions, read
+                // alone (a session's metadata and history can be many kilobytes; only those
+                // the filter keeps are read whole, below).
+                let keys = positions.iter().map(|p| session_key(&p.id)).collect();
+                let kept: HashSet<SessionId> =
+                    self.batch_get_with(keys, FILTERED_ATTRIBUTES)
+                        .await?
+                        .iter()
+                        .filter(|item| {
+                            filter.status.is_none_or(|st| {
+                                opt_s(item, "status").as_deref() == Some(st.as_str())
+                            }) && filter.provider.as_ref().is_none_or(|p| {
+                                opt_s(item, "provider").as_deref() == Some(p.as_str())
+                            })
+                        })
+                        .filter_map(session_id_of)
+                        .collect();
+                found.extend(positions.into_iter().filter(|p| kept.contains(&p.id)));
             } else {
-                found.extend(positions.into_iter().map(|p| (p, None)));
+                found.extend(positions);
             }
             if found.len() > limit || start.is_none() {
                 break;
@@ -215,24 +230,16 @@ impl Listing for DynamoStore {
         // when the read stopped with entries left to look at.
         let next_at = if found.len() > limit {
             found.truncate(limit);
-            found.last().map(|(p, _)| p.clone())
+            found.last().cloned()
         } else {
             start.as_ref().map(position).transpose()?
         };
-        let unread: Vec<SessionId> = found
-            .iter()
-            .filter(|(_, s)| s.is_none())
-            .map(|(p, _)| p.id.clone())
-            .collect();
-        let mut read: HashMap<SessionId, Session> = self
-            .sessions_by_id_with(&unread, false)
+        let ids: Vec<SessionId> = found.into_iter().map(|p| p.id).collect();
+        let sessions = self
+            .sessions_by_id_with(&ids, BatchRead::EVENTUAL)
             .await?
             .into_iter()
-            .map(|st| (st.value.id.clone(), st.value))
-            .collect();
-        let sessions = found
-            .into_iter()
-            .filter_map(|(p, s)| s.or_else(|| read.remove(&p.id)))
+            .map(Stored::into_value)
             // The index may lag a status change by a moment: the session as stored decides.
             .filter(|s| s.tenant == tenant && filter.matches(s))
             .collect();
