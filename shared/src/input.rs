@@ -101,8 +101,10 @@ pub const RETURN_URL_RULE: &str = "an https URL (a host name, an optional port, 
      at most 2048 characters, without user info";
 
 /// A start's `return_url` (docs/api.md#return-url): where the provider's page sends the user
-/// when done. `https://`, a host name (labels of letters, digits and inner `-`; no user info),
-/// an optional port, then a path, query or fragment of URL characters; at most 2048 characters.
+/// when done. `https://`, a host name (labels of letters, digits and inner `-`, the last one
+/// starting with a letter: never an IP address, which a browser's URL parser would take a
+/// numeric last label for; no user info), an optional port, then a path, query or fragment of
+/// URL characters; at most 2048 characters, and a URL a browser's parser takes (`url`).
 /// `loopback_http` also takes `http://` to this machine (`localhost`, `127.0.0.1`, `[::1]`): for
 /// a provider reached over plain http, i.e. a local simulator, never a real provider. The same
 /// rule as openapi.yaml's pattern, checked by hand. The gateway never fetches it.
@@ -123,7 +125,11 @@ pub fn return_url(value: &Value, loopback_http: bool) -> Result<String, FieldErr
                     })
             }
         };
-    if ok { Ok(url.clone()) } else { Err(bad()) }
+    if ok && url::Url::parse(url).is_ok() {
+        Ok(url.clone())
+    } else {
+        Err(bad())
+    }
 }
 
 /// `host[:port]` as `host_ok` says, then nothing or a `/...` of URL characters.
@@ -148,14 +154,17 @@ fn authority_and_tail(rest: &str, host_ok: impl Fn(&str) -> bool) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"._~:/?#@!$&'()*+,;=%-".contains(&c))
 }
 
-/// Labels of letters, digits and inner `-`, 1-63 each.
+/// Labels of letters, digits and inner `-`, 1-63 each, the last one starting with a letter.
 fn is_host_name(host: &str) -> bool {
     host.split('.').all(|l| {
         (1..=63).contains(&l.len())
             && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
             && !l.starts_with('-')
             && !l.ends_with('-')
-    })
+    }) && host
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_alphabetic()))
 }
 
 /// A `{user_id}` path parameter.
@@ -263,6 +272,9 @@ mod tests {
             "https://app.example:/",
             "https://-app.example/",
             "https://app..example/",
+            "https://Cxfl.3D.D.8.6",
+            "https://10.0.0.1/back",
+            "https://app.0x1/",
             "https://app.example/a b",
             "https://app.example/<script>",
             "javascript:alert(1)",
