@@ -5,7 +5,7 @@
 //!   read alone with one BatchGetItem a round;
 //! - otherwise the tenant index `gsi3` (`tenant`, projecting `status` and `provider`), where a
 //!   status or provider filter is a `FilterExpression`, so an entry it passes over costs its
-//!   index entry (about 120 bytes), never a read of its session.
+//!   index entry (about 190 bytes), never a read of its session.
 //!
 //! The creation-time range is the key condition. A filter applied after DynamoDB's `Limit` can
 //! pass over many entries for each one it keeps: a listing reads at most `ROUNDS` rounds of
@@ -45,7 +45,8 @@ struct Plan {
     index: &'static str,
     /// The index's partition key attribute and value.
     pk: (&'static str, String),
-    /// `status` and `provider` filters: in the index (`FilterExpression`) or on the sessions read.
+    /// `status` and `provider` filters: in the index (`FilterExpression`), or on those attributes
+    /// of the sessions, read alone.
     in_index: bool,
     filtered: bool,
     /// The creation-time range as `gsi1sk` bounds: at or after `lo`, before `hi`.
