@@ -40,6 +40,9 @@ pub struct Options {
     pub store: StoreChoice,
     /// `(tenant, key)`; empty means one generated key for tenant `local-app`.
     pub api_keys: Vec<(String, String)>,
+    /// Entries added to the secret document as written (digests, scopes), e.g. keys with
+    /// narrower scopes.
+    pub extra_api_keys: Vec<ApiKeyEntry>,
     /// Settings as the functions read them from their environment (`IDV_REFRESH_AFTER_SECONDS`,
     /// ...), over the process environment.
     pub settings: HashMap<String, String>,
@@ -75,6 +78,7 @@ impl Default for Options {
             port: 0,
             store: StoreChoice::Memory,
             api_keys: Vec::new(),
+            extra_api_keys: Vec::new(),
             settings: HashMap::new(),
             authento_rate_limit: 5,
             authento: None,
@@ -233,16 +237,14 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         });
     let mut secrets = SecretDoc {
         parsed: Default::default(),
+        reads: Default::default(),
         fingerprint_key: from_file
             .as_ref()
             .map(|d| d.fingerprint_key.clone())
             .unwrap_or_else(|| random("fpk_")),
         api_keys: api_keys
             .iter()
-            .map(|(tenant, key)| ApiKeyEntry {
-                tenant: tenant.clone(),
-                sha256: idv::http::auth::digest(key),
-            })
+            .map(|(tenant, key)| ApiKeyEntry::new(tenant.clone(), idv::http::auth::digest(key)))
             .collect(),
         providers: Default::default(),
     }
@@ -254,6 +256,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     if let Some(doc) = &from_file {
         secrets.api_keys.extend(doc.api_keys.iter().cloned());
     }
+    secrets.api_keys.extend(opts.extra_api_keys.iter().cloned());
 
     // The gateway's settings: the caller's, then the environment, then sandbox defaults.
     let sandbox = format!("{base_url}/sandbox/authento");
@@ -270,6 +273,10 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         // Both Prove regions are served by the one simulator, each under its own prefix.
         ("IDV_PROVE_NA_URL", format!("{base_url}/sandbox/prove/na")),
         ("IDV_PROVE_EU_URL", format!("{base_url}/sandbox/prove/eu")),
+        // The demo app, scripts/demo-prove and the tests written for it walk through Verified
+        // Users with its test users; a deployment defaults to Unify (docs/providers/prove.md).
+        // The simulator serves both: IDV_PROVE_FLOW=unify starts Unify flows here too.
+        ("IDV_PROVE_FLOW", "verified_users".to_owned()),
         ("IDV_NEVIS_API_URL", format!("{base_url}/sandbox/nevis")),
         (
             "IDV_PASSBASE_API_URL",

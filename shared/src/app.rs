@@ -2,10 +2,12 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SecretsLocation, StoreKind};
+use crate::http::Function;
 use crate::providers::Providers;
 use crate::providers::transport::Transport;
-use crate::secrets::{SecretDoc, SecretSource, SecretsCache};
+use crate::secrets::{Part, SecretDoc, SecretSource, SecretsCache};
 use crate::store::{DynamoStore, MemoryStore, Store};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,16 +24,26 @@ pub struct App {
 }
 
 impl App {
-    /// A deployed function: configuration from the environment, real adapters.
-    pub async fn from_env() -> Result<Arc<App>, String> {
+    /// A deployed function: configuration from the environment, real adapters, and of the secret
+    /// only the parts `function` reads (`Function::secret_parts`: its IAM policy grants no more).
+    pub async fn from_env(function: Function) -> Result<Arc<App>, String> {
         let config = Config::from_env().map_err(|e| e.to_string())?;
-        Self::from_config(config, None).await
+        Self::from_config_reading(config, None, Some(function.secret_parts())).await
     }
 
     /// Builds the adapters that `config` names. `inline_secrets` serves `SecretsLocation::Inline`.
     pub async fn from_config(
         config: Config,
         inline_secrets: Option<SecretDoc>,
+    ) -> Result<Arc<App>, String> {
+        Self::from_config_reading(config, inline_secrets, None).await
+    }
+
+    /// As `from_config`, reading only `parts` of a secret in Secrets Manager (`None`: all).
+    pub async fn from_config_reading(
+        config: Config,
+        inline_secrets: Option<SecretDoc>,
+        parts: Option<BTreeSet<Part>>,
     ) -> Result<Arc<App>, String> {
         let needs_aws = matches!(config.store, StoreKind::DynamoDb { .. })
             || matches!(config.secrets, SecretsLocation::SecretsManager(_));
@@ -49,10 +61,13 @@ impl App {
             _ => Arc::new(MemoryStore::new()),
         };
         let source = match (&config.secrets, &aws) {
-            (SecretsLocation::SecretsManager(id), Some(aws)) => SecretSource::SecretsManager {
-                client: secrets_manager(aws, config.secrets_policy.fetch_timeout),
-                secret_id: id.clone(),
-            },
+            (SecretsLocation::SecretsManager(locations), Some(aws)) => {
+                SecretSource::SecretsManager {
+                    client: secrets_manager(aws, config.secrets_policy.fetch_timeout),
+                    locations: locations.clone(),
+                    parts,
+                }
+            }
             (SecretsLocation::File(path), _) => SecretSource::File(path.clone()),
             _ => SecretSource::Static(Arc::new(
                 inline_secrets.ok_or("secrets are inline but none were given")?,
@@ -68,9 +83,9 @@ impl App {
 
     /// A Lambda container's start: logs, typed config and clients once, the secret read begun.
     /// Bad configuration fails the init (logged), not a request.
-    pub async fn for_lambda() -> Result<Arc<App>, String> {
+    pub async fn for_lambda(function: Function) -> Result<Arc<App>, String> {
         crate::logging::init();
-        let app = App::from_env().await.map_err(|e| {
+        let app = App::from_env(function).await.map_err(|e| {
             tracing::error!(error = %e, "init failed");
             e
         })?;

@@ -13,8 +13,9 @@ pub enum StoreKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretsLocation {
-    /// Secrets Manager secret id or ARN.
-    SecretsManager(String),
+    /// Secrets Manager: the gateway's secret (`IDV_SECRET_ID`), and each provider's own secret
+    /// where it has one (`IDV_<PROVIDER>_SECRET_ID`; else its part is in the gateway's).
+    SecretsManager(crate::secrets::Locations),
     /// A JSON file of the same shape (local server).
     File(PathBuf),
     /// Given in-process (local server, tests).
@@ -162,9 +163,31 @@ impl Config {
                 )));
             }
         };
+        // A provider's own secret (the split layout); unset or empty: its part is in the
+        // gateway's secret, as in the single-secret layout.
+        let mut own = std::collections::BTreeMap::new();
+        for r in crate::providers::ALL {
+            if let Some(id) = get(r.secret_id_env).filter(|v| !v.is_empty()) {
+                own.insert(r.name, id);
+            }
+        }
         let secrets = match (get("IDV_SECRET_ID"), get("IDV_SECRETS_FILE")) {
-            (Some(id), _) if !id.is_empty() => SecretsLocation::SecretsManager(id),
-            (_, Some(f)) if !f.is_empty() => SecretsLocation::File(f.into()),
+            (Some(id), _) if !id.is_empty() => {
+                SecretsLocation::SecretsManager(crate::secrets::Locations {
+                    gateway: id,
+                    providers: own,
+                })
+            }
+            (_, Some(f)) if !f.is_empty() => {
+                if let Some(name) = own.keys().next() {
+                    let env = crate::providers::registry::registration(name)
+                        .map_or("", |r| r.secret_id_env);
+                    return Err(ConfigError(format!(
+                        "{env} names a Secrets Manager secret: it needs IDV_SECRET_ID, not IDV_SECRETS_FILE"
+                    )));
+                }
+                SecretsLocation::File(f.into())
+            }
             _ => {
                 return Err(ConfigError(
                     "set IDV_SECRET_ID (Secrets Manager) or IDV_SECRETS_FILE".into(),
@@ -325,6 +348,11 @@ mod tests {
         assert!(cfg(&[("IDV_TABLE_NAME", "t")]).is_err());
         let c = cfg(&[("IDV_TABLE_NAME", "t"), ("IDV_SECRET_ID", "arn:x")]).unwrap();
         assert_eq!(c.store, StoreKind::DynamoDb { table: "t".into() });
+        assert_eq!(
+            c.secrets,
+            SecretsLocation::SecretsManager(crate::secrets::Locations::single("arn:x")),
+            "one secret holds every part unless a provider names its own"
+        );
         use crate::providers::{authento, prove};
         let a = c.provider::<authento::Settings>(authento::NAME).unwrap();
         let p = c.provider::<prove::Settings>(prove::NAME).unwrap();
@@ -333,6 +361,37 @@ mod tests {
         assert_eq!(p.na_url, "https://platform.proveapis.com");
         assert_eq!(p.eu_url, "https://platform.eu.proveapis.com");
         assert_eq!(p.otp_window, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_provider_with_a_secret_of_its_own_is_read_from_there() {
+        use crate::secrets::Part;
+        let c = cfg(&[
+            ("IDV_TABLE_NAME", "t"),
+            ("IDV_SECRET_ID", "arn:gateway"),
+            ("IDV_PROVE_SECRET_ID", "arn:prove"),
+            ("IDV_STRIPE_SECRET_ID", ""),
+        ])
+        .unwrap();
+        let SecretsLocation::SecretsManager(at) = &c.secrets else {
+            panic!("{:?}", c.secrets)
+        };
+        assert_eq!(at.of(Part::Provider("prove")), "arn:prove");
+        assert_eq!(
+            at.of(Part::Provider("stripe")),
+            "arn:gateway",
+            "empty: unset"
+        );
+        assert_eq!(at.of(Part::Provider("authento")), "arn:gateway");
+        assert_eq!(at.of(Part::Gateway), "arn:gateway");
+        // A provider's secret is a Secrets Manager one: not with a local file.
+        let e = cfg(&[
+            ("IDV_STORE", "memory"),
+            ("IDV_SECRETS_FILE", "f"),
+            ("IDV_NEVIS_SECRET_ID", "arn:nevis"),
+        ])
+        .unwrap_err();
+        assert!(e.0.contains("IDV_NEVIS_SECRET_ID"), "{e}");
     }
 
     #[test]

@@ -29,6 +29,9 @@ impl FieldError {
 pub enum Error {
     #[error("missing or invalid API key")]
     Unauthenticated,
+    /// An authenticated key without the scope the route needs.
+    #[error("this API key lacks the scope {scope}")]
+    Forbidden { scope: crate::http::scopes::Scope },
     #[error("the request is invalid")]
     InvalidRequest(Vec<FieldError>),
     #[error("{0}")]
@@ -49,6 +52,9 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("provider {0} is not configured on this gateway")]
     ProviderNotConfigured(&'static str),
+    /// The session's provider does not offer what the route asks (verified data from Prove).
+    #[error("{0}")]
+    NotSupported(String),
     #[error("{provider} answered unexpectedly: {detail}")]
     Provider {
         provider: &'static str,

@@ -16,12 +16,14 @@ pub mod http;
 pub mod ids;
 pub mod input;
 pub mod logging;
+pub mod metrics;
 pub mod outbound;
 pub mod providers;
 pub mod scheduled;
 pub mod secrets;
 pub mod session;
 pub mod store;
+pub mod verified;
 pub mod webhooks;
 
 pub use app::App;

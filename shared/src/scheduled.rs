@@ -11,7 +11,7 @@ pub type LambdaError = lambda_runtime::Error;
 
 /// What `functions/reconcile`'s main calls: logs, config and clients once per container.
 pub async fn run_reconcile() -> Result<(), LambdaError> {
-    let app = App::for_lambda().await?;
+    let app = App::for_lambda(Function::RECONCILE).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let app = app.clone();
         // The run stops starting work after its budget and every read has its own deadline
@@ -40,7 +40,7 @@ pub async fn run_reconcile() -> Result<(), LambdaError> {
 /// (`Records`) stores and sends the events of committed changes and answers which records to
 /// retry (partial batch responses); an EventBridge schedule sweeps the due deliveries.
 pub async fn run_notify() -> Result<(), LambdaError> {
-    let app = App::for_lambda().await?;
+    let app = App::for_lambda(Function::NOTIFY).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let app = app.clone();
         async move { Ok::<_, LambdaError>(notify_event(&app, &event.payload).await) }
@@ -58,6 +58,7 @@ pub async fn notify_event(
     }
     match crate::events::deliver::sweep(app).await {
         Ok(r) => {
+            crate::metrics::outbound(0, r.delivered, r.retrying, r.failed);
             tracing::info!(
                 delivered = r.delivered,
                 retrying = r.retrying,

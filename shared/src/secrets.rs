@@ -1,13 +1,21 @@
-//! The gateway's one secret: API-key digests with their tenants, the idempotency fingerprint
+//! The gateway's secret document: API-key digests with their tenants, the idempotency fingerprint
 //! key, and each provider's credentials under its name. Read from Secrets Manager (or a file
 //! locally), cached in-process with a TTL so a warm container does not pay for a read per
 //! request, and refreshed so a rotation reaches every container.
 //!
 //! ```json
 //! {"fingerprint_key": "<at least 32 random characters>",
-//!  "api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>"}],
+//!  "api_keys": [{"tenant": "my-app", "sha256": "<hex sha-256 of the key>",
+//!                "scopes": ["sessions:read", "sessions:write"]}],
 //!  "<provider>": {...its credentials: docs/providers/<provider>.md}}
 //! ```
+//!
+//! The document has parts (`Part`): the gateway's own keys (`fingerprint_key`, `api_keys`) and
+//! each provider's credentials. In Secrets Manager they are kept either in one secret
+//! (`IDV_SECRET_ID`: the single-secret layout), or split: the gateway's keys in that secret and
+//! each provider's part in a secret of its own (`IDV_<PROVIDER>_SECRET_ID`, holding
+//! `{"<provider>": {...}}`), so that each function reads only the parts it uses
+//! (`http::Function::secret_parts`) and its IAM policy grants only those secrets.
 //!
 //! A provider's part is checked by its registration (`providers::ALL`) when the document is
 //! loaded, and read by its adapter as its own typed struct (`SecretDoc::provider`). Credentials
@@ -16,11 +24,12 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::SecretsPolicy;
 use crate::error::Error;
+use crate::http::scopes::Scopes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::any::{Any, TypeId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,11 +37,32 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyEntry {
     pub tenant: String,
     /// Lower-case hex SHA-256 of the key: the key itself is never stored.
     pub sha256: String,
+    /// What the key may do; a key written without `scopes` has `Scope::IMPLIED`.
+    pub scopes: Scopes,
+}
+
+/// An API key entry as written: `scopes` is checked by `SecretDoc::parse`, which names a bad one.
+#[derive(Deserialize)]
+struct WrittenKey {
+    tenant: String,
+    sha256: String,
+    scopes: Option<Vec<String>>,
+}
+
+impl ApiKeyEntry {
+    /// A key with the implied scopes.
+    pub fn new(tenant: impl Into<String>, sha256: impl Into<String>) -> Self {
+        Self {
+            tenant: tenant.into(),
+            sha256: sha256.into(),
+            scopes: Scopes::implied(),
+        }
+    }
 }
 
 /// A credential: shown as `<redacted>` by `Debug`, compared in the clear only by the code that
@@ -102,7 +132,68 @@ pub fn rotating<'a>(
         .filter(|s| !s.is_empty())
 }
 
-/// The secret document.
+/// A part of the secret document: what a function may be given to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Part {
+    /// The gateway's own keys: `api_keys` (callers' API-key digests) and `fingerprint_key`
+    /// (idempotency fingerprints, and the sealing of outbound endpoints' secrets).
+    Gateway,
+    /// A provider's credentials, under its registered name.
+    Provider(&'static str),
+}
+
+impl Part {
+    /// Every part: the gateway's keys and every registered provider's.
+    pub fn all() -> BTreeSet<Part> {
+        std::iter::once(Part::Gateway)
+            .chain(crate::providers::ALL.iter().map(|r| Part::Provider(r.name)))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Gateway => f.write_str("gateway"),
+            Part::Provider(name) => f.write_str(name),
+        }
+    }
+}
+
+/// The parts of a document read so far, when something asked to know (`SecretDoc::recording`):
+/// tests/integration/iam.rs compares what each function reads with what its policy grants.
+/// Clones share the record; it plays no part in a document's identity.
+#[derive(Clone, Default)]
+pub struct Reads(Option<Arc<std::sync::Mutex<BTreeSet<Part>>>>);
+
+impl Reads {
+    /// A record to share between documents (`SecretDoc::reads`).
+    pub fn recorder() -> Self {
+        Reads(Some(Arc::default()))
+    }
+
+    fn note(&self, part: Part) {
+        if let Some(r) = &self.0 {
+            r.lock().unwrap_or_else(|e| e.into_inner()).insert(part);
+        }
+    }
+
+    /// The parts read since the last `take`.
+    pub fn take(&self) -> BTreeSet<Part> {
+        self.0.as_ref().map_or_else(BTreeSet::new, |r| {
+            std::mem::take(&mut *r.lock().unwrap_or_else(|e| e.into_inner()))
+        })
+    }
+}
+
+impl PartialEq for Reads {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// The secret document. Read the gateway's keys through `fingerprint_key()` and `api_keys()`
+/// and a provider's part through `provider*()`: they note which parts a function reads.
 #[derive(Clone, Default, PartialEq)]
 pub struct SecretDoc {
     pub fingerprint_key: String,
@@ -111,6 +202,8 @@ pub struct SecretDoc {
     pub providers: BTreeMap<String, Value>,
     /// The parts as their adapters read them, parsed once per document.
     pub parsed: ParsedParts,
+    /// Which parts were read, if asked (`recording`).
+    pub reads: Reads,
 }
 
 /// Providers' parts parsed into their adapters' structs, once per document and type: a request
@@ -157,14 +250,55 @@ struct Written {
     #[serde(default)]
     fingerprint_key: String,
     #[serde(default)]
-    api_keys: Vec<ApiKeyEntry>,
+    api_keys: Vec<WrittenKey>,
     #[serde(flatten)]
     rest: BTreeMap<String, Value>,
 }
 
 impl SecretDoc {
+    /// The key of idempotency fingerprints and of sealed endpoint secrets.
+    pub fn fingerprint_key(&self) -> &str {
+        self.reads.note(Part::Gateway);
+        &self.fingerprint_key
+    }
+
+    /// The callers' API-key digests.
+    pub fn api_keys(&self) -> &[ApiKeyEntry] {
+        self.reads.note(Part::Gateway);
+        &self.api_keys
+    }
+
+    fn note_provider(&self, name: &str) {
+        if let Some(r) = crate::providers::registry::registration(name) {
+            self.reads.note(Part::Provider(r.name));
+        }
+    }
+
+    /// This document noting from now on which parts are read, in `reads` (`Reads::recorder`).
+    pub fn recording(mut self, reads: &Reads) -> Self {
+        self.reads = reads.clone();
+        self
+    }
+
+    /// Only `parts` of the document (what one function is given); the others are left out, as
+    /// if the secret did not have them.
+    pub fn only(mut self, parts: &BTreeSet<Part>) -> Self {
+        if !parts.contains(&Part::Gateway) {
+            self.fingerprint_key = String::new();
+            self.api_keys = Vec::new();
+        }
+        self.providers.retain(|name, _| {
+            parts
+                .iter()
+                .any(|p| matches!(p, Part::Provider(n) if n == name))
+        });
+        self.parsed = ParsedParts::default();
+        self
+    }
+
     /// A provider's credentials as its adapter's struct; `None` when the document has none.
     pub fn provider<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, Error> {
+        self.note_provider(name);
         self.providers
             .get(name)
             .filter(|v| !v.is_null())
@@ -180,6 +314,7 @@ impl SecretDoc {
         &self,
         name: &str,
     ) -> Result<Option<Arc<T>>, Error> {
+        self.note_provider(name);
         let Some(part) = self.providers.get(name).filter(|v| !v.is_null()) else {
             return Ok(None);
         };
@@ -226,10 +361,28 @@ impl SecretDoc {
             )
         };
         let written: Written = serde_json::from_str(json).map_err(invalid)?;
+        let api_keys = written
+            .api_keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let scopes = match &k.scopes {
+                    None => Scopes::implied(),
+                    Some(names) => Scopes::parse(names)
+                        .map_err(|e| format!("api_keys[{i}] (tenant {:?}): {e}", k.tenant))?,
+                };
+                Ok(ApiKeyEntry {
+                    tenant: k.tenant,
+                    sha256: k.sha256,
+                    scopes,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let doc = SecretDoc {
             parsed: ParsedParts::default(),
+            reads: Reads::default(),
             fingerprint_key: written.fingerprint_key,
-            api_keys: written.api_keys,
+            api_keys,
             providers: written
                 .rest
                 .into_iter()
@@ -272,6 +425,37 @@ impl SecretDoc {
     }
 }
 
+/// A provider's own secret (the split layout): `{"<name>": {...}}` or `{"<name>": null}` (not
+/// configured), nothing else: another provider's part or the gateway's keys there would be
+/// readable by every function that reads this provider. The part is checked as in the document.
+pub fn parse_provider_secret(name: &str, json: &str) -> Result<Option<Value>, String> {
+    let invalid = |e: serde_json::Error| {
+        format!(
+            "the {name} secret: JSON is invalid at line {} column {} ({:?})",
+            e.line(),
+            e.column(),
+            e.classify()
+        )
+    };
+    let written: BTreeMap<String, Value> = serde_json::from_str(json).map_err(invalid)?;
+    if let Some(other) = written.keys().find(|k| *k != name) {
+        // A key name is not a credential; quoted only when it is one the gateway knows.
+        let shown = if other == "fingerprint_key" || other == "api_keys" {
+            other.as_str()
+        } else {
+            crate::providers::registry::registration(other).map_or("another key", |r| r.name)
+        };
+        return Err(format!(
+            "the {name} secret holds {shown}: it may hold only {{\"{name}\": ...}}"
+        ));
+    }
+    let part = written.get(name).filter(|v| !v.is_null()).cloned();
+    if let (Some(p), Some(r)) = (&part, crate::providers::registry::registration(name)) {
+        (r.check_secret)(p)?;
+    }
+    Ok(part)
+}
+
 /// A provider's part read as its struct when the document is checked: a shape error is reported
 /// like any invalid JSON (position and category, never a value).
 pub fn read_part<T: DeserializeOwned>(part: &Value) -> Result<T, String> {
@@ -296,30 +480,138 @@ pub fn is_tenant_name(s: &str) -> bool {
 /// A credential that must be there: not empty, not only whitespace.
 pub const MIN_FINGERPRINT_KEY: usize = 32;
 
+/// Where the parts of the document are kept in Secrets Manager.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Locations {
+    /// The gateway's secret (`IDV_SECRET_ID`): its keys, and the part of every provider that has
+    /// no secret of its own (all of them in the single-secret layout).
+    pub gateway: String,
+    /// Providers' own secrets (`IDV_<PROVIDER>_SECRET_ID`), by provider name.
+    pub providers: BTreeMap<&'static str, String>,
+}
+
+impl Locations {
+    /// One secret holding every part (the single-secret layout).
+    pub fn single(secret_id: impl Into<String>) -> Self {
+        Locations {
+            gateway: secret_id.into(),
+            providers: BTreeMap::new(),
+        }
+    }
+
+    /// The secret `part` is kept in.
+    pub fn of(&self, part: Part) -> &str {
+        match part {
+            Part::Provider(name) => self.providers.get(name).unwrap_or(&self.gateway),
+            Part::Gateway => &self.gateway,
+        }
+    }
+}
+
 pub enum SecretSource {
     SecretsManager {
         client: aws_sdk_secretsmanager::Client,
-        secret_id: String,
+        locations: Locations,
+        /// The parts to read (a function's `secret_parts`); `None`: every part.
+        parts: Option<BTreeSet<Part>>,
     },
     File(PathBuf),
     Static(Arc<SecretDoc>),
 }
 
+/// One secret's text.
+async fn secret_string(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<String, String> {
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| format!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+    out.secret_string()
+        .map(str::to_owned)
+        .ok_or_else(|| "secret has no SecretString".to_owned())
+}
+
+/// The document of `parts` from the secrets that hold them, each secret read once, all at once.
+/// The gateway's secret is read only when a part is kept there; it is checked whole, as the one
+/// secret always was. A provider with a secret of its own is read from there only (a copy of its
+/// part left in the gateway's secret after a migration is ignored, and said so).
+async fn fetch_parts(
+    client: &aws_sdk_secretsmanager::Client,
+    locations: &Locations,
+    parts: &BTreeSet<Part>,
+) -> Result<SecretDoc, String> {
+    let read_gateway = parts.iter().any(|p| locations.of(*p) == locations.gateway);
+    let mut reads = tokio::task::JoinSet::new();
+    for part in parts {
+        if let Part::Provider(name) = *part
+            && let Some(id) = locations.providers.get(name)
+        {
+            let (client, id) = (client.clone(), id.clone());
+            reads.spawn(async move { (Some(name), secret_string(&client, &id).await) });
+        }
+    }
+    if read_gateway {
+        let (client, id) = (client.clone(), locations.gateway.clone());
+        reads.spawn(async move { (None, secret_string(&client, &id).await) });
+    }
+    let mut doc = SecretDoc::default();
+    let mut own = Vec::new();
+    while let Some(done) = reads.join_next().await {
+        let (provider, text) = done.map_err(|e| format!("reading a secret stopped: {e}"))?;
+        match provider {
+            None => doc = SecretDoc::parse(&text?)?,
+            Some(name) => {
+                let text = text.map_err(|e| format!("the {name} secret: {e}"))?;
+                own.push((name, parse_provider_secret(name, &text)?));
+            }
+        }
+    }
+    let copies: Vec<&str> = locations
+        .providers
+        .keys()
+        .copied()
+        .filter(|n| doc.providers.contains_key(*n))
+        .collect();
+    if !copies.is_empty() {
+        tracing::warn!(
+            providers = ?copies,
+            "the gateway secret still holds parts of providers that have secrets of their own: those are used; remove the copies"
+        );
+    }
+    doc.providers
+        .retain(|name, _| !locations.providers.contains_key(name.as_str()));
+    for (name, part) in own {
+        if let Some(part) = part {
+            doc.providers.insert(name.to_owned(), part);
+        }
+    }
+    Ok(doc.only(parts))
+}
+
 impl SecretSource {
+    /// One secret holding every part (the single-secret layout), read whole.
+    pub fn secrets_manager(client: aws_sdk_secretsmanager::Client, secret_id: &str) -> Self {
+        SecretSource::SecretsManager {
+            client,
+            locations: Locations::single(secret_id),
+            parts: None,
+        }
+    }
+
     async fn fetch(&self) -> Result<SecretDoc, String> {
         match self {
-            SecretSource::SecretsManager { client, secret_id } => {
-                let out = client
-                    .get_secret_value()
-                    .secret_id(secret_id)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
-                    })?;
-                let text = out.secret_string().ok_or("secret has no SecretString")?;
-                SecretDoc::parse(text)
-            }
+            SecretSource::SecretsManager {
+                client,
+                locations,
+                parts,
+            } => match parts {
+                Some(parts) => fetch_parts(client, locations, parts).await,
+                None => fetch_parts(client, locations, &Part::all()).await,
+            },
             SecretSource::File(path) => {
                 let text = tokio::fs::read_to_string(path)
                     .await
@@ -463,6 +755,120 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn every_provider_names_its_own_secret_setting() {
+        for r in crate::providers::ALL {
+            assert_eq!(
+                r.secret_id_env,
+                format!("IDV_{}_SECRET_ID", r.name.to_ascii_uppercase())
+            );
+        }
+    }
+
+    /// What each function reads, spelled out (derived in `Function::secret_parts`).
+    #[test]
+    fn each_function_reads_the_parts_it_serves() {
+        use crate::http::Function;
+        let providers: Vec<Part> = crate::providers::ALL
+            .iter()
+            .map(|r| Part::Provider(r.name))
+            .collect();
+        let with_gateway = |more: &[Part]| -> BTreeSet<Part> {
+            std::iter::once(Part::Gateway)
+                .chain(more.iter().copied())
+                .collect()
+        };
+        let want: BTreeMap<&str, BTreeSet<Part>> = BTreeMap::from([
+            ("issue-token", with_gateway(&[Part::Provider("authento")])),
+            ("start-session", with_gateway(&providers)),
+            ("get-session", with_gateway(&providers)),
+            ("events-api", with_gateway(&[])),
+            ("notify", with_gateway(&[])),
+            ("reconcile", providers.iter().copied().collect()),
+            (
+                "webhook-authento",
+                BTreeSet::from([Part::Provider("authento")]),
+            ),
+            ("webhook-prove", BTreeSet::from([Part::Provider("prove")])),
+            (
+                "webhook-passbase",
+                BTreeSet::from([Part::Provider("passbase")]),
+            ),
+            ("webhook-stripe", BTreeSet::from([Part::Provider("stripe")])),
+        ]);
+        let got: BTreeMap<&str, BTreeSet<Part>> = Function::all()
+            .into_iter()
+            .map(|f| (f.binary(), f.secret_parts()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_document_cut_to_some_parts_has_only_those_and_notes_what_is_read() {
+        let doc = SecretDoc::parse(r#"{"fingerprint_key":"0123456789abcdef0123456789abcdef","api_keys":[],"authento":{"api_key":"k","api_secret":"s","jwt_secret":"j","webhook_secret":"w"},"nevis":{"access_key":"a"}}"#).unwrap();
+        let reads = Reads::recorder();
+        let cut = doc
+            .clone()
+            .only(&BTreeSet::from([Part::Provider("nevis")]))
+            .recording(&reads);
+        assert!(cut.fingerprint_key.is_empty() && cut.api_keys.is_empty());
+        assert_eq!(cut.providers.keys().collect::<Vec<_>>(), ["nevis"]);
+        assert!(
+            cut.provider::<crate::providers::authento::Secrets>("authento")
+                .unwrap()
+                .is_none()
+        );
+        let _ = cut.fingerprint_key();
+        assert_eq!(
+            reads.take(),
+            BTreeSet::from([Part::Gateway, Part::Provider("authento")]),
+            "a read of a part it does not have is noted too"
+        );
+        assert!(reads.take().is_empty(), "taken");
+        let _ = doc.api_keys();
+        assert!(
+            reads.take().is_empty(),
+            "a document not recording notes nothing"
+        );
+    }
+
+    #[test]
+    fn a_providers_own_secret_holds_its_part_or_null_and_nothing_else() {
+        let part = r#"{"access_key":"a"}"#;
+        assert_eq!(
+            parse_provider_secret("nevis", &format!(r#"{{"nevis":{part}}}"#)).unwrap(),
+            Some(serde_json::from_str(part).unwrap())
+        );
+        assert_eq!(
+            parse_provider_secret("nevis", r#"{"nevis":null}"#).unwrap(),
+            None
+        );
+        assert_eq!(parse_provider_secret("nevis", "{}").unwrap(), None);
+        for (doc, says) in [
+            (
+                r#"{"nevis":{"access_key":"a"},"api_keys":[]}"#,
+                "holds api_keys",
+            ),
+            (
+                r#"{"nevis":{"access_key":"a"},"prove":null}"#,
+                "holds prove",
+            ),
+            (
+                r#"{"nevis":{"access_key":"a"},"zzz-secret-value":1}"#,
+                "holds another key",
+            ),
+            (r#"{"nevis":{"access_key":"  "}}"#, "nevis.access_key"),
+            (
+                r#"{"nevis":"zzz-secret-value""#,
+                "the nevis secret: JSON is invalid",
+            ),
+        ] {
+            let e = parse_provider_secret("nevis", doc).expect_err(doc);
+            assert!(e.contains(says), "{e}");
+            assert!(!e.contains("zzz-secret-value"), "{e}");
+        }
     }
 
     #[test]

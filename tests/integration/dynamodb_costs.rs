@@ -432,7 +432,13 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_refu
     );
     assert_eq!(
         new.ops,
-        ops(&[("BatchGetItem", 1), ("GetItem", 1), ("UpdateItem", 3)])
+        // The delivery's filing under its subject, for redaction: one BatchWriteItem.
+        ops(&[
+            ("BatchGetItem", 1),
+            ("BatchWriteItem", 1),
+            ("GetItem", 1),
+            ("UpdateItem", 3)
+        ])
     );
     new.record("webhook new, authento");
     let dup = c
@@ -499,6 +505,7 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_refu
     assert_eq!(
         new.ops,
         ops(&[
+            ("BatchWriteItem", 1),
             ("GetItem", 2),
             ("PutItem", 1),
             ("TransactWriteItems", 1),
@@ -549,7 +556,11 @@ async fn a_new_webhook_is_recorded_looked_up_and_applied_and_a_duplicate_is_refu
     );
     // Lowered by the provider seam (was GetItem 2, Query 1, UpdateItem 3): deliveries kept for an
     // identity are acted on when a session claims its ref, not looked up on every delivery.
-    assert_eq!(new.ops, ops(&[("GetItem", 2), ("UpdateItem", 3)]));
+    // ... and its filing under its subject, for redaction (one BatchWriteItem).
+    assert_eq!(
+        new.ops,
+        ops(&[("BatchWriteItem", 1), ("GetItem", 2), ("UpdateItem", 3)])
+    );
     new.record("webhook new, passbase");
     let dup = c
         .webhook(
@@ -673,7 +684,10 @@ async fn a_stripe_start_is_one_transaction_and_its_event_costs_what_a_passbase_o
         "{}",
         new.body
     );
-    assert_eq!(new.ops, ops(&[("GetItem", 2), ("UpdateItem", 3)]));
+    assert_eq!(
+        new.ops,
+        ops(&[("BatchWriteItem", 1), ("GetItem", 2), ("UpdateItem", 3)])
+    );
     new.record("webhook new, stripe");
     let dup = c
         .webhook(webhook, "/v1/webhooks/stripe", &headers, body)

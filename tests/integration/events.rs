@@ -511,6 +511,7 @@ async fn seed_verified_prove_session(app: &idv::App) -> SessionId {
     session.provider_status = Some("true".into());
     session.provider_ref = Some("713189b8-5555-4b08-83ba-75d08780aebd".into());
     session.data = ProviderData::of(&prove::ProveData {
+        flow: prove::ProveFlow::VerifiedUsers,
         possession: prove::Possession::None,
         region: prove::ProveRegion::Na,
         phone_masked: "+1*******011".into(),

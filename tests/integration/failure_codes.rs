@@ -85,6 +85,11 @@ async fn every_providers_words_map_onto_the_list_and_every_simulated_code_is_map
     ] {
         assert!(mapped("prove", raw).is_some(), "prove {raw} is not mapped");
     }
+    // Prove Unify: its one failing word, kept as Prove says it.
+    assert_eq!(
+        mapped("prove", "false"),
+        Some(FailureCode::PossessionFailed)
+    );
 }
 
 /// The rows of docs/api.md's failure-code table: code, retryable, the whole row.
@@ -239,5 +244,34 @@ async fn a_failed_session_of_each_provider_says_why_in_the_one_vocabulary() {
         .map(|(_, item)| item)
         .expect("the Stripe session's item");
     assert_eq!(item["failure_code"].as_s().unwrap(), "under_age");
+    gw.stop().await;
+}
+
+/// Prove Unify (`IDV_PROVE_FLOW=unify`): a failed possession check, through HTTP on DynamoDB
+/// Local, is `possession_failed` with Prove's own word (`success: "false"`) as `provider_code`.
+#[tokio::test]
+async fn a_failed_prove_unify_session_says_possession_failed_with_proves_word() {
+    let gw = Gateway::start_with(
+        Backend::Dynamo,
+        &[
+            ("IDV_REFRESH_AFTER_SECONDS", "0"),
+            ("IDV_PROVE_FLOW", "unify"),
+        ],
+    )
+    .await;
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "prove", "user_id": "user-fu", "phone_number": "+12001004014",
+                    "possession_type": "mobile"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    gw.prove_authenticate(r.body["client"]["auth_token"].as_str().unwrap(), "failed")
+        .await;
+    let s = gw.get(&format!("/v1/sessions/{id}")).await.body;
+    assert_eq!(s["status"], "failed", "{s}");
+    assert_last_error(&s, "possession_failed", json!("false"), true);
     gw.stop().await;
 }

@@ -384,12 +384,12 @@ const ANNOTATIONS: [&str; 9] = [
     "$comment",
 ];
 
-struct Spec {
+pub(crate) struct Spec {
     doc: Value,
 }
 
 impl Spec {
-    fn load() -> Spec {
+    pub(crate) fn load() -> Spec {
         Spec { doc: openapi() }
     }
 
@@ -629,7 +629,7 @@ impl Spec {
 
     /// The reply must be declared for the operation (status and content type) and its body must
     /// match the declared schema.
-    fn assert_conforms(&self, method: &str, template: &str, reply: &Reply) {
+    pub(crate) fn assert_conforms(&self, method: &str, template: &str, reply: &Reply) {
         let content_type = reply
             .headers
             .get(http::header::CONTENT_TYPE)
@@ -1087,6 +1087,31 @@ fn sample_path(template: &str) -> String {
     template
         .replace("{id}", "ses_aaaaaaaaaaaaaaaaaaaaaaaaaa")
         .replace("{user_id}", "user-oa-nobody")
+}
+
+#[test]
+fn every_app_operation_declares_the_scope_its_route_checks() {
+    let spec = Spec::load();
+    for (method, template, _) in &idv::http::routes() {
+        let op = &spec.doc["paths"][*template][method.to_ascii_lowercase()];
+        let path = sample_path(template);
+        let route = idv::http::Route::matching(&http_method(method), &path).unwrap();
+        let declared: Vec<&str> = op["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|req| req.get("apiKey"))
+            .flat_map(|s| s.as_array().into_iter().flatten())
+            .filter_map(|s| s.as_str())
+            .collect();
+        let checked: Vec<&str> = route.scope().map(|s| s.as_str()).into_iter().collect();
+        assert_eq!(declared, checked, "{method} {template}");
+        assert_eq!(
+            op["responses"].get("403").is_some(),
+            route.scope().is_some(),
+            "{method} {template}: a 403 exactly where a scope is needed"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1865,5 +1890,59 @@ async fn endpoint_ids_of_another_shape_are_not_found_on_dynamodb() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["errors"][0]["field"], "endpoint_id", "{}", r.body);
     spec.assert_conforms("POST", "/v1/events/{id}/resend", &r);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prove_unify_answers_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start_with(
+        Backend::Memory,
+        &[
+            ("IDV_PROVE_FLOW", "unify"),
+            ("IDV_REFRESH_AFTER_SECONDS", "0"),
+        ],
+    )
+    .await;
+    let body = |possession: &str, phone: &str| {
+        json!({"provider": "prove", "user_id": "user-oa-unify", "phone_number": phone,
+               "possession_type": possession})
+    };
+    let r = gw
+        .post("/v1/sessions", &body("mobile", "+12001004014"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms("POST", "/v1/sessions", &r);
+    gw.prove_authenticate(r.body["client"]["auth_token"].as_str().unwrap(), "failed")
+        .await;
+    let g = gw
+        .get(&format!("/v1/sessions/{}", r.body["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(g.body["last_error"]["provider_code"], "false", "{}", g.body);
+    spec.assert_conforms("GET", "/v1/sessions/{id}", &g);
+
+    let bind = ("POST", "/v1/sessions/{id}/bind");
+    let r = gw.post("/v1/sessions", &body("none", "+2001004026")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = format!("/v1/sessions/{}/bind", r.body["id"].as_str().unwrap());
+    for (body, status) in [
+        (json!({"phone_number": 1}), 400),
+        (json!({"phone_number": "+2001004026"}), 200),
+    ] {
+        let b = gw.post(&path, &body).await;
+        assert_eq!(b.status, status, "{}", b.body);
+        spec.assert_conforms(bind.0, bind.1, &b);
+    }
+    let m = gw
+        .post("/v1/sessions", &body("mobile", "+12001004014"))
+        .await;
+    let b = gw
+        .post(
+            &format!("/v1/sessions/{}/bind", m.body["id"].as_str().unwrap()),
+            &json!({"phone_number": "+12001004014"}),
+        )
+        .await;
+    assert_eq!(b.status, 409, "{}", b.body);
+    spec.assert_conforms(bind.0, bind.1, &b);
     gw.stop().await;
 }

@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 
-async fn gateway() -> Gateway {
+pub(crate) async fn gateway() -> Gateway {
     Gateway::start_with(Backend::Dynamo, &[("IDV_REFRESH_AFTER_SECONDS", "0")]).await
 }
 
 /// Registers the receiver; answers (endpoint id, its secret).
-async fn endpoint(gw: &Gateway, url: &str, types: Value) -> (String, String) {
+pub(crate) async fn endpoint(gw: &Gateway, url: &str, types: Value) -> (String, String) {
     let r = gw
         .post(
             "/v1/endpoints",
@@ -32,7 +32,7 @@ async fn endpoint(gw: &Gateway, url: &str, types: Value) -> (String, String) {
     (r.body["id"].as_str().unwrap().to_owned(), secret)
 }
 
-async fn pump(gw: &Gateway) {
+pub(crate) async fn pump(gw: &Gateway) {
     gw.running.pump_events().await.expect("notify pump");
 }
 
@@ -72,11 +72,11 @@ fn received_session_events(rx: &Receiver) -> BTreeMap<(String, u64), usize> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_committed_change_of_every_provider_is_one_delivered_signed_event() {
-    let gw = gateway().await;
-    let rx = Receiver::start().await;
-    let (_, secret) = endpoint(&gw, &rx.url, json!([])).await;
+/// Every provider through each outcome it has, with the events of each change pumped: Authento
+/// verified and failed-then-reset (an overturn), Prove verified with an identity event and
+/// another expired, Nevis failed and canceled, Passbase verified with a reauthentication, Stripe
+/// verified. The sessions' ids, and the overturned one.
+pub(crate) async fn every_provider_scenario(gw: &Gateway) -> (Vec<String>, String) {
     let mut sessions = Vec::new();
 
     // Authento: verified; another failed, then reset at Authento (a decision overturned).
@@ -88,7 +88,7 @@ async fn every_committed_change_of_every_provider_is_one_delivered_signed_event(
     gw.authento("user-e2", "POA", "reject", true).await;
     gw.authento("user-e2", "POA", "reset", true).await;
     sessions.extend([a, b.clone()]);
-    pump(&gw).await;
+    pump(gw).await;
 
     // Prove: verified, then the number changes hands (an identity event); another expires.
     let r = gw.start_prove("user-e3", "mobile", json!({})).await;
@@ -99,7 +99,7 @@ async fn every_committed_change_of_every_provider_is_one_delivered_signed_event(
         gw.get(&format!("/v1/sessions/{p}")).await.body["status"],
         "verified"
     );
-    let identity = super::prove_webhooks::identity_of(&gw, &p).await;
+    let identity = super::prove_webhooks::identity_of(gw, &p).await;
     let sent = gw
         .prove_webhook(&identity, "PHONE_NUMBER_CHANGE", true)
         .await;
@@ -111,36 +111,45 @@ async fn every_committed_change_of_every_provider_is_one_delivered_signed_event(
     sessions.extend([p, expiring]);
 
     // Nevis: failed; another canceled by the app.
-    let (n, tc, _) = super::nevis_flow::start(&gw, "user-e5").await;
+    let (n, tc, _) = super::nevis_flow::start(gw, "user-e5").await;
     gw.nevis(&tc, "open", None).await;
     gw.nevis(&tc, "fail", Some("FACE_MISMATCH")).await;
     assert_eq!(
         gw.get(&format!("/v1/sessions/{n}")).await.body["status"],
         "failed"
     );
-    let (c, _, _) = super::nevis_flow::start(&gw, "user-e6").await;
+    let (c, _, _) = super::nevis_flow::start(gw, "user-e6").await;
     let canceled = gw
         .post(&format!("/v1/sessions/{c}/cancel"), &json!({}))
         .await;
     assert_eq!(canceled.status, 200, "{:?}", canceled.body);
     sessions.extend([n, c]);
-    pump(&gw).await;
+    pump(gw).await;
 
     // Passbase: verified, then the user authenticates again (a reauthentication).
-    let key = pb::new_identity(&gw, None).await;
-    let s = pb::linked_session(&gw, "user-e7", &key).await;
-    pb::act(&gw, &key, &["approve"], "each").await;
+    let key = pb::new_identity(gw, None).await;
+    let s = pb::linked_session(gw, "user-e7", &key).await;
+    pb::act(gw, &key, &["approve"], "each").await;
     assert_eq!(
         gw.get(&format!("/v1/sessions/{s}")).await.body["status"],
         "verified"
     );
-    pb::act(&gw, &key, &["authenticate"], "each").await;
+    pb::act(gw, &key, &["authenticate"], "each").await;
     sessions.push(s);
 
     // Stripe Identity: verified through the hosted page and its signed events.
-    let st = super::stripe_flow::verified_session(&gw, "user-e8").await;
+    let st = super::stripe_flow::verified_session(gw, "user-e8").await;
     sessions.push(st);
-    pump(&gw).await;
+    pump(gw).await;
+    (sessions, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_committed_change_of_every_provider_is_one_delivered_signed_event() {
+    let gw = gateway().await;
+    let rx = Receiver::start().await;
+    let (_, secret) = endpoint(&gw, &rx.url, json!([])).await;
+    let (sessions, b) = every_provider_scenario(&gw).await;
     // Nothing new: a pump with nothing committed sends nothing.
     let before = rx.received().len();
     pump(&gw).await;

@@ -97,13 +97,17 @@ async fn a_valid_event_is_recorded_on_the_verified_session_and_flags_reverificat
             .as_str()
             .unwrap()
             .to_owned();
-    // Exactly: the session (flag), the event item, the delivery record, and the token's binding
-    // to this body.
+    // Exactly: the session (flag), the event item, the delivery record, its filings under its
+    // identity and customer (for redaction), and the token's binding to this body.
     let diff = changed(&before, &after);
-    assert_eq!(diff.len(), 4, "{diff:?}");
+    assert_eq!(diff.len(), 6, "{diff:?}");
+    assert_eq!(
+        diff.iter().filter(|k| k.starts_with("SUB#prove#")).count(),
+        2
+    );
     assert_eq!(
         diff.iter()
-            .filter(|k| !k.starts_with("TOK#prove#"))
+            .filter(|k| !k.starts_with("TOK#prove#") && !k.starts_with("SUB#prove#"))
             .collect::<Vec<_>>(),
         vec![
             &format!("SES#{id}|IE#{event_id}"),
@@ -218,10 +222,10 @@ async fn an_event_about_an_unknown_identity_is_kept_unmatched_and_touches_no_ses
         "{sent}"
     );
     let after = gw.snapshot().await;
-    // The delivery (kept, with what matching it later needs), its filing under the identity,
-    // and the token's binding: no session.
+    // The delivery (kept, with what matching it later needs), its filings under the identity
+    // (kept unmatched; and for redaction), and the token's binding: no session.
     let diff = changed(&before, &after);
-    assert_eq!(diff.len(), 3, "{diff:?}");
+    assert_eq!(diff.len(), 4, "{diff:?}");
     let delivery = diff.iter().find(|k| k.starts_with("WH#prove#")).unwrap();
     assert_eq!(
         after[delivery]["state"],

@@ -211,6 +211,7 @@ async fn provider_redirects_are_never_followed_and_keys_stay_home() {
         app.clock.now(),
     );
     flow.data = idv::session::ProviderData::of(&idv::providers::prove::ProveData {
+        flow: idv::providers::prove::ProveFlow::VerifiedUsers,
         possession: idv::providers::prove::Possession::Mobile,
         region: idv::providers::prove::ProveRegion::Na,
         phone_masked: "+1*******011".into(),

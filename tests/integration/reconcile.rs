@@ -320,9 +320,18 @@ async fn a_run_is_bounded_by_its_session_cap_and_its_time_budget() {
         "{run:?}"
     );
     assert_eq!(gw.running.nevis.get_requests(), 1);
-    // What was left is still due: the next runs finish it.
-    let run = reconcile::run(gw.app_at(LATER)).await;
-    assert_eq!((run.due, run.refreshed, run.deferred), (2, 2, 0), "{run:?}");
+    // What was left is still due: the next runs finish it (each within the 1 s budget, so on a
+    // loaded machine one run may defer a session to the next: counted, not timed).
+    let mut refreshed = 0;
+    for _ in 0..5 {
+        let run = reconcile::run(gw.app_at(LATER)).await;
+        assert_eq!(run.failed, 0, "{run:?}");
+        refreshed += run.refreshed;
+        if run.due == run.refreshed {
+            break;
+        }
+    }
+    assert_eq!(refreshed, 2);
     for id in &ids {
         assert_eq!(gw.stored_status(id).await, "verified");
     }

@@ -324,3 +324,48 @@ impl Outbox for FaultyStore {
         self.inner.due_outbound(shard, now, limit).await
     }
 }
+
+#[async_trait]
+impl Accesses for FaultyStore {
+    /// Fails like the session's writes (`fail_writes_of`): a read of verified data whose record
+    /// cannot be written must not be answered.
+    async fn record_access(&self, access: &idv::verified::DataAccess) -> StoreResult<()> {
+        self.fault(&access.session_id)?;
+        self.inner.record_access(access).await
+    }
+    async fn list_accesses(
+        &self,
+        session: &SessionId,
+        limit: usize,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<idv::verified::DataAccess>, Option<String>)> {
+        self.inner.list_accesses(session, limit, after).await
+    }
+}
+
+#[async_trait]
+impl Redactions for FaultyStore {
+    async fn write_redacted(
+        &self,
+        write: SessionWrite<'_>,
+        history: &[HistoryEntry],
+    ) -> StoreResult<Stored<Session>> {
+        self.fault(&write.session.id)?;
+        self.inner.write_redacted(write, history).await
+    }
+    async fn erase_dependents(&self, erasure: &Erasure) -> StoreResult<()> {
+        self.fault(&erasure.session_id)?;
+        self.inner.erase_dependents(erasure).await
+    }
+    async fn tombstoned(
+        &self,
+        provider: &str,
+        subjects: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner.tombstoned(provider, subjects, now).await
+    }
+    async fn forget_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        self.inner.forget_delivery(delivery).await
+    }
+}

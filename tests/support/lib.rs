@@ -16,6 +16,7 @@ pub use idv_local;
 
 pub mod capacity;
 pub mod faulty;
+pub mod logs;
 pub mod receiver;
 
 pub const TENANT: &str = "app-a";
@@ -65,6 +66,15 @@ impl Gateway {
 
     /// `settings` as the functions read them (`IDV_REFRESH_AFTER_SECONDS`, ...).
     pub async fn start_with(backend: Backend, settings: &[(&str, &str)]) -> Gateway {
+        Self::start_with_keys(backend, settings, Vec::new()).await
+    }
+
+    /// As `start_with`, with more API keys beside the two generated ones (e.g. narrower scopes).
+    pub async fn start_with_keys(
+        backend: Backend,
+        settings: &[(&str, &str)],
+        extra_api_keys: Vec<idv::secrets::ApiKeyEntry>,
+    ) -> Gateway {
         let table = (backend == Backend::Dynamo).then(|| unique_table("idv-test"));
         let key = format!("idv_sk_test_{}", idv::ids::random_token());
         let other_key = format!("idv_sk_test_{}", idv::ids::random_token());
@@ -85,6 +95,7 @@ impl Gateway {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            extra_api_keys,
             // The gateway's own pacing is under test, not the simulator's patience.
             authento_rate_limit: 1000,
             // Credentials generated per start, no secret file, no background reconcile.

@@ -24,6 +24,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::html_escape;
+use super::person::FakePerson;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -109,6 +110,15 @@ impl AuthentoSim {
     /// userinfo requests received, refused ones included.
     pub fn userinfo_requests(&self) -> u64 {
         self.state().userinfo_requests
+    }
+
+    /// The person behind a user the simulator knows (by the JWT's `sub`): what `/userinfo/full`
+    /// answers in `fullInfo`.
+    pub fn person(&self, sub: &str) -> Option<FakePerson> {
+        self.state()
+            .users
+            .contains_key(sub)
+            .then(|| FakePerson::of(sub))
     }
 
     fn config(&self) -> &AuthentoSimConfig {
@@ -642,7 +652,7 @@ async fn userinfo(
         (user, state.take_success_delay())
     };
     tokio::time::sleep(delay).await;
-    Json(json!({"success": true, "result": user_info(&user, full)})).into_response()
+    Json(json!({"success": true, "result": user_info(&sub, &user, full)})).into_response()
 }
 
 /// The user named by `id`, or by `userIdentifier` as in the official example.
@@ -695,8 +705,8 @@ fn timestamp_is_fresh(ts: &str) -> bool {
         .is_ok_and(|ts| ts.abs_diff(now_ms()) <= TS_TOLERANCE_MS)
 }
 
-/// The `result` object of a userinfo answer.
-fn user_info(user: &User, full: bool) -> Value {
+/// The `result` object of a userinfo answer for the user `sub`.
+fn user_info(sub: &str, user: &User, full: bool) -> Value {
     let mut result = json!({
         "id": user.authento_id,
         "type": user.user_type,
@@ -714,20 +724,27 @@ fn user_info(user: &User, full: bool) -> Value {
         "timeUpdated": ms_to_secs(user.time_updated_ms),
     });
     if full {
+        // The documented individual shape (A5), with the user's fake person: a selfie and the
+        // front of an identity card.
+        let p = FakePerson::of(sub);
         result["fullInfo"] = json!({
-            "firstName": "Jason",
-            "firstNameEn": "Jason",
+            "firstName": p.first_name,
+            "firstNameEn": p.first_name,
             "middleName": null,
             "middleNameEn": null,
-            "lastName": "Bourne",
-            "lastNameEn": "Bourne",
-            "idDocs": [{
-                "docType": "ID_CARD",
-                "docSubtype": null,
-                "country": "HKG",
-                "number": null,
-                "validUntil": null,
-            }],
+            "lastName": p.last_name,
+            "lastNameEn": p.last_name,
+            "idDocs": [
+                {"docType": "SELFIE", "docSubtype": null, "country": null, "number": null, "validUntil": null},
+                {
+                    "docType": "ID_CARD",
+                    "docSubtype": "FRONT_SIDE",
+                    "country": "AUT",
+                    "number": p.document_number,
+                    // ASSUMPTION: `validUntil` is a `YYYY-MM-DD` date (the docs' example is null).
+                    "validUntil": p.document_expiry_text(),
+                },
+            ],
         });
     }
     result
@@ -1242,9 +1259,15 @@ mod tests {
         let answer = send(&router, signed_get("/v1/userinfo/full?id=user-42")).await;
         assert_eq!(answer.status, StatusCode::OK);
         let full = &answer.json()["result"]["fullInfo"];
-        assert_eq!(full["lastName"], "Bourne");
-        assert_eq!(full["idDocs"][0]["docType"], "ID_CARD");
-        assert_eq!(full["idDocs"][0]["country"], "HKG");
+        let person = FakePerson::of("user-42");
+        assert_eq!(full["firstName"], "Jane");
+        assert_eq!(full["lastName"], person.last_name.as_str());
+        assert_eq!(full["idDocs"][1]["docType"], "ID_CARD");
+        assert_eq!(full["idDocs"][1]["country"], "AUT");
+        assert_eq!(full["idDocs"][1]["number"], person.document_number.as_str());
+        // The basic read shows none of it.
+        let basic = send(&router, signed_get("/v1/userinfo/basic?id=user-42")).await;
+        assert!(basic.json()["result"].get("fullInfo").is_none());
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ pub mod authento;
 pub mod nevis;
 pub mod page;
 pub mod passbase;
+pub mod person;
 pub mod prove;
 pub mod stripe;
 

@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::html_escape;
+use super::person::FakePerson;
 
 // ASSUMPTION: the IDV endpoints live under `/api/v1/` like Nevis's other Authentication Cloud APIs.
 const SESSIONS: &str = "/api/v1/idverification/sessions";
@@ -105,15 +106,29 @@ impl SimSession {
         }
     }
 
-    /// The GET answer. ASSUMPTION: result data under `result`, error codes under `errors`.
+    /// The GET answer. ASSUMPTION: result data under `result` (its fields are not documented:
+    /// `person` with names, `dateOfBirth` and `address`, `document` with `type`, `number`,
+    /// `issuingCountry` and `expiryDate`, dates `YYYY-MM-DD`, countries alpha-3), error codes
+    /// under `errors`.
     fn body(&self, id: &str) -> Value {
         let status = self.status();
         let mut v = json!({"sessionId": id, "status": status});
         match (&self.phase, status) {
             (_, "verified") => {
+                let p = FakePerson::of(id);
                 v["result"] = json!({
-                    "document": {"type": "PASSPORT", "issuingCountry": "CHE", "expiryDate": "2031-01-01"},
-                    "person": {"firstName": "Erika", "lastName": "Muster", "dateOfBirth": "1990-01-01"}
+                    "person": {
+                        "firstName": p.first_name,
+                        "lastName": p.last_name,
+                        "dateOfBirth": p.date_of_birth_text(),
+                        "address": {"street": p.street, "postalCode": p.postal_code, "city": p.city, "country": "CHE"},
+                    },
+                    "document": {
+                        "type": "PASSPORT",
+                        "number": p.document_number,
+                        "issuingCountry": "CHE",
+                        "expiryDate": p.document_expiry_text(),
+                    },
                 });
             }
             (
@@ -194,6 +209,15 @@ impl NevisSim {
 
     pub fn create_requests(&self) -> u64 {
         self.state().create_requests
+    }
+
+    /// The person behind a session the simulator knows (by `sessionId`): what a verified
+    /// session's `result` holds.
+    pub fn person(&self, session_id: &str) -> Option<FakePerson> {
+        self.state()
+            .sessions
+            .contains_key(session_id)
+            .then(|| FakePerson::of(session_id))
     }
 
     fn state(&self) -> MutexGuard<'_, SimState> {

@@ -23,6 +23,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use super::person::FakePerson;
+
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings of one simulated Passbase project.
@@ -73,24 +75,31 @@ struct SimIdentity {
 impl SimIdentity {
     /// The identity as `GET /identities/{id}` answers it (Passbase's identity model), personal data
     /// included: the gateway must be the one that leaves it out.
+    ///
+    /// The person is the identity's fake one. ASSUMPTION: data point formats (not documented):
+    /// dates `YYYY-MM-DD` as in Passbase's fixture, `address` one line, `city` its city.
     fn to_json(&self) -> Value {
+        let p = FakePerson::of(&self.id);
         json!({
             "id": self.id,
             "status": self.status,
             "score": self.score,
-            "owner": {"email": "jessie.smith@example.com", "first_name": "Jessie", "last_name": "Smith"},
+            "owner": {"email": p.email, "first_name": p.first_name, "last_name": p.last_name},
             "created": self.created,
             "updated": self.updated,
             "metadata": self.metadata,
             "resources": [{
                 "type": self.document_type,
                 "datapoints": {
-                    "first_names": "Jessie",
-                    "last_name": "Smith",
-                    "date_of_birth": "1970-01-01",
-                    "document_number": "010101010101",
+                    "first_names": p.first_name,
+                    "last_name": p.last_name,
+                    "date_of_birth": p.date_of_birth_text(),
+                    "document_number": p.document_number,
                     "document_origin_country": self.country,
                     "nationality": self.country,
+                    "date_of_expiry": p.document_expiry_text(),
+                    "address": p.street,
+                    "city": p.city,
                 }
             }],
             "watchlist": {"clean": true, "listings": {}, "media": [], "sources": [], "types": []},
@@ -132,6 +141,15 @@ impl PassbaseSim {
     /// Identity reads received, refused ones included.
     pub fn identity_reads(&self) -> u64 {
         self.state().identity_reads
+    }
+
+    /// The person behind an identity the simulator knows: what its owner and data points hold.
+    pub fn person(&self, identity_id: &str) -> Option<FakePerson> {
+        let id = identity_id.to_ascii_lowercase();
+        self.state()
+            .identities
+            .contains_key(&id)
+            .then(|| FakePerson::of(&id))
     }
 
     /// A panic in one handler must not wedge every later request, so poisoning is ignored.

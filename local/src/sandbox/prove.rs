@@ -1,6 +1,7 @@
-//! Prove simulator: the legacy Verified Users API as Prove documents it (docs/providers/prove.md:
-//! OAuth2 `client_credentials` at `/token`, `/v3/verify`, `/v3/verify-status`, Identity Manager's
-//! `/v3/identity`), per region (`/na/...`, `/eu/...`: each serves its own test users), with
+//! Prove simulator: both of Prove's possession APIs as Prove documents them
+//! (docs/providers/prove.md: OAuth2 `client_credentials` at `/token`; legacy Verified Users'
+//! `/v3/verify` and `/v3/verify-status`; Unify's `/v3/unify`, `/v3/unify-status` and
+//! `/v3/unify-bind`, in `prove/unify.rs`; Identity Manager's `/v3/identity`), per region (`/na/...`, `/eu/...`: each serves its own test users), with
 //! Prove's sandbox test users, Prove's `{code, message}` error bodies, and `/control/*` routes that
 //! stand for the client SDK's `Authenticate()`, inject faults, count calls and send Identity
 //! Manager webhooks signed like Prove's.
@@ -21,6 +22,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+mod unify;
+
+pub use unify::{UNIFY_USERS, UnifyUser};
 
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,6 +136,10 @@ struct Flow {
     verifies: bool,
     possession: Possession,
     identity_id: Option<String>,
+    /// Started with `/v3/unify`: read with `/v3/unify-status` only.
+    unify: bool,
+    /// A Unify short-term test user: passes possession without the client SDK.
+    short_term: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -150,6 +159,9 @@ enum Endpoint {
     Verify,
     VerifyStatus,
     Identity,
+    Unify,
+    UnifyStatus,
+    UnifyBind,
 }
 
 #[derive(Default)]
@@ -193,6 +205,9 @@ impl ProveSim {
             .route("/{region}/v3/verify", post(verify))
             .route("/{region}/v3/verify-status", post(verify_status))
             .route("/{region}/v3/identity", post(identity))
+            .route("/{region}/v3/unify", post(unify::unify))
+            .route("/{region}/v3/unify-status", post(unify::unify_status))
+            .route("/{region}/v3/unify-bind", post(unify::unify_bind))
             .route("/control/authenticate", post(control_authenticate))
             .route("/control/faults", post(control_faults))
             .route("/control/stats", get(control_stats))
@@ -225,6 +240,15 @@ impl ProveSim {
     }
     pub fn identity_requests(&self) -> u64 {
         self.calls(Endpoint::Identity)
+    }
+    pub fn unify_requests(&self) -> u64 {
+        self.calls(Endpoint::Unify)
+    }
+    pub fn unify_status_requests(&self) -> u64 {
+        self.calls(Endpoint::UnifyStatus)
+    }
+    pub fn unify_bind_requests(&self) -> u64 {
+        self.calls(Endpoint::UnifyBind)
     }
 
     /// The webhook JWT Prove would send now: HS256, `iss` = `Prove Identity`, short-lived.
@@ -321,6 +345,19 @@ async fn bearer_call<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Region, T), Response> {
+    bearer_call_coded(sim, region, endpoint, headers, body, 1001).await
+}
+
+/// As `bearer_call`, with the code a body that is no JSON of the expected shape gets (Unify's
+/// endpoints answer 8001, "Malformed Request", from Prove's newer code list).
+async fn bearer_call_coded<T: DeserializeOwned>(
+    sim: &ProveSim,
+    region: &str,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: &[u8],
+    malformed: i64,
+) -> Result<(Region, T), Response> {
     let region = region_of(region).ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
     if let Some(r) = sim.admit(endpoint, region).await {
         return Err(r);
@@ -330,7 +367,7 @@ async fn bearer_call<T: DeserializeOwned>(
     }
     serde_json::from_slice::<T>(body)
         .map(|b| (region, b))
-        .map_err(|_| prove_error(StatusCode::BAD_REQUEST, 1001, "invalid JSON body"))
+        .map_err(|_| prove_error(StatusCode::BAD_REQUEST, malformed, "invalid JSON body"))
 }
 
 fn region_of(s: &str) -> Option<Region> {
@@ -531,6 +568,8 @@ async fn verify(
         verifies,
         possession: Possession::Pending,
         identity_id: None,
+        unify: false,
+        short_term: false,
     };
     let mut s = sim.state();
     if possession == "none" {
@@ -613,7 +652,8 @@ async fn verify_status(
         // ASSUMPTION: an unknown correlation id is 404 with code 1004.
         return prove_error(StatusCode::NOT_FOUND, 1004, "correlation id not found");
     };
-    if flow.region != region {
+    // ASSUMPTION: a Unify flow is unknown to the legacy status step.
+    if flow.region != region || flow.unify {
         return prove_error(StatusCode::NOT_FOUND, 1004, "correlation id not found");
     }
     if b.client_request_id.is_some() && b.client_request_id != flow.client_request_id {
@@ -711,8 +751,9 @@ struct AuthenticateRequest {
     outcome: String,
 }
 
-/// Stands for the client SDK's `Authenticate(authToken)`: the user passes or fails the
-/// possession check (OTP / Instant Link), or lets its window close.
+/// Stands for the client SDK's `Authenticate(authToken)`, of either API: the user passes or
+/// fails the possession check (OTP / Instant Link; for Unify's customer-supplied possession,
+/// `passed` is a Prove Key already bound that authenticated), or lets its window close.
 async fn control_authenticate(State(sim): State<ProveSim>, body: Bytes) -> Response {
     let Ok(r) = serde_json::from_slice::<AuthenticateRequest>(&body) else {
         return (
@@ -837,6 +878,9 @@ async fn control_stats(State(sim): State<ProveSim>) -> Response {
         "verify_requests": sim.verify_requests(),
         "verify_status_requests": sim.status_requests(),
         "identity_requests": sim.identity_requests(),
+        "unify_requests": sim.unify_requests(),
+        "unify_status_requests": sim.unify_status_requests(),
+        "unify_bind_requests": sim.unify_bind_requests(),
         "by_endpoint_and_region": by_region,
     }))
     .into_response()
@@ -943,7 +987,7 @@ mod tests {
     use axum::http::Request;
     use tower::ServiceExt;
 
-    fn sim() -> ProveSim {
+    pub(super) fn sim() -> ProveSim {
         ProveSim::new(ProveSimConfig {
             client_id: "cid".into(),
             client_secret: "csecret".into(),
@@ -952,7 +996,7 @@ mod tests {
         })
     }
 
-    async fn call(
+    pub(super) async fn call(
         router: &Router,
         path: &str,
         bearer: Option<&str>,
@@ -976,7 +1020,7 @@ mod tests {
         )
     }
 
-    async fn token_for(router: &Router, region: &str) -> String {
+    pub(super) async fn token_for(router: &Router, region: &str) -> String {
         let (s, b) = call(
             router,
             &format!("/{region}/token"),

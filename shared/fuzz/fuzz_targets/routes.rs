@@ -77,15 +77,19 @@ fn check_route(method: &Method, r: &Route) {
         | Route::GetSession { id }
         | Route::SessionHistory { id }
         | Route::LinkSession { id }
+        | Route::BindSession { id }
         | Route::GetEndpoint { id }
         | Route::UpdateEndpoint { id }
         | Route::DeleteEndpoint { id }
         | Route::RotateEndpointSecret { id }
         | Route::GetEvent { id }
-        | Route::ResendEvent { id } => Some(id),
-        Route::ListUserSessions { user_id } | Route::ListUserReauthentications { user_id } => {
-            Some(user_id)
-        }
+        | Route::ResendEvent { id }
+        | Route::VerifiedData { id }
+        | Route::VerifiedDataAccesses { id }
+        | Route::RedactSession { id } => Some(id),
+        Route::ListUserSessions { user_id }
+        | Route::ListUserReauthentications { user_id }
+        | Route::RedactUser { user_id } => Some(user_id),
         // Listed, not `_`: a new route with a parameter must be added above.
         Route::StartSession
         | Route::ListSessions

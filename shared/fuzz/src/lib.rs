@@ -76,46 +76,68 @@ pub fn check_bodies(body: &Map<String, Value>) {
         }
     }
 
-    match prove::input::start_input(body) {
-        Ok(p) => {
-            assert!(only(&[
-                "provider",
-                "user_id",
-                "phone_number",
-                "first_name",
-                "last_name",
-                "possession_type",
-                "final_target_url",
-                "sms_message",
-                "email",
-                "allow_otp_retry",
-            ]));
-            assert!(user_id_rule(&p.user_id));
-            for name in [&p.first_name, &p.last_name] {
-                assert!(!name.is_empty() && name.trim() == name);
-                assert!(name.chars().count() <= 100 && !name.chars().any(char::is_control));
+    // Verified Users requires the names; Unify takes them optionally (checked all the same).
+    for flow in [prove::ProveFlow::VerifiedUsers, prove::ProveFlow::Unify] {
+        match prove::input::start_input(body, flow) {
+            Ok(p) => {
+                assert!(only(&[
+                    "provider",
+                    "user_id",
+                    "phone_number",
+                    "first_name",
+                    "last_name",
+                    "possession_type",
+                    "final_target_url",
+                    "sms_message",
+                    "email",
+                    "allow_otp_retry",
+                ]));
+                assert!(user_id_rule(&p.user_id));
+                if flow == prove::ProveFlow::VerifiedUsers {
+                    assert!(p.first_name.is_some() && p.last_name.is_some());
+                }
+                for name in [&p.first_name, &p.last_name].into_iter().flatten() {
+                    assert!(!name.is_empty() && name.trim() == name);
+                    assert!(name.chars().count() <= 100 && !name.chars().any(char::is_control));
+                }
+                for digits in [p.phone.for_prove(), p.phone.for_unify()] {
+                    assert!(
+                        digits
+                            .trim_start_matches('+')
+                            .bytes()
+                            .all(|c| c.is_ascii_digit())
+                    );
+                }
+                if p.possession == prove::Possession::Desktop {
+                    assert!(p.final_target_url.is_some(), "desktop needs a target URL");
+                }
+                if let Some(u) = &p.final_target_url {
+                    assert!(u.len() <= 128 && u.starts_with("https://"), "{u:?}");
+                }
+                if let Some(s) = &p.sms_message {
+                    assert!((1..=160).contains(&s.chars().count()));
+                }
+                if let Some(e) = &p.email {
+                    assert!(
+                        e.chars().count() <= 254
+                            && e.contains('@')
+                            && !e.contains(char::is_whitespace)
+                    );
+                }
             }
-            let digits = p.phone.for_prove();
+            Err(e) => refused(&e),
+        }
+    }
+    match prove::input::bind_input(body) {
+        Ok(phone) => {
+            assert!(only(&["phone_number"]));
             assert!(
-                digits
+                phone
+                    .for_unify()
                     .trim_start_matches('+')
                     .bytes()
                     .all(|c| c.is_ascii_digit())
             );
-            if p.possession == prove::Possession::Desktop {
-                assert!(p.final_target_url.is_some(), "desktop needs a target URL");
-            }
-            if let Some(u) = &p.final_target_url {
-                assert!(u.len() <= 128 && u.starts_with("https://"), "{u:?}");
-            }
-            if let Some(s) = &p.sms_message {
-                assert!((1..=160).contains(&s.chars().count()));
-            }
-            if let Some(e) = &p.email {
-                assert!(
-                    e.chars().count() <= 254 && e.contains('@') && !e.contains(char::is_whitespace)
-                );
-            }
         }
         Err(e) => refused(&e),
     }

@@ -122,7 +122,7 @@ pub async fn attempt(
         (_, Some(_)) => return settle(app, d, &lease, "endpoint_disabled").await,
     };
     let doc = app.secrets.get().await?;
-    let answer = match signing_secrets(&doc.fingerprint_key, &endpoint, now) {
+    let answer = match signing_secrets(doc.fingerprint_key(), &endpoint, now) {
         Some(secrets) => {
             let message = Outgoing {
                 id: event.id.clone(),

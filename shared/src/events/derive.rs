@@ -54,12 +54,15 @@ pub fn session_event(
 ) -> Option<Event> {
     let entry = entry.filter(|h| h.version == stored.version)?;
     let created = entry.version == crate::store::FIRST_VERSION;
-    if !created && entry.from == entry.to {
+    let redacted = entry.reason.as_deref() == Some("redacted") && stored.is_redacted();
+    if !created && !redacted && entry.from == entry.to {
         return None;
     }
     // A session that leaves a decision (verified or failed: a review, a reset at the provider)
     // announces that, whatever it moved to; its new status is in the session.
-    let t = if entry.from.is_decision() {
+    let t = if redacted {
+        EventType::SessionRedacted
+    } else if entry.from.is_decision() {
         EventType::SessionDecisionOverturned
     } else {
         EventType::of_status(entry.to)

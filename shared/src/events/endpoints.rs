@@ -138,7 +138,7 @@ pub async fn create(
     let doc = app.secrets.get().await?;
     let now = app.clock.now();
     let id = format!("{ENDPOINT_PREFIX}{}", crate::ids::random_token());
-    let (secret, sealed) = new_secret(&doc.fingerprint_key, tenant, &id);
+    let (secret, sealed) = new_secret(doc.fingerprint_key(), tenant, &id);
     let enabled = f.enabled.unwrap_or(true);
     let endpoint = Endpoint {
         id,
@@ -236,7 +236,7 @@ pub async fn rotate(app: &App, tenant: &str, id: &str) -> Result<(Endpoint, Stri
     let current = get(app, tenant, id).await?;
     let doc = app.secrets.get().await?;
     let now = app.clock.now();
-    let (secret, sealed) = new_secret(&doc.fingerprint_key, tenant, id);
+    let (secret, sealed) = new_secret(doc.fingerprint_key(), tenant, id);
     let mut next = current.clone();
     next.previous_secret = Some((current.secret.clone(), now + ROTATION_OVERLAP));
     next.secret = sealed;

@@ -21,10 +21,12 @@ pub enum EventType {
     SessionReverificationRecommended,
     /// A verified user proved again that they are that person (Passbase).
     UserReauthenticated,
+    /// The app had the session's personal data erased: the session as redaction left it.
+    SessionRedacted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::SessionCreated,
         EventType::SessionPending,
         EventType::SessionProcessing,
@@ -35,6 +37,7 @@ impl EventType {
         EventType::SessionDecisionOverturned,
         EventType::SessionReverificationRecommended,
         EventType::UserReauthenticated,
+        EventType::SessionRedacted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl EventType {
             EventType::SessionDecisionOverturned => "session.decision_overturned",
             EventType::SessionReverificationRecommended => "session.reverification_recommended",
             EventType::UserReauthenticated => "user.reauthenticated",
+            EventType::SessionRedacted => "session.redacted",
         }
     }
 

@@ -56,6 +56,8 @@ pub async fn on_changes(app: &Arc<App>, changes: &[Change]) -> Result<Notified, 
     let stored = store_events(app, changes, &mut done, &mut work).await;
     // What was stored is attempted even when the batch stopped part way.
     done.attempts = deliver::run(app, work).await;
+    let a = done.attempts;
+    crate::metrics::outbound(done.events, a.delivered, a.retrying, a.failed);
     stored.map(|()| done)
 }
 

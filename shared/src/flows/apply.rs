@@ -62,7 +62,10 @@ async fn apply_once(
     let current = &read.value;
     let now = app.clock.now();
     let stale = matches!((current.provider_seen_ms, book.seen_ms), (Some(stored), Some(ours)) if ours < stored);
-    let decision = if stale {
+    let decision = if current.is_redacted() {
+        // Nothing a provider says changes a redacted session (a late webhook is acknowledged).
+        Decision::Refuse("the session was redacted")
+    } else if stale {
         Decision::Refuse("an older provider read than the stored one")
     } else {
         match decide(current.status, current.provider_status.as_deref(), proposal) {
@@ -188,6 +191,9 @@ async fn apply_once(
     } = decision
     {
         tracing::info!(session_id = %next.id, from = current.status.as_str(), to = next.status.as_str(), "session transition");
+        if next.status.is_terminal() && !current.status.is_terminal() {
+            crate::metrics::session_decided(next.provider.as_str(), next.status.as_str());
+        }
     }
     Ok((next, decision))
 }

@@ -114,17 +114,11 @@ pub async fn receive_all(app: &App, deliveries: &[Delivery]) -> Result<Ack, Erro
 async fn finish(app: &App, delivery: &Delivery, attempts: u32, outcome: Processed) -> bool {
     let failure = match outcome {
         Ok(None) => return true,
-        Ok(Some(settle)) => {
-            let settled = Delivery {
-                mark: settle.mark.or_else(|| delivery.mark.clone()),
-                ..delivery.clone()
-            };
-            match app.store.settle_delivery(&settled, settle.state).await {
-                Ok(()) => return true,
-                // Its effect is in; the lease runs out and a retry settles it (changing nothing).
-                Err(e) => Error::from(e),
-            }
-        }
+        Ok(Some(settle)) => match settle_or_forget(app, delivery, settle).await {
+            Ok(()) => return true,
+            // Its effect is in; the lease runs out and a retry settles it (changing nothing).
+            Err(e) => e,
+        },
         Err(e) => e,
     };
     let retry_at = app.clock.now() + retry_delay(attempts);
@@ -143,6 +137,29 @@ async fn finish(app: &App, delivery: &Delivery, attempts: u32, outcome: Processe
         tracing::warn!(provider = %delivery.provider, error = %e, "delivery not re-filed");
     }
     false
+}
+
+/// Settles a processed delivery. One that matched no session but names a provider identity a
+/// redaction erased (its tombstone) is forgotten instead of kept: acknowledged, and nothing of it
+/// stays (a late webhook, e.g. Stripe's `canceled` for the redaction the gateway asked for).
+async fn settle_or_forget(app: &App, delivery: &Delivery, settle: Settle) -> Result<(), Error> {
+    let provider = delivery.provider.as_str();
+    if settle.state == DeliveryState::Unmatched
+        && app
+            .store
+            .tombstoned(provider, &delivery.subjects, app.clock.now())
+            .await?
+    {
+        app.store.forget_delivery(delivery).await?;
+        tracing::info!(provider, "delivery about a redacted identity: forgotten");
+        return Ok(());
+    }
+    let settled = Delivery {
+        mark: settle.mark.or_else(|| delivery.mark.clone()),
+        ..delivery.clone()
+    };
+    app.store.settle_delivery(&settled, settle.state).await?;
+    Ok(())
 }
 
 /// Processes a recorded delivery again (a retry). Boxed: the callers' futures stay small.

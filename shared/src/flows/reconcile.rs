@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// What one run did: counts only (logged as one line, returned to the Lambda runtime).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -63,6 +64,13 @@ pub async fn run(app: Arc<App>) -> Summary {
     // Earliest first across shards.
     due.sort_by_key(|s| s.next_check_at);
     due.truncate(cfg.max_sessions);
+    // How late the most overdue session is: a lag that grows run after run is an alarm.
+    let lag = due
+        .first()
+        .and_then(|s| s.next_check_at)
+        .map_or(std::time::Duration::ZERO, |at| {
+            (now - at).try_into().unwrap_or_default()
+        });
     summary.due = due.len();
 
     let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
@@ -81,11 +89,15 @@ pub async fn run(app: Arc<App>) -> Summary {
             continue;
         }
         let app = app.clone();
-        tasks.spawn(async move {
-            let outcome = one(&app, session).await;
-            drop(permit);
-            outcome
-        });
+        // In the invocation's span: the task's log lines keep its requestId.
+        tasks.spawn(
+            async move {
+                let outcome = one(&app, session).await;
+                drop(permit);
+                outcome
+            }
+            .in_current_span(),
+        );
     }
     while let Some(done) = tasks.join_next().await {
         match done {
@@ -118,6 +130,16 @@ pub async fn run(app: Arc<App>) -> Summary {
         ms = summary.elapsed_ms,
         "reconcile run"
     );
+    crate::metrics::reconcile_run(&crate::metrics::ReconcileRun {
+        due: summary.due,
+        refreshed: summary.refreshed,
+        changed: summary.changed,
+        expired: summary.expired,
+        failed: summary.failed,
+        deferred: summary.deferred,
+        deliveries_failed: summary.deliveries.failed,
+        lag,
+    });
     summary
 }
 
@@ -168,8 +190,12 @@ async fn one(app: &App, session: Stored<Session>) -> Outcome {
     let before = session.status;
     let now = app.clock.now();
     let as_read = session.clone();
-    let result = if !session.status.is_terminal() && session.expires_at.is_some_and(|at| at <= now)
-    {
+    let result = if session.is_redacted() {
+        // A redaction to finish, or its provider deletion to try again: never a provider read.
+        super::redact::finish(app, session)
+            .await
+            .map(|_| Outcome::Refreshed { changed: false })
+    } else if !session.status.is_terminal() && session.expires_at.is_some_and(|at| at <= now) {
         expire_if_due(app, session).await.map(|s| {
             if s.status.is_terminal() && s.status != before {
                 Outcome::Expired

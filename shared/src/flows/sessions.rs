@@ -20,6 +20,10 @@ pub const SHOWN_EVENTS: usize = 50;
 /// than `refresh_after` (so however often the app polls, the provider is read at most that often).
 pub async fn get(app: &App, tenant: &str, id: &str, refresh: bool) -> Result<Session, Error> {
     let session = load_owned(&*app.store, tenant, id).await?;
+    if session.is_redacted() {
+        // Never read again from its provider, nor moved: as redacted.
+        return Ok(session.into_value());
+    }
     let session = expire_if_due(app, session).await?;
     if !refresh || session.status.is_terminal() || !is_due(app, &session) {
         return Ok(session.into_value());
@@ -170,21 +174,22 @@ pub fn filter<'a>(param: impl Fn(&str) -> Option<&'a str>) -> Result<SessionFilt
 /// `GET /v1/sessions/{id}/history`: how the session reached its state, newest first. The
 /// stored state only: no provider read.
 pub async fn history(app: &App, tenant: &str, id: &str) -> Result<Vec<HistoryEntry>, Error> {
-    let id = crate::session::SessionId::parse(id).ok_or(Error::NotFound)?;
-    match app.store.get_session_with_history(&id).await? {
-        // Another tenant's session is indistinguishable from none, as in `load_owned`.
-        Some((session, mut history)) if session.tenant == tenant => {
-            history.reverse();
-            Ok(history)
-        }
-        _ => Err(Error::NotFound),
+    let (session, mut history) = super::load_owned_with_history(&*app.store, tenant, id).await?;
+    history.reverse();
+    if session.is_redacted() {
+        // Half done (`redacting`): the stored words are not shown meanwhile.
+        history = history.iter().map(HistoryEntry::erased).collect();
     }
+    Ok(history)
 }
 
 /// Cancels an open session: at its provider first (for one that says it must be told), then
 /// here; a session already over is a 409.
 pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error> {
     let session = load_owned(&*app.store, tenant, id).await?;
+    if session.is_redacted() {
+        return Err(Error::Conflict("the session was redacted".into()));
+    }
     if session.value.status.is_terminal() {
         return Err(Error::Conflict(format!(
             "the session is already {}",
@@ -235,6 +240,10 @@ pub async fn cancel(app: &App, tenant: &str, id: &str) -> Result<Session, Error>
 pub async fn identity_events(app: &App, s: &Session) -> Result<Option<Vec<IdentityEvent>>, Error> {
     if !app.providers.get(&s.provider)?.shows_identity_events() {
         return Ok(None);
+    }
+    if s.is_redacted() {
+        // Erased with it (a half-done redaction hides what is left).
+        return Ok(Some(Vec::new()));
     }
     Ok(Some(app.store.identity_events(&s.id, SHOWN_EVENTS).await?))
 }

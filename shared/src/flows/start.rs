@@ -200,6 +200,7 @@ async fn open(
         }
     }
     tracing::info!(session_id = %session.id, provider = name, status = session.status.as_str(), "session created");
+    crate::metrics::session_started(name);
     claims.extend(later);
     let kept = refs::kept_subjects(&claims);
     let created = crate::store::Stored::created(session);
@@ -240,6 +241,12 @@ async fn reuse(
 /// give it again.
 async fn replay(app: &App, cx: &Cx<'_>, tenant: &str, done: &Done) -> Result<Started, Error> {
     let session = idempotency::replayed_session(&*app.store, tenant, done).await?;
+    // Its client step (token, URL) cannot be answered again: what it was made of is erased.
+    if session.is_redacted() {
+        return Err(Error::Conflict(
+            "the session this Idempotency-Key started was redacted: use a new key".into(),
+        ));
+    }
     let adapter = app.providers.get(&session.provider)?;
     let client = adapter.replayed(
         cx,

@@ -215,7 +215,9 @@ async fn linkable(
     let Some(s) = app.store.get_session(&id).await? else {
         return Ok(None);
     };
+    // A redacted session never takes a provider id again.
     let waiting = s.provider == adapter.provider()
+        && !s.is_redacted()
         && !s.status.is_final()
         && s.provider_ref.as_deref().is_none_or(|k| k == subject);
     if !waiting {

@@ -1,6 +1,7 @@
 //! API-key authentication: `Authorization: Bearer <key>`, the key's SHA-256 compared in constant
 //! time with every configured digest. The key itself is never stored or logged.
 
+use super::scopes::{Scope, Scopes};
 use crate::Error;
 use crate::secrets::SecretDoc;
 use sha2::{Digest, Sha256};
@@ -17,23 +18,51 @@ pub fn bearer_token(header: &str) -> Option<&str> {
     Some(rest.trim()).filter(|t| !t.is_empty())
 }
 
-/// The tenant (app) that holds the presented key.
-pub fn authenticate(doc: &SecretDoc, authorization: Option<&str>) -> Result<String, Error> {
+/// Who called: the tenant (app) that holds the presented key, and what the key may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: String,
+    /// Which of the tenant's keys: the first characters of its digest (`verified::key_id`), for
+    /// records of who did what (never the key, never its whole digest).
+    pub key_id: String,
+    pub scopes: Scopes,
+}
+
+impl Caller {
+    /// `Forbidden` naming the scope when the key lacks it. Checked after authentication and
+    /// before anything is read or written, so a refused request changes nothing.
+    pub fn require(&self, scope: Scope) -> Result<(), Error> {
+        if self.scopes.allows(scope) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden { scope })
+        }
+    }
+}
+
+/// The caller of the presented key.
+pub fn authenticate(doc: &SecretDoc, authorization: Option<&str>) -> Result<Caller, Error> {
     let key = authorization
         .and_then(bearer_token)
         .ok_or(Error::Unauthenticated)?;
     let presented = Sha256::digest(key.as_bytes());
-    let mut tenant = None;
+    let mut caller = None;
     // Every entry is compared, so the time taken says nothing about which one matched.
-    for entry in &doc.api_keys {
+    for entry in doc.api_keys() {
         let Ok(stored) = hex::decode(&entry.sha256) else {
             continue;
         };
         if bool::from(stored.ct_eq(presented.as_slice())) {
-            tenant = Some(entry.tenant.clone());
+            caller = Some(entry);
         }
     }
-    tenant.ok_or(Error::Unauthenticated)
+    caller
+        .map(|e| Caller {
+            tenant: e.tenant.clone(),
+            key_id: crate::verified::key_id(&e.sha256),
+            scopes: e.scopes.clone(),
+        })
+        .ok_or(Error::Unauthenticated)
 }
 
 /// Lower-case hex SHA-256 of a key: what goes into the secret.
@@ -49,15 +78,14 @@ mod tests {
     fn doc() -> SecretDoc {
         SecretDoc {
             parsed: Default::default(),
+            reads: Default::default(),
             fingerprint_key: "k".repeat(32),
             api_keys: vec![
-                ApiKeyEntry {
-                    tenant: "app-a".into(),
-                    sha256: digest("key-a"),
-                },
+                ApiKeyEntry::new("app-a", digest("key-a")),
                 ApiKeyEntry {
                     tenant: "app-b".into(),
                     sha256: digest("key-b"),
+                    scopes: Scopes::parse(&["sessions:read".into()]).unwrap(),
                 },
             ],
             providers: Default::default(),
@@ -66,7 +94,19 @@ mod tests {
 
     #[test]
     fn the_right_key_names_its_tenant() {
-        assert_eq!(authenticate(&doc(), Some("Bearer key-b")).unwrap(), "app-b");
+        let caller = authenticate(&doc(), Some("Bearer key-b")).unwrap();
+        assert_eq!(caller.tenant, "app-b");
+        assert_eq!(caller.key_id, digest("key-b")[..12]);
+        assert!(caller.require(Scope::SessionsRead).is_ok());
+        assert!(matches!(
+            caller.require(Scope::SessionsWrite),
+            Err(Error::Forbidden {
+                scope: Scope::SessionsWrite
+            })
+        ));
+        let implied = authenticate(&doc(), Some("Bearer key-a")).unwrap();
+        assert!(implied.require(Scope::EndpointsWrite).is_ok());
+        assert!(implied.require(Scope::Redact).is_err());
     }
 
     #[test]
@@ -112,7 +152,11 @@ mod tests {
             "bEaReR key-a",
             "Bearer key-a",
         ] {
-            assert_eq!(authenticate(&doc(), Some(h)).unwrap(), "app-a", "{h:?}");
+            assert_eq!(
+                authenticate(&doc(), Some(h)).unwrap().tenant,
+                "app-a",
+                "{h:?}"
+            );
         }
         for h in ["Bearerkey-a", "Bearer", "Bear key-a"] {
             assert!(authenticate(&doc(), Some(h)).is_err(), "{h:?}");

@@ -4,7 +4,7 @@
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, views};
 use crate::events::endpoints;
 use crate::flows::idempotency::IdempotencyKey;
-use crate::flows::{link, sessions, start, webhook};
+use crate::flows::{bind, link, sessions, start, verified_data, webhook};
 use crate::providers::registry::ExtraOp;
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
@@ -47,11 +47,31 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
     if let Route::Webhook { provider } = route {
         // Public: the provider's dialect checks authenticity on the raw request.
         let adapter = app.providers.by_name(provider).ok_or(Error::NotFound)?;
-        let ack = webhook::ingest(app, adapter, &req.headers, &req.body).await?;
+        let ack = webhook::ingest(app, adapter, &req.headers, &req.body).await;
+        match &ack {
+            Ok(a) if a.duplicate => crate::metrics::webhook_duplicated(provider),
+            Err(e) if crate::metrics::is_webhook_rejection(e) => {
+                crate::metrics::webhook_rejected(provider);
+            }
+            _ => {}
+        }
+        let ack = ack?;
         return Ok(views::ack(&ack));
     }
     let doc = app.secrets.get().await?;
-    let tenant = auth::authenticate(&doc, req.header("authorization"))?;
+    let caller = auth::authenticate(&doc, req.header("authorization"))?;
+    if let Some(scope) = route.scope() {
+        caller.require(scope)?;
+    }
+    if let Route::VerifiedData { id } = route {
+        // Personal data: answered (no-store, as every answer), never kept.
+        let read = verified_data::read(app, &caller, id).await?;
+        return Ok(ApiResponse::json(
+            StatusCode::OK,
+            &views::verified_data(&read),
+        ));
+    }
+    let tenant = caller.tenant;
     let providers = &app.providers;
     match route {
         Route::StartSession => {
@@ -93,18 +113,7 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             }
         },
         Route::CancelSession { id } => {
-            if !req.body.is_empty() {
-                // A body, if any, is a JSON object with no fields: any field is a mistake.
-                let fields: Vec<_> = json_object(req)?
-                    .keys()
-                    .map(|k| {
-                        FieldError::new(k, "unknown_field", "a cancel request takes no fields")
-                    })
-                    .collect();
-                if !fields.is_empty() {
-                    return Err(Error::InvalidRequest(fields));
-                }
-            }
+            no_fields(req)?;
             let idem = idempotency(req, &doc)?;
             let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
                 sessions::cancel(app, &tenant, id)
@@ -166,6 +175,19 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 &views::session(providers, &s, None),
             ))
         }
+        Route::BindSession { id } => {
+            let body = json_object(req)?;
+            bind::check(app, &body)?;
+            let idem = idempotency(req, &doc)?;
+            let s = crate::flows::idempotency::once(app, &tenant, idem.as_ref(), 200, || {
+                bind::bind(app, &tenant, id, &body)
+            })
+            .await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session(providers, &s, None),
+            ))
+        }
         Route::ListUserReauthentications { user_id } => {
             crate::input::user_id_param(user_id)?;
             let limit = crate::input::limit(req.query_param("limit"), 20)?;
@@ -173,6 +195,23 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
             Ok(ApiResponse::json(
                 StatusCode::OK,
                 &views::reauthentications(&list),
+            ))
+        }
+        Route::RedactSession { id } => {
+            no_fields(req)?;
+            let s = crate::flows::redact::redact_session(app, &tenant, id).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session(providers, &s, None),
+            ))
+        }
+        Route::RedactUser { user_id } => {
+            crate::input::user_id_param(user_id)?;
+            no_fields(req)?;
+            let list = crate::flows::redact::redact_user(app, &tenant, user_id).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::redacted_user(providers, &list),
             ))
         }
         Route::CreateEndpoint => {
@@ -243,7 +282,16 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 &views::event(&e, Some(&deliveries)),
             ))
         }
-        Route::Webhook { .. } => unreachable!("answered above"),
+        Route::VerifiedDataAccesses { id } => {
+            let limit = crate::input::limit(req.query_param("limit"), 20)?;
+            let (list, next) =
+                verified_data::accesses(app, &tenant, id, limit, req.query_param("cursor")).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::accesses(&list, next.as_deref()),
+            ))
+        }
+        Route::Webhook { .. } | Route::VerifiedData { .. } => unreachable!("answered above"),
     }
 }
 
@@ -260,7 +308,7 @@ fn idempotency(
                 req.method.as_str(),
                 &req.path,
                 &req.body,
-                &doc.fingerprint_key,
+                doc.fingerprint_key(),
             )
         })
         .transpose()
@@ -279,5 +327,21 @@ fn json_object(req: &ApiRequest) -> Result<Map<String, Value>, Error> {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::BadRequest("the body must be a JSON object".into())),
         Err(_) => Err(Error::BadRequest("the body is not valid JSON".into())),
+    }
+}
+
+/// A body, if any, is a JSON object with no fields (cancel, redact): any field is a mistake.
+fn no_fields(req: &ApiRequest) -> Result<(), Error> {
+    if req.body.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<_> = json_object(req)?
+        .keys()
+        .map(|k| FieldError::new(k, "unknown_field", "this request takes no fields"))
+        .collect();
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(fields))
     }
 }

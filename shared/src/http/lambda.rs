@@ -14,7 +14,7 @@ pub type LambdaError = lambda_http::Error;
 pub async fn run(binary: &str) -> Result<(), LambdaError> {
     let function = Function::named(binary)
         .ok_or_else(|| format!("{binary} is not a function of this gateway (http::routes)"))?;
-    let app = App::for_lambda().await?;
+    let app = App::for_lambda(function).await?;
     lambda_http::run(service_fn(move |req: lambda_http::Request| {
         let app = Arc::clone(&app);
         // The invocation's deadline: answered 503 problem+json before it, not killed at it.

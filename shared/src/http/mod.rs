@@ -6,6 +6,7 @@ mod handlers;
 pub mod lambda;
 pub mod problem;
 pub mod routes;
+pub mod scopes;
 pub(crate) mod views;
 
 pub use handlers::handle;

@@ -33,6 +33,9 @@ pub fn response(e: &Error) -> ApiResponse {
     if let Error::InvalidRequest(errors) = e {
         body["errors"] = json!(errors);
     }
+    if let Error::Forbidden { scope } = e {
+        body["required_scope"] = json!(scope.as_str());
+    }
     let mut resp = ApiResponse::with_type(
         status,
         "application/problem+json",
@@ -70,6 +73,7 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "unauthenticated",
             "Unauthenticated",
         ),
+        Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "insufficient_scope", "Forbidden"),
         Error::InvalidRequest(_) | Error::BadRequest(_) => (
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -98,6 +102,11 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             StatusCode::UNPROCESSABLE_ENTITY,
             "provider_not_configured",
             "Provider not configured",
+        ),
+        Error::NotSupported(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_supported",
+            "Not supported",
         ),
         Error::Provider { .. } => (StatusCode::BAD_GATEWAY, "provider_error", "Provider error"),
         Error::ProviderUnavailable { .. } => (
@@ -158,6 +167,17 @@ mod tests {
         assert_eq!(r.headers["allow"], "GET");
         assert_eq!(r.headers["content-type"], "application/problem+json");
         assert_eq!(body(&r)["code"], "method_not_allowed");
+    }
+
+    #[test]
+    fn a_missing_scope_is_403_naming_it() {
+        let r = response(&Error::Forbidden {
+            scope: crate::http::scopes::Scope::Redact,
+        });
+        assert_eq!(r.status, 403);
+        assert_eq!(body(&r)["code"], "insufficient_scope");
+        assert_eq!(body(&r)["required_scope"], "redact");
+        assert!(body(&r)["detail"].as_str().unwrap().contains("redact"));
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! session API's routes are fixed; each provider adds its webhook route and the routes only it
 //! has (`providers::ALL`).
 
+use super::scopes::Scope;
 use crate::Error;
-use crate::providers::registry::{ExtraRoute, Registration};
+use crate::providers::registry::{ExtraOp, ExtraRoute, Registration};
+use crate::secrets::Part;
 use http::Method;
+use std::collections::BTreeSet;
 
 /// A Lambda function of template.yaml, by its binary's (and crate's) name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,20 +52,72 @@ impl Function {
     pub fn named(name: &str) -> Option<Function> {
         Function::all().into_iter().find(|f| f.0 == name)
     }
+
+    /// The parts of the secret this function reads, derived from what it serves: the only
+    /// secrets it is given (`App::from_env`) and the only ones its IAM policy may grant
+    /// (template.yaml, held to this by tests/integration/iam.rs).
+    /// - The gateway's keys: every app route authenticates with `api_keys` (and keys
+    ///   `Idempotency-Key` fingerprints and seals endpoint secrets with `fingerprint_key`);
+    ///   `notify` opens sealed endpoint secrets to sign deliveries. Webhook routes never do.
+    /// - A provider's credentials: its webhook route and its own routes need its own; the
+    ///   session routes and `reconcile` act on a session of any provider (start, refresh, link,
+    ///   cancel, poll), so they need every provider's.
+    pub fn secret_parts(self) -> BTreeSet<Part> {
+        let routes: Vec<(&str, &str, Function)> =
+            routes().into_iter().filter(|r| r.2 == self).collect();
+        let mut parts = BTreeSet::new();
+        let webhook_of = |path: &str| {
+            crate::providers::ALL
+                .iter()
+                .find(|r| r.webhook.as_ref().is_some_and(|w| w.path == path))
+                .map(|r| r.name)
+        };
+        for (_, path, _) in &routes {
+            match webhook_of(path) {
+                Some(provider) => {
+                    parts.insert(Part::Provider(provider));
+                }
+                None => {
+                    parts.insert(Part::Gateway);
+                }
+            }
+        }
+        if self == Function::NOTIFY {
+            parts.insert(Part::Gateway);
+        }
+        for r in crate::providers::ALL {
+            if r.routes.iter().any(|e| Function(e.function) == self) {
+                parts.insert(Part::Provider(r.name));
+            }
+        }
+        let on_any_session =
+            self == Function::RECONCILE || SESSION_ROUTES.iter().any(|(_, _, f)| *f == self);
+        if on_any_session {
+            parts.extend(crate::providers::ALL.iter().map(|r| Part::Provider(r.name)));
+        }
+        parts
+    }
 }
 
 /// The routes of the session API, whatever the providers.
-const SESSION_ROUTES: [(&str, &str, Function); 7] = [
+const SESSION_ROUTES: [(&str, &str, Function); 10] = [
     ("POST", "/v1/sessions", Function::START_SESSION),
     ("POST", "/v1/sessions/{id}/cancel", Function::START_SESSION),
     ("GET", "/v1/sessions/{id}", Function::GET_SESSION),
     ("GET", "/v1/sessions/{id}/history", Function::GET_SESSION),
     ("GET", "/v1/users/{user_id}/sessions", Function::GET_SESSION),
     ("POST", "/v1/sessions/{id}/link", Function::START_SESSION),
+    ("POST", "/v1/sessions/{id}/bind", Function::START_SESSION),
     (
         "GET",
         "/v1/users/{user_id}/reauthentications",
         Function::GET_SESSION,
+    ),
+    ("POST", "/v1/sessions/{id}/redact", Function::START_SESSION),
+    (
+        "POST",
+        "/v1/users/{user_id}/redact",
+        Function::START_SESSION,
     ),
 ];
 
@@ -87,12 +142,27 @@ const EVENT_ROUTES: [(&str, &str, Function); 9] = [
     ("POST", "/v1/events/{id}/resend", Function::EVENTS_API),
 ];
 
+/// The routes of verified data: read live from the provider, and who read it.
+const VERIFIED_DATA_ROUTES: [(&str, &str, Function); 2] = [
+    (
+        "GET",
+        "/v1/sessions/{id}/verified_data",
+        Function::GET_SESSION,
+    ),
+    (
+        "GET",
+        "/v1/sessions/{id}/verified_data/accesses",
+        Function::GET_SESSION,
+    ),
+];
+
 /// `(method, path template, function)` of every route: the session API's, outbound events',
-/// then each provider's webhook and own routes.
+/// verified data's, then each provider's webhook and own routes.
 pub fn routes() -> Vec<(&'static str, &'static str, Function)> {
     let mut all = SESSION_ROUTES.to_vec();
     all.extend(LISTING_ROUTES);
     all.extend(EVENT_ROUTES);
+    all.extend(VERIFIED_DATA_ROUTES);
     for r in crate::providers::ALL {
         if let Some(w) = &r.webhook {
             all.push(("POST", w.path, Function(w.function)));
@@ -128,7 +198,16 @@ pub enum Route {
     LinkSession {
         id: String,
     },
+    BindSession {
+        id: String,
+    },
     ListUserReauthentications {
+        user_id: String,
+    },
+    RedactSession {
+        id: String,
+    },
+    RedactUser {
         user_id: String,
     },
     CreateEndpoint,
@@ -152,6 +231,14 @@ pub enum Route {
     ResendEvent {
         id: String,
     },
+    /// What the session's provider verified about the person, read live.
+    VerifiedData {
+        id: String,
+    },
+    /// Who read a session's verified data, and when.
+    VerifiedDataAccesses {
+        id: String,
+    },
     /// A provider's webhook route.
     Webhook {
         provider: &'static str,
@@ -170,14 +257,19 @@ fn registration(name: &str) -> &'static Registration {
 impl Route {
     pub fn function(&self) -> Function {
         match self {
-            Route::StartSession | Route::CancelSession { .. } | Route::LinkSession { .. } => {
-                Function::START_SESSION
-            }
+            Route::StartSession
+            | Route::CancelSession { .. }
+            | Route::LinkSession { .. }
+            | Route::BindSession { .. }
+            | Route::RedactSession { .. }
+            | Route::RedactUser { .. } => Function::START_SESSION,
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
             | Route::ListSessions
-            | Route::ListUserReauthentications { .. } => Function::GET_SESSION,
+            | Route::ListUserReauthentications { .. }
+            | Route::VerifiedData { .. }
+            | Route::VerifiedDataAccesses { .. } => Function::GET_SESSION,
             Route::CreateEndpoint
             | Route::ListEndpoints
             | Route::GetEndpoint { .. }
@@ -198,6 +290,38 @@ impl Route {
         }
     }
 
+    /// The scope an API key needs for this route; `None` for a provider's webhook (public: its
+    /// dialect checks authenticity). Every route is named here, so a new one needs a choice.
+    pub fn scope(&self) -> Option<Scope> {
+        Some(match self {
+            Route::StartSession
+            | Route::CancelSession { .. }
+            | Route::LinkSession { .. }
+            | Route::BindSession { .. } => Scope::SessionsWrite,
+            Route::GetSession { .. }
+            | Route::SessionHistory { .. }
+            | Route::ListUserSessions { .. }
+            | Route::ListSessions
+            | Route::ListUserReauthentications { .. }
+            // The record of who read, never what: a session's own bookkeeping.
+            | Route::VerifiedDataAccesses { .. } => Scope::SessionsRead,
+            // Personal data: never implied by a key without scopes.
+            Route::VerifiedData { .. } => Scope::VerifiedDataRead,
+            Route::RedactSession { .. } | Route::RedactUser { .. } => Scope::Redact,
+            Route::CreateEndpoint
+            | Route::UpdateEndpoint { .. }
+            | Route::DeleteEndpoint { .. }
+            | Route::RotateEndpointSecret { .. } => Scope::EndpointsWrite,
+            Route::ListEndpoints | Route::GetEndpoint { .. } => Scope::EndpointsRead,
+            Route::ListEvents | Route::GetEvent { .. } => Scope::EventsRead,
+            Route::ResendEvent { .. } => Scope::EventsWrite,
+            Route::Webhook { .. } => return None,
+            Route::Extra { route, .. } => match route.op {
+                ExtraOp::Start => Scope::SessionsWrite,
+            },
+        })
+    }
+
     /// API Gateway's route key, e.g. `GET /v1/sessions/{id}`.
     pub fn key(&self) -> String {
         let fixed = match self {
@@ -208,7 +332,10 @@ impl Route {
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
             Route::ListSessions => "GET /v1/sessions",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
+            Route::BindSession { .. } => "POST /v1/sessions/{id}/bind",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
+            Route::RedactSession { .. } => "POST /v1/sessions/{id}/redact",
+            Route::RedactUser { .. } => "POST /v1/users/{user_id}/redact",
             Route::CreateEndpoint => "POST /v1/endpoints",
             Route::ListEndpoints => "GET /v1/endpoints",
             Route::GetEndpoint { .. } => "GET /v1/endpoints/{id}",
@@ -218,6 +345,8 @@ impl Route {
             Route::ListEvents => "GET /v1/events",
             Route::GetEvent { .. } => "GET /v1/events/{id}",
             Route::ResendEvent { .. } => "POST /v1/events/{id}/resend",
+            Route::VerifiedData { .. } => "GET /v1/sessions/{id}/verified_data",
+            Route::VerifiedDataAccesses { .. } => "GET /v1/sessions/{id}/verified_data/accesses",
             Route::Webhook { provider } => {
                 let w = registration(provider).webhook.as_ref();
                 return format!("POST {}", w.map_or("", |w| w.path));
@@ -273,11 +402,20 @@ impl Route {
             ("POST", ["v1", "sessions", id, "link"]) => {
                 Some(Route::LinkSession { id: decode(id)? })
             }
+            ("POST", ["v1", "sessions", id, "bind"]) => {
+                Some(Route::BindSession { id: decode(id)? })
+            }
             ("GET", ["v1", "users", user, "reauthentications"]) => {
                 Some(Route::ListUserReauthentications {
                     user_id: decode(user)?,
                 })
             }
+            ("POST", ["v1", "sessions", id, "redact"]) => {
+                Some(Route::RedactSession { id: decode(id)? })
+            }
+            ("POST", ["v1", "users", user, "redact"]) => Some(Route::RedactUser {
+                user_id: decode(user)?,
+            }),
             ("POST", ["v1", "endpoints"]) => Some(Route::CreateEndpoint),
             ("GET", ["v1", "endpoints"]) => Some(Route::ListEndpoints),
             ("GET", ["v1", "endpoints", id]) => Some(Route::GetEndpoint { id: decode(id)? }),
@@ -290,6 +428,12 @@ impl Route {
             ("GET", ["v1", "events", id]) => Some(Route::GetEvent { id: decode(id)? }),
             ("POST", ["v1", "events", id, "resend"]) => {
                 Some(Route::ResendEvent { id: decode(id)? })
+            }
+            ("GET", ["v1", "sessions", id, "verified_data"]) => {
+                Some(Route::VerifiedData { id: decode(id)? })
+            }
+            ("GET", ["v1", "sessions", id, "verified_data", "accesses"]) => {
+                Some(Route::VerifiedDataAccesses { id: decode(id)? })
             }
             _ => None,
         };
@@ -348,6 +492,28 @@ mod tests {
                 Route::matching(&Method::from_bytes(method.as_bytes()).unwrap(), &path).unwrap();
             assert_eq!(route.function(), function, "{template}");
             assert_eq!(route.key(), format!("{method} {template}"));
+        }
+    }
+
+    #[test]
+    fn every_app_route_needs_a_scope_and_only_webhooks_none() {
+        for (method, template, _) in routes() {
+            let path = template
+                .replace("{id}", "ses_x")
+                .replace("{user_id}", "user-42");
+            let route =
+                Route::matching(&Method::from_bytes(method.as_bytes()).unwrap(), &path).unwrap();
+            let is_webhook = matches!(route, Route::Webhook { .. });
+            assert_eq!(route.scope().is_none(), is_webhook, "{template}");
+            // Reading needs a read scope; changing needs a write one (never read for a POST).
+            if let Some(scope) = route.scope() {
+                let name = scope.as_str();
+                assert_eq!(
+                    method == "GET",
+                    name.ends_with(":read"),
+                    "{method} {template}"
+                );
+            }
         }
     }
 

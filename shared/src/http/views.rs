@@ -12,6 +12,14 @@ use serde_json::{Value, json};
 
 /// The session object. `client` only in create responses.
 pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Value {
+    // A session being redacted shows what the finished redaction keeps, nothing more.
+    let erased;
+    let s = if s.is_redacted() {
+        erased = s.erased();
+        &erased
+    } else {
+        s
+    };
     let mut v = json!({
         "id": s.id.as_str(),
         "object": "verification_session",
@@ -34,6 +42,13 @@ pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Val
     });
     if let (Ok(adapter), Some(fields)) = (providers.get(&s.provider), v.as_object_mut()) {
         adapter.view(s, fields);
+    }
+    if let Some(r) = &s.redaction {
+        v["redaction"] = json!({
+            "status": r.state.as_str(),
+            "redacted_at": rfc3339(r.at),
+            "provider_deletion": r.provider_deletion.as_str(),
+        });
     }
     if let Some(c) = client {
         v["client"] = c;
@@ -84,6 +99,14 @@ pub fn session_with_events(
             .collect();
     }
     v
+}
+
+/// `POST /v1/users/{user_id}/redact`: the user's sessions as redacted.
+pub fn redacted_user(providers: &Providers, list: &[Session]) -> Value {
+    json!({
+        "object": "list",
+        "data": list.iter().map(|s| session(providers, s, None)).collect::<Vec<_>>(),
+    })
 }
 
 pub fn reauthentications(list: &[Reauthentication]) -> Value {
@@ -179,6 +202,42 @@ pub fn event(e: &Event, deliveries: Option<&[OutboundDelivery]>) -> Value {
             .collect();
     }
     v
+}
+
+/// A read of verified data: the session it is of, what the provider verified (the one shape of
+/// docs/api.md#verified-data), and the id of the access record it left. Answered with
+/// `Cache-Control: no-store`, as every answer is.
+pub fn verified_data(read: &crate::flows::verified_data::Read) -> Value {
+    let d = &read.data;
+    json!({
+        "object": "verified_data",
+        "session_id": read.session.id.as_str(),
+        "provider": read.session.provider.as_str(),
+        "status": read.session.status.as_str(),
+        "verified_at": read.verified_at.map(rfc3339),
+        // When the provider was read: the time its access record holds.
+        "retrieved_at": rfc3339(read.access.at),
+        "access_id": read.access.id,
+        "person": d.person,
+        "document": d.document,
+        "email": d.email,
+        "phone": d.phone,
+    })
+}
+
+/// A session's access records (who read its verified data, when), newest first.
+pub fn accesses(list: &[crate::verified::DataAccess], next_cursor: Option<&str>) -> Value {
+    json!({
+        "object": "list",
+        "data": list.iter().map(|a| json!({
+            "object": "verified_data_access",
+            "id": a.id,
+            "session_id": a.session_id.as_str(),
+            "key_id": a.key_id,
+            "at": rfc3339(a.at),
+        })).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })
 }
 
 pub fn events(list: &[Event], next_cursor: Option<&str>) -> Value {

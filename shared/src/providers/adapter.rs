@@ -13,8 +13,12 @@
 //!   says it belongs to);
 //! - **link** (optional): `parse_link` and `link_claims`, for a provider whose client SDK yields
 //!   its id after the session started;
+//! - **bind** (optional): `parse_bind`, `awaits_bind` and `bind`, for a provider that asks the
+//!   app for its own possession check (Prove Unify);
 //! - **webhooks** (optional): a `Dialect`;
-//! - **shape**: `view` (its fields on the session object).
+//! - **shape**: `view` (its fields on the session object);
+//! - **verified data** (optional): `verified_data`, what the provider verified about the person,
+//!   read live for the app and never kept.
 
 use crate::error::Error;
 use crate::secrets::SecretDoc;
@@ -22,6 +26,7 @@ use crate::session::{
     FailureTable, IdentityEvent, Polling, Proposal, Provider, ProviderData, Reauthentication,
     Session, SessionId,
 };
+use crate::verified::VerifiedRead;
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde_json::{Map, Value};
@@ -258,6 +263,29 @@ pub trait Adapter: Send + Sync {
         Vec::new()
     }
 
+    /// `POST /v1/sessions/{id}/bind`: the app's own possession check passed, for what the body
+    /// names (Prove Unify's customer-supplied possession: the number), validated; `None` when
+    /// this provider takes no bind.
+    fn parse_bind(&self, _body: &Map<String, Value>) -> Option<Result<Opaque, Error>> {
+        None
+    }
+
+    /// Whether the session waits for a bind: its provider asked for the app's own check.
+    fn awaits_bind(&self, _session: &Session) -> bool {
+        false
+    }
+
+    /// Tells the provider the app's check passed (what `parse_bind` made): its answer, of the
+    /// kind `fetch` gives, for `judge`.
+    async fn bind(
+        &self,
+        _cx: &Cx<'_>,
+        _session: &Session,
+        _input: Opaque,
+    ) -> Result<Opaque, Error> {
+        Err(Error::Internal("this provider takes no bind".into()))
+    }
+
     /// Its webhooks, if it sends any.
     fn webhook(&self) -> Option<&dyn Dialect> {
         None
@@ -266,9 +294,32 @@ pub trait Adapter: Send + Sync {
     /// Its own fields on the session object (`verification_type`, `score`, ...).
     fn view(&self, _session: &Session, _out: &mut Map<String, Value>) {}
 
+    /// Whether its API lets the gateway ask it to delete a redacted user's records
+    /// (`delete_data`); `false`: the redacted session says `provider_deletion: unsupported`.
+    fn deletes_data(&self) -> bool {
+        false
+    }
+
+    /// Asks the provider to delete its records named by `reference` (a redaction: Prove's
+    /// identity, Stripe's VerificationSession). Done, or an error (retried with backoff).
+    async fn delete_data(&self, _cx: &Cx<'_>, _reference: &str) -> Result<(), Error> {
+        Err(Error::Internal("this provider deletes nothing".into()))
+    }
+
     /// Whether the session object shows the identity events recorded on the session.
     fn shows_identity_events(&self) -> bool {
         false
+    }
+
+    /// What the provider verified about the person of a `verified` session, read from it now and
+    /// mapped to the one shape (`GET /v1/sessions/{id}/verified_data`). The answer is handed to
+    /// the app and dropped: never stored, never logged, never quoted in an error. Default: the
+    /// provider offers none through the gateway (422 `not_supported`).
+    async fn verified_data(&self, _cx: &Cx<'_>, _session: &Session) -> Result<VerifiedRead, Error> {
+        Err(Error::NotSupported(format!(
+            "{} sessions offer no verified data through the gateway",
+            self.name()
+        )))
     }
 }
 

@@ -32,6 +32,10 @@ pub struct Registration {
     /// Checks its part of the secret document when the document is loaded: a message naming
     /// the field (`<name>.<field> must not be empty or blank`), never a value.
     pub check_secret: fn(&Value) -> Result<(), String>,
+    /// The setting naming its own Secrets Manager secret (`IDV_<NAME>_SECRET_ID`), which holds
+    /// `{"<name>": {...}}` only, so that a function reads the credentials of the providers it
+    /// serves and no others. Unset: its part is in the gateway's secret (`IDV_SECRET_ID`).
+    pub secret_id_env: &'static str,
 }
 
 pub struct WebhookRoute {

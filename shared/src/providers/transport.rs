@@ -148,6 +148,27 @@ impl Transport {
         &self,
         call: Call,
         deadline: Deadline,
+        prepare: P,
+        judge: J,
+    ) -> Result<Answer, Error>
+    where
+        P: FnMut() -> Fut,
+        Fut: Future<Output = Result<reqwest::RequestBuilder, Error>>,
+        J: FnMut(&Answer) -> Option<Step>,
+    {
+        let started = Instant::now();
+        let result = self.attempts(call, deadline, prepare, judge).await;
+        let failed = result
+            .as_ref()
+            .is_err_and(crate::metrics::is_provider_failure);
+        crate::metrics::provider_call(call.provider, started.elapsed(), failed);
+        result
+    }
+
+    async fn attempts<P, Fut, J>(
+        &self,
+        call: Call,
+        deadline: Deadline,
         mut prepare: P,
         mut judge: J,
     ) -> Result<Answer, Error>

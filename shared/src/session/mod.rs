@@ -6,6 +6,7 @@ mod failure;
 mod model;
 mod provider;
 mod reauthentication;
+mod redaction;
 pub mod schedule;
 mod state;
 mod subject;
@@ -17,6 +18,9 @@ pub use model::{
 };
 pub use model::{IdentityEvent, MAX_HISTORY, Metadata};
 pub use reauthentication::Reauthentication;
+pub use redaction::{
+    MAX_DELETION_ATTEMPTS, ProviderDeletion, REDACTED, Redaction, RedactionState, erase_values,
+};
 pub use schedule::Polling;
 pub use state::{Decision, NOT_FOUND, PROVIDER_ERROR, Proposal, UNKNOWN_STATUS, decide};
 pub use subject::Subject;

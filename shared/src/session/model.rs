@@ -180,6 +180,8 @@ pub struct Session {
     /// The app's own labels for the session (docs/api.md#metadata): set once at creation, at
     /// most `input::METADATA_MAX_KEYS` short strings, never personal data by contract.
     pub metadata: Metadata,
+    /// Its redaction, once the app asked for one (`session::redaction`).
+    pub redaction: Option<super::redaction::Redaction>,
 }
 
 /// A session's `metadata`: key to value, ordered so that every view shows it the same way.
@@ -224,6 +226,7 @@ impl Session {
             data: ProviderData::default(),
             unclear: None,
             metadata: Metadata::new(),
+            redaction: None,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The store, by capability: each trait of `port` is what one kind of work needs (sessions, refs,
 //! webhook deliveries, idempotency keys, the due index, the journal of what happened to a
-//! session), and `Store` is all of them, the one thing `App` holds. Two adapters implement every
-//! capability: DynamoDB (deployed) and in memory (the local server and unit tests). One contract
-//! suite (tests/integration/store/) holds both to the same behaviour, capability by capability.
+//! session, the record of reads of its verified data), and `Store` is all of them, the one thing
+//! `App` holds. Two adapters implement every capability: DynamoDB (deployed) and in memory (the
+//! local server and unit tests). One contract suite (tests/integration/store/) holds both to the
+//! same behaviour, capability by capability.
 //! `Inspect` is for tests only: no flow reads through it.
 
 pub mod cursor;
@@ -15,7 +16,8 @@ pub use dynamo::stream::{attribute_from_json, change_of, item_from_json};
 pub use dynamo::{DynamoStore, SchemaError, create_table, ensure_stream};
 pub use memory::MemoryStore;
 pub use port::{
-    Deliveries, DueIndex, Idempotency, Inspect, Journal, Listing, Outbox, Refs, Sessions, Store,
+    Accesses, Deliveries, DueIndex, Idempotency, Inspect, Journal, Listing, Outbox, Redactions,
+    Refs, Sessions, Store,
 };
 
 use crate::events::EventType;
@@ -53,6 +55,31 @@ pub enum Change {
     IdentityEvent(IdentityEvent),
     /// A reauthentication recorded for the first time.
     Reauthentication(Reauthentication),
+}
+
+/// What a session's redaction erases besides the session item (`Redactions::erase_dependents`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    pub session_id: SessionId,
+    pub tenant: String,
+    /// The user as the app named them (their reauthentications are filed under it).
+    pub user_id: String,
+    /// Refs deleted where they still lead to this session.
+    pub ref_keys: Vec<String>,
+    /// `(provider, subject)`: webhook deliveries about these provider identities are deleted,
+    /// with their filings (their keys and payloads name the identity).
+    pub subjects: Vec<(String, String)>,
+    /// Values erased from the session's outbound events (`session::erase_values`).
+    pub values: Vec<String>,
+    /// Until when each of `subjects` keeps a tombstone (the dedupe window): a webhook about one
+    /// of them that matches no session is acknowledged and forgotten, not kept.
+    pub tombstones_until: OffsetDateTime,
+}
+
+/// How a tombstone names a redacted provider identity: its SHA-256 (hex), never the identity.
+pub fn tombstone_hash(subject: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(subject.as_bytes()))
 }
 
 /// Which events a listing wants.
@@ -341,5 +368,18 @@ impl SessionWrite<'_> {
 /// Whether a session belongs in the due index: it has a next check and can still change (an
 /// open session, or a decided one with an open reason to re-read it).
 pub fn is_scheduled(s: &Session) -> bool {
-    !s.status.is_final() && s.next_check_at.is_some()
+    // A redaction to finish, or a provider deletion to retry, keeps any session filed.
+    (!s.status.is_final() || s.redaction.is_some()) && s.next_check_at.is_some()
+}
+
+/// An outbound event's body with the values erased (`session::erase_values`); a body that is
+/// not JSON is replaced whole.
+pub(crate) fn scrub(body: &mut String, values: &[String]) {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            crate::session::erase_values(&mut v, values);
+            *body = v.to_string();
+        }
+        Err(_) => *body = "{}".into(),
+    }
 }

@@ -5,6 +5,7 @@
 use super::*;
 use crate::events::{Endpoint, Event, OutboundDelivery, OutboundKey};
 use crate::session::{HistoryEntry, IdentityEvent, Reauthentication, Session, SessionId};
+use crate::verified::DataAccess;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -294,14 +295,83 @@ pub trait Outbox: Send + Sync {
     ) -> StoreResult<Vec<OutboundKey>>;
 }
 
+/// Reads of a session's verified data: each recorded (who, when; never what), listed for the
+/// session's tenant.
+#[async_trait]
+pub trait Accesses: Send + Sync {
+    /// Records one access. Its id is unique: recording is a plain put.
+    async fn record_access(&self, access: &DataAccess) -> StoreResult<()>;
+
+    /// A session's access records, newest first, after the access id `after` (a cursor, checked
+    /// by the caller to be one), at most `limit`; and the cursor of what follows (`None`:
+    /// nothing).
+    async fn list_accesses(
+        &self,
+        session: &SessionId,
+        limit: usize,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<DataAccess>, Option<String>)>;
+}
+
+/// Redaction: a session's personal data erased, with what hangs on it (`flows::redact`).
+#[async_trait]
+pub trait Redactions: Send + Sync {
+    /// Writes a session as a redaction leaves it (`write.session`, erased by the caller),
+    /// conditional on the version read like `update_session`, with its whole stored history
+    /// replaced by `history` (oldest first, as erased; `write.history`, the redaction's own
+    /// entry, last). Takes it out of the user index: its user's listings no longer find it.
+    async fn write_redacted(
+        &self,
+        write: SessionWrite<'_>,
+        history: &[HistoryEntry],
+    ) -> StoreResult<Stored<Session>>;
+
+    /// Erases what hangs on a session being redacted (`Erasure`). Idempotent: a repeat after a
+    /// crash erases what is left, and erasing nothing is no error.
+    async fn erase_dependents(&self, erasure: &Erasure) -> StoreResult<()>;
+
+    /// Whether a redaction left a tombstone (unexpired at `now`) on one of `provider`'s
+    /// `subjects`.
+    async fn tombstoned(
+        &self,
+        provider: &str,
+        subjects: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+
+    /// Forgets a delivery about a redacted identity: the delivery and its filings deleted
+    /// (whatever its state). Idempotent.
+    async fn forget_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
+}
+
 /// Every capability: what `App` holds.
 pub trait Store:
-    Sessions + Listing + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox
+    Sessions
+    + Listing
+    + Refs
+    + Deliveries
+    + Idempotency
+    + DueIndex
+    + Journal
+    + Outbox
+    + Accesses
+    + Redactions
 {
 }
 
-impl<T: Sessions + Listing + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox + ?Sized>
-    Store for T
+impl<
+    T: Sessions
+        + Listing
+        + Refs
+        + Deliveries
+        + Idempotency
+        + DueIndex
+        + Journal
+        + Outbox
+        + Accesses
+        + Redactions
+        + ?Sized,
+> Store for T
 {
 }
 

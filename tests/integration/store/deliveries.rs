@@ -11,6 +11,7 @@ super::contract!(
     a_dead_attempts_delivery_falls_due_when_its_lease_ends,
     kept_deliveries_are_found_under_each_subject_until_settled,
     a_delivery_token_binds_to_its_first_body,
+    a_twin_that_read_before_the_first_applied_is_a_duplicate_and_a_later_move_is_news,
 );
 
 fn delivery(provider: &'static str, subjects: &[&str], at: OffsetDateTime) -> Delivery {
@@ -276,5 +277,70 @@ async fn a_delivery_token_binds_to_its_first_body(store: Arc<dyn Adapter>) {
             .bind_delivery_token("prove", &other, "body-2", until)
             .await
             .unwrap()
+    );
+}
+
+/// Authento's deliveries have no id of their own: the same body is news again once the sessions
+/// it concerns moved. A twin that read them before the first was applied (its mark: where the
+/// first found them) is a duplicate; the same body after they moved on is processed.
+async fn a_twin_that_read_before_the_first_applied_is_a_duplicate_and_a_later_move_is_news(
+    store: Arc<dyn Adapter>,
+) {
+    let t = t0();
+    let lease = time::Duration::minutes(2);
+    let at = |mark: &str| Delivery {
+        mark: Some(mark.into()),
+        ..delivery("authento", &["user-1"], t)
+    };
+    let first = at("p0");
+    let twin = Delivery {
+        event_id: first.event_id.clone(),
+        ..at("p0")
+    };
+    assert_eq!(
+        store.record_delivery(&first, t, t + lease).await.unwrap(),
+        Recorded::Process { attempts: 1 }
+    );
+    // Applied: the sessions moved to p1.
+    let applied = Delivery {
+        mark: Some("p1".into()),
+        ..first.clone()
+    };
+    store
+        .settle_delivery(&applied, DeliveryState::Applied)
+        .await
+        .unwrap();
+    let soon = t + time::Duration::seconds(1);
+    assert_eq!(
+        store
+            .record_delivery(&twin, soon, soon + lease)
+            .await
+            .unwrap(),
+        Recorded::Duplicate,
+        "a twin that read p0"
+    );
+    let repeat = Delivery {
+        mark: Some("p1".into()),
+        ..twin.clone()
+    };
+    assert_eq!(
+        store
+            .record_delivery(&repeat, soon, soon + lease)
+            .await
+            .unwrap(),
+        Recorded::Duplicate,
+        "the same body while they stand where it left them"
+    );
+    let moved = Delivery {
+        mark: Some("p2".into()),
+        ..twin
+    };
+    assert_eq!(
+        store
+            .record_delivery(&moved, soon, soon + lease)
+            .await
+            .unwrap(),
+        Recorded::Process { attempts: 2 },
+        "the same body after they moved on"
     );
 }

@@ -1,16 +1,18 @@
 //! One contract for both store adapters, the in-memory one and DynamoDB (on DynamoDB Local),
 //! one file per capability of `idv::store` (sessions, their listing, refs, deliveries, idempotency
-//! keys, the due index, the journal, the outbox). Every contract test runs twice, once per
-//! adapter; a test takes the adapter whole (`Adapter`) and says in its file which capability it
-//! holds to account.
+//! keys, the due index, the journal, the outbox, the verified-data accesses, redactions). Every
+//! contract test runs twice, once per adapter; a test takes the adapter whole (`Adapter`) and says
+//! in its file which capability it holds to account.
 //! `stream` holds DynamoDB's stream to the memory store's log of changes.
 
+mod accesses;
 mod deliveries;
 mod due;
 mod idempotency;
 mod journal;
 mod listing;
 mod outbox;
+mod redactions;
 mod refs;
 mod sessions;
 mod stream;
@@ -121,6 +123,7 @@ fn prove_session(user: &str) -> Session {
     s.provider_ref = Some("713189b8-5555-4b08-83ba-75d08780aebd".into());
     s.expires_at = Some(at + Duration::minutes(15));
     s.data = ProviderData::of(&ProveData {
+        flow: idv::providers::prove::ProveFlow::VerifiedUsers,
         possession: Possession::Desktop,
         region: ProveRegion::Eu,
         phone_masked: "+4********002".into(),

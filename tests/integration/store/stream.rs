@@ -3,7 +3,8 @@
 //! the JSON a Lambda event holds and decoded by `idv::store::change_of`, is what the memory
 //! store logs (`MemoryStore::changes_after`): the same session versions with the same history
 //! entries, the identity event and the reauthentication once each; every other item
-//! (refs, webhook deliveries, endpoints, events, outbound deliveries) decodes to no change.
+//! (refs, webhook deliveries, verified-data accesses, endpoints, events, outbound deliveries)
+//! decodes to no change.
 
 use super::*;
 use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
@@ -200,6 +201,11 @@ impl Script {
         // A reauthentication, twice (once a change).
         store.add_reauthentication(&self.reauth).await.unwrap();
         store.add_reauthentication(&self.reauth).await.unwrap();
+
+        // A read of the session's verified data: its record is bookkeeping, no change.
+        let access =
+            idv::verified::DataAccess::new(id.clone(), &self.created.tenant, "0123456789ab", at);
+        store.record_access(&access).await.unwrap();
 
         // Outbound bookkeeping: an endpoint, an event with its delivery, an attempt's lease.
         store.put_endpoint(&self.endpoint, None).await.unwrap();

@@ -231,6 +231,15 @@ impl StripeSim {
         self.state().requests.get(endpoint).copied().unwrap_or(0)
     }
 
+    /// The person behind a verification session the simulator knows: what its verified outputs
+    /// and report hold once it is verified.
+    pub fn person(&self, session_id: &str) -> Option<crate::sandbox::person::FakePerson> {
+        self.state()
+            .sessions
+            .contains_key(session_id)
+            .then(|| crate::sandbox::person::FakePerson::of(session_id))
+    }
+
     /// `Stripe-Signature` for `body` at `timestamp`, with every secret active now.
     pub fn sign(&self, body: &str, timestamp: i64) -> String {
         let secrets = events::active(&self.state().secrets, SystemTime::now());

@@ -1,6 +1,7 @@
 //! The VerificationSession as the simulator keeps it, its JSON as the v1 API renders it (with
 //! the documented expansions), the test verified outputs and the verification report.
 
+use crate::sandbox::person::FakePerson;
 use serde_json::{Value, json};
 
 /// The `last_error.code` values of `gelato_session_last_error`, with a reason a user may see.
@@ -336,47 +337,53 @@ impl Session {
         v
     }
 
-    /// Test data: obviously synthetic, the same for every verified session.
+    /// Test data: the session's fake person (`FakePerson`, seeded by the session id), the same
+    /// on every read.
     fn verified_outputs(&self, expand: Expand) -> Value {
         if self.status != Status::Verified {
             return Value::Null;
         }
+        let p = FakePerson::of(&self.id);
         let redacted = self.redacted();
         let s = |v: &str| if redacted { json!(REDACTED) } else { json!(v) };
-        let id_number_checked = self.kind == "id_number"
-            || self
-                .document_options
-                .as_ref()
-                .and_then(|d| d.require_id_number)
-                == Some(true);
         // Sensitive fields need their own expansion (and, at Stripe, a restricted key).
         // ASSUMPTION: the simulator's secret key may read them.
+        let (year, month, day) = p.date_of_birth;
         let dob = if !expand.dob {
             Value::Null
         } else if redacted {
             json!({"day": 1, "month": 1, "year": 1})
         } else {
-            json!({"day": 1, "month": 1, "year": 1901})
+            json!({"day": day, "month": month, "year": year})
         };
         let address = if self.kind == "id_number" {
             Value::Null
         } else {
-            json!({"line1": s("1 Test Street"), "line2": null, "city": s("Testville"),
-                   "state": null, "postal_code": s("00000"), "country": "US"})
+            json!({"line1": s(&p.street), "line2": null, "city": s(&p.city),
+                   "state": null, "postal_code": s(&p.postal_code), "country": "US"})
         };
         json!({
             "address": address,
             "dob": dob,
             "email": self.provided_email.as_deref().map(s),
-            "first_name": s("Testy"),
-            "last_name": s("McTestface"),
-            "id_number": if id_number_checked && expand.id_number { s("000000000") } else { Value::Null },
-            "id_number_type": if id_number_checked { json!("us_ssn") } else { Value::Null },
+            "first_name": s(&p.first_name),
+            "last_name": s(&p.last_name),
+            "id_number": if self.id_number_checked() && expand.id_number { s(&p.id_number) } else { Value::Null },
+            "id_number_type": if self.id_number_checked() { json!("us_ssn") } else { Value::Null },
             "phone": self.provided_phone.as_deref().map(s),
             "sex": if redacted { json!(REDACTED) } else { json!("unknown") },
             "unparsed_place_of_birth": null,
             "unparsed_sex": null,
         })
+    }
+
+    fn id_number_checked(&self) -> bool {
+        self.kind == "id_number"
+            || self
+                .document_options
+                .as_ref()
+                .and_then(|d| d.require_id_number)
+                == Some(true)
     }
 
     /// The `identity.verification_report` behind `last_verification_report`.
@@ -408,14 +415,17 @@ impl Session {
         });
         let redacted = self.redacted();
         let name = |v: &str| if redacted { REDACTED } else { v }.to_owned();
+        let p = FakePerson::of(&self.id);
+        // The id number check's `id_number`: "only the last 4 digits for `us_ssn`" (S1).
+        let ssn_last4 = name(&p.id_number[p.id_number.len() - 4..]);
         if self.kind == "id_number" {
             let (status, error) = block("id_number");
-            v["id_number"] = json!({"status": status, "error": error, "first_name": name("Testy"),
-                "last_name": name("McTestface"), "id_number_type": "us_ssn", "dob": null, "id_number": null});
+            v["id_number"] = json!({"status": status, "error": error, "first_name": name(&p.first_name),
+                "last_name": name(&p.last_name), "id_number_type": "us_ssn", "dob": null, "id_number": ssn_last4});
         } else {
             let (status, error) = block("document");
             v["document"] = json!({"status": status, "error": error, "type": "passport",
-                "issuing_country": "US", "first_name": name("Testy"), "last_name": name("McTestface"),
+                "issuing_country": "US", "first_name": name(&p.first_name), "last_name": name(&p.last_name),
                 "number": null, "expiration_date": null, "files": []});
             let options = self.document_options.clone().unwrap_or_default();
             if options.require_matching_selfie == Some(true) || failed_check == Some("selfie") {
@@ -425,8 +435,8 @@ impl Session {
             }
             if options.require_id_number == Some(true) || failed_check == Some("id_number") {
                 let (status, error) = block("id_number");
-                v["id_number"] =
-                    json!({"status": status, "error": error, "id_number_type": "us_ssn"});
+                v["id_number"] = json!({"status": status, "error": error, "id_number_type": "us_ssn",
+                    "id_number": ssn_last4});
             }
         }
         for check in ["email", "phone"] {

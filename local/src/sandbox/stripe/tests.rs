@@ -549,8 +549,10 @@ async fn verified_outputs_show_only_when_expanded() {
     // stripe-python's encoding: percent-encoded, indexed.
     let expanded = get(&s, &format!("{path}?expand%5B0%5D=verified_outputs")).await;
     let outputs = &expanded.body["verified_outputs"];
-    assert_eq!(outputs["first_name"], "Testy");
-    assert_eq!(outputs["last_name"], "McTestface");
+    let person = s.person(id).unwrap();
+    assert_eq!(outputs["first_name"], "Jane");
+    assert_eq!(outputs["last_name"], person.last_name.as_str());
+    assert_eq!(outputs["address"]["line1"], person.street.as_str());
     assert_eq!(outputs["phone"], "+15555550100");
     assert_eq!(outputs["id_number_type"], "us_ssn");
     assert_eq!(outputs["dob"], Value::Null, "sensitive: its own expansion");
@@ -562,16 +564,22 @@ async fn verified_outputs_show_only_when_expanded() {
     )
     .await
     .body;
+    let (year, month, day) = person.date_of_birth;
     assert_eq!(
         sensitive["verified_outputs"]["dob"],
-        json!({"day": 1, "month": 1, "year": 1901})
+        json!({"day": day, "month": month, "year": year})
     );
-    assert_eq!(sensitive["verified_outputs"]["id_number"], "000000000");
+    assert_eq!(
+        sensitive["verified_outputs"]["id_number"],
+        person.id_number.as_str()
+    );
     let report = &sensitive["last_verification_report"];
     assert_eq!(report["object"], "identity.verification_report");
     assert_eq!(report["verification_session"], id);
     assert_eq!(report["document"]["status"], "verified");
     assert_eq!(report["id_number"]["status"], "verified");
+    // The report's id number: its last 4 digits only (`us_ssn`).
+    assert_eq!(report["id_number"]["id_number"], &person.id_number[5..]);
 
     let a = get(&s, &format!("{path}?expand[]=metadata")).await;
     assert_eq!(a.status, 400);
@@ -794,8 +802,8 @@ async fn lists_are_newest_first_paginated_and_filtered() {
         .body;
     assert_eq!(ids_of(&verified), [ids[2].clone()]);
     assert_eq!(
-        verified["data"][0]["verified_outputs"]["first_name"],
-        "Testy"
+        verified["data"][0]["verified_outputs"]["last_name"],
+        s.person(&ids[2]).unwrap().last_name.as_str()
     );
     assert_eq!(page("").await.body["data"].as_array().unwrap().len(), 5);
 

@@ -17,6 +17,7 @@ use crate::providers::adapter::{
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::Transport;
 use crate::session::{Polling, ProviderData, Session, Subject};
+use crate::verified::VerifiedRead;
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde_json::{Map, Value, json};
@@ -217,6 +218,21 @@ impl Adapter for Authento {
 
     fn webhook(&self) -> Option<&dyn Dialect> {
         Some(self)
+    }
+
+    /// The user's full information (names, identity document), read by the user's subject; only
+    /// while Authento still reports the session's track verified.
+    async fn verified_data(&self, cx: &Cx<'_>, session: &Session) -> Result<VerifiedRead, Error> {
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        let data: AuthentoData = session.data.read().map_err(Error::Internal)?;
+        let vt = data.verification_type.unwrap_or(VerificationType::Basic);
+        let subject = Subject::of(&session.tenant, &session.user_id).to_string();
+        match self.client.full_user_info(&creds, &subject).await? {
+            Some(body) => super::verified::from_body(&body, vt),
+            None => Ok(VerifiedRead::Unavailable(
+                "Authento no longer knows this user",
+            )),
+        }
     }
 
     fn view(&self, session: &Session, out: &mut Map<String, Value>) {

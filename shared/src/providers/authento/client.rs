@@ -1,4 +1,4 @@
-//! Authento's signed user-info API: `GET {api}/userinfo/basic?id=<user id>` with
+//! Authento's signed user-info API: `GET {api}/userinfo/{basic,full}?id=<user id>` with
 //! `X-AUTHENTO-SIGNATURE = hex(HMAC-SHA256(api secret, TS + METHOD + FULL_URL))`.
 //!
 //! Authento answers 429 beyond about 5 requests a second: calls go through a pacer and a 429
@@ -46,11 +46,16 @@ pub enum Lookup {
     NotFound,
 }
 
+/// `{"success": true, "result": {...}}`.
 #[derive(Deserialize)]
-struct Envelope {
-    success: bool,
-    #[serde(default)]
-    result: Option<UserInfo>,
+pub(super) struct Envelope<T> {
+    pub(super) success: bool,
+    #[serde(default = "none")]
+    pub(super) result: Option<T>,
+}
+
+fn none<T>() -> Option<T> {
+    None
 }
 
 /// Spaces calls `1/rps` apart and holds everyone back after a 429.
@@ -111,7 +116,37 @@ impl AuthentoClient {
 
     /// The authoritative state of one user. Safe to retry: a read.
     pub async fn basic_user_info(&self, creds: &Secrets, user_id: &str) -> Result<Lookup, Error> {
-        let mut url = url::Url::parse(&format!("{}/userinfo/basic", self.api_url))
+        let Some(body) = self.user_info(creds, "basic", user_id).await? else {
+            return Ok(Lookup::NotFound);
+        };
+        let env: Envelope<UserInfo> = serde_json::from_slice(&body)
+            .map_err(|_| provider_error(PROVIDER, "unreadable user-info body"))?;
+        match (env.success, env.result) {
+            (true, Some(info)) => Ok(Lookup::Found(bounded(info)?)),
+            (true, None) => Ok(Lookup::NotFound),
+            (false, _) => Err(provider_error(PROVIDER, "user-info answered success=false")),
+        }
+    }
+
+    /// `GET {api}/userinfo/full?id=<user id>`: the user with `fullInfo` (names, identity
+    /// documents), which needs Authento's "full permission to user information". The body is
+    /// the caller's to read (`verified::full`); `None`: Authento knows no such user.
+    pub async fn full_user_info(
+        &self,
+        creds: &Secrets,
+        user_id: &str,
+    ) -> Result<Option<bytes::Bytes>, Error> {
+        self.user_info(creds, "full", user_id).await
+    }
+
+    /// One signed user-info read (`basic` or `full`): the body of a 2xx, `None` for a 404.
+    async fn user_info(
+        &self,
+        creds: &Secrets,
+        tier: &str,
+        user_id: &str,
+    ) -> Result<Option<bytes::Bytes>, Error> {
+        let mut url = url::Url::parse(&format!("{}/userinfo/{tier}", self.api_url))
             .map_err(|e| Error::Internal(format!("authento url: {e}")))?;
         url.query_pairs_mut().append_pair("id", user_id);
         let full_url = &url.to_string();
@@ -163,19 +198,14 @@ impl AuthentoClient {
             .await?;
         let status = answer.status;
         if status.as_u16() == 404 {
-            return Ok(Lookup::NotFound);
+            return Ok(None);
         }
         if !status.is_success() {
-            // 401/403: our credentials or allow-listed IP are wrong: an operator must act.
+            // 401/403: our credentials, allow-listed IP or (full) permission are wrong: an
+            // operator must act.
             return Err(provider_error(PROVIDER, format!("answered {status}")));
         }
-        let env: Envelope = serde_json::from_slice(&answer.body)
-            .map_err(|_| provider_error(PROVIDER, "unreadable user-info body"))?;
-        match (env.success, env.result) {
-            (true, Some(info)) => Ok(Lookup::Found(bounded(info)?)),
-            (true, None) => Ok(Lookup::NotFound),
-            (false, _) => Err(provider_error(PROVIDER, "user-info answered success=false")),
-        }
+        Ok(Some(answer.body))
     }
 
     /// Waits for this call's pacing slot, if that fits the caller's patience and the deadline.

@@ -15,6 +15,7 @@ pub mod input;
 mod settings;
 pub mod status;
 pub mod token;
+mod verified;
 pub mod webhook;
 
 pub use adapter::Authento;
@@ -46,6 +47,7 @@ pub const REGISTRATION: Registration = Registration {
     settings: settings::read,
     build: adapter::build,
     check_secret: settings::check_secret,
+    secret_id_env: "IDV_AUTHENTO_SECRET_ID",
 };
 
 /// The ref of a user's track: one open session per tenant, user and verification type.

@@ -14,6 +14,7 @@ use crate::providers::adapter::{
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::{Transport, provider_error};
 use crate::session::{Polling, Session};
+use crate::verified::VerifiedRead;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -125,5 +126,14 @@ impl Adapter for Nevis {
     fn judge(&self, _cx: &Cx<'_>, answer: &Opaque, _session: &Session) -> Result<Judgement, Error> {
         let remote: &NevisSession = own(answer)?;
         Ok(Judgement::of(status::proposal(remote)))
+    }
+
+    /// The Nevis session's result data, read again now.
+    async fn verified_data(&self, cx: &Cx<'_>, session: &Session) -> Result<VerifiedRead, Error> {
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        let id = Adapter::subject(self, session)
+            .ok_or_else(|| Error::Internal("nevis session without its sessionId".into()))?;
+        let body = self.client.get_session_body(&creds, &id).await?;
+        super::verified::from_body(&body)
     }
 }

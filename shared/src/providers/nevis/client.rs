@@ -73,12 +73,25 @@ impl NevisClient {
         Ok(created)
     }
 
-    /// `GET idverification/sessions/{sessionId}`: the session's current status (and result).
+    /// `GET idverification/sessions/{sessionId}`: the session's current status (its result is
+    /// not read: `wire::NevisSession`).
     pub async fn get_session(
         &self,
         creds: &Secrets,
         session_id: &str,
     ) -> Result<NevisSession, Error> {
+        let body = self.get_session_body(creds, session_id).await?;
+        // The words that get stored are capped by `wire` as they are read.
+        serde_json::from_slice(&body)
+            .map_err(|_| provider_error(PROVIDER, "unreadable session answer"))
+    }
+
+    /// The same read, its body for the caller to read (the result data: `verified`).
+    pub async fn get_session_body(
+        &self,
+        creds: &Secrets,
+        session_id: &str,
+    ) -> Result<bytes::Bytes, Error> {
         if !wire::is_session_id(session_id) {
             return Err(Error::Internal(
                 "stored Nevis sessionId is malformed".into(),
@@ -111,9 +124,7 @@ impl NevisClient {
             )
             .await?;
         check(answer.status)?;
-        // The words that get stored are capped by `wire` as they are read.
-        serde_json::from_slice(&answer.body)
-            .map_err(|_| provider_error(PROVIDER, "unreadable session answer"))
+        Ok(answer.body)
     }
 }
 

@@ -11,13 +11,15 @@
 //! - the POST body is `{}` and the answer is `{"sessionId": "...", "startUrl": "..."}` (200 or 201);
 //! - the GET answer is `{"sessionId", "status", "result"?: {...}, "errors"?: [{"code", "message"?}]}`;
 //! - error statuses follow Nevis ID Cloud's generic table (400/401/403/404/405/409/415/422/5xx);
-//! - sessions do not expire on Nevis's side in a way the API reports: our own deadline does it.
+//! - sessions do not expire on Nevis's side in a way the API reports: our own deadline does it;
+//! - the fields of `result` (verified data: `verified.rs`).
 
 mod adapter;
 pub mod client;
 pub mod input;
 mod settings;
 pub mod status;
+mod verified;
 pub mod wire;
 
 pub use adapter::Nevis;
@@ -39,6 +41,7 @@ pub const REGISTRATION: Registration = Registration {
     settings: settings::read,
     build: adapter::build,
     check_secret: settings::check_secret,
+    secret_id_env: "IDV_NEVIS_SECRET_ID",
 };
 
 /// The ref of a Nevis session: one session of ours per Nevis `sessionId`.

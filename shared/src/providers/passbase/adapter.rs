@@ -19,11 +19,12 @@ use crate::providers::adapter::{
     Judgement, Opaque, Opening, Taken, own,
 };
 use crate::providers::registry::ProviderSettings;
-use crate::providers::transport::Transport;
+use crate::providers::transport::{Transport, provider_error};
 use crate::session::{
     NOT_FOUND, Polling, Proposal, ProviderData, Reauthentication, Session, SessionId, Source,
     Status,
 };
+use crate::verified::VerifiedRead;
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde_json::{Map, Value, json};
@@ -209,6 +210,40 @@ impl Adapter for Passbase {
 
     fn webhook(&self) -> Option<&dyn Dialect> {
         Some(self)
+    }
+
+    /// The identity's data points, read again now: only while the identity is still this
+    /// session's and approved.
+    async fn verified_data(&self, cx: &Cx<'_>, session: &Session) -> Result<VerifiedRead, Error> {
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        let key = Adapter::subject(self, session).ok_or_else(|| {
+            Error::Internal("a verified passbase session without its identity".into())
+        })?;
+        let Some(body) = self.client.identity_body(&creds, &key).await? else {
+            return Ok(VerifiedRead::Unavailable(
+                "Passbase no longer knows this identity",
+            ));
+        };
+        // First what the session may keep (id, status, metadata), as every read checks it.
+        let identity: Identity = serde_json::from_slice(&body)
+            .map_err(|_| provider_error(NAME, "unreadable identity body"))?;
+        if !identity.id.eq_ignore_ascii_case(&key) {
+            return Err(provider_error(
+                NAME,
+                "the identity read names another identity",
+            ));
+        }
+        if belongs_elsewhere(&identity, Some(&session.id)) {
+            return Ok(VerifiedRead::Unavailable(
+                "the Passbase identity names another session",
+            ));
+        }
+        if status::proposal(&identity).status != Status::Verified {
+            return Ok(VerifiedRead::Unavailable(
+                "Passbase no longer reports this identity as approved",
+            ));
+        }
+        super::verified::from_body(&body).map(|d| VerifiedRead::Data(Box::new(d)))
     }
 
     /// What the document check concluded, never who the person is.

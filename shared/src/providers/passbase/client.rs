@@ -35,8 +35,33 @@ impl PassbaseClient {
 
     /// The authoritative state of one identity.
     pub async fn identity(&self, creds: &Secrets, id: &str) -> Result<IdentityLookup, Error> {
-        if !is_identity_key(id) {
+        let Some(body) = self.identity_body(creds, id).await? else {
             return Ok(IdentityLookup::NotFound);
+        };
+        // The serde message could quote personal data: only the fact reaches the error.
+        let mut identity: Identity = serde_json::from_slice(&body)
+            .map_err(|_| provider_error(PROVIDER, "unreadable identity body"))?;
+        if !identity.id.eq_ignore_ascii_case(id) {
+            return Err(provider_error(
+                PROVIDER,
+                "the identity read names another identity",
+            ));
+        }
+        identity.id.make_ascii_lowercase();
+        // Stored as the session's provider status: bounded where it enters.
+        identity.status = capped(identity.status, MAX_WORD);
+        Ok(IdentityLookup::Found(identity))
+    }
+
+    /// The same read, its body for the caller to read (the data points: `verified`); `None`
+    /// when Passbase knows no such identity.
+    pub async fn identity_body(
+        &self,
+        creds: &Secrets,
+        id: &str,
+    ) -> Result<Option<bytes::Bytes>, Error> {
+        if !is_identity_key(id) {
+            return Ok(None);
         }
         let url = &format!("{}/identities/{id}", self.api_url);
         let call = Call {
@@ -62,24 +87,12 @@ impl PassbaseClient {
             .await?;
         let status = answer.status;
         if status.as_u16() == 404 {
-            return Ok(IdentityLookup::NotFound);
+            return Ok(None);
         }
         if !status.is_success() {
             // 400/401/403: our key or request is wrong; an operator must act.
             return Err(provider_error(PROVIDER, format!("answered {status}")));
         }
-        // The serde message could quote personal data: only the fact reaches the error.
-        let mut identity: Identity = serde_json::from_slice(&answer.body)
-            .map_err(|_| provider_error(PROVIDER, "unreadable identity body"))?;
-        if !identity.id.eq_ignore_ascii_case(id) {
-            return Err(provider_error(
-                PROVIDER,
-                "the identity read names another identity",
-            ));
-        }
-        identity.id.make_ascii_lowercase();
-        // Stored as the session's provider status: bounded where it enters.
-        identity.status = capped(identity.status, MAX_WORD);
-        Ok(IdentityLookup::Found(identity))
+        Ok(Some(answer.body))
     }
 }

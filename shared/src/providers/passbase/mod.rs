@@ -10,7 +10,8 @@
 //! - a delivery is identified by key, event, `updated` (or `created`) and a hash of its plaintext;
 //! - `IDENTITY_AUTHENTICATED` without a `status` reports an approved reauthentication;
 //! - the identity's `metadata` comes back as the JSON object the app encrypted for the SDK,
-//!   `{"session_ref": "ses_..."}` (a JSON string of it is accepted too).
+//!   `{"session_ref": "ses_..."}` (a JSON string of it is accepted too);
+//! - the formats of the data points read as verified data (`verified.rs`).
 
 mod adapter;
 pub mod client;
@@ -19,6 +20,7 @@ pub mod identity;
 pub mod input;
 mod settings;
 pub mod status;
+mod verified;
 pub mod webhook;
 
 pub use adapter::{Passbase, client_metadata};
@@ -45,6 +47,7 @@ pub const REGISTRATION: Registration = Registration {
     settings: settings::read,
     build: adapter::build,
     check_secret: settings::check_secret,
+    secret_id_env: "IDV_PASSBASE_SECRET_ID",
 };
 
 /// The key of the ref that ties a Passbase identity (the SDK's identity access key, the webhook's

@@ -1,12 +1,15 @@
-//! Prove behind the provider seam. A start sends `/v3/verify` once (the app's client gets the
-//! `authToken` for the SDK's possession check; it is never stored), and enrolls the identity
-//! with Identity Manager when the flow is verified at once; the authoritative read is
-//! `/v3/verify-status`, polled until Prove decides or a possession window closes; Identity
+//! Prove behind the provider seam, in either of its possession APIs (the deployment's
+//! `IDV_PROVE_FLOW` for new sessions; each session keeps the one it started with). A start sends
+//! `/v3/verify` or `/v3/unify` once (the app's client gets the `authToken` for the SDK's
+//! possession check; it is never stored); Verified Users enrolls the identity with Identity
+//! Manager when the flow is verified at once. The authoritative read is `/v3/verify-status` or
+//! `/v3/unify-status`, polled until Prove decides or a possession window closes; Identity
 //! Manager's webhooks are events recorded on the session that verified the identity.
 
-use super::client::{ProveClient, StatusRead, VerifyRequest};
-use super::data::{Possession, ProveData};
-use super::input::{StartInput, start_input};
+use super::client::{ProveClient, StatusRead, UnifyRead, UnifyRequest, VerifyRequest};
+use super::data::{Possession, ProveData, ProveFlow};
+use super::input::{StartInput, bind_input, start_input};
+use super::phone::Phone;
 use super::settings::{Secrets, Settings};
 use super::status::{self, Outcome};
 use super::{NAME, customer_ref_key, identity_ref_key, webhook};
@@ -17,7 +20,7 @@ use crate::providers::adapter::{
 };
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::Transport;
-use crate::session::{IdentityEvent, Polling, ProviderData, Session, Status, Subject};
+use crate::session::{IdentityEvent, Polling, Proposal, ProviderData, Session, Status, Subject};
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -75,6 +78,157 @@ fn customer_subject(customer: &str) -> String {
     format!("customer:{customer}")
 }
 
+/// What a start sent to Prove answered, whichever the flow.
+struct Started {
+    proposal: Proposal,
+    correlation_id: String,
+    auth_token: Option<String>,
+    /// Prove waits on the user's phone (a possession window runs).
+    awaits_possession: bool,
+}
+
+impl Prove {
+    async fn start_verify(
+        &self,
+        creds: &Secrets,
+        input: &StartInput,
+        session: &Session,
+        customer: &Subject,
+    ) -> Result<Started, Error> {
+        let name = |n: &Option<String>| {
+            n.clone()
+                .ok_or_else(|| Error::Internal("a verified users start without a name".into()))
+        };
+        let request = VerifyRequest {
+            first_name: name(&input.first_name)?,
+            last_name: name(&input.last_name)?,
+            phone_number: input.phone.for_prove(),
+            possession_type: input.possession.as_str().to_owned(),
+            email_address: input.email.clone(),
+            final_target_url: input.final_target_url.clone(),
+            sms_message: input.sms_message.clone(),
+            allow_otp_retry: input.allow_otp_retry,
+            client_request_id: session.id.to_string(),
+            client_customer_id: customer.to_string(),
+        };
+        let answer = self
+            .client
+            .verify(creds, input.phone.region(), &request)
+            .await?;
+        let outcome = Outcome {
+            success: &answer.success,
+            possession_result: &answer.possession_result,
+            verify_result: &answer.verify_result,
+        };
+        Ok(Started {
+            proposal: status::proposal(&outcome),
+            awaits_possession: outcome.awaits_possession(),
+            correlation_id: answer.correlation_id,
+            auth_token: answer.auth_token,
+        })
+    }
+
+    async fn start_unify(
+        &self,
+        creds: &Secrets,
+        input: &StartInput,
+        session: &Session,
+        customer: &Subject,
+    ) -> Result<Started, Error> {
+        let request = UnifyRequest {
+            possession_type: input.possession.as_str().to_owned(),
+            client_request_id: session.id.to_string(),
+            phone_number: input.phone.for_unify(),
+            email_address: input.email.clone(),
+            final_target_url: input.final_target_url.clone(),
+            sms_message: input.sms_message.clone(),
+            allow_otp_retry: input.allow_otp_retry,
+            client_customer_id: customer.to_string(),
+        };
+        let answer = self
+            .client
+            .unify(creds, input.phone.region(), &request)
+            .await?;
+        Ok(Started {
+            proposal: status::unify_proposal(&answer.success),
+            // Customer-supplied possession has no Prove window: the app runs its own check.
+            awaits_possession: answer.success == "pending" && input.possession != Possession::None,
+            correlation_id: answer.correlation_id,
+            auth_token: answer.auth_token,
+        })
+    }
+}
+
+/// A flow Prove no longer serves: the possession check timed out while the session waited on
+/// it, else the flow is simply over.
+fn step_refused(session: &Session) -> Judgement {
+    let code = if session.status == Status::Pending {
+        status::POSSESSION_TIMEOUT
+    } else {
+        status::FLOW_EXPIRED
+    };
+    Judgement {
+        reason: Some(code),
+        ..Judgement::of(status::expired(code))
+    }
+}
+
+fn possession_timed_out() -> Judgement {
+    Judgement {
+        reason: Some(status::POSSESSION_TIMEOUT),
+        ..Judgement::of(status::expired(status::POSSESSION_TIMEOUT))
+    }
+}
+
+/// A `/v3/verify-status` answer, and the identity it names when verified.
+fn judge_verify(
+    read: &StatusRead,
+    session: &Session,
+    past_deadline: bool,
+) -> (Judgement, Option<String>) {
+    match read {
+        StatusRead::StepNotAllowed => (step_refused(session), None),
+        StatusRead::Status(r) => {
+            let o = Outcome {
+                success: &r.success,
+                possession_result: &r.possession_result,
+                verify_result: &r.verify_result,
+            };
+            if o.awaits_possession() && past_deadline {
+                return (possession_timed_out(), None);
+            }
+            let p = status::proposal(&o);
+            let identity = (p.status == Status::Verified)
+                .then(|| r.identity_id.clone())
+                .flatten();
+            (Judgement::of(p), identity)
+        }
+    }
+}
+
+/// A `/v3/unify-status` (or `/v3/unify-bind`) answer, and the `proveId` it names when verified.
+/// ASSUMPTION: that `proveId` is the identity Identity Manager's events name (Prove's current
+/// enrollment answers `proveId` where the legacy one answered `identityId`).
+fn judge_unify(
+    read: &UnifyRead,
+    session: &Session,
+    past_deadline: bool,
+) -> (Judgement, Option<String>) {
+    match read {
+        UnifyRead::StepNotAllowed => (step_refused(session), None),
+        UnifyRead::Status(r) => {
+            if r.success == "pending" && past_deadline {
+                return (possession_timed_out(), None);
+            }
+            let p = status::unify_proposal(&r.success);
+            let identity = (p.status == Status::Verified)
+                .then(|| r.prove_id.clone())
+                .flatten();
+            (Judgement::of(p), identity)
+        }
+    }
+}
+
 #[async_trait]
 impl Adapter for Prove {
     fn name(&self) -> &'static str {
@@ -90,7 +244,7 @@ impl Adapter for Prove {
     }
 
     fn parse_start(&self, body: &Map<String, Value>) -> Result<Opaque, Error> {
-        Ok(Box::new(start_input(body)?))
+        Ok(Box::new(start_input(body, self.settings.flow)?))
     }
 
     /// The desktop flow's `finalTargetUrl` (`input`): where the Instant Link leads.
@@ -98,9 +252,9 @@ impl Adapter for Prove {
         Ok(())
     }
 
-    /// `/v3/verify` is sent exactly once per session (and once per `Idempotency-Key`: the key is
-    /// taken before this runs); the session is stored only after Prove answered, so a failure
-    /// leaves nothing behind.
+    /// The start (`/v3/verify` or `/v3/unify`, as the deployment's flow says) is sent exactly once
+    /// per session (and once per `Idempotency-Key`: the key is taken before this runs); the
+    /// session is stored only after Prove answered, so a failure leaves nothing behind.
     async fn start(&self, cx: &Cx<'_>, tenant: &str, input: Opaque) -> Result<Opening, Error> {
         let input: &StartInput = own(&input)?;
         let creds = cx.credentials::<Secrets>(NAME)?;
@@ -110,25 +264,15 @@ impl Adapter for Prove {
         // The customer as Prove knows it: unique per tenant and user, so that another app's user
         // of the same id is another Prove customer with identities of its own.
         let customer = Subject::of(tenant, &input.user_id);
-        let request = VerifyRequest {
-            first_name: input.first_name.clone(),
-            last_name: input.last_name.clone(),
-            phone_number: input.phone.for_prove(),
-            possession_type: input.possession.as_str().to_owned(),
-            email_address: input.email.clone(),
-            final_target_url: input.final_target_url.clone(),
-            sms_message: input.sms_message.clone(),
-            allow_otp_retry: input.allow_otp_retry,
-            client_request_id: session.id.to_string(),
-            client_customer_id: customer.to_string(),
+        let flow = self.settings.flow;
+        let started = match flow {
+            ProveFlow::VerifiedUsers => {
+                self.start_verify(&creds, input, &session, &customer)
+                    .await?
+            }
+            ProveFlow::Unify => self.start_unify(&creds, input, &session, &customer).await?,
         };
-        let answer = self.client.verify(&creds, region, &request).await?;
-        let outcome = Outcome {
-            success: &answer.success,
-            possession_result: &answer.possession_result,
-            verify_result: &answer.verify_result,
-        };
-        let proposal = status::proposal(&outcome);
+        let proposal = started.proposal;
         // An answer the gateway cannot read settles nothing: the flow starts as pending, and the
         // first read tells.
         session.status = if proposal.unclear.is_some() {
@@ -138,7 +282,7 @@ impl Adapter for Prove {
         };
         session.provider_status = proposal.provider_status;
         session.last_error = proposal.last_error;
-        session.provider_ref = Some(answer.correlation_id.clone());
+        session.provider_ref = Some(started.correlation_id);
         session.last_checked_at = Some(now);
         session.expires_at = Some(now + self.settings.session_window);
         let window = match input.possession {
@@ -147,18 +291,21 @@ impl Adapter for Prove {
             Possession::None => None,
         };
         let mut data = ProveData {
+            flow,
             possession: input.possession,
             region,
             phone_masked: input.phone.masked(),
             possession_deadline: window
-                .filter(|_| outcome.awaits_possession())
+                .filter(|_| started.awaits_possession)
                 .map(|w| now + w),
             identity_id: None,
             reverification_recommended: false,
         };
-        // Verified at once (`possession_type: none`): enroll now, while the number is in hand.
-        // A failure here is a retryable error and no session: the start is simply repeated.
-        if session.status == Status::Verified {
+        // Verified Users verified at once (`possession_type: none`): enroll now, while the number
+        // is in hand. A failure here is a retryable error and no session: the start is simply
+        // repeated. (Unify's start answers `pending`: its outcome, and its `proveId`, come from
+        // unify-status.)
+        if flow == ProveFlow::VerifiedUsers && session.status == Status::Verified {
             let id = self
                 .client
                 .enroll_identity(&creds, region, &input.phone.for_prove(), customer.as_str())
@@ -173,7 +320,7 @@ impl Adapter for Prove {
         Ok(Opening {
             session,
             claims,
-            client: json!({"auth_token": answer.auth_token}),
+            client: json!({"auth_token": started.auth_token}),
             replay: None,
             issued_at: None,
             read: None,
@@ -200,51 +347,30 @@ impl Adapter for Prove {
         let session =
             session.ok_or_else(|| Error::Internal("a prove flow is read for a session".into()))?;
         let data = data_of(session)?;
-        Ok(Box::new(
-            self.client
-                .verify_status(&creds, data.region, subject, session.id.as_str())
-                .await?,
-        ))
+        let (region, id) = (data.region, session.id.as_str());
+        // The flow the session was started with, whatever the deployment says now.
+        Ok(match data.flow {
+            ProveFlow::VerifiedUsers => Box::new(
+                self.client
+                    .verify_status(&creds, region, subject, id)
+                    .await?,
+            ),
+            ProveFlow::Unify => Box::new(
+                self.client
+                    .unify_status(&creds, region, subject, id)
+                    .await?,
+            ),
+        })
     }
 
     /// Expires a flow that Prove closed, or whose possession window passed while Prove still
     /// waits on the user; a verified flow's identity takes its refs.
     fn judge(&self, cx: &Cx<'_>, answer: &Opaque, session: &Session) -> Result<Judgement, Error> {
-        let read: &StatusRead = own(answer)?;
         let mut data = data_of(session)?;
-        let mut identity = None;
-        let mut judgement = match read {
-            StatusRead::StepNotAllowed => {
-                let code = if session.status == Status::Pending {
-                    status::POSSESSION_TIMEOUT
-                } else {
-                    status::FLOW_EXPIRED
-                };
-                Judgement {
-                    reason: Some(code),
-                    ..Judgement::of(status::expired(code))
-                }
-            }
-            StatusRead::Status(r) => {
-                let o = Outcome {
-                    success: &r.success,
-                    possession_result: &r.possession_result,
-                    verify_result: &r.verify_result,
-                };
-                let past_deadline = data.possession_deadline.is_some_and(|d| d <= cx.now);
-                if o.awaits_possession() && past_deadline {
-                    Judgement {
-                        reason: Some(status::POSSESSION_TIMEOUT),
-                        ..Judgement::of(status::expired(status::POSSESSION_TIMEOUT))
-                    }
-                } else {
-                    let p = status::proposal(&o);
-                    if p.status == Status::Verified {
-                        identity = r.identity_id.clone();
-                    }
-                    Judgement::of(p)
-                }
-            }
+        let past_deadline = data.possession_deadline.is_some_and(|d| d <= cx.now);
+        let (mut judgement, identity) = match data.flow {
+            ProveFlow::VerifiedUsers => judge_verify(own(answer)?, session, past_deadline),
+            ProveFlow::Unify => judge_unify(own(answer)?, session, past_deadline),
         };
         match identity {
             Some(id) if data.identity_id.as_deref() != Some(id.as_str()) => {
@@ -255,13 +381,57 @@ impl Adapter for Prove {
                 judgement.data = Some(ProviderData::of(&data));
             }
             None if judgement.proposal.status == Status::Verified && data.identity_id.is_none() => {
-                // ASSUMPTION: Prove enrolls a verified flow and says so with identityId. Without
-                // it we cannot enroll later: the number was never stored.
+                // ASSUMPTION: Prove enrolls a verified flow and says so with identityId
+                // (Verified Users) or proveId (Unify: "required if success=true"). Without it we
+                // cannot enroll later: the number was never stored.
                 tracing::warn!(session_id = %session.id, "verified prove flow without an identity id; no Identity Manager events for it");
             }
             _ => {}
         }
         Ok(judgement)
+    }
+
+    fn parse_bind(&self, body: &Map<String, Value>) -> Option<Result<Opaque, Error>> {
+        Some(bind_input(body).map(|p| Box::new(p) as Opaque))
+    }
+
+    /// A Unify flow of customer-supplied possession (`none`) whose last read said
+    /// `possession_required`: no Prove Key authenticated, the app's own check is due.
+    fn awaits_bind(&self, session: &Session) -> bool {
+        session.status == Status::Pending
+            && session.provider_status.as_deref() == Some(status::POSSESSION_REQUIRED)
+            && data_of(session)
+                .is_ok_and(|d| d.flow == ProveFlow::Unify && d.possession == Possession::None)
+    }
+
+    /// `/v3/unify-bind` with the number the app's check proved. A number that is plainly not the
+    /// session's (its masked form differs) is refused before Prove is asked.
+    async fn bind(&self, cx: &Cx<'_>, session: &Session, input: Opaque) -> Result<Opaque, Error> {
+        let phone: &Phone = own(&input)?;
+        let data = data_of(session)?;
+        if phone.masked() != data.phone_masked {
+            return Err(Error::invalid(
+                "phone_number",
+                "mismatch",
+                "not the number this session was started with",
+            ));
+        }
+        let correlation_id = session
+            .provider_ref
+            .as_deref()
+            .ok_or_else(|| Error::Internal("a prove session without its correlation id".into()))?;
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        Ok(Box::new(
+            self.client
+                .unify_bind(
+                    &creds,
+                    data.region,
+                    correlation_id,
+                    &phone.for_unify(),
+                    session.id.as_str(),
+                )
+                .await?,
+        ))
     }
 
     fn webhook(&self) -> Option<&dyn Dialect> {

@@ -2,9 +2,13 @@
 //! with `Authorization: Bearer`. The token is cached per region until shortly before it expires;
 //! the client lives in `App`, so every invocation of a warm container shares it.
 //!
-//! Retries: the token and `/v3/verify-status` are safe to repeat (jittered backoff on 429, 5xx and
-//! transport errors). `/v3/verify` and `/v3/identity` are never sent again once they may have
-//! reached Prove: a second `/v3/verify` would start a second flow (and text the user again); they
+//! Both of Prove's possession APIs are here: legacy Verified Users (`/v3/verify`,
+//! `/v3/verify-status`) and Unify (`/v3/unify`, `/v3/unify-status`, `/v3/unify-bind`).
+//!
+//! Retries: the token and the status reads are safe to repeat (jittered backoff on 429, 5xx and
+//! transport errors). `/v3/verify`, `/v3/unify`, `/v3/unify-bind` and `/v3/identity` are never
+//! sent again once they may have reached Prove: a second start would start a second flow (and
+//! text the user again); they
 //! are sent again only when the connection was refused, and not sent at all when what is left of
 //! the operation's deadline is shorter than a full attempt (`providers::transport`). A 401 on any
 //! call means the request was not served: the cached token is dropped and the call is sent once
@@ -44,6 +48,10 @@ pub struct ApiError {
 pub const STEP_NOT_ALLOWED: i64 = 1003;
 /// Sandbox: the phone number is not one of Prove's test users.
 pub const NO_TEST_USER: i64 = 8007;
+/// Prove's newer code for a step called out of order (its status-and-error-codes page).
+pub const STEP_OUT_OF_ORDER: i64 = 8003;
+/// The correlation id is not (or no longer) a flow Prove serves.
+pub const INVALID_CORRELATION_ID: i64 = 8008;
 
 /// `POST /v3/verify` (legacy Verified Users). Personal data: never logged, never stored.
 #[derive(Clone, Serialize)]
@@ -121,6 +129,88 @@ pub enum StatusRead {
     Status(StatusResponse),
     /// 403 code 1003: Prove no longer serves this flow (its window closed).
     StepNotAllowed,
+}
+
+/// `POST /v3/unify`. Personal data: never logged, never stored. Unify takes no names: it checks
+/// possession of the number (and binds a Prove Key), not who holds it.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnifyRequest {
+    pub possession_type: String,
+    /// Our session id (required by Unify).
+    pub client_request_id: String,
+    pub phone_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_address: Option<String>,
+    #[serde(rename = "finalTargetUrl", skip_serializing_if = "Option::is_none")]
+    pub final_target_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms_message: Option<String>,
+    #[serde(rename = "allowOTPRetry", skip_serializing_if = "Option::is_none")]
+    pub allow_otp_retry: Option<bool>,
+    /// Our user's subject.
+    pub client_customer_id: String,
+}
+
+impl std::fmt::Debug for UnifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnifyRequest")
+            .field("possession_type", &self.possession_type)
+            .field("client_request_id", &self.client_request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnifyResponse {
+    /// For the client SDK's `Authenticate()`; handed to the app once, never stored or logged.
+    #[serde(default)]
+    pub auth_token: Option<String>,
+    pub correlation_id: String,
+    /// `"pending"` at the start.
+    #[serde(deserialize_with = "word")]
+    pub success: String,
+}
+
+impl std::fmt::Debug for UnifyResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnifyResponse")
+            .field("correlation_id", &self.correlation_id)
+            .field("success", &self.success)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `/v3/unify-status` and `/v3/unify-bind` (the same shape). The phone number Prove echoes is
+/// not read: nothing here keeps it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnifyStatus {
+    /// `true`, `false`, `pending` or `possession_required`.
+    #[serde(deserialize_with = "word")]
+    pub success: String,
+    /// Prove's id of the customer who passed; Identity Manager's events name it.
+    #[serde(default)]
+    pub prove_id: Option<String>,
+}
+
+/// A `/v3/unify-status` or `/v3/unify-bind` answer.
+#[derive(Debug, Clone)]
+pub enum UnifyRead {
+    Status(UnifyStatus),
+    /// Prove no longer serves this flow's step (past its 15 minutes, or over).
+    StepNotAllowed,
+}
+
+/// Prove's `success` is a string in its schema (Go SDK), a JSON boolean in one of its examples:
+/// either is read, as the same word.
+fn word<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(serde::de::Error::custom("success is a string")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -224,6 +314,64 @@ impl ProveClient {
         r.possession_result = capped(r.possession_result, MAX_WORD);
         r.verify_result = capped(r.verify_result, MAX_WORD);
         Ok(StatusRead::Status(r))
+    }
+
+    /// Starts a Unify flow. Never sent twice (see the module docs).
+    pub async fn unify(
+        &self,
+        creds: &Secrets,
+        region: ProveRegion,
+        req: &UnifyRequest,
+    ) -> Result<UnifyResponse, Error> {
+        let answer = self
+            .call(creds, region, "/v3/unify", req, Resend::IfNotSent)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(api_error(answer.status, &answer.body));
+        }
+        let mut r: UnifyResponse = parse(&answer.body, "unify")?;
+        transport::bounded_id(PROVIDER, "correlationId", &r.correlation_id)?;
+        r.success = capped(r.success, MAX_WORD);
+        Ok(r)
+    }
+
+    /// A Unify flow's possession result. A read: retried when that is safe.
+    pub async fn unify_status(
+        &self,
+        creds: &Secrets,
+        region: ProveRegion,
+        correlation_id: &str,
+        client_request_id: &str,
+    ) -> Result<UnifyRead, Error> {
+        let body = serde_json::json!({
+            "correlationId": correlation_id,
+            "clientRequestId": client_request_id,
+        });
+        let answer = self
+            .call(creds, region, "/v3/unify-status", &body, Resend::Safe)
+            .await?;
+        unify_read(answer, "unify-status")
+    }
+
+    /// Binds the number to the Prove Key after the app's own possession check passed (the
+    /// customer-supplied-possession flow only). A write: never sent twice.
+    pub async fn unify_bind(
+        &self,
+        creds: &Secrets,
+        region: ProveRegion,
+        correlation_id: &str,
+        phone_number: &str,
+        client_request_id: &str,
+    ) -> Result<UnifyRead, Error> {
+        let body = serde_json::json!({
+            "correlationId": correlation_id,
+            "phoneNumber": phone_number,
+            "clientRequestId": client_request_id,
+        });
+        let answer = self
+            .call(creds, region, "/v3/unify-bind", &body, Resend::IfNotSent)
+            .await?;
+        unify_read(answer, "unify-bind")
     }
 
     /// Enrolls a verified identity with Identity Manager; its id keys the identity's webhooks.
@@ -392,6 +540,28 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, 
         .map_err(|_| provider_error(PROVIDER, format!("unreadable {what} answer")))
 }
 
+/// A unify-status or unify-bind answer. ASSUMPTION: Prove refuses the step of a flow that is
+/// over or past its 15 minutes with 403 and code 1003 (its sandbox's) or 8003 ("step called out
+/// of order"), or with 8008 ("invalid correlation ID": we send only ids Prove gave us); which
+/// status carries 8008 is not documented.
+fn unify_read(answer: Answer, what: &str) -> Result<UnifyRead, Error> {
+    let code = error_body(&answer.body).code;
+    let step_refused = answer.status == StatusCode::FORBIDDEN
+        && matches!(code, Some(STEP_NOT_ALLOWED | STEP_OUT_OF_ORDER));
+    if !answer.status.is_success() && (step_refused || code == Some(INVALID_CORRELATION_ID)) {
+        return Ok(UnifyRead::StepNotAllowed);
+    }
+    if !answer.status.is_success() {
+        return Err(api_error(answer.status, &answer.body));
+    }
+    let mut r: UnifyStatus = parse(&answer.body, what)?;
+    if let Some(id) = &r.prove_id {
+        transport::bounded_id(PROVIDER, "proveId", id)?;
+    }
+    r.success = capped(r.success, MAX_WORD);
+    Ok(UnifyRead::Status(r))
+}
+
 fn error_body(bytes: &[u8]) -> ApiError {
     serde_json::from_slice(bytes).unwrap_or_default()
 }
@@ -443,6 +613,41 @@ mod tests {
         assert_eq!(v["clientCustomerId"], "user-42");
         assert!(v.get("emailAddress").is_none());
         assert!(!format!("{r:?}").contains("2001004011"));
+    }
+
+    #[test]
+    fn the_unify_request_uses_proves_field_names_and_its_answers_read_either_success() {
+        let r = UnifyRequest {
+            possession_type: "mobile".into(),
+            client_request_id: "ses_x".into(),
+            phone_number: "2001004014".into(),
+            email_address: None,
+            final_target_url: None,
+            sms_message: None,
+            allow_otp_retry: Some(true),
+            client_customer_id: "sub".into(),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["possessionType"], "mobile");
+        assert_eq!(v["clientRequestId"], "ses_x");
+        assert_eq!(v["allowOTPRetry"], true);
+        assert!(v.get("firstName").is_none() && v.get("finalTargetUrl").is_none());
+        assert!(!format!("{r:?}").contains("2001004014"));
+        let s: UnifyStatus =
+            serde_json::from_str(r#"{"success":true,"proveId":"p1","phoneNumber":"2001004011"}"#)
+                .unwrap();
+        assert_eq!(
+            (s.success.as_str(), s.prove_id.as_deref()),
+            ("true", Some("p1"))
+        );
+        let s: UnifyStatus = serde_json::from_str(r#"{"success":"possession_required"}"#).unwrap();
+        assert_eq!(s.success, "possession_required");
+        assert!(serde_json::from_str::<UnifyStatus>(r#"{"success":{}}"#).is_err());
+        let u: UnifyResponse = serde_json::from_str(
+            r#"{"success":"pending","authToken":"eyJsecret","correlationId":"c1"}"#,
+        )
+        .unwrap();
+        assert!(!format!("{u:?}").contains("eyJsecret"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! `POST /v1/sessions` with `provider: "prove"`: every field checked as docs/providers/prove.md
 //! says, every bad field reported at once. Messages never echo the values (they are personal
-//! data).
+//! data). The names are Verified Users' only: Unify takes none (it checks possession of the
+//! number, not who holds it), so under Unify they are optional, checked, and sent nowhere.
 
-use super::{Phone, Possession};
+use super::{Phone, Possession, ProveFlow};
 use crate::Error;
 use crate::error::FieldError;
 use serde_json::{Map, Value};
@@ -12,8 +13,9 @@ use serde_json::{Map, Value};
 pub struct StartInput {
     pub user_id: String,
     pub phone: Phone,
-    pub first_name: String,
-    pub last_name: String,
+    /// Always present for Verified Users (required there).
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
     pub possession: Possession,
     pub final_target_url: Option<String>,
     pub sms_message: Option<String>,
@@ -52,7 +54,7 @@ const MAX_SMS: usize = 160;
 /// ASSUMPTION: Prove states no name limit; 100 characters is far beyond real names.
 const MAX_NAME: usize = 100;
 
-pub fn start_input(body: &Map<String, Value>) -> Result<StartInput, Error> {
+pub fn start_input(body: &Map<String, Value>, flow: ProveFlow) -> Result<StartInput, Error> {
     let mut errors = Vec::new();
     for k in body.keys() {
         if !FIELDS.contains(&k.as_str()) {
@@ -83,9 +85,12 @@ pub fn start_input(body: &Map<String, Value>) -> Result<StartInput, Error> {
             p
         }
     };
+    let names_required = flow == ProveFlow::VerifiedUsers;
     let mut name = |k: &str| match field(k) {
         None => {
-            err(k, "required", "a name is required");
+            if names_required {
+                err(k, "required", "a name is required");
+            }
             None
         }
         Some(Value::String(s))
@@ -201,22 +206,53 @@ pub fn start_input(body: &Map<String, Value>) -> Result<StartInput, Error> {
             None
         }
     };
-    match (user_id, phone, first_name, last_name, possession) {
-        (Some(user_id), Some(phone), Some(first_name), Some(last_name), Some(possession))
-            if errors.is_empty() =>
-        {
-            Ok(StartInput {
-                user_id,
-                phone,
-                first_name,
-                last_name,
-                possession,
-                final_target_url,
-                sms_message,
-                email,
-                allow_otp_retry,
-            })
+    match (user_id, phone, possession) {
+        (Some(user_id), Some(phone), Some(possession)) if errors.is_empty() => Ok(StartInput {
+            user_id,
+            phone,
+            first_name,
+            last_name,
+            possession,
+            final_target_url,
+            sms_message,
+            email,
+            allow_otp_retry,
+        }),
+        _ => Err(Error::InvalidRequest(errors)),
+    }
+}
+
+/// `POST /v1/sessions/{id}/bind` of a Prove Unify session: `{"phone_number": ...}`, the number
+/// the app's own possession check proved (the session keeps it only masked).
+pub fn bind_input(body: &Map<String, Value>) -> Result<Phone, Error> {
+    let mut errors: Vec<FieldError> = body
+        .keys()
+        .filter(|k| *k != "phone_number")
+        .map(|k| FieldError::new(k, "unknown_field", "a prove bind takes phone_number only"))
+        .collect();
+    let phone = match body.get("phone_number").filter(|v| !v.is_null()) {
+        None => {
+            errors.push(FieldError::new(
+                "phone_number",
+                "required",
+                "the number the app's own possession check proved",
+            ));
+            None
         }
+        Some(v) => {
+            let p = v.as_str().and_then(Phone::parse);
+            if p.is_none() {
+                errors.push(FieldError::new(
+                    "phone_number",
+                    "invalid_format",
+                    "an E.164 number (+12001004011) or 10 US digits (2001004011)",
+                ));
+            }
+            p
+        }
+    };
+    match phone {
+        Some(p) if errors.is_empty() => Ok(p),
         _ => Err(Error::InvalidRequest(errors)),
     }
 }
@@ -263,7 +299,37 @@ mod tests {
     use serde_json::json;
 
     fn input(v: Value) -> Result<StartInput, Error> {
-        start_input(v.as_object().unwrap())
+        start_input(v.as_object().unwrap(), ProveFlow::VerifiedUsers)
+    }
+
+    fn unify(v: Value) -> Result<StartInput, Error> {
+        start_input(v.as_object().unwrap(), ProveFlow::Unify)
+    }
+
+    #[test]
+    fn unify_takes_no_names_but_checks_any_given() {
+        let mut b = ok();
+        let o = b.as_object_mut().unwrap();
+        o.remove("first_name");
+        o.remove("last_name");
+        let i = unify(b.clone()).unwrap();
+        assert_eq!(i.first_name, None);
+        assert_eq!(
+            fields(input(b.clone()).unwrap_err()),
+            [
+                ("first_name".to_owned(), "required".to_owned()),
+                ("last_name".to_owned(), "required".to_owned())
+            ]
+        );
+        b["first_name"] = json!("");
+        assert_eq!(
+            fields(unify(b.clone()).unwrap_err()),
+            [("first_name".to_owned(), "invalid_format".to_owned())]
+        );
+        b["first_name"] = json!("Lorant");
+        b["last_name"] = json!("Nerger");
+        b["possession_type"] = json!("none");
+        assert!(unify(b.clone()).is_ok() && input(b).is_ok());
     }
 
     fn fields(e: Error) -> Vec<(String, String)> {
@@ -276,6 +342,26 @@ mod tests {
     fn ok() -> Value {
         json!({"provider": "prove", "user_id": "u1", "phone_number": "2001004011",
                "first_name": "Sheilakathryn", "last_name": "Butrimovich", "possession_type": "mobile"})
+    }
+
+    #[test]
+    fn a_bind_names_one_valid_number() {
+        let bind = |v: Value| bind_input(v.as_object().unwrap());
+        assert_eq!(
+            bind(json!({"phone_number": "+2001004025"})).unwrap(),
+            Phone::parse("+2001004025").unwrap()
+        );
+        assert_eq!(
+            fields(bind(json!({"phone_number": "12", "otp": "1234"})).unwrap_err()),
+            [
+                ("otp".to_owned(), "unknown_field".to_owned()),
+                ("phone_number".to_owned(), "invalid_format".to_owned())
+            ]
+        );
+        assert_eq!(
+            fields(bind(json!({})).unwrap_err()),
+            [("phone_number".to_owned(), "required".to_owned())]
+        );
     }
 
     #[test]

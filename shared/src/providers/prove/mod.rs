@@ -1,6 +1,9 @@
-//! Prove (proveapis.com), legacy Verified Users: `/v3/verify` starts a flow, the client SDK's
-//! `Authenticate()` proves possession, `/v3/verify-status` gives the result; Identity Manager
-//! (`/v3/identity`) enrolls a verified identity and its webhooks report what happens to the number.
+//! Prove (proveapis.com), in either of its possession APIs (`IDV_PROVE_FLOW`): Unify
+//! (`/v3/unify` starts a flow, the client SDK's `Authenticate()` proves possession,
+//! `/v3/unify-status` gives the result, `/v3/unify-bind` after the app's own check in the
+//! customer-supplied-possession flow) or legacy Verified Users (`/v3/verify`, then
+//! `/v3/verify-status`); Identity Manager (`/v3/identity`) knows a verified identity and its
+//! webhooks report what happens to the number.
 //!
 //! Assumptions where Prove's docs are silent (each is marked ASSUMPTION at its place):
 //! - a verified flow's `/v3/verify-status` may carry `identityId` (the field of the legacy SDK):
@@ -21,7 +24,7 @@ pub mod webhook;
 
 pub use adapter::Prove;
 pub use client::{ProveClient, StatusRead, VerifyRequest, VerifyResponse};
-pub use data::{Possession, ProveData, ProveRegion};
+pub use data::{Possession, ProveData, ProveFlow, ProveRegion};
 pub use phone::Phone;
 pub use settings::{Secrets, Settings};
 
@@ -37,12 +40,14 @@ pub const REGISTRATION: Registration = Registration {
         // Its events are recorded as they are: no read.
         operations: 0,
     }),
-    // /v3/verify, then /v3/identity when verified at once.
+    // /v3/verify, then /v3/identity when verified at once; a bind (served by the same
+    // function) reads /v3/unify-status, then sends /v3/unify-bind.
     start_operations: 2,
     routes: &[],
     settings: settings::read,
     build: adapter::build,
     check_secret: settings::check_secret,
+    secret_id_env: "IDV_PROVE_SECRET_ID",
 };
 
 /// The ref of an Identity Manager identity: the latest verified session that enrolled it (its

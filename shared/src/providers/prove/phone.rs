@@ -56,6 +56,15 @@ impl Phone {
         }
     }
 
+    /// Unify's form: 10 digits for NA (with or without `+1`, Prove says), `+`, country code and
+    /// number for the others ("International numbers need `+` and the country code").
+    pub fn for_unify(&self) -> String {
+        match self.region() {
+            ProveRegion::Na => self.digits[1..].to_owned(),
+            ProveRegion::Eu => format!("+{}", self.digits),
+        }
+    }
+
     /// `+1*******011`: the first digit and the last three.
     pub fn masked(&self) -> String {
         let n = self.digits.len();
@@ -83,6 +92,8 @@ mod tests {
         assert_eq!(uk.region(), ProveRegion::Eu);
         assert_eq!(uk.for_prove(), "447968900002");
         assert_eq!(uk.masked(), "+4********002");
+        assert_eq!(us.for_unify(), "2001004011");
+        assert_eq!(uk.for_unify(), "+447968900002");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Prove's settings (environment) and credentials (its part of the secret document).
 
+use super::ProveFlow;
 use crate::config::{ConfigError, Settings as Env};
 use crate::providers::registry::ProviderSettings;
 use crate::secrets::{self, Secret, optional, optional_secret, required};
@@ -11,6 +12,8 @@ use std::time::Duration;
 /// One base URL per region, and the flow deadlines Prove documents.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The API new sessions start with (`IDV_PROVE_FLOW`): a Prove account has one or the other.
+    pub flow: ProveFlow,
     /// North American numbers (+1) go here, e.g. `https://platform.proveapis.com`.
     pub na_url: String,
     /// Every other number goes here, e.g. `https://platform.eu.proveapis.com`.
@@ -25,12 +28,26 @@ pub struct Settings {
 
 pub(super) fn read(env: &Env<'_>) -> Result<ProviderSettings, ConfigError> {
     Ok(Arc::new(Settings {
+        flow: flow(env)?,
         na_url: env.url("IDV_PROVE_NA_URL", "https://platform.proveapis.com")?,
         eu_url: env.url("IDV_PROVE_EU_URL", "https://platform.eu.proveapis.com")?,
         instant_link_window: env.secs("IDV_PROVE_INSTANT_LINK_SECONDS", 180, 0, 3600)?,
         otp_window: env.secs("IDV_PROVE_OTP_SECONDS", 120, 0, 3600)?,
         session_window: env.secs("IDV_PROVE_SESSION_SECONDS", 900, 1, 86_400)?,
     }))
+}
+
+/// `IDV_PROVE_FLOW`: `unify` (the default: since October 2025 new Prove accounts get only Unify)
+/// or `verified_users` (accounts that still have the legacy API).
+fn flow(env: &Env<'_>) -> Result<ProveFlow, ConfigError> {
+    match env.get("IDV_PROVE_FLOW").as_deref() {
+        None | Some("") => Ok(ProveFlow::Unify),
+        Some(v) => ProveFlow::parse(v).ok_or_else(|| {
+            ConfigError(format!(
+                "IDV_PROVE_FLOW must be unify or verified_users, got {v:?}"
+            ))
+        }),
+    }
 }
 
 /// `"prove": {"client_id", "client_secret", "webhook_secret"?, "webhook_secret_previous"?}`:
@@ -74,4 +91,37 @@ pub(super) fn check_secret(part: &Value) -> Result<(), String> {
         "prove.webhook_secret_previous",
         s.webhook_secret_previous.as_ref(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn flow_of(value: Option<&str>) -> Result<ProveFlow, String> {
+        let config = Config::from_lookup(|k| match k {
+            "IDV_STORE" => Some("memory".into()),
+            "IDV_SECRETS_FILE" => Some("f".into()),
+            "IDV_PROVE_FLOW" => value.map(str::to_owned),
+            _ => None,
+        })
+        .map_err(|e| e.0)?;
+        Ok(config
+            .provider::<Settings>(super::super::NAME)
+            .expect("prove settings")
+            .flow)
+    }
+
+    #[test]
+    fn the_flow_is_unify_unless_told_and_a_wrong_one_fails_the_init() {
+        assert_eq!(flow_of(None), Ok(ProveFlow::Unify));
+        assert_eq!(flow_of(Some("")), Ok(ProveFlow::Unify));
+        assert_eq!(flow_of(Some("unify")), Ok(ProveFlow::Unify));
+        assert_eq!(
+            flow_of(Some("verified_users")),
+            Ok(ProveFlow::VerifiedUsers)
+        );
+        let e = flow_of(Some("Unify")).unwrap_err();
+        assert!(e.contains("IDV_PROVE_FLOW"), "{e}");
+    }
 }

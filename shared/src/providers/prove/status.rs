@@ -1,14 +1,18 @@
-//! Prove's results on our status set (docs/providers/prove.md#statuses). `success` is a string: `"true"`,
-//! `"pending"` or `"false"`; `possessionResult`/`verifyResult` say which check is done or failed.
+//! Prove's results on our status set (docs/providers/prove.md#statuses). Verified Users: `success`
+//! is a string, `"true"`, `"pending"` or `"false"`; `possessionResult`/`verifyResult` say which
+//! check is done or failed. Unify: `success` alone, `"true"`, `"false"`, `"pending"` or
+//! `"possession_required"`.
 
 use crate::session::{
     FailureCode, FailureTable, LastError, Proposal, Source, Status, UNKNOWN_STATUS,
 };
 
-/// Prove reports no failure codes, only which check failed; the gateway names its answers
-/// (docs/providers/prove.md#statuses) and maps those names on the one vocabulary
-/// (docs/api.md#failure-codes).
+/// Prove reports no failure codes. Verified Users says which check failed, and the gateway names
+/// its answers; Unify has one word for a failure, `false`, kept as it is. Both map on the one
+/// vocabulary (docs/api.md#failure-codes).
 pub const FAILURES: FailureTable = &[
+    // Unify's `success: "false"`: "Possession failed" (Prove's unify-server reference).
+    (UNIFY_FAILED, FailureCode::PossessionFailed),
     // `success: "false"`, `possessionResult: "failed"`: the OTP or Instant Link failed.
     ("possession_failed", FailureCode::PossessionFailed),
     // `success: "false"`, `verifyResult: "failed"`: the phone's owner does not match.
@@ -22,6 +26,11 @@ pub const FAILURES: FailureTable = &[
 ];
 
 pub const POSSESSION_TIMEOUT: &str = "possession_timeout";
+/// Unify's word for a failed possession check, Prove's raw value.
+pub const UNIFY_FAILED: &str = "false";
+/// Unify, customer-supplied possession: no bound Prove Key, the app's own check is due, then
+/// `/v3/unify-bind`.
+pub const POSSESSION_REQUIRED: &str = "possession_required";
 pub const FLOW_EXPIRED: &str = "flow_expired";
 
 /// What one of Prove's answers says about a flow.
@@ -61,6 +70,40 @@ pub fn proposal(o: &Outcome<'_>) -> Proposal {
     Proposal {
         status,
         provider_status: Some(o.success.to_owned()),
+        last_error,
+        source: Source::ProviderRead,
+        unclear: None,
+    }
+}
+
+/// Unify's `success` on our status set.
+pub fn unify_proposal(success: &str) -> Proposal {
+    let (status, last_error) = match success {
+        // Possession passed and a Prove Key is bound, or an existing key authenticated.
+        "true" => (Status::Verified, None),
+        UNIFY_FAILED => (
+            Status::Failed,
+            Some(LastError::mapped(
+                FAILURES,
+                UNIFY_FAILED,
+                "the user could not prove possession of the phone",
+            )),
+        ),
+        // Waiting on the user's phone, or on the app's own possession check and its bind.
+        "pending" | POSSESSION_REQUIRED => (Status::Pending, None),
+        _ => {
+            return Proposal {
+                status: Status::Created,
+                provider_status: Some(success.to_owned()),
+                last_error: None,
+                source: Source::ProviderRead,
+                unclear: Some(UNKNOWN_STATUS),
+            };
+        }
+    };
+    Proposal {
+        status,
+        provider_status: Some(success.to_owned()),
         last_error,
         source: Source::ProviderRead,
         unclear: None,
@@ -150,6 +193,24 @@ mod tests {
             proposal(&o("possession_required", "x", "y")).unclear,
             Some(UNKNOWN_STATUS)
         );
+    }
+
+    #[test]
+    fn each_unify_answer_maps_as_the_unify_reference_says() {
+        assert_eq!(unify_proposal("pending").status, Status::Pending);
+        let p = unify_proposal("possession_required");
+        assert_eq!(
+            (p.status, p.provider_status.as_deref()),
+            (Status::Pending, Some("possession_required"))
+        );
+        assert_eq!(unify_proposal("true").status, Status::Verified);
+        let f = unify_proposal("false");
+        assert_eq!(f.status, Status::Failed);
+        let e = f.last_error.unwrap();
+        assert_eq!(e.code, FailureCode::PossessionFailed);
+        assert_eq!(e.provider_code.as_deref(), Some("false"));
+        assert!(e.retryable());
+        assert_eq!(unify_proposal("success").unclear, Some(UNKNOWN_STATUS));
     }
 
     #[test]

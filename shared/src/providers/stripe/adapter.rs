@@ -15,6 +15,7 @@ use crate::providers::adapter::{
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::Transport;
 use crate::session::{NOT_FOUND, Polling, Proposal, Session, Source, Status, Subject};
+use crate::verified::VerifiedRead;
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,32 @@ impl Adapter for Stripe {
         Ok(json!({ "url": again.replay }))
     }
 
+    fn deletes_data(&self) -> bool {
+        true
+    }
+
+    /// Stripe's redact. One it refuses (a session still `processing`: it must finish first) is
+    /// an error, tried again later, unless Stripe already redacts it.
+    async fn delete_data(&self, cx: &Cx<'_>, reference: &str) -> Result<(), Error> {
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        match self.client.redact(&creds, reference).await? {
+            super::client::Canceled::Done => Ok(()),
+            super::client::Canceled::Refused => {
+                match self.client.retrieve(&creds, reference).await? {
+                    Lookup::Found(vs) if vs.redaction.as_ref().is_some_and(|r| !r.is_null()) => {
+                        Ok(())
+                    }
+                    // ASSUMPTION: a session Stripe no longer has holds nothing to delete.
+                    Lookup::NotFound => Ok(()),
+                    Lookup::Found(vs) => Err(Error::Conflict(format!(
+                        "Stripe cannot redact it yet: it is {} there",
+                        vs.status
+                    ))),
+                }
+            }
+        }
+    }
+
     /// At Stripe first: its page must not stay open to the user. A cancel Stripe refuses is
     /// answered by the session's state there.
     async fn cancel(&self, cx: &Cx<'_>, session: &Session) -> Result<(), Error> {
@@ -154,6 +181,18 @@ impl Adapter for Stripe {
 
     fn subject(&self, session: &Session) -> Option<String> {
         session.provider_ref.clone()
+    }
+
+    /// The session's verified outputs, read again now with the expansions that show them.
+    async fn verified_data(&self, cx: &Cx<'_>, session: &Session) -> Result<VerifiedRead, Error> {
+        let creds = cx.credentials::<Secrets>(NAME)?;
+        let id = Self::verification_session(session)?;
+        match self.client.retrieve_verified(&creds, id).await? {
+            Some(body) => super::verified::from_body(&body),
+            None => Ok(VerifiedRead::Unavailable(
+                "Stripe no longer knows this verification session",
+            )),
+        }
     }
 
     async fn fetch(

@@ -23,7 +23,7 @@ const MAX_WAIT: Duration = Duration::from_secs(2);
 const MAX_URL: usize = 2048;
 
 /// What the gateway reads of a verification session: never `verified_outputs` (not expanded, so
-/// Stripe does not send it), never `client_secret`.
+/// Stripe does not send it; only `retrieve_verified` asks for it), never `client_secret`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct VerificationSession {
     pub id: String,
@@ -34,6 +34,9 @@ pub struct VerificationSession {
     /// The hosted page, while the session is `requires_input` (48 hours, single use).
     #[serde(default)]
     pub url: Option<String>,
+    /// `{status: processing|redacted|validated}` once redacted (`null` before).
+    #[serde(default)]
+    pub redaction: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,15 +190,60 @@ impl StripeClient {
         }
     }
 
-    /// `POST /v1/identity/verification_sessions/{id}/cancel`. Repeating it changes nothing (a
-    /// second one is refused as the first one's effect).
-    pub async fn cancel(&self, creds: &Secrets, id: &str) -> Result<Canceled, Error> {
+    /// `GET /v1/identity/verification_sessions/{id}` with `verified_outputs` (and its `dob`) and
+    /// the last verification report expanded: the body, for `verified` to read; `None` for a
+    /// 404. The only read that asks Stripe for personal data.
+    pub async fn retrieve_verified(
+        &self,
+        creds: &Secrets,
+        id: &str,
+    ) -> Result<Option<bytes::Bytes>, Error> {
         if !is_id(id, "vs_") {
             return Err(Error::Internal(
                 "stored Stripe session id is malformed".into(),
             ));
         }
-        let url = &format!("{}/{id}/cancel", self.sessions());
+        let url = &format!("{}/{id}", self.sessions());
+        let answer = self
+            .send(
+                Resend::Safe,
+                move || {
+                    self.transport
+                        .http()
+                        .get(url)
+                        .query(&super::verified::EXPAND.map(|e| ("expand[]", e)))
+                },
+                creds,
+            )
+            .await?;
+        match answer.status {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(answer.body)),
+            s => Err(refused(s)),
+        }
+    }
+
+    /// `POST /v1/identity/verification_sessions/{id}/cancel`. Repeating it changes nothing (a
+    /// second one is refused as the first one's effect).
+    pub async fn cancel(&self, creds: &Secrets, id: &str) -> Result<Canceled, Error> {
+        self.act(creds, id, "cancel").await
+    }
+
+    /// `POST /v1/identity/verification_sessions/{id}/redact` (a redaction of ours): `Done`, or
+    /// `Refused` (400: its state does not allow it, e.g. `processing`).
+    pub async fn redact(&self, creds: &Secrets, id: &str) -> Result<Canceled, Error> {
+        self.act(creds, id, "redact").await
+    }
+
+    /// `POST .../{id}/<action>` of a session: `Done` on success, `Refused` on Stripe's 400 (its
+    /// state does not allow the action).
+    async fn act(&self, creds: &Secrets, id: &str, action: &str) -> Result<Canceled, Error> {
+        if !is_id(id, "vs_") {
+            return Err(Error::Internal(
+                "stored Stripe session id is malformed".into(),
+            ));
+        }
+        let url = &format!("{}/{id}/{action}", self.sessions());
         let answer = self
             .send(Resend::Safe, move || self.transport.http().post(url), creds)
             .await?;

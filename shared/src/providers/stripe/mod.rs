@@ -12,13 +12,15 @@
 //! - a cancel Stripe refuses (400) is answered by reading the session: already canceled is done,
 //!   anything else is the app's conflict;
 //! - the hosted `url`'s format is not documented: any absolute http(s) URL of the API's scheme
-//!   is handed on.
+//!   is handed on;
+//! - the nested expansion `verified_outputs.dob` is answered for the gateway's key (`verified.rs`).
 
 mod adapter;
 pub mod client;
 pub mod input;
 mod settings;
 pub mod status;
+mod verified;
 pub mod webhook;
 
 pub use adapter::Stripe;
@@ -44,6 +46,7 @@ pub const REGISTRATION: Registration = Registration {
     settings: settings::read,
     build: adapter::build,
     check_secret: settings::check_secret,
+    secret_id_env: "IDV_STRIPE_SECRET_ID",
 };
 
 /// The ref of a verification session: one session of ours per Stripe `vs_` id.

@@ -10,7 +10,8 @@ use super::attr::*;
 use super::keys::*;
 use crate::session::{
     FailureCode, HistoryEntry, IdentityEvent, LastError, Metadata, Provider, ProviderData,
-    Reauthentication, Session, SessionId, Source, Status,
+    ProviderDeletion, Reauthentication, Redaction, RedactionState, Session, SessionId, Source,
+    Status,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -45,6 +46,12 @@ pub(super) const SESSION_OPTIONAL: &[&str] = &[
     "next_check_at",
     "check_attempts",
     "unclear",
+    // A redaction (`session::redaction`): its state, when, and the provider's deletion.
+    "rdx",
+    "redacted_at",
+    "provider_deletion",
+    "deletion_ref",
+    "deletion_attempts",
 ];
 
 /// Written once, when the session is created: an update leaves them (and so the user index,
@@ -117,7 +124,31 @@ pub(super) fn session_item(x: &Session) -> Item {
         let m = x.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
         item.insert("md".into(), AttributeValue::M(m));
     }
+    if let Some(r) = &x.redaction {
+        item.insert("rdx".into(), s(r.state.as_str()));
+        item.insert("redacted_at".into(), ts(r.at));
+        item.insert("provider_deletion".into(), s(r.provider_deletion.as_str()));
+        put_opt(&mut item, "deletion_ref", r.deletion_ref.clone().map(s));
+        if r.deletion_attempts > 0 {
+            item.insert("deletion_attempts".into(), n(r.deletion_attempts));
+        }
+    }
     item
+}
+
+/// A stored redaction, if the session has one.
+fn redaction_from(item: &Item) -> StoreResult<Option<Redaction>> {
+    let Some(state) = opt_s(item, "rdx") else {
+        return Ok(None);
+    };
+    Ok(Some(Redaction {
+        state: RedactionState::parse(&state).ok_or_else(|| corrupt("redaction"))?,
+        at: get_ts(item, "redacted_at")?,
+        provider_deletion: ProviderDeletion::parse(get_s(item, "provider_deletion")?)
+            .ok_or_else(|| corrupt("provider deletion"))?,
+        deletion_ref: opt_s(item, "deletion_ref"),
+        deletion_attempts: opt_n(item, "deletion_attempts").unwrap_or(0),
+    }))
 }
 
 /// A stored `metadata`: none on an item written before it existed, or created without it.
@@ -173,6 +204,7 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
         },
         unclear: opt_s(item, "unclear"),
         metadata: metadata_from(item)?,
+        redaction: redaction_from(item)?,
     };
     Ok(Stored {
         value,
@@ -466,6 +498,13 @@ pub(super) fn full_session() -> Session {
     x.check_attempts = 2;
     x.unclear = Some("not_found".into());
     x.metadata = Metadata::from([("order".to_owned(), "A-1".to_owned())]);
+    x.redaction = Some(Redaction {
+        state: RedactionState::Redacting,
+        at: now,
+        provider_deletion: ProviderDeletion::Pending,
+        deletion_ref: Some("vs_1".into()),
+        deletion_attempts: 1,
+    });
     x
 }
 

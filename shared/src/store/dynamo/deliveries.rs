@@ -88,11 +88,17 @@ impl Deliveries for DynamoStore {
             String::from("attribute_not_exists(pk) OR (#st <> :applied AND #lease < :now)");
         let mut req = self.client.update_item();
         if let Some(mark) = &d.mark {
-            // Applied, but what it concerns moved since: the same body is news again.
-            set.push_str(", #mark = :mark");
-            condition.push_str(" OR (#st = :applied AND #mark <> :mark)");
+            // Applied, but what it concerns moved since: the same body is news again. Not when
+            // they stand where the applied attempt found them (`mark_in`): a twin that read them
+            // before that attempt applied brings the same news.
+            set.push_str(", #mark = :mark, #min = :mark");
+            condition.push_str(
+                " OR (#st = :applied AND #mark <> :mark \
+                 AND (attribute_not_exists(#min) OR #min <> :mark))",
+            );
             req = req
                 .expression_attribute_names("#mark", "mark")
+                .expression_attribute_names("#min", "mark_in")
                 .expression_attribute_values(":mark", s(mark));
         }
         let out = req
@@ -130,13 +136,19 @@ impl Deliveries for DynamoStore {
             .send()
             .await;
         match out {
-            Ok(out) => Ok(Recorded::Process {
-                attempts: out
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| opt_n(a, "attempts"))
-                    .unwrap_or(1),
-            }),
+            Ok(out) => {
+                // Filed under its subjects before it is acted on, so that a redaction of one of
+                // them finds it (a failure here fails the attempt, which is retried).
+                self.file_by_subject(provider, event_id, &d.subjects, d.expires_at)
+                    .await?;
+                Ok(Recorded::Process {
+                    attempts: out
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| opt_n(a, "attempts"))
+                        .unwrap_or(1),
+                })
+            }
             Err(e) if is_condition_failure(&e) => {
                 let stored = match e.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),

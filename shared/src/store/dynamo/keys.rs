@@ -24,6 +24,8 @@ pub(super) const TOKEN_SK: &str = "TOK";
 pub(super) const IDEM_SK: &str = "IDEM";
 /// Identity events sort under their session by this prefix.
 pub(super) const IDENTITY_EVENT_PREFIX: &str = "IE#";
+/// Reads of a session's verified data sort under their session by this prefix.
+pub(super) const ACCESS_PREFIX: &str = "VDA#";
 
 pub(super) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
@@ -91,6 +93,10 @@ pub(super) fn filed_ms(gsi2sk: &str) -> Option<i128> {
 }
 pub(super) fn identity_event_sk(event_id: &str) -> String {
     format!("{IDENTITY_EVENT_PREFIX}{event_id}")
+}
+/// An access id sorts as its time (`verified::DataAccess`).
+pub(super) fn access_sk(access_id: &str) -> String {
+    format!("{ACCESS_PREFIX}{access_id}")
 }
 
 // ---- refs ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 //! |                   |                             |               | gsi2 (open sessions with a next check only): `DUE#<shard>` / `<filed ms>#<id>`, filed at or before the next check |
 //! |                   |                             |               | gsi3: `<tenant>` / its `gsi1sk`, with `status` and `provider` |
 //! | identity event    | `SES#<id>`                  | `IE#<event id>` | Prove Identity Manager  |
+//! | verified-data access | `SES#<id>`               | `VDA#<access id>` | who read the session's verified data, when; TTL |
 //! | provider ref      | `REF#<key>`                 | `REF`         | provider identity -> session; `<key>` is `<provider>#...` |
 //! | webhook delivery  | `WH#<provider>#<event id>`  | `WH`          | state, lease, what a retry needs; TTL; gsi2 while unsettled: `RETRY#<shard>` / `<due ms>#<pk>` |
 //! | unmatched delivery| `UNM#<provider>#<subject>`  | `WH#<event id>` | finds kept deliveries on link, TTL |
@@ -26,6 +27,7 @@
 //! batches (`batch`), SDK errors (`errors`), and one file per capability of the port (`listing`:
 //! a tenant's sessions).
 
+mod accesses;
 mod attr;
 mod batch;
 mod codec;
@@ -38,6 +40,7 @@ mod journal;
 mod keys;
 mod listing;
 mod outbox;
+mod redactions;
 mod refs;
 mod schema;
 mod sessions;

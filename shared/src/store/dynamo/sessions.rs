@@ -30,7 +30,11 @@ impl Sessions for DynamoStore {
         claims: &[RefClaim],
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()> {
-        let item = new_session_item(session, history);
+        let mut item = new_session_item(session, history);
+        if let Some((r, _)) = idempotency {
+            // Which key started it: a redaction erases that record's replay value.
+            item.insert("idem".into(), s(&r.key));
+        }
         if claims.is_empty() && idempotency.is_none() {
             // The session alone: a plain conditional put, half a transaction's units.
             return self
@@ -62,24 +66,7 @@ impl Sessions for DynamoStore {
     }
 
     async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
-        let e = session_update(&w);
-        let written = Stored {
-            value: w.session.clone(),
-            version: w.version(),
-            filing: e.filing,
-        };
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(&w.session.id)))
-            .update_expression(e.update)
-            .condition_expression(e.condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .await
-            .map(|_| written)
-            .map_err(write_error)
+        self.write_session(&w, session_update(&w)).await
     }
 
     async fn get_session_with_history(

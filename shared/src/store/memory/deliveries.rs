@@ -16,7 +16,11 @@ impl Deliveries for MemoryStore {
     ) -> StoreResult<Recorded> {
         let mut g = self.lock();
         let k = delivery_key(d.provider.as_str(), &d.event_id);
-        let moved = |r: &DeliveryRecord| d.mark.is_some() && r.delivery.mark != d.mark;
+        // Moved since it was applied: neither where the applied attempt left them nor where it
+        // found them (a twin read them before that attempt applied: the same news).
+        let moved = |r: &DeliveryRecord| {
+            d.mark.is_some() && r.delivery.mark != d.mark && r.mark_in != d.mark
+        };
         match g.deliveries.get_mut(&k) {
             None => {
                 g.deliveries.insert(
@@ -27,6 +31,7 @@ impl Deliveries for MemoryStore {
                         lease_until,
                         retry_at: Some(lease_until),
                         attempts: 1,
+                        mark_in: d.mark.clone(),
                     },
                 );
                 Ok(Recorded::Process { attempts: 1 })
@@ -41,6 +46,7 @@ impl Deliveries for MemoryStore {
                 r.delivery.subjects = d.subjects.clone();
                 r.delivery.payload = d.payload.clone();
                 r.delivery.mark = d.mark.clone();
+                r.mark_in = d.mark.clone();
                 r.lease_until = lease_until;
                 r.retry_at = Some(lease_until);
                 r.attempts = r.attempts.saturating_add(1);

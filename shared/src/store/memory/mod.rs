@@ -2,12 +2,14 @@
 //! lock over everything: each port method is atomic, as DynamoDB's conditional writes and
 //! transactions are. One file per capability, like the DynamoDB adapter.
 
+mod accesses;
 mod deliveries;
 mod idempotency;
 mod inspect;
 mod journal;
 mod listing;
 mod outbox;
+mod redactions;
 mod refs;
 mod sessions;
 
@@ -32,6 +34,9 @@ struct DeliveryRecord {
     /// When it is due again (`None`: settled, out of the retry index).
     retry_at: Option<OffsetDateTime>,
     attempts: u32,
+    /// Where what it concerns stood when the processing attempt was recorded (`mark` is where
+    /// it left them): a twin that read them before this one applied still sees them there.
+    mark_in: Option<String>,
 }
 
 #[derive(Default)]
@@ -47,6 +52,8 @@ struct Inner {
     unmatched: HashMap<(String, String), Vec<String>>,
     /// (tenant, user) -> reauthentications in arrival order.
     reauthentications: HashMap<(String, String), Vec<Reauthentication>>,
+    /// (provider, SHA-256 of a redacted identity) -> until (`store::tombstone_hash`).
+    tombstones: HashMap<(String, String), OffsetDateTime>,
     /// (provider, token hash) -> (body hash, until).
     tokens: HashMap<(String, String), (String, OffsetDateTime)>,
     /// (tenant, endpoint id) -> endpoint.
@@ -54,6 +61,8 @@ struct Inner {
     /// (tenant, event id) -> event.
     events: BTreeMap<(String, String), Event>,
     outbound: BTreeMap<OutboundKey, OutboundRecord>,
+    /// (session id, access id) -> a read of the session's verified data.
+    accesses: BTreeMap<(String, String), crate::verified::DataAccess>,
     /// Every committed change, in commit order: the local server's stand-in for the table's
     /// stream (`MemoryStore::changes_after`).
     changes: Vec<Change>,
@@ -121,6 +130,7 @@ impl Inner {
             lease_until: OffsetDateTime::UNIX_EPOCH,
             retry_at: None,
             attempts: 1,
+            mark_in: d.mark.clone(),
         });
         record.state = state;
         record.retry_at = None;
