@@ -110,9 +110,13 @@ impl SessionFilter {
         }
     }
 
-    /// Whether a session of the tenant listed is one this filter wants.
+    /// Whether a session of the tenant listed is one this filter wants. A session being
+    /// redacted (marked or done) is no longer its user's: a listing by user never finds it
+    /// (DynamoDB: a finished one is out of the user index), the tenant's listing still does.
     pub fn matches(&self, s: &Session) -> bool {
-        self.user_id.as_ref().is_none_or(|u| *u == s.user_id)
+        self.user_id
+            .as_ref()
+            .is_none_or(|u| *u == s.user_id && !s.is_redacted())
             && self.status.is_none_or(|st| st == s.status)
             && self.provider.as_ref().is_none_or(|p| *p == s.provider)
             && self.created_from.is_none_or(|at| s.created_at >= at)

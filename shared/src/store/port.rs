@@ -319,7 +319,8 @@ pub trait Redactions: Send + Sync {
     /// Writes a session as a redaction leaves it (`write.session`, erased by the caller),
     /// conditional on the version read like `update_session`, with its whole stored history
     /// replaced by `history` (oldest first, as erased; `write.history`, the redaction's own
-    /// entry, last). Takes it out of the user index: its user's listings no longer find it.
+    /// entry, last). Takes it out of the user index: its user's listings no longer find it (the
+    /// tenant's listing still does, as redacted).
     async fn write_redacted(
         &self,
         write: SessionWrite<'_>,

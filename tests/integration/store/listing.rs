@@ -3,6 +3,7 @@
 //! tenant's session, and never a page that ends the listing while sessions it wants are left.
 
 use super::*;
+use idv::session::{ProviderDeletion, Redaction, RedactionState};
 use idv::store::{Page, SessionFilter};
 use std::collections::HashSet;
 
@@ -14,6 +15,7 @@ super::contract!(
     a_status_change_moves_a_session_between_status_listings,
     an_empty_creation_range_lists_nothing,
     a_match_behind_many_others_is_reached_by_following_the_cursor,
+    a_redacted_session_is_listed_by_its_tenant_and_never_under_its_user,
 );
 
 fn unique(prefix: &str) -> String {
@@ -437,4 +439,92 @@ async fn a_match_behind_many_others_is_reached_by_following_the_cursor(store: Ar
     let every = all(&*store, &tenant, &SessionFilter::default(), 100, 10).await;
     assert_eq!(every.len(), 322);
     assert_eq!(every.iter().collect::<HashSet<_>>().len(), 322);
+}
+
+fn redaction(state: RedactionState) -> Redaction {
+    Redaction {
+        state,
+        at: now(),
+        provider_deletion: ProviderDeletion::Unsupported,
+        deletion_ref: None,
+        deletion_attempts: 0,
+    }
+}
+
+/// A session being redacted (marked, as `flows::redact` does first) or redacted (its erased
+/// state written) is no longer its user's: no listing by user finds it, filtered or not, under
+/// the user's id or `redacted`; the tenant's listing still does, as redacted. A user redaction
+/// reads the user's sessions through this listing.
+async fn a_redacted_session_is_listed_by_its_tenant_and_never_under_its_user(
+    store: Arc<dyn Adapter>,
+) {
+    let tenant = unique("app");
+    let user = unique("user");
+    let at = t0();
+    let kept = session(&tenant, &user, at);
+    let marked = session(&tenant, &user, at + time::Duration::seconds(1));
+    let done = session(&tenant, &user, at + time::Duration::seconds(2));
+    for s in [&kept, &marked, &done] {
+        create(&*store, s).await;
+    }
+    let r = read(&*store, &marked.id).await;
+    let mut next = r.value.clone();
+    next.redaction = Some(redaction(RedactionState::Redacting));
+    store.update_session(write(&r, &next, None)).await.unwrap();
+    let r = read(&*store, &done.id).await;
+    let mut erased = r.value.erased();
+    erased.redaction = Some(redaction(RedactionState::Redacted));
+    let entry = HistoryEntry {
+        session_id: done.id.clone(),
+        version: r.next_version(),
+        at: now(),
+        from: r.status,
+        to: r.status,
+        provider_status: None,
+        source: Source::App,
+        reason: Some("redacted".into()),
+        provider_event: None,
+    };
+    store
+        .write_redacted(
+            write(&r, &erased, Some(&entry)),
+            &[first_entry(&done).erased()],
+        )
+        .await
+        .unwrap();
+
+    let by_status = |user: &str| SessionFilter {
+        status: Some(Status::Created),
+        ..SessionFilter::user(user)
+    };
+    for limit in [1, 10] {
+        for f in [SessionFilter::user(&user), by_status(&user)] {
+            assert_eq!(
+                all(&*store, &tenant, &f, limit, 5).await,
+                vec![kept.id.clone()],
+                "{f:?}, limit {limit}"
+            );
+        }
+        for f in [SessionFilter::user("redacted"), by_status("redacted")] {
+            assert!(
+                all(&*store, &tenant, &f, limit, 5).await.is_empty(),
+                "{f:?}"
+            );
+        }
+    }
+    let p = page(&*store, &tenant, &SessionFilter::default(), 10, None).await;
+    let got: Vec<(&SessionId, &str)> = p
+        .sessions
+        .iter()
+        .map(|s| (&s.id, s.user_id.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (&done.id, "redacted"),
+            (&marked.id, user.as_str()),
+            (&kept.id, user.as_str())
+        ]
+    );
+    assert!(p.sessions[0].is_redacted() && p.sessions[1].is_redacted());
 }
