@@ -173,6 +173,40 @@ async fn proves_instant_link_leads_to_the_return_url() {
     gw.stop().await;
 }
 
+/// Under Unify (the deployment default: `IDV_PROVE_FLOW` unset), the desktop flow takes it as
+/// `/v3/unify`'s `finalTargetUrl`, under the same rule; the other flows refuse it.
+#[tokio::test]
+async fn proves_unify_instant_link_leads_to_the_return_url() {
+    let gw = Gateway::start_with(Backend::Dynamo, &[("IDV_PROVE_FLOW", "unify")]).await;
+    let back = "https://app.example/unify-done?s=2";
+    // Unify's test user who passes; Unify takes no names.
+    let start = |possession: &str, url: &str| {
+        json!({"provider": "prove", "user_id": "user-ru4", "phone_number": "+12001004014",
+            "possession_type": possession, "return_url": url})
+    };
+    let r = gw.post("/v1/sessions", &start("desktop", back)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.body["client"]["auth_token"].as_str().unwrap().to_owned();
+    let done = gw.prove_authenticate(&token, "passed").await;
+    assert_eq!(done["final_target_url"], back, "{done}");
+    let r = gw
+        .post("/v1/sessions", &start("desktop", "https://app.example/a#b"))
+        .await;
+    assert_eq!(
+        field_error(&r),
+        ("return_url".into(), "invalid_format".into())
+    );
+    for possession in ["mobile", "none"] {
+        let r = gw.post("/v1/sessions", &start(possession, back)).await;
+        assert_eq!(
+            field_error(&r),
+            ("return_url".into(), "not_supported".into()),
+            "{possession}"
+        );
+    }
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn providers_without_a_page_to_return_from_refuse_a_return_url() {
     let gw = gateway().await;
