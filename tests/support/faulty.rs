@@ -118,8 +118,8 @@ impl Refs for FaultyStore {
     async fn get_refs(&self, keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
         self.inner.get_refs(keys).await
     }
-    async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
-        self.inner.claim_ref(claim, session_id).await
+    async fn claim_ref(&self, claim: &RefClaim, session: &Session) -> StoreResult<()> {
+        self.inner.claim_ref(claim, session).await
     }
 }
 

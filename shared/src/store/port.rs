@@ -65,10 +65,10 @@ pub trait Refs: Send + Sync {
     /// GetItem per key).
     async fn get_refs(&self, keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>>;
 
-    /// Points `claim.key` at an existing session (a provider identity linked after creation).
-    /// `Conflict` if it already points at another session than `session_id` or `claim.replaces`;
-    /// pointing it again at the same session changes nothing.
-    async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()>;
+    /// Points `claim.key` at an existing session (a provider identity linked after creation),
+    /// kept as long as that session. `Conflict` if it already points at another session than
+    /// `session`'s or `claim.replaces`; pointing it again at the same session changes nothing.
+    async fn claim_ref(&self, claim: &RefClaim, session: &Session) -> StoreResult<()>;
 }
 
 /// Webhook deliveries: recorded before they are acted on, processed under a lease, settled,

@@ -67,6 +67,8 @@ pub(super) const SESSION_FIXED: &[&str] = &[
     "created_at",
     // `metadata`, set at creation only (absent when empty, and on items written before it).
     "md",
+    // The retention's end, set at creation only (`DynamoStore::retain`): a write never moves it.
+    "ttl",
 ];
 
 /// A session's state as an item (without its version, its history and its due filing).

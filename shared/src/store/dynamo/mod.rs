@@ -59,14 +59,39 @@ use std::collections::HashMap;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// How long a session and what is kept about it stay after the session was created (the
+    /// `ttl` written on them; `None`: no `ttl`, kept until redacted).
+    retention: Option<time::Duration>,
 }
 
 impl DynamoStore {
+    /// A store that keeps sessions until they are redacted (`with_retention` sets a period).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            retention: None,
         }
+    }
+
+    /// Sessions, their refs and identity events, and reauthentications are written with a `ttl`
+    /// of their session's creation (a reauthentication: its own time) plus `retention`.
+    pub fn with_retention(mut self, retention: Option<std::time::Duration>) -> Self {
+        self.retention = retention.and_then(|r| time::Duration::try_from(r).ok());
+        self
+    }
+
+    /// The `ttl` of a record kept from `from` (Unix seconds), if the store has a retention.
+    fn retained_from(&self, from: time::OffsetDateTime) -> Option<AttributeValue> {
+        self.retention.map(|r| attr::n((from + r).unix_timestamp()))
+    }
+
+    /// `item` with the `ttl` of a record kept from `from`.
+    fn retain(&self, mut item: Item, from: time::OffsetDateTime) -> Item {
+        if let Some(ttl) = self.retained_from(from) {
+            item.insert("ttl".into(), ttl);
+        }
+        item
     }
 
     pub fn client(&self) -> &Client {

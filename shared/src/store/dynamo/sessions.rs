@@ -30,7 +30,7 @@ impl Sessions for DynamoStore {
         claims: &[RefClaim],
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()> {
-        let mut item = new_session_item(session, history);
+        let mut item = self.retain(new_session_item(session, history), session.created_at);
         if let Some((r, _)) = idempotency {
             // Which key started it: a redaction erases that record's replay value.
             item.insert("idem".into(), s(&r.key));
@@ -50,7 +50,7 @@ impl Sessions for DynamoStore {
         }
         let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
         for c in claims {
-            let item = ref_item(&c.key, &session.id, &c.tenant);
+            let item = self.retain(ref_item(&c.key, &session.id, &c.tenant), session.created_at);
             let put = match &c.replaces {
                 None => self.put(item, Some("attribute_not_exists(pk)")),
                 Some(old) => self
