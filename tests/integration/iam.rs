@@ -626,6 +626,8 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
     for path in [
         "/v1/users/user-i3/sessions",
         "/v1/users/user-i6/reauthentications",
+        "/v1/sessions?status=verified",
+        "/v1/sessions?user_id=user-i3&provider=prove",
     ] {
         d.api(Function::GET_SESSION, Method::GET, path, &Value::Null, None)
             .await;

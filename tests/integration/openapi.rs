@@ -963,6 +963,77 @@ async fn reading_listing_and_canceling_sessions_answer_as_openapi_declares() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_the_tenants_sessions_answers_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let list = ("GET", "/v1/sessions");
+    let start = ("POST", "/v1/sessions");
+    for user in ["user-oa-l1", "user-oa-l2"] {
+        let r = gw.issue_token(user, "BASIC").await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    gw.authento("user-oa-l2", "BASIC", "reject", true).await;
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "stripe", "user_id": "user-oa-l1",
+                    "return_url": "https://app.example:8443/back"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms(start.0, start.1, &r);
+    // A provider without a page to return from: 400 naming return_url, as declared.
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "user-oa-l1", "return_url": "https://app.example/back"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(start.0, start.1, &r);
+
+    let get = |q: Vec<(&'static str, String)>| {
+        gw.send(
+            gw.http
+                .get(gw.url("/v1/sessions"))
+                .query(&q)
+                .bearer_auth(&gw.key),
+        )
+    };
+    let r = get(vec![("limit", "1".into())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["next_cursor"].is_string(), "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
+    let r = get(vec![("limit", "1".into()), ("cursor", cursor.clone())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    let r = get(vec![
+        ("status", "failed".into()),
+        ("provider", "authento".into()),
+        ("created_after", "2020-01-01T00:00:00Z".into()),
+    ])
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"][0]["status"], "failed", "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    for bad in [
+        vec![("status", "done".into())],
+        vec![("created_before", "soon".into())],
+        vec![
+            ("limit", "1".into()),
+            ("status", "failed".into()),
+            ("cursor", cursor),
+        ],
+    ] {
+        let r = get(bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+        spec.assert_conforms(list.0, list.1, &r);
+    }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_and_retrying_sessions_answer_as_openapi_declares() {
     let spec = Spec::load();
     let gw = Gateway::start(Backend::Memory).await;

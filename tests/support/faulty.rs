@@ -107,15 +107,19 @@ impl Sessions for FaultyStore {
     ) -> StoreResult<Option<(Stored<Session>, Vec<HistoryEntry>)>> {
         self.inner.get_session_with_history(id).await
     }
-    async fn list_user_sessions(
+}
+
+#[async_trait]
+impl Listing for FaultyStore {
+    async fn list_sessions(
         &self,
         tenant: &str,
-        user_id: &str,
+        filter: &SessionFilter,
         limit: usize,
         cursor: Option<&str>,
     ) -> StoreResult<Option<Page>> {
         self.inner
-            .list_user_sessions(tenant, user_id, limit, cursor)
+            .list_sessions(tenant, filter, limit, cursor)
             .await
     }
 }

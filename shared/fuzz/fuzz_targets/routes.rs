@@ -94,6 +94,7 @@ fn check_route(method: &Method, r: &Route) {
         | Route::RedactUser { user_id } => Some(user_id),
         // Listed, not `_`: a new route with a parameter must be added above.
         Route::StartSession
+        | Route::ListSessions
         | Route::CreateEndpoint
         | Route::ListEndpoints
         | Route::ListEvents

@@ -7,6 +7,7 @@
 use super::contention::Contention;
 use super::idempotency::{self, Claim as KeyClaim, Done, Held, IdempotencyKey};
 use super::refs::{self, Read, Resolved};
+use crate::error::FieldError;
 use crate::providers::Adapter;
 use crate::providers::adapter::{Again, Cx, Opaque};
 use crate::session::{HistoryEntry, Metadata, Session, StartOptions, schedule};
@@ -41,16 +42,27 @@ pub struct Parsed {
 }
 
 /// Validates a start for `adapter`: every bad field at once, before anything else happens.
-/// `metadata` is the gateway's, the same for every provider: the adapter never sees it.
+/// `metadata` is the gateway's, the same for every provider: the adapter never sees it. So is
+/// the refusal of a `return_url` for a provider that takes none; one that takes it reads it.
 pub fn parse(
     adapter: &dyn Adapter,
     body: &serde_json::Map<String, Value>,
 ) -> Result<Parsed, Error> {
     let mut errors = Vec::new();
     let metadata = crate::input::metadata(body, &mut errors);
-    let input = if body.contains_key("metadata") {
+    let no_return = adapter.takes_return_url().err();
+    if let Some(why) = no_return
+        && body.get("return_url").is_some_and(|v| !v.is_null())
+    {
+        errors.push(FieldError::new("return_url", "not_supported", why));
+    }
+    let drop_return = no_return.is_some() && body.contains_key("return_url");
+    let input = if body.contains_key("metadata") || drop_return {
         let mut rest = body.clone();
         rest.remove("metadata");
+        if drop_return {
+            rest.remove("return_url");
+        }
         adapter.parse_start(&rest)
     } else {
         adapter.parse_start(body)

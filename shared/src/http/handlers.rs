@@ -166,8 +166,19 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         Route::ListUserSessions { user_id } => {
             crate::input::user_id_param(user_id)?;
             let limit = crate::input::limit(req.query_param("limit"), 20)?;
+            let filter = crate::store::SessionFilter::user(user_id);
             let page =
-                sessions::list(app, &tenant, user_id, limit, req.query_param("cursor")).await?;
+                sessions::list(app, &tenant, &filter, limit, req.query_param("cursor")).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::list(providers, &page),
+            ))
+        }
+        Route::ListSessions => {
+            let limit = crate::input::limit(req.query_param("limit"), 20)?;
+            let filter = sessions::filter(|k| req.query_param(k))?;
+            let page =
+                sessions::list(app, &tenant, &filter, limit, req.query_param("cursor")).await?;
             Ok(ApiResponse::json(
                 StatusCode::OK,
                 &views::list(providers, &page),

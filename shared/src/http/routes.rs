@@ -123,6 +123,10 @@ const SESSION_ROUTES: [(&str, &str, Function); 12] = [
     ),
 ];
 
+/// Listing the tenant's sessions (beside `SESSION_ROUTES`: the same function as a session read).
+const LISTING_ROUTES: [(&str, &str, Function); 1] =
+    [("GET", "/v1/sessions", Function::GET_SESSION)];
+
 /// The routes of outbound events: endpoints and events.
 const EVENT_ROUTES: [(&str, &str, Function); 9] = [
     ("POST", "/v1/endpoints", Function::EVENTS_API),
@@ -158,6 +162,7 @@ const VERIFIED_DATA_ROUTES: [(&str, &str, Function); 2] = [
 /// verified data's, then each provider's webhook and own routes.
 pub fn routes() -> Vec<(&'static str, &'static str, Function)> {
     let mut all = SESSION_ROUTES.to_vec();
+    all.extend(LISTING_ROUTES);
     all.extend(EVENT_ROUTES);
     all.extend(VERIFIED_DATA_ROUTES);
     for r in crate::providers::ALL {
@@ -197,6 +202,7 @@ pub enum Route {
     ListUserSessions {
         user_id: String,
     },
+    ListSessions,
     LinkSession {
         id: String,
     },
@@ -270,6 +276,7 @@ impl Route {
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
+            | Route::ListSessions
             | Route::ListUserReauthentications { .. }
             | Route::VerifiedData { .. }
             | Route::VerifiedDataAccesses { .. } => Function::GET_SESSION,
@@ -306,6 +313,7 @@ impl Route {
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
+            | Route::ListSessions
             | Route::ListUserReauthentications { .. }
             // The record of who read, never what: a session's own bookkeeping.
             | Route::VerifiedDataAccesses { .. } => Scope::SessionsRead,
@@ -336,6 +344,7 @@ impl Route {
             Route::GetSession { .. } => "GET /v1/sessions/{id}",
             Route::SessionHistory { .. } => "GET /v1/sessions/{id}/history",
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
+            Route::ListSessions => "GET /v1/sessions",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
             Route::BindSession { .. } => "POST /v1/sessions/{id}/bind",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
@@ -393,6 +402,7 @@ impl Route {
         let m = method.as_str();
         let session_route = match (m, segments.as_slice()) {
             ("POST", ["v1", "sessions"]) => Some(Route::StartSession),
+            ("GET", ["v1", "sessions"]) => Some(Route::ListSessions),
             ("POST", ["v1", "sessions", id, "cancel"]) => {
                 Some(Route::CancelSession { id: decode(id)? })
             }
@@ -554,7 +564,10 @@ mod tests {
             allow(Method::DELETE, "/v1/sessions/x").as_deref(),
             Some("GET")
         );
-        assert_eq!(allow(Method::GET, "/v1/sessions").as_deref(), Some("POST"));
+        assert_eq!(
+            allow(Method::DELETE, "/v1/sessions").as_deref(),
+            Some("GET, POST")
+        );
         assert_eq!(
             allow(Method::TRACE, "/v1/webhooks/prove/").as_deref(),
             Some("POST")

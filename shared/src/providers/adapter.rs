@@ -203,6 +203,13 @@ pub trait Adapter: Send + Sync {
     /// field at once, no value echoed. Nothing is called or stored before this holds.
     fn parse_start(&self, body: &Map<String, Value>) -> Result<Opaque, Error>;
 
+    /// Whether a start may name a `return_url` (docs/api.md#return-url), which `parse_start`
+    /// then reads and hands the provider: `Err(why)` for a provider whose flow has no
+    /// per-session place to send the user back to (the start is refused, naming the field).
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Err("this provider's flow takes no per-session return URL")
+    }
+
     /// Refs a start takes that the request alone determines, resolved before the provider is
     /// called (a `Free` one taken, or a `Reuse` one open, answers without calling it).
     fn start_claims(&self, _tenant: &str, _input: &Opaque) -> Result<Vec<Claim>, Error> {

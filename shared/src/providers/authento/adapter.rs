@@ -107,6 +107,16 @@ impl Adapter for Authento {
         Ok(Box::new(input::token_input(body, &[])?))
     }
 
+    /// Authento's page opens in a popup (`verify_url`) that the app's own page watches: its
+    /// token has no claim for a page to return to (the documented claims are `iss`, `sub`,
+    /// `aud`, `iat`, `vt`, `ut`, `lang`).
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Err(
+            "authento's verification runs in a popup over your page (verify_url): it has no \
+             page to return to",
+        )
+    }
+
     /// One open session per user and track: an open one is reused (the new token continues the
     /// same Authento user), a finished one replaced.
     fn start_claims(&self, tenant: &str, input: &Opaque) -> Result<Vec<Claim>, Error> {

@@ -51,6 +51,15 @@ impl Adapter for Nevis {
         Ok(Box::new(parse_start(body)?))
     }
 
+    /// ASSUMPTION: Nevis documents no per-session redirect: the user returns to the redirect
+    /// URL configured for the customer when IDV is ordered (or through a Nevis Portal ticket).
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Err(
+            "nevis sends the user back to the redirect URL configured for your Nevis instance: \
+             it takes none per session",
+        )
+    }
+
     async fn start(&self, cx: &Cx<'_>, tenant: &str, input: Opaque) -> Result<Opening, Error> {
         let input: &StartInput = own(&input)?;
         let creds = cx.credentials::<Secrets>(NAME)?;

@@ -92,6 +92,16 @@ impl Adapter for Passbase {
         Ok(Box::new(start_input(body)?))
     }
 
+    /// ASSUMPTION: Passbase's flow runs in its client SDK (or hosted link), whose documented
+    /// options name no return URL; the SDK tells the app's page when it is done (`onFinish`),
+    /// and the gateway starts nothing at Passbase that could carry one.
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Err(
+            "passbase's flow runs in its client SDK, which reports its end to your page \
+             (onFinish): there is no page to return to",
+        )
+    }
+
     fn start_claims(&self, _tenant: &str, input: &Opaque) -> Result<Vec<Claim>, Error> {
         let input: &StartInput = own(input)?;
         Ok(input.identity_key.iter().map(|k| Self::claim(k)).collect())

@@ -247,6 +247,11 @@ impl Adapter for Prove {
         Ok(Box::new(start_input(body, self.settings.flow)?))
     }
 
+    /// The desktop flow's `finalTargetUrl` (`input`): where the Instant Link leads.
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
+
     /// The start (`/v3/verify` or `/v3/unify`, as the deployment's flow says) is sent exactly once
     /// per session (and once per `Idempotency-Key`: the key is taken before this runs); the
     /// session is stored only after Prove answered, so a failure leaves nothing behind.

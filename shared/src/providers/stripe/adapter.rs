@@ -69,7 +69,13 @@ impl Adapter for Stripe {
     }
 
     fn parse_start(&self, body: &Map<String, Value>) -> Result<Opaque, Error> {
-        Ok(Box::new(start_input(body)?))
+        let local = self.settings.api_url.starts_with("http://");
+        Ok(Box::new(start_input(body, local)?))
+    }
+
+    /// Stripe's `return_url`: where its hosted page sends the user when done.
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
     /// The verification session first: a session of ours always has its Stripe session. Its

@@ -1,23 +1,21 @@
 //! Sessions: one item each (`SES#<id>` / `SES`, its history inside), created alone with a
 //! conditional put or in one transaction with its refs and its idempotency key (and, for a retry,
-//! the write of the session it retries), written with one conditional UpdateItem, listed for a
-//! user through `gsi1`.
+//! the write of the session it retries), written with one conditional UpdateItem (listed in
+//! `listing`).
 
-use super::super::cursor::{self, Position};
 use super::super::{
-    IdempotencyRecord, Page, RefClaim, SessionWrite, Sessions, StoreError, StoreResult, Stored,
+    IdempotencyRecord, RefClaim, SessionWrite, Sessions, StoreError, StoreResult, Stored,
 };
 use super::DynamoStore;
 use super::attr::{Item, s};
 use super::codec::{history_from, new_session_item, ref_item, session_from};
-use super::errors::{read_error, write_error};
+use super::errors::write_error;
 use super::idempotency::complete_put;
-use super::keys::{USER_INDEX, session_id_of, session_key, session_pk, user_pk, user_sk};
+use super::keys::session_key;
 use super::update::session_update;
 use crate::session::{HistoryEntry, Session, SessionId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use std::collections::HashMap;
 
 impl DynamoStore {
     /// A new session's item: with its retention's `ttl` and, when a key started it, that key.
@@ -137,75 +135,5 @@ impl Sessions for DynamoStore {
         // A full history reuses the oldest slot: versions order it.
         history.sort_by_key(|h| h.version);
         Ok(Some((session_from(&item)?, history)))
-    }
-
-    async fn list_user_sessions(
-        &self,
-        tenant: &str,
-        user_id: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> StoreResult<Option<Page>> {
-        let gsi1pk = user_pk(tenant, user_id);
-        let start = match cursor {
-            None => None,
-            Some(c) => match cursor::decode(tenant, user_id, c) {
-                // A cursor is only good for the listing that handed it out.
-                Some(at) => Some(HashMap::from([
-                    ("pk".to_owned(), s(session_pk(&at.id))),
-                    ("sk".to_owned(), s(super::keys::SESSION_SK)),
-                    ("gsi1pk".to_owned(), s(&gsi1pk)),
-                    ("gsi1sk".to_owned(), s(user_sk(at.created_ns, &at.id))),
-                ])),
-                None => return Ok(None),
-            },
-        };
-        // One more than asked tells whether a next page exists without a second query.
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(USER_INDEX)
-            .key_condition_expression("gsi1pk = :u")
-            .expression_attribute_values(":u", s(&gsi1pk))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(read_error)?;
-        let keys = out.items.unwrap_or_default();
-        let more = keys.len() > limit;
-        let ids: Vec<SessionId> = keys
-            .iter()
-            .take(limit)
-            .map(|k| {
-                session_id_of(k).ok_or_else(|| StoreError::Corrupt("bad user index key".into()))
-            })
-            .collect::<StoreResult<_>>()?;
-        let sessions: Vec<Session> = self
-            .sessions_by_id(&ids)
-            .await?
-            .into_iter()
-            .map(Stored::into_value)
-            // One being redacted left the index in the same write that marked it... or is
-            // about to: never listed under its user again.
-            .filter(|s| !s.is_redacted())
-            .collect();
-        let next_cursor = if more {
-            sessions.last().map(|last| {
-                let at = Position {
-                    created_ns: last.created_at.unix_timestamp_nanos().max(0),
-                    id: last.id.clone(),
-                };
-                cursor::encode(tenant, user_id, &at)
-            })
-        } else {
-            None
-        };
-        Ok(Some(Page {
-            sessions,
-            next_cursor,
-        }))
     }
 }

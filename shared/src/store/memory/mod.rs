@@ -7,6 +7,7 @@ mod deliveries;
 mod idempotency;
 mod inspect;
 mod journal;
+mod listing;
 mod outbox;
 mod redactions;
 mod refs;

@@ -1,28 +1,15 @@
 //! Sessions and the due index in memory.
 
-use super::super::cursor::{self, Position};
 use super::super::shard::{SHARDS, session_shard};
 use super::super::{
-    DueIndex, IdempotencyRecord, Page, RefClaim, SessionWrite, Sessions, StoreError, StoreResult,
-    Stored, is_scheduled,
+    DueIndex, IdempotencyRecord, RefClaim, SessionWrite, Sessions, StoreError, StoreResult, Stored,
+    is_scheduled,
 };
 use super::MemoryStore;
 use crate::session::{HistoryEntry, Session, SessionId};
 use crate::store::ProviderRef;
 use async_trait::async_trait;
 use time::OffsetDateTime;
-
-/// A listing's order: creation time, then id (as the DynamoDB index sorts them).
-fn position(s: &Session) -> Position {
-    Position {
-        created_ns: s.created_at.unix_timestamp_nanos().max(0),
-        id: s.id.clone(),
-    }
-}
-
-fn order(p: &Position) -> (i128, &str) {
-    (p.created_ns, p.id.as_str())
-}
 
 impl super::Inner {
     /// What a creation requires: a new id, free (or replaceable) claims, the key still held.
@@ -137,51 +124,6 @@ impl Sessions for MemoryStore {
                 .map(|(_, h)| h.clone())
                 .collect();
             (s, history)
-        }))
-    }
-
-    async fn list_user_sessions(
-        &self,
-        tenant: &str,
-        user_id: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> StoreResult<Option<Page>> {
-        let g = self.lock();
-        let mut mine: Vec<&Session> = g
-            .sessions
-            .values()
-            .map(|s| &s.value)
-            // A session being redacted is no longer its user's (DynamoDB: out of the user index).
-            .filter(|s| s.tenant == tenant && s.user_id == user_id && !s.is_redacted())
-            .collect();
-        mine.sort_by(|a, b| order(&position(b)).cmp(&order(&position(a))));
-        let start = match cursor {
-            None => 0,
-            Some(c) => match cursor::decode(tenant, user_id, c) {
-                // Everything strictly older than the position, as DynamoDB's start key reads.
-                Some(at) => mine
-                    .iter()
-                    .position(|s| order(&position(s)) < order(&at))
-                    .unwrap_or(mine.len()),
-                None => return Ok(None),
-            },
-        };
-        let page: Vec<Session> = mine
-            .iter()
-            .skip(start)
-            .take(limit)
-            .map(|s| (*s).clone())
-            .collect();
-        let next_cursor = (start + page.len() < mine.len())
-            .then(|| {
-                page.last()
-                    .map(|s| cursor::encode(tenant, user_id, &position(s)))
-            })
-            .flatten();
-        Ok(Some(Page {
-            sessions: page,
-            next_cursor,
         }))
     }
 }
