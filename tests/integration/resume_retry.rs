@@ -863,3 +863,74 @@ async fn a_redacted_session_is_neither_resumed_nor_retried_and_nothing_changes()
     assert_scan_clean(&gw, &[user.to_owned(), page.to_owned()], "no other tenant").await;
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_sends_the_user_back_where_the_retried_session_did() {
+    use super::return_url::stripe_page_sends_back_to;
+    let gw = Gateway::start_with(Backend::Dynamo, &[("IDV_REFRESH_AFTER_SECONDS", "0")]).await;
+    // Stripe: the retry's hosted page sends the user to the first start's return_url.
+    let back = "https://app.example:8443/verified?order=A-7";
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "stripe", "user_id": "user-rb1", "return_url": back}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let first = id_of(&r.body);
+    let r = gw
+        .post(&format!("/v1/sessions/{first}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = retry(&gw, &first, json!({})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let page = r.body["client"]["url"].as_str().unwrap();
+    assert_eq!(stripe_page_sends_back_to(page).await, back);
+    // A retry whose body says `null` drops it: Stripe's page has nowhere of the app's to go.
+    let other = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "stripe", "user_id": "user-rb1", "return_url": back}),
+        )
+        .await;
+    let other = id_of(&other.body);
+    let r = gw
+        .post(&format!("/v1/sessions/{other}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = retry(&gw, &other, json!({"return_url": null})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let page = r.body["client"]["url"].as_str().unwrap();
+    assert!(!stripe_page_sends_back_to(page).await.starts_with("http"));
+
+    // Prove's desktop flow: the retry's Instant Link leads to the first start's return_url.
+    let back = "https://app.example/prove-done?s=7";
+    let p = gw
+        .start_prove(
+            "user-rb2",
+            "desktop",
+            json!({"final_target_url": null, "return_url": back}),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{:?}", p.body);
+    let failed = id_of(&p.body);
+    gw.prove_authenticate(p.body["client"]["auth_token"].as_str().unwrap(), "failed")
+        .await;
+    assert_eq!(
+        gw.get(&format!("/v1/sessions/{failed}")).await.body["status"],
+        "failed"
+    );
+    let r = retry(
+        &gw,
+        &failed,
+        json!({"phone_number": "+12001004011", "first_name": "Sheilakathryn",
+               "last_name": "Butrimovich"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let done = gw
+        .prove_authenticate(r.body["client"]["auth_token"].as_str().unwrap(), "passed")
+        .await;
+    assert_eq!(done["final_target_url"], back, "{done}");
+    gw.stop().await;
+}

@@ -23,7 +23,7 @@ fn field_error(r: &Reply) -> (String, String) {
 }
 
 /// Where Stripe's hosted page (the simulator's) sends the user once the tester decides.
-async fn stripe_page_sends_back_to(url: &str) -> String {
+pub(crate) async fn stripe_page_sends_back_to(url: &str) -> String {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

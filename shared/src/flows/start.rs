@@ -82,14 +82,19 @@ pub fn parse(
     }
 }
 
-/// The fields of a valid start its adapter names for a retry (those given, `null` being absent).
+/// The fields of a valid start its adapter names for a retry, and its `return_url` where the
+/// provider takes one (those given, `null` being absent): a retry sends the user back to the same
+/// page.
 fn kept_options(adapter: &dyn Adapter, body: &serde_json::Map<String, Value>) -> StartOptions {
+    let return_url = adapter.takes_return_url().is_ok().then_some("return_url");
     adapter
         .retry_fields()
         .iter()
+        .copied()
+        .chain(return_url)
         .filter_map(|k| {
-            let v = body.get(*k).filter(|v| !v.is_null())?;
-            Some(((*k).to_owned(), v.clone()))
+            let v = body.get(k).filter(|v| !v.is_null())?;
+            Some((k.to_owned(), v.clone()))
         })
         .collect()
 }

@@ -261,7 +261,8 @@ pub trait Adapter: Send + Sync {
 
     /// The fields of its start request that a retry (`POST /v1/sessions/{id}/retry`) starts
     /// again with unless the retry's body gives them: settings of the flow, never personal data
-    /// (a retry gives that again), kept with the session as validated. Default: none.
+    /// (a retry gives that again), kept with the session as validated. Default: none. A
+    /// `return_url` is kept besides wherever `takes_return_url` (not named here).
     fn retry_fields(&self) -> &'static [&'static str] {
         &[]
     }

@@ -216,7 +216,8 @@ impl Adapter for Stripe {
     }
 
     fn retry_fields(&self) -> &'static [&'static str] {
-        &["type", "return_url", "document_options"]
+        // And its `return_url`, as every provider's that takes one (`flows::start`).
+        &["type", "document_options"]
     }
 
     fn subject(&self, session: &Session) -> Option<String> {
