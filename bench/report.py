@@ -132,8 +132,8 @@ def main():
     w("## 3. DynamoDB calls and capacity units per operation")
     w()
     w("Counted on the wire by SDK interceptors (`tests/support/lib.rs` `DynamoCalls`, `tests/support/capacity.rs`), "
-      "capacity units as DynamoDB Local reports them with `ReturnConsumedCapacity: TOTAL` (a transaction's units "
-      "include its items' index writes). A write refused by its condition (a duplicate delivery) reports no units; AWS "
+      "capacity units as DynamoDB Local reports them with `ReturnConsumedCapacity: INDEXES` (the total, each index's "
+      "share beside it; a transaction's units include its items' index writes). A write refused by its condition (a duplicate delivery) reports no units; AWS "
       "bills it at least 1 WRU, counted so below. An empty Query reports 0 here; AWS bills at least 0.5 RRU. "
       "DynamoDB Local's transaction figures are not AWS's rule (2 WRU per KB of each item): it reports a one-item "
       "transaction of under 1 KB as 4 units and a two-item one as 4 in all, so the transaction rows (session creation, "

@@ -285,11 +285,22 @@ def check_resources(name, params, sam, template, phys, checks, c, resolved):
     elif cmk.startswith("arn:"):
         key_arn = cmk
 
-    # The table: keys, indexes (keys only), billing, TTL, recovery, encryption, deletion protection.
+    # The table: keys, indexes (gsi1 and gsi2 keys only; gsi3, the tenant listing's, the session's
+    # tenant and gsi1sk with status and provider), billing, TTL, recovery, encryption, deletion
+    # protection.
     table = ddb.describe_table(TableName=phys["Table"])["Table"]
     checks.eq(f"{name}: table keys", [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]], [("pk", "HASH"), ("sk", "RANGE")])
-    gsis = {g["IndexName"]: ([(k["AttributeName"], k["KeyType"]) for k in g["KeySchema"]], g["Projection"]["ProjectionType"]) for g in table["GlobalSecondaryIndexes"]}
-    checks.eq(f"{name}: table indexes", gsis, {i: ([(f"{i}pk", "HASH"), (f"{i}sk", "RANGE")], "KEYS_ONLY") for i in ("gsi1", "gsi2")})
+    gsis = {
+        g["IndexName"]: (
+            [(k["AttributeName"], k["KeyType"]) for k in g["KeySchema"]],
+            g["Projection"]["ProjectionType"],
+            sorted(g["Projection"].get("NonKeyAttributes", [])),
+        )
+        for g in table["GlobalSecondaryIndexes"]
+    }
+    want_gsis = {i: ([(f"{i}pk", "HASH"), (f"{i}sk", "RANGE")], "KEYS_ONLY", []) for i in ("gsi1", "gsi2")}
+    want_gsis["gsi3"] = ([("tenant", "HASH"), ("gsi1sk", "RANGE")], "INCLUDE", ["provider", "status"])
+    checks.eq(f"{name}: table indexes", gsis, want_gsis)
     checks.eq(f"{name}: table billing", table.get("BillingModeSummary", {}).get("BillingMode"), "PAY_PER_REQUEST")
     checks.eq(f"{name}: table stream", table.get("StreamSpecification", {}).get("StreamEnabled", False), "StreamSpecification" in sam["Resources"]["Table"]["Properties"])
     checks.eq(f"{name}: table deletion protection", str(table.get("DeletionProtectionEnabled")).lower(), params.get("TableDeletionProtection", "true"))

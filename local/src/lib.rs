@@ -318,7 +318,8 @@ pub async fn start(opts: Options) -> Result<Running, String> {
                 stream_arn,
                 shards: Default::default(),
             };
-            let store = Arc::new(DynamoStore::new(client, table.clone()));
+            let store =
+                Arc::new(DynamoStore::new(client, table.clone()).with_retention(config.retention));
             (store.clone(), store, feed)
         }
     };

@@ -54,10 +54,10 @@ impl App {
             None
         };
         let store: Arc<dyn Store> = match (&config.store, &aws) {
-            (StoreKind::DynamoDb { table }, Some(aws)) => Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(aws),
-                table.clone(),
-            )),
+            (StoreKind::DynamoDb { table }, Some(aws)) => Arc::new(
+                DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table.clone())
+                    .with_retention(config.retention),
+            ),
             _ => Arc::new(MemoryStore::new()),
         };
         let source = match (&config.secrets, &aws) {

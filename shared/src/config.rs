@@ -99,6 +99,10 @@ pub struct Config {
     pub request_timeout: Option<Duration>,
     pub dedupe_ttl: Duration,
     pub idempotency_ttl: Duration,
+    /// How long a session and everything kept about it (its refs, identity events, the user's
+    /// reauthentications) stay in the table after the session was created: the `ttl` they are
+    /// written with (docs/data-inventory.md). `None` (`IDV_RETENTION_DAYS=0`): kept until redacted.
+    pub retention: Option<Duration>,
     pub reconcile: ReconcileConfig,
     pub outbound: OutboundConfig,
     /// Each provider's own settings, read by its registration (`providers::ALL`).
@@ -235,6 +239,7 @@ impl Config {
             idempotency_ttl: Duration::from_secs(
                 3600 * env.num("IDV_IDEMPOTENCY_TTL_HOURS", 24, 1, 8760)?,
             ),
+            retention: retention(&env)?,
             reconcile: ReconcileConfig {
                 max_sessions: env.num("IDV_RECONCILE_MAX_SESSIONS", 500, 1, 10_000)? as usize,
                 concurrency: env.num("IDV_RECONCILE_CONCURRENCY", 8, 1, 64)? as usize,
@@ -328,6 +333,24 @@ impl Settings<'_> {
         }
     }
 }
+
+/// `IDV_RETENTION_DAYS`: 365 unless set; `0` keeps sessions until they are redacted. At least
+/// `MIN_RETENTION_DAYS`: every session is decided or expired long before (the longest a
+/// provider's flow may stay open is Stripe's, at most 30 days), so the table's TTL never takes
+/// an open one.
+fn retention(env: &Settings<'_>) -> Result<Option<Duration>, ConfigError> {
+    const K: &str = "IDV_RETENTION_DAYS";
+    match env.num(K, DEFAULT_RETENTION_DAYS, 0, 3650)? {
+        0 => Ok(None),
+        d if d < MIN_RETENTION_DAYS => Err(ConfigError(format!(
+            "{K} must be 0 (keep until redacted) or from {MIN_RETENTION_DAYS} to 3650, got {d}"
+        ))),
+        d => Ok(Some(Duration::from_secs(86_400 * d))),
+    }
+}
+
+pub const DEFAULT_RETENTION_DAYS: u64 = 365;
+pub const MIN_RETENTION_DAYS: u64 = 60;
 
 #[cfg(test)]
 mod tests {
@@ -452,6 +475,42 @@ mod tests {
         .unwrap();
         assert_eq!(c.dedupe_ttl, Duration::from_secs(365 * 86_400));
         assert_eq!(c.idempotency_ttl, Duration::from_secs(168 * 3600));
+    }
+
+    #[test]
+    fn retention_is_a_year_unless_set_and_never_shorter_than_any_open_session() {
+        assert_eq!(
+            local(&[]).unwrap().retention,
+            Some(Duration::from_secs(365 * 86_400))
+        );
+        assert_eq!(
+            local(&[("IDV_RETENTION_DAYS", "0")]).unwrap().retention,
+            None
+        );
+        assert_eq!(
+            local(&[("IDV_RETENTION_DAYS", "60")]).unwrap().retention,
+            Some(Duration::from_secs(60 * 86_400))
+        );
+        for v in ["1", "59", "3651", "-1", "a year"] {
+            let e = local(&[("IDV_RETENTION_DAYS", v)]).expect_err(v);
+            assert!(e.0.contains("IDV_RETENTION_DAYS"), "{e}");
+        }
+        // Twice the longest a provider's flow may stay open (Stripe's setting, at most 30 days),
+        // so TTL never takes an open session, a late reconcile included.
+        let longest = 30 * 86_400;
+        let at_most = longest.to_string();
+        let over = (longest + 1).to_string();
+        let set = |v: &str| {
+            Config::from_lookup(|k| match k {
+                "IDV_STORE" => Some("memory".into()),
+                "IDV_SECRETS_FILE" => Some("f".into()),
+                "IDV_STRIPE_SESSION_TTL_SECONDS" => Some(v.to_owned()),
+                _ => None,
+            })
+        };
+        assert!(set(&at_most).is_ok());
+        assert!(set(&over).is_err());
+        assert!(MIN_RETENTION_DAYS * 86_400 >= 2 * longest);
     }
 
     #[test]

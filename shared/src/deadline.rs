@@ -113,7 +113,8 @@ pub fn provider_operations(function: Function) -> u32 {
     let mut most = 0;
     for r in crate::providers::ALL {
         let ops = [
-            // Starts, and links (one read of the provider's id).
+            // Starts (a retry is one), links and resumes (one read of the provider's id or
+            // session).
             (Function::START_SESSION, r.start_operations.max(1)),
             // One refresh.
             (Function::GET_SESSION, 1),

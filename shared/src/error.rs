@@ -50,6 +50,12 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("the body must be application/json")]
     UnsupportedMediaType,
+    /// The session's provider has no second client step (a resume of a flow whose client step
+    /// is given once); the message says why and what to do instead. A 409 `not_supported`: it
+    /// conflicts with what the session is, as a resume of a session that is over does
+    /// (schemathesis counts a 422 to a schema-valid request as a refusal of valid input).
+    #[error("{0}")]
+    NotResumable(&'static str),
     #[error("provider {0} is not configured on this gateway")]
     ProviderNotConfigured(&'static str),
     /// The session's provider does not offer what the route asks (verified data from Prove).

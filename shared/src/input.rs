@@ -93,6 +93,80 @@ pub fn metadata(body: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Meta
     out
 }
 
+/// The longest `return_url` taken (Stripe states no limit; a URL's usual one).
+pub const RETURN_URL_MAX: usize = 2048;
+
+/// What a `return_url` must be, as said to the app.
+pub const RETURN_URL_RULE: &str = "an https URL (a host name, an optional port, then a path) of \
+     at most 2048 characters, without user info";
+
+/// A start's `return_url` (docs/api.md#return-url): where the provider's page sends the user
+/// when done. `https://`, a host name (labels of letters, digits and inner `-`, the last one
+/// starting with a letter: never an IP address, which a browser's URL parser would take a
+/// numeric last label for; no user info), an optional port, then a path, query or fragment of
+/// URL characters; at most 2048 characters, and a URL a browser's parser takes (`url`).
+/// `loopback_http` also takes `http://` to this machine (`localhost`, `127.0.0.1`, `[::1]`): for
+/// a provider reached over plain http, i.e. a local simulator, never a real provider. The same
+/// rule as openapi.yaml's pattern, checked by hand. The gateway never fetches it.
+pub fn return_url(value: &Value, loopback_http: bool) -> Result<String, FieldError> {
+    let bad = || FieldError::new("return_url", "invalid_format", RETURN_URL_RULE);
+    let Value::String(url) = value else {
+        return Err(bad());
+    };
+    let ok = url.len() <= RETURN_URL_MAX
+        && match url.strip_prefix("https://") {
+            Some(rest) => authority_and_tail(rest, is_host_name),
+            None => {
+                loopback_http
+                    && url.strip_prefix("http://").is_some_and(|rest| {
+                        authority_and_tail(rest, |h| {
+                            matches!(h, "localhost" | "127.0.0.1" | "[::1]")
+                        })
+                    })
+            }
+        };
+    if ok && url::Url::parse(url).is_ok() {
+        Ok(url.clone())
+    } else {
+        Err(bad())
+    }
+}
+
+/// `host[:port]` as `host_ok` says, then nothing or a `/...` of URL characters.
+fn authority_and_tail(rest: &str, host_ok: impl Fn(&str) -> bool) -> bool {
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.rsplit_once(':') {
+        // `[::1]` holds colons of its own: a port follows the bracket.
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    // 1-65535, no leading zero (openapi.yaml's pattern says the same).
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|c| c.is_ascii_digit())
+            && !p.starts_with('0')
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    });
+    host_ok(host)
+        && port_ok
+        && tail
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._~:/?#@!$&'()*+,;=%-".contains(&c))
+}
+
+/// Labels of letters, digits and inner `-`, 1-63 each, the last one starting with a letter.
+fn is_host_name(host: &str) -> bool {
+    host.split('.').all(|l| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    }) && host
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
 /// A `{user_id}` path parameter.
 pub fn user_id_param(user_id: &str) -> Result<(), Error> {
     if is_valid_user_id(user_id) {
@@ -171,6 +245,61 @@ mod tests {
         assert_eq!(parse(json!({ "n": 1 })).1, ["metadata.n"]);
         assert_eq!(parse(json!(["a"])).1, ["metadata"]);
         assert_eq!(parse(json!("a=b")).1, ["metadata"]);
+    }
+
+    #[test]
+    fn a_return_url_is_https_bounded_and_without_user_info() {
+        let ok = |u: &str, local: bool| return_url(&json!(u), local).is_ok();
+        for u in [
+            "https://app.example",
+            "https://app.example/done?session=1#top",
+            "https://app.example:8443/back",
+            "https://app.example:65535",
+            "https://a-b.example/x/y.z;p=1&q=%20",
+        ] {
+            assert!(ok(u, false), "{u}");
+        }
+        let long = format!("https://app.example/{}", "a".repeat(RETURN_URL_MAX - 20));
+        assert_eq!(long.len(), RETURN_URL_MAX);
+        assert!(ok(&long, false));
+        for u in [
+            "http://app.example/done",
+            "https://user:pw@app.example/done",
+            "https://user@app.example/",
+            "https://app.example:0/",
+            "https://app.example:65536/",
+            "https://app.example:0443/",
+            "https://app.example:/",
+            "https://-app.example/",
+            "https://app..example/",
+            "https://Cxfl.3D.D.8.6",
+            "https://10.0.0.1/back",
+            "https://app.0x1/",
+            "https://app.example/a b",
+            "https://app.example/<script>",
+            "javascript:alert(1)",
+            "https:///x",
+            "//app.example/x",
+            "",
+        ] {
+            assert!(!ok(u, false) && !ok(u, true), "{u}");
+        }
+        assert!(!ok(&format!("{long}a"), false));
+        // Plain http to this machine, for a local simulator only.
+        for u in [
+            "http://localhost:3000/back",
+            "http://127.0.0.1/back",
+            "http://[::1]:8080",
+        ] {
+            assert!(ok(u, true) && !ok(u, false), "{u}");
+        }
+        assert!(!ok("http://10.0.0.1/back", true));
+        assert!(!ok("http://localhost.example/back", true));
+        let e = return_url(&json!(42), false).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.code.as_str()),
+            ("return_url", "invalid_format")
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! docs/data-inventory.md cannot drift from the table: every provider taken through each outcome
-//! (with webhooks, idempotency keys, an unmatched delivery, endpoints and events) on DynamoDB
+//! (with webhooks, idempotency keys, a retry, an unmatched delivery, endpoints and events) on DynamoDB
 //! Local, then every item of a full scan is matched to one item kind of the inventory by its keys,
 //! each of its attributes must be listed for that kind, each listed attribute must have been
-//! seen, and each kind carries `ttl` exactly when the inventory says it has one.
+//! seen, and each kind carries `ttl` exactly when the inventory says it has one (the retention's,
+//! with the value it says).
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use idv_tests::receiver::Receiver;
 use idv_tests::{Backend, Gateway};
 use regex::Regex;
@@ -100,7 +102,11 @@ async fn every_stored_attribute_is_in_the_data_inventory_and_every_listed_one_is
     let kinds = inventory();
     let gw = Gateway::start_with_keys(
         Backend::Dynamo,
-        &[("IDV_REFRESH_AFTER_SECONDS", "0")],
+        &[
+            ("IDV_REFRESH_AFTER_SECONDS", "0"),
+            // Not the default: the setting is what the items carry.
+            ("IDV_RETENTION_DAYS", "90"),
+        ],
         super::redaction::keys(),
     )
     .await;
@@ -154,6 +160,23 @@ async fn every_stored_attribute_is_in_the_data_inventory_and_every_listed_one_is
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
+    // A retry (of a canceled Nevis session): the links both ways (`prev`, `next`).
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "user-i3"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let canceled = r.body["id"].as_str().unwrap().to_owned();
+    let r = gw
+        .post(&format!("/v1/sessions/{canceled}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = gw
+        .post(&format!("/v1/sessions/{canceled}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
     let sent = gw
         .prove_webhook("00000000-0000-0000-0000-000000000000", "DISCONNECT", true)
         .await;
@@ -169,7 +192,9 @@ async fn every_stored_attribute_is_in_the_data_inventory_and_every_listed_one_is
 
     let mut seen: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut problems = Vec::new();
-    for (key, item) in gw.snapshot().await {
+    let snapshot = gw.snapshot().await;
+    problems.extend(retention_problems(&snapshot, 90));
+    for (key, item) in snapshot {
         let (pk, sk) = key.split_once('|').unwrap();
         let matching: Vec<&Kind> = kinds
             .iter()
@@ -228,6 +253,95 @@ async fn every_stored_attribute_is_in_the_data_inventory_and_every_listed_one_is
         problems.join("\n")
     );
     gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_retention_sessions_and_their_refs_carry_no_ttl() {
+    let gw = Gateway::start_with(Backend::Dynamo, &[("IDV_RETENTION_DAYS", "0")]).await;
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "user-kept"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let snapshot = gw.snapshot().await;
+    let kinds: Vec<&str> = snapshot
+        .iter()
+        .filter(|(k, _)| k.starts_with("SES#") || k.starts_with("REF#"))
+        .map(|(k, item)| {
+            assert!(!item.contains_key("ttl"), "{k} has a ttl");
+            &k[..3]
+        })
+        .collect();
+    assert!(
+        kinds.contains(&"SES") && kinds.contains(&"REF"),
+        "{kinds:?}"
+    );
+    gw.stop().await;
+}
+
+/// The retention's `ttl` as docs/data-inventory.md#retention says, on every item it applies to:
+/// a session's is its `created_at` + the period; its refs' and identity events' are its own; a
+/// reauthentication's is its `at` + the period. Each kind must be there (or this proves nothing).
+fn retention_problems(
+    snapshot: &BTreeMap<String, std::collections::HashMap<String, AttributeValue>>,
+    days: i64,
+) -> Vec<String> {
+    let num = |item: &std::collections::HashMap<String, AttributeValue>, k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i128>().ok())
+    };
+    let period = i128::from(days) * 86_400;
+    let ns = 1_000_000_000;
+    let mut sessions = BTreeMap::new();
+    let mut problems = Vec::new();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (key, item) in snapshot {
+        if let Some(id) = key.strip_suffix("|SES") {
+            let created = num(item, "created_at").expect("created_at");
+            let want = created.div_euclid(ns) + period;
+            sessions.insert(id.to_owned(), num(item, "ttl"));
+            *counts.entry("session").or_default() += 1;
+            if num(item, "ttl") != Some(want) {
+                problems.push(format!(
+                    "session {key}: ttl {:?}, want {want}",
+                    num(item, "ttl")
+                ));
+            }
+        }
+    }
+    for (key, item) in snapshot {
+        let (pk, sk) = key.split_once('|').unwrap();
+        let (kind, want) = if pk.starts_with("REF#") {
+            let sid = item["session_id"].as_s().unwrap();
+            (
+                "ref",
+                sessions.get(&format!("SES#{sid}")).copied().flatten(),
+            )
+        } else if sk.starts_with("IE#") {
+            ("identity event", sessions.get(pk).copied().flatten())
+        } else if pk.starts_with("RA#") {
+            let at = num(item, "at").expect("at");
+            ("reauthentication", Some(at.div_euclid(ns) + period))
+        } else {
+            continue;
+        };
+        *counts.entry(kind).or_default() += 1;
+        if want.is_none() || num(item, "ttl") != want {
+            problems.push(format!(
+                "{kind} {key}: ttl {:?}, want {want:?}",
+                num(item, "ttl")
+            ));
+        }
+    }
+    for kind in ["session", "ref", "identity event", "reauthentication"] {
+        if !counts.contains_key(kind) {
+            problems.push(format!("no {kind} to check the retention of"));
+        }
+    }
+    problems
 }
 
 /// Listed attributes the scenario does not reach, each with why (a state it would take a fault

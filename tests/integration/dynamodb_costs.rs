@@ -43,7 +43,7 @@ impl Cost {
         if let Ok(path) = std::env::var("IDV_BENCH_DYNAMODB_OUT") {
             use std::io::Write;
             let line = json!({"operation": operation, "calls": self.ops, "capacity_units": self.units.by_operation,
-                              "refused": self.units.refused});
+                              "index_units": self.units.by_index, "refused": self.units.refused});
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -805,5 +805,195 @@ async fn an_event_is_one_write_and_one_per_endpoint_with_two_per_attempt() {
     };
     assert_eq!(sweep.ops, ops(&[("Query", 16)]));
     sweep.record("outbound sweep, nothing due");
+    c.gw.stop().await;
+}
+
+/// What the tenant index (`gsi3`, docs/operate.md#the-listing-index) costs: one index write when
+/// a session is created and one when its status changes, none for a write that leaves the status
+/// (the index projects `status` and `provider`, never the history); a page of the listing is one
+/// Query of an index and one BatchGetItem of the sessions it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_index_costs_a_write_per_creation_and_status_change_and_a_page_two_reads() {
+    let c = Counted::start(&[]).await;
+    let gsi3 = |cost: &Cost| cost.units.by_index.get("gsi3").copied().unwrap_or(0.0);
+    // A session created alone: the item, its user index entry, its due filing, its tenant index
+    // entry (each under 1 KB: one unit).
+    let s = c
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &prove_start("user-c15", "mobile"),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!(s.ops, ops(&[("PutItem", 1)]));
+    assert_eq!(gsi3(&s), 1.0, "{:?}", s.units);
+    // A stale read that moves the status writes the index entry again; one that leaves the
+    // status writes only the item.
+    let s = c
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "user-c15"}),
+        )
+        .await;
+    let nevis = id_of(&s.body);
+    // The user completes the flow at Nevis: the next read moves the status.
+    let nevis_session = s.body["provider_ref"].as_str().unwrap().to_owned();
+    c.gw.nevis(&nevis_session, "complete", None).await;
+    let t = c
+        .api(
+            Function::named("issue-token").unwrap(),
+            Method::POST,
+            "/v1/tokens",
+            &json!({"user_id": "user-c15", "verification_type": "BASIC"}),
+        )
+        .await;
+    let authento = id_of(&t.body);
+    let (later, calls, units) = c.later(Duration::seconds(60)).await;
+    let auth = format!("Bearer {}", c.gw.key);
+    let headers = [("authorization", auth.as_str())];
+    let read = |id: String| {
+        let (later, calls, units) = (&later, &calls, &units);
+        let headers = &headers;
+        let c = &c;
+        async move {
+            c.call_on(
+                (later, calls, units),
+                Function::GET_SESSION,
+                Method::GET,
+                &format!("/v1/sessions/{id}"),
+                headers,
+                "",
+            )
+            .await
+        }
+    };
+    let moved = read(nevis).await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(moved.ops, ops(&[("GetItem", 1), ("UpdateItem", 1)]));
+    assert_eq!(moved.body["status"], "verified", "{}", moved.body);
+    assert_eq!(gsi3(&moved), 1.0, "{:?}", moved.units);
+    let kept = read(authento).await;
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    assert_eq!(kept.ops, ops(&[("GetItem", 1), ("UpdateItem", 1)]));
+    assert_eq!(kept.body["status"], "created", "{}", kept.body);
+    assert_eq!(gsi3(&kept), 0.0, "{:?}", kept.units);
+
+    // 60 more sessions of the tenant, one in ten verified, stored directly (not counted).
+    let t0 = time::OffsetDateTime::now_utc();
+    for i in 0..60 {
+        let provider = if i % 2 == 0 { "stripe" } else { "nevis" };
+        let mut s = idv::session::Session::new(
+            idv_tests::TENANT,
+            idv::session::Provider::named(provider),
+            &format!("user-l{}", i % 3),
+            t0 + Duration::milliseconds(i),
+        );
+        if i % 10 == 0 {
+            s.status = idv::session::Status::Verified;
+        }
+        let h = idv::session::HistoryEntry::created(&s);
+        c.gw.running
+            .app
+            .store
+            .create_session(&s, &h, &[], None)
+            .await
+            .unwrap();
+    }
+    let list = |q: &str| {
+        let path = format!("/v1/sessions{q}");
+        let c = &c;
+        async move {
+            c.api(Function::GET_SESSION, Method::GET, &path, &Value::Null)
+                .await
+        }
+    };
+    // A page of 20: one Query of gsi3 (21 entries: is there a next page?), one BatchGetItem.
+    let page = list("").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body["data"].as_array().unwrap().len(), 20);
+    assert_eq!(page.ops, ops(&[("BatchGetItem", 1), ("Query", 1)]));
+    page.record("session list, a page of 20");
+    // By status: the filter runs in the index, over one round of up to 100 entries; only the
+    // matches are read.
+    let page = list("?status=verified").await;
+    // Six stored verified, and the Nevis session read verified above.
+    assert_eq!(
+        page.body["data"].as_array().unwrap().len(),
+        7,
+        "{}",
+        page.body
+    );
+    assert_eq!(page.ops, ops(&[("BatchGetItem", 1), ("Query", 1)]));
+    page.record("session list by status, 7 of 63 match");
+    // A user's: the user index.
+    let page = list("?user_id=user-l1").await;
+    assert_eq!(page.body["data"].as_array().unwrap().len(), 20);
+    assert_eq!(page.ops, ops(&[("BatchGetItem", 1), ("Query", 1)]));
+    page.record("session list of a user, a page of 20");
+    // A user's by provider: the user index holds keys only, so the status and provider of the
+    // user's sessions are read alone (one batch: the read units of the whole items, not their
+    // bytes), then the sessions the filter keeps (a second batch).
+    let page = list("?user_id=user-l1&provider=stripe").await;
+    assert_eq!(
+        page.body["data"].as_array().unwrap().len(),
+        10,
+        "{}",
+        page.body
+    );
+    assert_eq!(page.ops, ops(&[("BatchGetItem", 2), ("Query", 1)]));
+    page.record("session list of a user by provider, 10 of 20 match");
+    c.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_is_one_read_and_one_write_and_a_retry_one_read_more_than_a_start() {
+    let c = Counted::start(&[]).await;
+    let t = c
+        .api(
+            Function::named("issue-token").unwrap(),
+            Method::POST,
+            "/v1/tokens",
+            &json!({"user_id": "user-c14", "verification_type": "BASIC"}),
+        )
+        .await;
+    let id = id_of(&t.body);
+    // Authento signs its token here: the session read (tenant, state) and the history entry.
+    let r = c
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            &format!("/v1/sessions/{id}/resume"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.ops, ops(&[("GetItem", 1), ("UpdateItem", 1)]));
+    r.record("session resume (authento)");
+    c.api(
+        Function::START_SESSION,
+        Method::POST,
+        &format!("/v1/sessions/{id}/cancel"),
+        &json!({}),
+    )
+    .await;
+    // The retried session read, then what a start of a user with a finished session reads (the
+    // track's ref and the session it points to: the retried one, read again by the generic ref
+    // resolution), and one transaction: the new session, its ref and the link on the retried
+    // session (3 items, each billed twice).
+    let r = c
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            &format!("/v1/sessions/{id}/retry"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.ops, ops(&[("GetItem", 3), ("TransactWriteItems", 1)]));
+    r.record("session retry (authento)");
     c.gw.stop().await;
 }

@@ -432,7 +432,8 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
             .await;
     }
 
-    // start-session: every provider, under an Idempotency-Key and replayed, a cancel, a link.
+    // start-session: every provider, under an Idempotency-Key and replayed, a cancel, a retry, a
+    // resume, a link.
     for body in [
         json!({"provider": "authento", "user_id": "user-i3", "verification_type": "POA"}),
         json!({"provider": "nevis", "user_id": "user-i3"}),
@@ -496,6 +497,25 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
         Function::START_SESSION,
         Method::POST,
         &format!("/v1/sessions/{nevis_id}/cancel"),
+        &json!({}),
+        None,
+    )
+    .await;
+    // A retry of the canceled session under a key (the new session, its ref, the key and the
+    // link in one transaction), and a resume (a provider read stored, the history written).
+    let retried = d
+        .api(
+            Function::START_SESSION,
+            Method::POST,
+            &format!("/v1/sessions/{nevis_id}/retry"),
+            &json!({}),
+            Some("iam-retry-1"),
+        )
+        .await;
+    d.api(
+        Function::START_SESSION,
+        Method::POST,
+        &format!("/v1/sessions/{}/resume", id_of(&retried)),
         &json!({}),
         None,
     )
@@ -606,6 +626,8 @@ async fn template_grants_each_function_what_it_needs_on_the_table_and_no_more() 
     for path in [
         "/v1/users/user-i3/sessions",
         "/v1/users/user-i6/reauthentications",
+        "/v1/sessions?status=verified",
+        "/v1/sessions?user_id=user-i3&provider=prove",
     ] {
         d.api(Function::GET_SESSION, Method::GET, path, &Value::Null, None)
             .await;

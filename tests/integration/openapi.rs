@@ -701,7 +701,8 @@ fn the_checker_catches_what_openapi_forbids() {
         "provider": "authento", "user_id": "user-42", "status": "verified",
         "provider_status": "VERIFIED", "provider_ref": null, "last_error": null, "verification_type": "BASIC",
         "created_at": "2026-11-18T11:06:40Z", "updated_at": "2026-11-18T11:12:03Z",
-        "expires_at": null, "metadata": {"order_id": "ord_123"}
+        "expires_at": null, "metadata": {"order_id": "ord_123"},
+        "previous_session_id": null, "next_session_id": null
     });
     let errors = |v: &Value| {
         let mut e = Vec::new();
@@ -957,6 +958,167 @@ async fn reading_listing_and_canceling_sessions_answer_as_openapi_declares() {
         .await;
     assert_eq!(r.status, 409, "{}", r.body);
     spec.assert_conforms(cancel.0, cancel.1, &r);
+
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_the_tenants_sessions_answers_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Dynamo).await;
+    let list = ("GET", "/v1/sessions");
+    let start = ("POST", "/v1/sessions");
+    for user in ["user-oa-l1", "user-oa-l2"] {
+        let r = gw.issue_token(user, "BASIC").await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    gw.authento("user-oa-l2", "BASIC", "reject", true).await;
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "stripe", "user_id": "user-oa-l1",
+                    "return_url": "https://app.example:8443/back"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    spec.assert_conforms(start.0, start.1, &r);
+    // A provider without a page to return from: 400 naming return_url, as declared.
+    let r = gw
+        .post(
+            "/v1/sessions",
+            &json!({"provider": "nevis", "user_id": "user-oa-l1", "return_url": "https://app.example/back"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(start.0, start.1, &r);
+
+    let get = |q: Vec<(&'static str, String)>| {
+        gw.send(
+            gw.http
+                .get(gw.url("/v1/sessions"))
+                .query(&q)
+                .bearer_auth(&gw.key),
+        )
+    };
+    let r = get(vec![("limit", "1".into())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["next_cursor"].is_string(), "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
+    let r = get(vec![("limit", "1".into()), ("cursor", cursor.clone())]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    let r = get(vec![
+        ("status", "failed".into()),
+        ("provider", "authento".into()),
+        ("created_after", "2020-01-01T00:00:00Z".into()),
+    ])
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"][0]["status"], "failed", "{}", r.body);
+    spec.assert_conforms(list.0, list.1, &r);
+    for bad in [
+        vec![("status", "done".into())],
+        vec![("created_before", "soon".into())],
+        vec![
+            ("limit", "1".into()),
+            ("status", "failed".into()),
+            ("cursor", cursor),
+        ],
+    ] {
+        let r = get(bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+        spec.assert_conforms(list.0, list.1, &r);
+    }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_and_retrying_sessions_answer_as_openapi_declares() {
+    let spec = Spec::load();
+    let gw = Gateway::start(Backend::Memory).await;
+    let resume = ("POST", "/v1/sessions/{id}/resume");
+    let retry = ("POST", "/v1/sessions/{id}/retry");
+    let id = |r: &Reply| {
+        r.body.get("session").unwrap_or(&r.body)["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+
+    // An open session resumed; a body with fields, an unknown session.
+    let a = id(&gw.issue_token("user-oa-again", "BASIC").await);
+    let r = gw
+        .post(&format!("/v1/sessions/{a}/resume"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    spec.assert_conforms(resume.0, resume.1, &r);
+    let r = gw
+        .post(&format!("/v1/sessions/{a}/resume"), &json!({"lang": "de"}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(resume.0, resume.1, &r);
+    let r = gw
+        .post(
+            "/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa/resume",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    spec.assert_conforms(resume.0, resume.1, &r);
+    // A provider without a new step: 409 not_supported.
+    let p = id(&gw.start_prove("user-oa-again", "mobile", json!({})).await);
+    let r = gw
+        .post(&format!("/v1/sessions/{p}/resume"), &json!({}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["code"], "not_supported");
+    spec.assert_conforms(resume.0, resume.1, &r);
+
+    // An open session is not retried; canceled, it is (once), and no longer resumed.
+    let r = gw
+        .post(&format!("/v1/sessions/{a}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    spec.assert_conforms(retry.0, retry.1, &r);
+    gw.post(&format!("/v1/sessions/{a}/cancel"), &json!({}))
+        .await;
+    let r = gw
+        .post(&format!("/v1/sessions/{a}/resume"), &json!({}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    spec.assert_conforms(resume.0, resume.1, &r);
+    let r = gw
+        .post(
+            &format!("/v1/sessions/{a}/retry"),
+            &json!({"provider": "nevis"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    spec.assert_conforms(retry.0, retry.1, &r);
+    let r = gw
+        .post(&format!("/v1/sessions/{a}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["previous_session_id"], a.as_str());
+    spec.assert_conforms(retry.0, retry.1, &r);
+    let r = gw.get(&format!("/v1/sessions/{a}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["next_session_id"].is_string(), "{}", r.body);
+    spec.assert_conforms("GET", "/v1/sessions/{id}", &r);
+    let r = gw
+        .post(&format!("/v1/sessions/{a}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    spec.assert_conforms(retry.0, retry.1, &r);
+    let r = gw
+        .post(
+            "/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa/retry",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    spec.assert_conforms(retry.0, retry.1, &r);
 
     gw.stop().await;
 }

@@ -203,6 +203,28 @@ async fn a_redacted_user_leaves_none_of_their_values_in_the_table_and_reads_reve
         .get_as(REDACTOR, &format!("/v1/users/{user}/sessions"))
         .await;
     assert_eq!(listed.body["data"], json!([]), "{:?}", listed.body);
+    // Nor does the tenant's listing by user_id, under the user's id or `redacted`; without a
+    // user it still lists them, as redacted.
+    for by in [user, "redacted"] {
+        let r = gw
+            .get_as(REDACTOR, &format!("/v1/sessions?user_id={by}"))
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["data"], json!([]), "{by}: {:?}", r.body);
+        assert_eq!(r.body["next_cursor"], Value::Null, "{by}");
+    }
+    let all = gw.get_as(REDACTOR, "/v1/sessions?limit=100").await;
+    let mine: Vec<&Value> = all.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| ids.iter().any(|id| s["id"] == id.as_str()))
+        .collect();
+    assert_eq!(mine.len(), ids.len(), "{:?}", all.body);
+    for s in mine {
+        assert_eq!(s["user_id"], "redacted", "{s}");
+        assert_eq!(s["redaction"]["status"], "redacted", "{s}");
+    }
     // Nothing left of the user to redact.
     let gone = gw
         .post_as(REDACTOR, &format!("/v1/users/{user}/redact"), &json!({}))

@@ -96,7 +96,7 @@ async fn a_key_without_the_routes_scope_gets_403_naming_it_on_every_app_route_an
         spec.assert_conforms(method, template, &r);
         checked += 1;
     }
-    assert!(checked >= 17, "only {checked} app routes");
+    assert!(checked >= 19, "only {checked} app routes");
     assert_eq!(
         gw.snapshot().await,
         before,
@@ -147,10 +147,17 @@ async fn each_scope_opens_its_routes_only() {
         )
         .await;
     assert_forbidden(&r, "sessions:write", "read key starts");
+    for what in ["cancel", "resume", "retry"] {
+        let r = gw
+            .post_as(READ, &format!("/v1/sessions/{id}/{what}"), &json!({}))
+            .await;
+        assert_forbidden(&r, "sessions:write", &format!("read key: {what}"));
+    }
+    // sessions:write resumes; a canceled session it retries.
     let r = gw
-        .post_as(READ, &format!("/v1/sessions/{id}/cancel"), &json!({}))
+        .post_as(WRITE, &format!("/v1/sessions/{id}/resume"), &json!({}))
         .await;
-    assert_forbidden(&r, "sessions:write", "read key cancels");
+    assert_eq!(r.status, 200, "{:?}", r.body);
 
     // events:read + endpoints:read list, but neither add an endpoint nor read sessions.
     assert_eq!(gw.get_as(EVENTS, "/v1/events").await.status, 200);
@@ -171,6 +178,10 @@ async fn each_scope_opens_its_routes_only() {
         .post(&format!("/v1/sessions/{id}/cancel"), &json!({}))
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = gw
+        .post_as(WRITE, &format!("/v1/sessions/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
     let r = gw.get_as("idv_sk_test_unknown", "/v1/events").await;
     assert_eq!(r.status, 401, "{:?}", r.body);
 }

@@ -1,6 +1,6 @@
 //! Capacity units as DynamoDB bills them, read from its answers: an SDK interceptor asks every
-//! request for `ReturnConsumedCapacity: TOTAL` (whatever code path sent it) and adds up the
-//! `ConsumedCapacity` of each answer, by operation. A write refused by its condition answers
+//! request for `ReturnConsumedCapacity: INDEXES` (whatever code path sent it) and adds up the
+//! `ConsumedCapacity` of each answer, by operation, and the share of each index. A write refused by its condition answers
 //! no figure; AWS still bills it (at least 1 WCU), so those are counted apart.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,8 @@ pub struct Units {
     pub by_operation: BTreeMap<String, f64>,
     /// Requests answered with an error (e.g. a failed condition): billed, but not reported.
     pub refused: u64,
+    /// Of those units, what each global secondary index consumed (`gsi1`, ...).
+    pub by_index: BTreeMap<String, f64>,
 }
 
 impl Units {
@@ -76,7 +78,8 @@ impl aws_sdk_dynamodb::config::Intercept for ConsumedCapacity {
         };
         let mut input: serde_json::Value = serde_json::from_slice(bytes)?;
         if let Some(o) = input.as_object_mut() {
-            o.entry("ReturnConsumedCapacity").or_insert("TOTAL".into());
+            o.entry("ReturnConsumedCapacity")
+                .or_insert("INDEXES".into());
         }
         let body = serde_json::to_vec(&input)?;
         request
@@ -107,13 +110,20 @@ impl aws_sdk_dynamodb::config::Intercept for ConsumedCapacity {
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or_default();
         // One object (single-item operations) or one per table (transactions, batches).
-        let consumed = match &answer["ConsumedCapacity"] {
-            serde_json::Value::Array(a) => {
-                a.iter().filter_map(|c| c["CapacityUnits"].as_f64()).sum()
-            }
-            c => c["CapacityUnits"].as_f64().unwrap_or(0.0),
+        let all = match &answer["ConsumedCapacity"] {
+            serde_json::Value::Array(a) => a.iter().collect(),
+            c => vec![c],
         };
+        let consumed: f64 = all.iter().filter_map(|c| c["CapacityUnits"].as_f64()).sum();
         *units.by_operation.entry(op).or_default() += consumed;
+        for c in all {
+            if let Some(indexes) = c["GlobalSecondaryIndexes"].as_object() {
+                for (name, i) in indexes {
+                    *units.by_index.entry(name.clone()).or_default() +=
+                        i["CapacityUnits"].as_f64().unwrap_or(0.0);
+                }
+            }
+        }
         Ok(())
     }
 }

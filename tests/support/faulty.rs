@@ -97,6 +97,20 @@ impl Sessions for FaultyStore {
             .create_session(session, history, claims, idempotency)
             .await
     }
+    async fn create_retry(
+        &self,
+        previous: SessionWrite<'_>,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Stored<Session>> {
+        // A write of the retried session: its faults fail the whole transaction.
+        self.fault(&previous.session.id)?;
+        self.inner
+            .create_retry(previous, session, history, claims, idempotency)
+            .await
+    }
     async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
         self.fault(&write.session.id)?;
         self.inner.update_session(write).await
@@ -107,15 +121,19 @@ impl Sessions for FaultyStore {
     ) -> StoreResult<Option<(Stored<Session>, Vec<HistoryEntry>)>> {
         self.inner.get_session_with_history(id).await
     }
-    async fn list_user_sessions(
+}
+
+#[async_trait]
+impl Listing for FaultyStore {
+    async fn list_sessions(
         &self,
         tenant: &str,
-        user_id: &str,
+        filter: &SessionFilter,
         limit: usize,
         cursor: Option<&str>,
     ) -> StoreResult<Option<Page>> {
         self.inner
-            .list_user_sessions(tenant, user_id, limit, cursor)
+            .list_sessions(tenant, filter, limit, cursor)
             .await
     }
 }
@@ -128,8 +146,8 @@ impl Refs for FaultyStore {
     async fn get_refs(&self, keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>> {
         self.inner.get_refs(keys).await
     }
-    async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
-        self.inner.claim_ref(claim, session_id).await
+    async fn claim_ref(&self, claim: &RefClaim, session: &Session) -> StoreResult<()> {
+        self.inner.claim_ref(claim, session).await
     }
 }
 

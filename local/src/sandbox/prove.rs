@@ -185,6 +185,8 @@ struct SimState {
     disenroll_calls: HashMap<String, u64>,
     calls: HashMap<(Endpoint, Region), u64>,
     faults: HashMap<Endpoint, Fault>,
+    /// correlation id -> the desktop flow's `finalTargetUrl`, where its Instant Link leads.
+    target_urls: HashMap<String, String>,
 }
 
 impl SimState {
@@ -552,6 +554,18 @@ async fn verify(
                     "field 'finalTargetUrl' is too long",
                 );
             }
+            // Prove's documented characters: letters, digits and `-._+=/:?`.
+            Some(u)
+                if !u
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-._+=/:?".contains(&c)) =>
+            {
+                return prove_error(
+                    StatusCode::BAD_REQUEST,
+                    1001,
+                    "field 'finalTargetUrl' is invalid",
+                );
+            }
             Some(_) => {}
         }
     }
@@ -612,6 +626,13 @@ async fn verify(
     let auth_token = random("sim_auth_");
     s.auth_tokens
         .insert(auth_token.clone(), correlation_id.clone());
+    if let Some(url) = b
+        .final_target_url
+        .clone()
+        .filter(|_| possession == "desktop")
+    {
+        s.target_urls.insert(correlation_id.clone(), url);
+    }
     s.flows.insert(correlation_id.clone(), flow);
     Json(json!({
         "success": "pending",
@@ -844,8 +865,13 @@ async fn control_authenticate(State(sim): State<ProveSim>, body: Bytes) -> Respo
     });
     let region = flow.region;
     let identity = enrolls.map(|(phone, customer)| s.enroll(region, phone, customer));
-    Json(json!({"correlation_id": correlation_id, "outcome": r.outcome, "identity_id": identity}))
-        .into_response()
+    // A desktop flow's Instant Link leads the user to its finalTargetUrl.
+    let target = s.target_urls.get(&correlation_id).cloned();
+    Json(
+        json!({"correlation_id": correlation_id, "outcome": r.outcome, "identity_id": identity,
+                "final_target_url": target}),
+    )
+    .into_response()
 }
 
 #[derive(Deserialize)]

@@ -74,6 +74,8 @@ fn check_route(method: &Method, r: &Route) {
     assert_eq!(r.function(), function);
     let param = match r {
         Route::CancelSession { id }
+        | Route::ResumeSession { id }
+        | Route::RetrySession { id }
         | Route::GetSession { id }
         | Route::SessionHistory { id }
         | Route::LinkSession { id }
@@ -92,6 +94,7 @@ fn check_route(method: &Method, r: &Route) {
         | Route::RedactUser { user_id } => Some(user_id),
         // Listed, not `_`: a new route with a parameter must be added above.
         Route::StartSession
+        | Route::ListSessions
         | Route::CreateEndpoint
         | Route::ListEndpoints
         | Route::ListEvents

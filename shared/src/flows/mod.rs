@@ -11,6 +11,8 @@ mod read;
 pub mod reconcile;
 pub mod redact;
 mod refs;
+pub mod resume;
+pub mod retry;
 pub mod sessions;
 pub mod start;
 pub mod verified_data;

@@ -12,16 +12,26 @@ use crate::{App, Error};
 /// Reads the session's provider for its authoritative state and applies it. A session with
 /// nothing to ask about yet (not linked) is answered as it is.
 pub async fn refresh(app: &App, session: Stored<Session>) -> Result<Stored<Session>, Error> {
-    let adapter = app.providers.get(&session.provider)?;
-    let Some(subject) = adapter.subject(&session) else {
-        return Ok(session);
-    };
     let secrets = app.secrets.get().await?;
     let cx = Cx {
         secrets: &secrets,
         now: app.clock.now(),
     };
-    let fetched = match fetch(adapter, &cx, &subject, Some(&session.value)).await {
+    Ok(refresh_with(app, &cx, session).await?.0)
+}
+
+/// `refresh`, answering the read too (`None`: nothing to ask about yet), for a caller that acts
+/// on what the provider said beyond the session's state (a resume's fresh page).
+pub(crate) async fn refresh_with(
+    app: &App,
+    cx: &Cx<'_>,
+    session: Stored<Session>,
+) -> Result<(Stored<Session>, Option<Fetched>), Error> {
+    let adapter = app.providers.get(&session.provider)?;
+    let Some(subject) = adapter.subject(&session) else {
+        return Ok((session, None));
+    };
+    let fetched = match fetch(adapter, cx, &subject, Some(&session.value)).await {
         Ok(f) => f,
         Err(e) => {
             if matches!(e, Error::Provider { .. }) {
@@ -30,7 +40,8 @@ pub async fn refresh(app: &App, session: Stored<Session>) -> Result<Stored<Sessi
             return Err(e);
         }
     };
-    apply_read(app, adapter, &cx, session, &fetched, None, None).await
+    let session = apply_read(app, adapter, cx, session, &fetched, None, None).await?;
+    Ok((session, Some(fetched)))
 }
 
 /// One authoritative read, stamped with when it started.

@@ -22,7 +22,7 @@ use crate::session::{
     HistoryEntry, MAX_DELETION_ATTEMPTS, MAX_HISTORY, ProviderDeletion, Redaction, RedactionState,
     Session, SessionId, Source, Subject,
 };
-use crate::store::{Erasure, SessionWrite, StoreError, Stored};
+use crate::store::{Erasure, SessionFilter, SessionWrite, StoreError, Stored};
 use crate::{App, Error};
 use time::Duration;
 
@@ -44,12 +44,13 @@ pub async fn redact_session(app: &App, tenant: &str, id: &str) -> Result<Session
 /// Redacts every session of `tenant`'s user (each as `redact_session` would): the sessions as
 /// redacted, newest first. A user with none is not found.
 pub async fn redact_user(app: &App, tenant: &str, user_id: &str) -> Result<Vec<Session>, Error> {
+    let user = SessionFilter::user(user_id);
     let mut found = Vec::new();
     let mut cursor = None;
     loop {
         let page = app
             .store
-            .list_user_sessions(tenant, user_id, 100, cursor.as_deref())
+            .list_sessions(tenant, &user, 100, cursor.as_deref())
             .await?
             .ok_or(Error::NotFound)?;
         found.extend(page.sessions);

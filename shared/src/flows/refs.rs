@@ -138,7 +138,7 @@ pub(crate) async fn point(
         };
         let mut lost = None;
         for claim in &take {
-            match store.claim_ref(claim, &session.id).await {
+            match store.claim_ref(claim, session).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict) => lost = Some(claim),
                 Err(e) => return Err(e.into()),

@@ -3,11 +3,15 @@
 
 use super::apply::{Bookkeeping, apply_with_retry};
 use super::load_owned;
+use crate::error::FieldError;
+use crate::session::Provider;
 use crate::session::{
     Decision, HistoryEntry, IdentityEvent, Proposal, Reauthentication, Session, Source, Status,
 };
-use crate::store::{Page, Stored};
+use crate::store::{Page, SessionFilter, Stored};
 use crate::{App, Error};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// At most this many identity events are shown on a session (newest first).
 pub const SHOWN_EVENTS: usize = 50;
@@ -64,15 +68,17 @@ pub(crate) async fn expire_if_due(app: &App, s: Stored<Session>) -> Result<Store
     }
 }
 
+/// A page of the tenant's sessions that `filter` wants, newest first, as stored: a listing reads
+/// no provider and expires nothing.
 pub async fn list(
     app: &App,
     tenant: &str,
-    user_id: &str,
+    filter: &SessionFilter,
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<Page, Error> {
     app.store
-        .list_user_sessions(tenant, user_id, limit, cursor)
+        .list_sessions(tenant, filter, limit, cursor)
         .await?
         .ok_or_else(|| {
             Error::invalid(
@@ -81,6 +87,88 @@ pub async fn list(
                 "this cursor does not belong to this listing",
             )
         })
+}
+
+/// The last second a creation-time filter names: later ones are all the same (no session is that
+/// young; the store's keys hold 20 digits of nanoseconds).
+const LAST_SECOND: i128 = 99_999_999_999;
+
+/// `GET /v1/sessions`'s filters from the query string (`param` reads one), every bad one at
+/// once. `created_after` and `created_before` compare with `created_at` as the API shows it
+/// (whole seconds): after `T` is from the first whole second past `T`, before `T` is up to the
+/// last whole second before it.
+pub fn filter<'a>(param: impl Fn(&str) -> Option<&'a str>) -> Result<SessionFilter, Error> {
+    let mut errors = Vec::new();
+    let status = param("status").and_then(|v| {
+        let s = Status::parse(v);
+        if s.is_none() {
+            errors.push(FieldError::new(
+                "status",
+                "invalid_value",
+                "one of created, pending, processing, verified, failed, expired, canceled",
+            ));
+        }
+        s
+    });
+    let provider = param("provider").and_then(|v| {
+        let known = crate::providers::registry::names();
+        if known.contains(&v) {
+            Provider::parse(v)
+        } else {
+            errors.push(FieldError::new(
+                "provider",
+                "invalid_value",
+                format!("one of {}", known.join(", ")),
+            ));
+            None
+        }
+    });
+    let user_id = param("user_id").and_then(|v| match crate::input::user_id_param(v) {
+        Ok(()) => Some(v.to_owned()),
+        Err(Error::InvalidRequest(mut e)) => {
+            errors.append(&mut e);
+            None
+        }
+        Err(_) => None,
+    });
+    let mut time = |name: &str| {
+        let v = param(name)?;
+        match OffsetDateTime::parse(v, &Rfc3339) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    name,
+                    "invalid_format",
+                    "an RFC 3339 time (2026-11-21T22:30:00Z)",
+                ));
+                None
+            }
+        }
+    };
+    let after = time("created_after");
+    let before = time("created_before");
+    if !errors.is_empty() {
+        return Err(Error::InvalidRequest(errors));
+    }
+    const NS: i128 = 1_000_000_000;
+    let second = |t: OffsetDateTime| t.unix_timestamp_nanos().div_euclid(NS);
+    // Before 1970 is before every session; the store's keys end in the year 5138.
+    let at = |secs: i128| {
+        let secs = i64::try_from(secs.clamp(0, LAST_SECOND)).unwrap_or(0);
+        OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    };
+    Ok(SessionFilter {
+        user_id,
+        status,
+        provider,
+        // Shown second > T: from the second after T's (whole or not).
+        created_from: after.map(|t| at(second(t) + 1)),
+        // Shown second < T: up to T's second, or T itself when T is a whole second.
+        created_until: before.map(|t| {
+            let whole = t.unix_timestamp_nanos().rem_euclid(NS) == 0;
+            at(second(t) + i128::from(!whole))
+        }),
+    })
 }
 
 /// `GET /v1/sessions/{id}/history`: how the session reached its state, newest first. The
@@ -171,4 +259,85 @@ pub async fn reauthentications(
         .store
         .list_reauthentications(tenant, user_id, limit)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &[(&str, &str)]) -> Result<SessionFilter, Vec<(String, String)>> {
+        filter(|k| q.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)).map_err(|e| match e {
+            Error::InvalidRequest(f) => f.into_iter().map(|f| (f.field, f.code)).collect(),
+            other => panic!("{other:?}"),
+        })
+    }
+
+    fn at(rfc3339: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(rfc3339, &Rfc3339).unwrap()
+    }
+
+    #[test]
+    fn every_filter_is_read_and_every_bad_one_named() {
+        let f = parse(&[
+            ("status", "verified"),
+            ("provider", "stripe"),
+            ("user_id", "user-42"),
+        ])
+        .unwrap();
+        assert_eq!(f.status, Some(Status::Verified));
+        assert_eq!(f.provider, Some(Provider::named("stripe")));
+        assert_eq!(f.user_id.as_deref(), Some("user-42"));
+        assert_eq!(parse(&[]).unwrap(), SessionFilter::default());
+        let mut bad = parse(&[
+            ("status", "done"),
+            ("provider", "acme"),
+            ("user_id", "a b"),
+            ("created_after", "yesterday"),
+            ("created_before", "2026-11-21"),
+        ])
+        .unwrap_err();
+        bad.sort();
+        let fields: Vec<&str> = bad.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "created_after",
+                "created_before",
+                "provider",
+                "status",
+                "user_id"
+            ]
+        );
+    }
+
+    #[test]
+    fn creation_times_compare_with_the_whole_seconds_shown() {
+        // After T: from the first whole second past T.
+        let f = parse(&[("created_after", "2026-11-21T22:30:00Z")]).unwrap();
+        assert_eq!(f.created_from, Some(at("2026-11-21T22:30:01Z")));
+        let f = parse(&[("created_after", "2026-11-21T22:30:00.5Z")]).unwrap();
+        assert_eq!(f.created_from, Some(at("2026-11-21T22:30:01Z")));
+        // Before T: up to T when T is whole, else through T's second.
+        let f = parse(&[("created_before", "2026-11-21T22:30:00Z")]).unwrap();
+        assert_eq!(f.created_until, Some(at("2026-11-21T22:30:00Z")));
+        let f = parse(&[("created_before", "2026-11-21T22:30:00.25Z")]).unwrap();
+        assert_eq!(f.created_until, Some(at("2026-11-21T22:30:01Z")));
+        // Offsets are times like any other; lower-case separators are RFC 3339 too.
+        let f = parse(&[("created_after", "2026-11-21t23:30:00+01:00")]).unwrap();
+        assert_eq!(f.created_from, Some(at("2026-11-21T22:30:01Z")));
+        // A leap second is the last instant of its minute.
+        let f = parse(&[("created_after", "2016-12-31T23:59:60Z")]).unwrap();
+        assert_eq!(f.created_from, Some(at("2017-01-01T00:00:00Z")));
+        // Before 1970 and far in the future are clamped, never refused.
+        let f = parse(&[
+            ("created_after", "1900-01-01T00:00:00Z"),
+            ("created_before", "9999-12-31T23:59:59Z"),
+        ])
+        .unwrap();
+        assert_eq!(f.created_from, Some(OffsetDateTime::UNIX_EPOCH));
+        assert_eq!(
+            f.created_until.map(|t| t.unix_timestamp()),
+            Some(i64::try_from(LAST_SECOND).unwrap())
+        );
+    }
 }

@@ -1,15 +1,17 @@
 //! Starting a verification, whatever the provider: the request validated by its adapter, the
 //! `Idempotency-Key` taken before the provider is called, the provider called, the session
-//! stored with its refs and the key's answer in one write, and deliveries that came before it
-//! (kept under its refs) applied.
+//! stored with its refs and the key's answer in one write (a retry's with the link from the
+//! session it retries, `flows::retry`), and deliveries that came before it (kept under its refs)
+//! applied.
 
 use super::contention::Contention;
 use super::idempotency::{self, Claim as KeyClaim, Done, Held, IdempotencyKey};
 use super::refs::{self, Read, Resolved};
+use crate::error::FieldError;
 use crate::providers::Adapter;
 use crate::providers::adapter::{Again, Cx, Opaque};
-use crate::session::{HistoryEntry, Metadata, Session, schedule};
-use crate::store::StoreError;
+use crate::session::{HistoryEntry, Metadata, Session, StartOptions, schedule};
+use crate::store::{SessionWrite, StoreError, Stored};
 use crate::{App, Error};
 use serde_json::Value;
 
@@ -31,29 +33,46 @@ pub fn adapter_named<'a>(app: &'a App, name: &str) -> Result<&'a dyn Adapter, Er
     })
 }
 
-/// A start as `parse` validated it: the provider's input and the app's `metadata`.
+/// A start as `parse` validated it: the provider's input, the app's `metadata`, and what of it a
+/// retry starts again with (`Adapter::retry_fields`).
 pub struct Parsed {
     pub input: Opaque,
     pub metadata: Metadata,
+    pub options: StartOptions,
 }
 
 /// Validates a start for `adapter`: every bad field at once, before anything else happens.
-/// `metadata` is the gateway's, the same for every provider: the adapter never sees it.
+/// `metadata` is the gateway's, the same for every provider: the adapter never sees it. So is
+/// the refusal of a `return_url` for a provider that takes none; one that takes it reads it.
 pub fn parse(
     adapter: &dyn Adapter,
     body: &serde_json::Map<String, Value>,
 ) -> Result<Parsed, Error> {
     let mut errors = Vec::new();
     let metadata = crate::input::metadata(body, &mut errors);
-    let input = if body.contains_key("metadata") {
+    let no_return = adapter.takes_return_url().err();
+    if let Some(why) = no_return
+        && body.get("return_url").is_some_and(|v| !v.is_null())
+    {
+        errors.push(FieldError::new("return_url", "not_supported", why));
+    }
+    let drop_return = no_return.is_some() && body.contains_key("return_url");
+    let input = if body.contains_key("metadata") || drop_return {
         let mut rest = body.clone();
         rest.remove("metadata");
+        if drop_return {
+            rest.remove("return_url");
+        }
         adapter.parse_start(&rest)
     } else {
         adapter.parse_start(body)
     };
     match (input, errors.is_empty()) {
-        (Ok(input), true) => Ok(Parsed { input, metadata }),
+        (Ok(input), true) => Ok(Parsed {
+            input,
+            metadata,
+            options: kept_options(adapter, body),
+        }),
         (Ok(_), false) => Err(Error::InvalidRequest(errors)),
         (Err(Error::InvalidRequest(mut theirs)), _) => {
             theirs.append(&mut errors);
@@ -61,6 +80,23 @@ pub fn parse(
         }
         (Err(e), _) => Err(e),
     }
+}
+
+/// The fields of a valid start its adapter names for a retry, and its `return_url` where the
+/// provider takes one (those given, `null` being absent): a retry sends the user back to the same
+/// page.
+fn kept_options(adapter: &dyn Adapter, body: &serde_json::Map<String, Value>) -> StartOptions {
+    let return_url = adapter.takes_return_url().is_ok().then_some("return_url");
+    adapter
+        .retry_fields()
+        .iter()
+        .copied()
+        .chain(return_url)
+        .filter_map(|k| {
+            let v = body.get(k).filter(|v| !v.is_null())?;
+            Some((k.to_owned(), v.clone()))
+        })
+        .collect()
 }
 
 /// Starts a verification of what `parse` validated for `tenant`.
@@ -81,19 +117,26 @@ pub async fn start(
         Some(KeyClaim::Fresh(h)) => Some(h),
         None => None,
     };
-    let result = open(app, adapter, &cx, tenant, parsed, held.as_ref()).await;
+    let result = open(app, adapter, &cx, tenant, parsed, held.as_ref(), None).await;
     idempotency::releasing(app, held.as_ref(), result).await
 }
 
-async fn open(
+/// Opens a session (`previous`: as the retry of that session, linked both ways in one write).
+pub(super) async fn open(
     app: &App,
     adapter: &dyn Adapter,
     cx: &Cx<'_>,
     tenant: &str,
     parsed: Parsed,
     held: Option<&Held>,
+    previous: Option<Stored<Session>>,
 ) -> Result<Started, Error> {
-    let Parsed { input, metadata } = parsed;
+    let Parsed {
+        input,
+        metadata,
+        options,
+    } = parsed;
+    let mut previous = previous;
     let name = adapter.name();
     // Refs the request alone determines: a taken one is refused, and an open session under a
     // reusable one is the answer, before the provider is called.
@@ -101,12 +144,15 @@ async fn open(
     let request = adapter.reuse_request(&input);
     let request = request.as_deref();
     let early = match refs::resolve(&*app.store, name, tenant, None, &claims, Read::All).await? {
+        Resolved::Reuse(s) if previous.is_some() => return Err(super::retry::open_elsewhere(&s)),
         Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s, request).await,
         Resolved::Take(take) => take,
     };
     let opening = adapter.start(cx, tenant, input).await?;
     let mut session = opening.session;
     session.metadata = metadata;
+    session.start_options = options;
+    session.previous_session_id = previous.as_ref().map(|p| p.id.clone());
     if !session.status.is_terminal() {
         // Pull providers are polled from here; push providers read when their webhook is overdue.
         schedule::first_check(&mut session, adapter.polling(), cx.now);
@@ -158,31 +204,53 @@ async fn open(
             }
         };
         let take = match resolved {
+            Resolved::Reuse(s) if previous.is_some() => {
+                return Err(super::retry::open_elsewhere(&s));
+            }
             // Someone opened a session for this key first: theirs is the answer.
             Resolved::Reuse(s) => return reuse(app, adapter, cx, held, *s, request).await,
             Resolved::Take(take) => take,
         };
-        if held.is_some() && tried.as_ref() == Some(&take) {
-            // The refs stand as before: what moved is the key, taken over by a twin request
-            // after this one outlived its lease. The twin answers.
+        let attempt = (take, previous.as_ref().map(|p| p.version));
+        if held.is_some() && tried.as_ref() == Some(&attempt) {
+            // The refs (and the retried session) stand as before: what moved is the key, taken
+            // over by a twin request after this one outlived its lease. The twin answers.
             return Err(Error::StoreUnavailable(
                 "the Idempotency-Key was taken over; retry".into(),
             ));
         }
-        match app
-            .store
-            .create_session(
-                &session,
-                &history,
-                &take,
-                done.as_ref().map(|(r, o)| (r, *o)),
-            )
-            .await
-        {
+        let completes = done.as_ref().map(|(r, o)| (r, *o));
+        let written = match &previous {
+            None => {
+                app.store
+                    .create_session(&session, &history, &attempt.0, completes)
+                    .await
+            }
+            Some(p) => {
+                let (next, entry) = super::retry::linked(p, &session.id, cx.now);
+                let write = SessionWrite {
+                    read: p,
+                    session: &next,
+                    history: Some(&entry),
+                    at: cx.now,
+                };
+                app.store
+                    .create_retry(write, &session, &history, &attempt.0, completes)
+                    .await
+                    .map(|_| ())
+            }
+        };
+        match written {
             Ok(()) => break,
             Err(StoreError::Conflict) => {
-                tried = Some(take);
+                tried = Some(attempt);
                 contention.lost().await?;
+                if let Some(p) = &previous {
+                    // The retried session may have moved (retried by another request meanwhile).
+                    let fresh = app.store.get_session(&p.id).await?.ok_or(Error::NotFound)?;
+                    super::retry::retryable(&fresh)?;
+                    previous = Some(fresh);
+                }
             }
             Err(e) => return Err(e.into()),
         }
@@ -227,7 +295,12 @@ async fn reuse(
 
 /// The first answer again: the same session as it is now, and its `client` as its adapter can
 /// give it again.
-async fn replay(app: &App, cx: &Cx<'_>, tenant: &str, done: &Done) -> Result<Started, Error> {
+pub(super) async fn replay(
+    app: &App,
+    cx: &Cx<'_>,
+    tenant: &str,
+    done: &Done,
+) -> Result<Started, Error> {
     let session = idempotency::replayed_session(&*app.store, tenant, done).await?;
     // Its client step (token, URL) cannot be answered again: what it was made of is erased.
     if session.is_redacted() {

@@ -4,7 +4,7 @@
 use super::{ApiRequest, ApiResponse, Function, MAX_BODY, Route, auth, views};
 use crate::events::endpoints;
 use crate::flows::idempotency::IdempotencyKey;
-use crate::flows::{bind, link, sessions, start, verified_data, webhook};
+use crate::flows::{bind, link, resume, retry, sessions, start, verified_data, webhook};
 use crate::providers::registry::ExtraOp;
 use crate::{App, Error, error::FieldError};
 use http::StatusCode;
@@ -124,6 +124,28 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
                 &views::session(providers, &s, None),
             ))
         }
+        Route::ResumeSession { id } => {
+            no_fields(req)?;
+            let idem = idempotency(req, &doc)?;
+            let resumed = resume::resume(app, &tenant, id, idem.as_ref()).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::session(providers, &resumed.session, Some(resumed.client)),
+            ))
+        }
+        Route::RetrySession { id } => {
+            let body = if req.body.is_empty() {
+                Map::new()
+            } else {
+                json_object(req)?
+            };
+            let idem = idempotency(req, &doc)?;
+            let retried = retry::retry(app, &tenant, id, &body, idem.as_ref()).await?;
+            Ok(ApiResponse::json(
+                StatusCode::CREATED,
+                &views::session(providers, &retried.session, Some(retried.client)),
+            ))
+        }
         Route::GetSession { id } => {
             let refresh = match req.query_param("refresh") {
                 None | Some("true") => true,
@@ -144,8 +166,19 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         Route::ListUserSessions { user_id } => {
             crate::input::user_id_param(user_id)?;
             let limit = crate::input::limit(req.query_param("limit"), 20)?;
+            let filter = crate::store::SessionFilter::user(user_id);
             let page =
-                sessions::list(app, &tenant, user_id, limit, req.query_param("cursor")).await?;
+                sessions::list(app, &tenant, &filter, limit, req.query_param("cursor")).await?;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &views::list(providers, &page),
+            ))
+        }
+        Route::ListSessions => {
+            let limit = crate::input::limit(req.query_param("limit"), 20)?;
+            let filter = sessions::filter(|k| req.query_param(k))?;
+            let page =
+                sessions::list(app, &tenant, &filter, limit, req.query_param("cursor")).await?;
             Ok(ApiResponse::json(
                 StatusCode::OK,
                 &views::list(providers, &page),
@@ -319,7 +352,7 @@ fn json_object(req: &ApiRequest) -> Result<Map<String, Value>, Error> {
     }
 }
 
-/// A body, if any, is a JSON object with no fields (cancel, redact): any field is a mistake.
+/// A body, if any, is a JSON object with no fields (cancel, resume, redact): any field is a mistake.
 fn no_fields(req: &ApiRequest) -> Result<(), Error> {
     if req.body.is_empty() {
         return Ok(());

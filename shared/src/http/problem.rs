@@ -98,6 +98,12 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "unsupported_media_type",
             "Unsupported media type",
         ),
+        // A conflict with what the session is (its provider's flow), told apart by its code.
+        Error::NotResumable(_) => (
+            StatusCode::CONFLICT,
+            "not_supported",
+            "Not supported by the provider",
+        ),
         Error::ProviderNotConfigured(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "provider_not_configured",

@@ -100,9 +100,11 @@ impl Function {
 }
 
 /// The routes of the session API, whatever the providers.
-const SESSION_ROUTES: [(&str, &str, Function); 10] = [
+const SESSION_ROUTES: [(&str, &str, Function); 12] = [
     ("POST", "/v1/sessions", Function::START_SESSION),
     ("POST", "/v1/sessions/{id}/cancel", Function::START_SESSION),
+    ("POST", "/v1/sessions/{id}/resume", Function::START_SESSION),
+    ("POST", "/v1/sessions/{id}/retry", Function::START_SESSION),
     ("GET", "/v1/sessions/{id}", Function::GET_SESSION),
     ("GET", "/v1/sessions/{id}/history", Function::GET_SESSION),
     ("GET", "/v1/users/{user_id}/sessions", Function::GET_SESSION),
@@ -120,6 +122,10 @@ const SESSION_ROUTES: [(&str, &str, Function); 10] = [
         Function::START_SESSION,
     ),
 ];
+
+/// Listing the tenant's sessions (beside `SESSION_ROUTES`: the same function as a session read).
+const LISTING_ROUTES: [(&str, &str, Function); 1] =
+    [("GET", "/v1/sessions", Function::GET_SESSION)];
 
 /// The routes of outbound events: endpoints and events.
 const EVENT_ROUTES: [(&str, &str, Function); 9] = [
@@ -156,6 +162,7 @@ const VERIFIED_DATA_ROUTES: [(&str, &str, Function); 2] = [
 /// verified data's, then each provider's webhook and own routes.
 pub fn routes() -> Vec<(&'static str, &'static str, Function)> {
     let mut all = SESSION_ROUTES.to_vec();
+    all.extend(LISTING_ROUTES);
     all.extend(EVENT_ROUTES);
     all.extend(VERIFIED_DATA_ROUTES);
     for r in crate::providers::ALL {
@@ -180,6 +187,12 @@ pub enum Route {
     CancelSession {
         id: String,
     },
+    ResumeSession {
+        id: String,
+    },
+    RetrySession {
+        id: String,
+    },
     GetSession {
         id: String,
     },
@@ -189,6 +202,7 @@ pub enum Route {
     ListUserSessions {
         user_id: String,
     },
+    ListSessions,
     LinkSession {
         id: String,
     },
@@ -253,6 +267,8 @@ impl Route {
         match self {
             Route::StartSession
             | Route::CancelSession { .. }
+            | Route::ResumeSession { .. }
+            | Route::RetrySession { .. }
             | Route::LinkSession { .. }
             | Route::BindSession { .. }
             | Route::RedactSession { .. }
@@ -260,6 +276,7 @@ impl Route {
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
+            | Route::ListSessions
             | Route::ListUserReauthentications { .. }
             | Route::VerifiedData { .. }
             | Route::VerifiedDataAccesses { .. } => Function::GET_SESSION,
@@ -289,11 +306,14 @@ impl Route {
         Some(match self {
             Route::StartSession
             | Route::CancelSession { .. }
+            | Route::ResumeSession { .. }
+            | Route::RetrySession { .. }
             | Route::LinkSession { .. }
             | Route::BindSession { .. } => Scope::SessionsWrite,
             Route::GetSession { .. }
             | Route::SessionHistory { .. }
             | Route::ListUserSessions { .. }
+            | Route::ListSessions
             | Route::ListUserReauthentications { .. }
             // The record of who read, never what: a session's own bookkeeping.
             | Route::VerifiedDataAccesses { .. } => Scope::SessionsRead,
@@ -319,9 +339,12 @@ impl Route {
         let fixed = match self {
             Route::StartSession => "POST /v1/sessions",
             Route::CancelSession { .. } => "POST /v1/sessions/{id}/cancel",
+            Route::ResumeSession { .. } => "POST /v1/sessions/{id}/resume",
+            Route::RetrySession { .. } => "POST /v1/sessions/{id}/retry",
             Route::GetSession { .. } => "GET /v1/sessions/{id}",
             Route::SessionHistory { .. } => "GET /v1/sessions/{id}/history",
             Route::ListUserSessions { .. } => "GET /v1/users/{user_id}/sessions",
+            Route::ListSessions => "GET /v1/sessions",
             Route::LinkSession { .. } => "POST /v1/sessions/{id}/link",
             Route::BindSession { .. } => "POST /v1/sessions/{id}/bind",
             Route::ListUserReauthentications { .. } => "GET /v1/users/{user_id}/reauthentications",
@@ -379,8 +402,15 @@ impl Route {
         let m = method.as_str();
         let session_route = match (m, segments.as_slice()) {
             ("POST", ["v1", "sessions"]) => Some(Route::StartSession),
+            ("GET", ["v1", "sessions"]) => Some(Route::ListSessions),
             ("POST", ["v1", "sessions", id, "cancel"]) => {
                 Some(Route::CancelSession { id: decode(id)? })
+            }
+            ("POST", ["v1", "sessions", id, "resume"]) => {
+                Some(Route::ResumeSession { id: decode(id)? })
+            }
+            ("POST", ["v1", "sessions", id, "retry"]) => {
+                Some(Route::RetrySession { id: decode(id)? })
             }
             ("GET", ["v1", "sessions", id]) => Some(Route::GetSession { id: decode(id)? }),
             ("GET", ["v1", "sessions", id, "history"]) => {
@@ -534,7 +564,10 @@ mod tests {
             allow(Method::DELETE, "/v1/sessions/x").as_deref(),
             Some("GET")
         );
-        assert_eq!(allow(Method::GET, "/v1/sessions").as_deref(), Some("POST"));
+        assert_eq!(
+            allow(Method::DELETE, "/v1/sessions").as_deref(),
+            Some("GET, POST")
+        );
         assert_eq!(
             allow(Method::TRACE, "/v1/webhooks/prove/").as_deref(),
             Some("POST")

@@ -39,6 +39,9 @@ pub fn session(providers: &Providers, s: &Session, client: Option<Value>) -> Val
         "expires_at": s.expires_at.map(rfc3339),
         // `{}` when the app gave none: always an object, never absent.
         "metadata": s.metadata,
+        // The attempts before and after this one (`POST /v1/sessions/{id}/retry`).
+        "previous_session_id": s.previous_session_id.as_ref().map(|id| id.as_str()),
+        "next_session_id": s.next_session_id.as_ref().map(|id| id.as_str()),
     });
     if let (Ok(adapter), Some(fields)) = (providers.get(&s.provider), v.as_object_mut()) {
         adapter.view(s, fields);

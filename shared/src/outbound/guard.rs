@@ -42,12 +42,18 @@ pub enum GuardError {
     NoHost,
     #[error("the URL's port must not be 0")]
     PortZero,
+    #[error("the URL must not name a port (only a loopback receiver of the local server may)")]
+    Port,
+    #[error(
+        "the URL may hold only URL characters (RFC 3986: letters, digits, `-._~:/?[]@!$&'()*+,;=`, and `%` before two hex digits) and no `#` fragment"
+    )]
+    Characters,
+    #[error(
+        "the host `{0}` is not a host name: dot-separated labels of letters and digits with single inner hyphens, the last starting with a letter"
+    )]
+    HostName(String),
     #[error("the host `{0}` is refused: it names this machine")]
     LocalName(String),
-    #[error(
-        "the host `{0}` is not a host name: dot-separated letters and digits with single inner hyphens, the last label starting with a letter"
-    )]
-    NotAName(String),
     #[error("the address {addr} is refused: it is {class}")]
     Address { addr: IpAddr, class: AddrClass },
     /// At send time: the name resolved, but only to refused addresses. The addresses are not
@@ -96,9 +102,59 @@ pub fn validate_url(raw: &str, policy: Policy) -> Result<Url, GuardError> {
     if raw.len() > MAX_URL_LEN {
         return Err(GuardError::TooLong);
     }
+    check_characters(raw)?;
     let url = Url::parse(raw).map_err(|_| GuardError::Unparseable)?;
     check_url(&url, policy)?;
+    check_receiver(&url, policy)?;
     Ok(url)
+}
+
+/// What a saved endpoint may name beyond what a send may dial: a deployment's receivers are
+/// named and listen on 443 (the API's schema says so); an address or a port is the local
+/// server's, a port only for a receiver on this machine.
+fn check_receiver(url: &Url, policy: Policy) -> Result<(), GuardError> {
+    let (ip, loopback) = match url.host() {
+        Some(Host::Ipv4(v4)) => (Some(IpAddr::V4(v4)), v4.is_loopback()),
+        Some(Host::Ipv6(v6)) => (Some(IpAddr::V6(v6)), v6.is_loopback()),
+        Some(Host::Domain(name)) => (None, is_local_name(name)),
+        None => return Err(GuardError::NoHost),
+    };
+    match (policy, ip) {
+        (Policy::Production, Some(ip)) => Err(GuardError::HostName(ip.to_string())),
+        _ if url.port().is_some() && !(policy == Policy::Local && loopback) => {
+            Err(GuardError::Port)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_local_name(name: &str) -> bool {
+    let bare = name.trim_end_matches('.').to_ascii_lowercase();
+    bare == "localhost" || bare.ends_with(".localhost")
+}
+
+/// The URL as given holds only what RFC 3986 allows, and no fragment: the parser would quietly
+/// encode a space or a non-ASCII letter, and keep a `#...` the sender never sends, so an URL the
+/// API's schema refuses would be taken as another one.
+fn check_characters(raw: &str) -> Result<(), GuardError> {
+    let b = raw.as_bytes();
+    let ok_char = |c: u8| c.is_ascii_alphanumeric() || b"-._~:/?[]@!$&'()*+,;=".contains(&c);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if b.len() > i + 2
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit() =>
+            {
+                i += 3;
+                continue;
+            }
+            c if ok_char(c) => {}
+            _ => return Err(GuardError::Characters),
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// The checks of `validate_url` on an already-parsed URL (the sender repeats them: a stored
@@ -133,36 +189,35 @@ pub fn check_url(url: &Url, policy: Policy) -> Result<(), GuardError> {
     }
 }
 
-/// `localhost` and `*.localhost` always mean this machine (RFC 6761), whatever DNS says.
+/// `localhost` and `*.localhost` always mean this machine (RFC 6761), whatever DNS says. Any
+/// other name is a DNS host name (the parser lets `*`, `_` and a trailing dot through); the
+/// last label starts with a letter, as no top-level domain is numeric.
 fn check_name(name: &str, policy: Policy) -> Result<(), GuardError> {
     if name.is_empty() {
         return Err(GuardError::NoHost);
     }
-    let bare = name.trim_end_matches('.').to_ascii_lowercase();
-    let local = bare == "localhost" || bare.ends_with(".localhost");
+    let local = is_local_name(name);
     if local && policy == Policy::Production {
         return Err(GuardError::LocalName(name.to_owned()));
     }
-    if !is_host_name(name.strip_suffix('.').unwrap_or(name)) {
-        return Err(GuardError::NotAName(name.to_owned()));
+    if local {
+        return Ok(());
+    }
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.split('-')
+                .all(|part| !part.is_empty() && part.bytes().all(|c| c.is_ascii_alphanumeric()))
+    };
+    let labels: Vec<&str> = name.split('.').collect();
+    let last_starts_with_a_letter = labels
+        .last()
+        .and_then(|l| l.bytes().next())
+        .is_some_and(|c| c.is_ascii_alphabetic());
+    if !labels.iter().all(|l| label(l)) || !last_starts_with_a_letter {
+        return Err(GuardError::HostName(name.to_owned()));
     }
     Ok(())
-}
-
-/// A name as openapi.yaml's `EndpointUrl` takes one: labels of letters and digits with single
-/// inner hyphens, the last starting with a letter. `url` keeps characters no resolver would
-/// (`https://c*`, `a_b`), which the contract refuses.
-fn is_host_name(name: &str) -> bool {
-    let labels: Vec<&str> = name.split('.').collect();
-    let label = |l: &&str| {
-        !l.is_empty()
-            && l.split('-')
-                .all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric()))
-    };
-    labels.iter().all(label)
-        && labels
-            .last()
-            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
 }
 
 /// May a delivery connect to `ip` under `policy`?
@@ -367,18 +422,26 @@ mod tests {
     }
 
     #[test]
-    fn public_addresses_and_names_pass() {
+    fn names_pass_and_public_addresses_only_locally() {
         for url in [
-            "https://93.184.215.14/hooks",
-            "https://8.8.8.8:8443/x?y=1",
-            "https://172.32.0.1",
-            "https://100.128.0.1",
-            "https://[2606:4700::6810:84e5]/",
             "https://hooks.example.com/idv",
-            "https://hooks.example.com:8443/idv",
+            "https://a.b-c.example/x?y=1",
         ] {
             let parsed = validate_url(url, Production).unwrap_or_else(|e| panic!("{url}: {e}"));
             assert!(parsed.as_str().starts_with("https://"));
+        }
+        // A public address passes the address checks; as a receiver it is the local server's.
+        for url in [
+            "https://93.184.215.14/hooks",
+            "https://172.32.0.1",
+            "https://100.128.0.1",
+            "https://[2606:4700::6810:84e5]/",
+        ] {
+            assert!(
+                matches!(refused(url, Production), GuardError::HostName(_)),
+                "{url}"
+            );
+            assert!(validate_url(url, Local).is_ok(), "{url}");
         }
     }
 
@@ -396,7 +459,8 @@ mod tests {
             refused("https://hooks.example.com:0/", Production),
             GuardError::PortZero
         );
-        assert_eq!(refused("not a url", Production), GuardError::Unparseable);
+        assert_eq!(refused("not-a-url", Production), GuardError::Unparseable);
+        assert_eq!(refused("not a url", Production), GuardError::Characters);
         assert_eq!(refused("/relative", Production), GuardError::Unparseable);
         assert!(matches!(
             refused("ftp://hooks.example.com/", Local),
@@ -434,7 +498,7 @@ mod tests {
     }
 
     #[test]
-    fn only_host_names_the_contract_takes() {
+    fn only_what_the_api_schema_takes_is_taken() {
         for url in [
             "https://c*",
             "https://c*/",
@@ -442,22 +506,46 @@ mod tests {
             "https://-a.example/",
             "https://a-.example/",
             "https://a--b.example/",
+            "https://a.example./",
             "https://a..example/",
-            "https://hooks.1example/",
-            "https://xn--bcher-kva.example.xn--p1ai/",
+            // A double hyphen, as the schema's pattern: no IDNA label to refuse later.
+            "https://xn--bcher-kva.example/",
+            "https://b\u{fc}cher.example/",
         ] {
-            for policy in [Production, Local] {
-                assert!(
-                    matches!(refused(url, policy), GuardError::NotAName(_)),
-                    "{url}"
-                );
-            }
+            assert!(
+                matches!(
+                    refused(url, Production),
+                    GuardError::HostName(_) | GuardError::Characters
+                ),
+                "{url}"
+            );
+            assert!(validate_url(url, Local).is_err(), "{url}");
         }
         for url in [
-            "https://c",
-            "https://a-b.c0.example/",
-            "https://1a.example/x",
-            "https://hooks.example.com./",
+            "https://a.example/a b",
+            "https://a.example/#frag",
+            "https://a.example/%zz",
+            "https://a.example/\u{e9}",
+            "https://a.example/\"q\"",
+        ] {
+            assert!(
+                matches!(refused(url, Production), GuardError::Characters),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            refused("https://a.example:8443/hook", Production),
+            GuardError::Port
+        ));
+        // A numeric last label is an address to the parser, or nothing.
+        assert!(validate_url("https://example.123/", Production).is_err());
+        assert!(matches!(
+            refused("https://a.example:8443/hook", Local),
+            GuardError::Port
+        ));
+        for url in [
+            "https://a.example/hooks/idv?tenant=a&x=%41",
+            "https://A-1.b2.Example/",
         ] {
             assert!(validate_url(url, Production).is_ok(), "{url}");
         }

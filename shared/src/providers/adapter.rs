@@ -11,6 +11,8 @@
 //! - **read**: `subject` (what to ask the provider about a session), `fetch` (the authoritative
 //!   read), `judge` (that answer as a proposal for one session), `names` (the session an answer
 //!   says it belongs to);
+//! - **again** (optional): `resume` and `resumed` (a fresh client step for an open session),
+//!   `retry_fields` (what of a start a retry starts again with);
 //! - **link** (optional): `parse_link` and `link_claims`, for a provider whose client SDK yields
 //!   its id after the session started;
 //! - **bind** (optional): `parse_bind`, `awaits_bind` and `bind`, for a provider that asks the
@@ -128,12 +130,24 @@ pub struct Again<'a> {
     pub replay: Option<&'a str>,
 }
 
-/// The `client` for an open session a `Reuse` claim found, and what a replay of it needs.
+/// The `client` for an open session a `Reuse` claim found (or a resume asked for), and what a
+/// replay of it needs.
 pub struct Reused {
     pub client: Value,
     pub issued_at: Option<i64>,
     /// Kept with the `Idempotency-Key` for `replayed` (`Again::replay`).
     pub replay: Option<String>,
+}
+
+/// How `POST /v1/sessions/{id}/resume` gives the user of an open session a fresh client step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// The provider has no way: why, for the app (409 `not_supported`).
+    Unsupported(&'static str),
+    /// Made here, without asking the provider (Authento's token, signed now).
+    Here,
+    /// From an authoritative read of the session, applied to it first (Stripe's fresh `url`).
+    AfterRead,
 }
 
 /// A provider's answer to an authoritative read.
@@ -189,6 +203,13 @@ pub trait Adapter: Send + Sync {
     /// field at once, no value echoed. Nothing is called or stored before this holds.
     fn parse_start(&self, body: &Map<String, Value>) -> Result<Opaque, Error>;
 
+    /// Whether a start may name a `return_url` (docs/api.md#return-url), which `parse_start`
+    /// then reads and hands the provider: `Err(why)` for a provider whose flow has no
+    /// per-session place to send the user back to (the start is refused, naming the field).
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Err("this provider's flow takes no per-session return URL")
+    }
+
     /// Refs a start takes that the request alone determines, resolved before the provider is
     /// called (a `Free` one taken, or a `Reuse` one open, answers without calling it).
     fn start_claims(&self, _tenant: &str, _input: &Opaque) -> Result<Vec<Claim>, Error> {
@@ -216,6 +237,34 @@ pub trait Adapter: Send + Sync {
         _request: Option<&str>,
     ) -> Result<Reused, Error> {
         Err(Error::Internal("this provider reuses no session".into()))
+    }
+
+    /// How `POST /v1/sessions/{id}/resume` is answered for its open sessions. Default: it
+    /// cannot be.
+    fn resume(&self) -> Resume {
+        Resume::Unsupported(
+            "this provider has no way to give the user a new step of an open session: cancel it and retry it",
+        )
+    }
+
+    /// The `client` of an open session again, fresh where the provider makes a new one
+    /// (`Resume::Here`; or `Resume::AfterRead`, with that read, already applied to `session`).
+    /// `Conflict` when the provider's state allows no new step now, saying why.
+    fn resumed(
+        &self,
+        _cx: &Cx<'_>,
+        _session: &Session,
+        _read: Option<&Opaque>,
+    ) -> Result<Reused, Error> {
+        Err(Error::Internal("this provider resumes no session".into()))
+    }
+
+    /// The fields of its start request that a retry (`POST /v1/sessions/{id}/retry`) starts
+    /// again with unless the retry's body gives them: settings of the flow, never personal data
+    /// (a retry gives that again), kept with the session as validated. Default: none. A
+    /// `return_url` is kept besides wherever `takes_return_url` (not named here).
+    fn retry_fields(&self) -> &'static [&'static str] {
+        &[]
     }
 
     /// What to ask the provider about this session; `None`: nothing yet (it is not linked).

@@ -16,7 +16,7 @@ pub use failure::{FailureCode, FailureTable, lookup as failure_of};
 pub use model::{
     HistoryEntry, LastError, Provider, Session, SessionId, Source, Status, is_valid_user_id,
 };
-pub use model::{IdentityEvent, MAX_HISTORY, Metadata};
+pub use model::{IdentityEvent, MAX_HISTORY, Metadata, StartOptions};
 pub use reauthentication::Reauthentication;
 pub use redaction::{
     MAX_DELETION_ATTEMPTS, ProviderDeletion, REDACTED, Redaction, RedactionState, erase_values,

@@ -180,12 +180,23 @@ pub struct Session {
     /// The app's own labels for the session (docs/api.md#metadata): set once at creation, at
     /// most `input::METADATA_MAX_KEYS` short strings, never personal data by contract.
     pub metadata: Metadata,
+    /// The session this one retries (`POST /v1/sessions/{id}/retry`), set at creation.
+    pub previous_session_id: Option<SessionId>,
+    /// The session that retries this one: set once, in the transaction that creates it, so
+    /// neither link exists without the other.
+    pub next_session_id: Option<SessionId>,
+    /// What of its start request a retry starts again with: the fields its adapter names
+    /// (`Adapter::retry_fields`, never personal data), as validated; set at creation.
+    pub start_options: StartOptions,
     /// Its redaction, once the app asked for one (`session::redaction`).
     pub redaction: Option<super::redaction::Redaction>,
 }
 
 /// A session's `metadata`: key to value, ordered so that every view shows it the same way.
 pub type Metadata = std::collections::BTreeMap<String, String>;
+
+/// A session's kept start fields (`Session::start_options`), as the start request gave them.
+pub type StartOptions = serde_json::Map<String, serde_json::Value>;
 
 /// The most history entries a session keeps: its first (creation) and the latest others. The
 /// history lives in the session item, and DynamoDB bills a write by the item's size.
@@ -226,6 +237,9 @@ impl Session {
             data: ProviderData::default(),
             unclear: None,
             metadata: Metadata::new(),
+            previous_session_id: None,
+            next_session_id: None,
+            start_options: StartOptions::new(),
             redaction: None,
         }
     }

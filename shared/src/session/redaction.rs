@@ -97,8 +97,9 @@ impl Session {
     }
 
     /// The session as a finished redaction leaves it: its id, tenant, provider, status, times,
-    /// failure code and redaction kept; every identifier, the provider's words and data, the
-    /// error text and the app's metadata erased.
+    /// failure code, retry links (session ids) and redaction kept; every identifier, the
+    /// provider's words and data, the error text, the app's metadata and the kept start fields
+    /// erased.
     pub fn erased(&self) -> Session {
         let mut s = self.clone();
         s.user_id = REDACTED.to_owned();
@@ -111,6 +112,9 @@ impl Session {
         s.data = Default::default();
         s.unclear = None;
         s.metadata.clear();
+        // The start fields a retry would start with: none is retried after a redaction, and a
+        // `return_url` may name the user.
+        s.start_options.clear();
         s.last_checked_at = None;
         s.provider_seen_ms = None;
         s

@@ -16,12 +16,14 @@ pub use dynamo::stream::{attribute_from_json, change_of, item_from_json};
 pub use dynamo::{DynamoStore, SchemaError, create_table, ensure_stream};
 pub use memory::MemoryStore;
 pub use port::{
-    Accesses, Deliveries, DueIndex, Idempotency, Inspect, Journal, Outbox, Redactions, Refs,
-    Sessions, Store,
+    Accesses, Deliveries, DueIndex, Idempotency, Inspect, Journal, Listing, Outbox, Redactions,
+    Refs, Sessions, Store,
 };
 
 use crate::events::EventType;
-use crate::session::{HistoryEntry, IdentityEvent, Provider, Reauthentication, Session, SessionId};
+use crate::session::{
+    HistoryEntry, IdentityEvent, Provider, Reauthentication, Session, SessionId, Status,
+};
 use std::ops::Deref;
 use time::OffsetDateTime;
 
@@ -85,6 +87,41 @@ pub fn tombstone_hash(subject: &str) -> String {
 pub struct EventFilter {
     pub event_type: Option<EventType>,
     pub session_id: Option<SessionId>,
+}
+
+/// Which sessions of a tenant a listing wants (`Listing::list_sessions`); `None` is any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub user_id: Option<String>,
+    pub status: Option<Status>,
+    pub provider: Option<Provider>,
+    /// Created at or after this instant.
+    pub created_from: Option<OffsetDateTime>,
+    /// Created strictly before this instant.
+    pub created_until: Option<OffsetDateTime>,
+}
+
+impl SessionFilter {
+    /// A user's sessions, whatever else.
+    pub fn user(user_id: &str) -> Self {
+        Self {
+            user_id: Some(user_id.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// Whether a session of the tenant listed is one this filter wants. A session being
+    /// redacted (marked or done) is no longer its user's: a listing by user never finds it
+    /// (DynamoDB: a finished one is out of the user index), the tenant's listing still does.
+    pub fn matches(&self, s: &Session) -> bool {
+        self.user_id
+            .as_ref()
+            .is_none_or(|u| *u == s.user_id && !s.is_redacted())
+            && self.status.is_none_or(|st| st == s.status)
+            && self.provider.as_ref().is_none_or(|p| *p == s.provider)
+            && self.created_from.is_none_or(|at| s.created_at >= at)
+            && self.created_until.is_none_or(|at| s.created_at < at)
+    }
 }
 
 /// Which session a provider-side identity currently points to (e.g. Authento user + track).

@@ -9,7 +9,7 @@ use crate::verified::DataAccess;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-/// Sessions: read, created (with what must exist with them), written, listed for a user.
+/// Sessions: read, created (with what must exist with them), written.
 #[async_trait]
 pub trait Sessions: Send + Sync {
     async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Stored<Session>>>;
@@ -26,6 +26,20 @@ pub trait Sessions: Send + Sync {
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()>;
 
+    /// Creates `session` as `create_session` does, and in the same transaction writes
+    /// `previous`, the session it retries (its `next_session_id` now set, with a history entry),
+    /// over the version read: neither link ever exists without the other. `Conflict` if any
+    /// condition fails (the previous session moved meanwhile, the id or a claim is taken, the
+    /// key is no longer held). Answers the previous session as now stored.
+    async fn create_retry(
+        &self,
+        previous: SessionWrite<'_>,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Stored<Session>>;
+
     /// Writes a new state if the stored version is still the one read (`write.read`); else
     /// `Conflict`. The session as now stored (its version and filing for the next write).
     async fn update_session(&self, write: SessionWrite<'_>) -> StoreResult<Stored<Session>>;
@@ -36,13 +50,21 @@ pub trait Sessions: Send + Sync {
         &self,
         id: &SessionId,
     ) -> StoreResult<Option<(Stored<Session>, Vec<HistoryEntry>)>>;
+}
 
-    /// A user's sessions of one tenant, newest first. `None` cursor starts at the newest.
-    /// A cursor that this store did not hand out for this tenant and user is `Ok(None)`.
-    async fn list_user_sessions(
+/// Listing: a tenant's sessions, newest first (creation time, then id), those of a filter only.
+#[async_trait]
+pub trait Listing: Send + Sync {
+    /// One page of at most `limit` sessions of `tenant` that `filter` wants, newest first, as
+    /// stored, and the cursor of the next (`None` cursor: from the newest). `next_cursor` is
+    /// `None` only when nothing the filter wants follows; a page may be short, even empty, and
+    /// still have a cursor (a filter DynamoDB applies after reading: a listing reads a bounded
+    /// number of index entries). A cursor this store did not hand out for this tenant and this
+    /// filter is `Ok(None)`: it never reaches the database unchecked.
+    async fn list_sessions(
         &self,
         tenant: &str,
-        user_id: &str,
+        filter: &SessionFilter,
         limit: usize,
         cursor: Option<&str>,
     ) -> StoreResult<Option<Page>>;
@@ -57,10 +79,10 @@ pub trait Refs: Send + Sync {
     /// GetItem per key).
     async fn get_refs(&self, keys: &[String]) -> StoreResult<Vec<Option<ProviderRef>>>;
 
-    /// Points `claim.key` at an existing session (a provider identity linked after creation).
-    /// `Conflict` if it already points at another session than `session_id` or `claim.replaces`;
-    /// pointing it again at the same session changes nothing.
-    async fn claim_ref(&self, claim: &RefClaim, session_id: &SessionId) -> StoreResult<()>;
+    /// Points `claim.key` at an existing session (a provider identity linked after creation),
+    /// kept as long as that session. `Conflict` if it already points at another session than
+    /// `session`'s or `claim.replaces`; pointing it again at the same session changes nothing.
+    async fn claim_ref(&self, claim: &RefClaim, session: &Session) -> StoreResult<()>;
 }
 
 /// Webhook deliveries: recorded before they are acted on, processed under a lease, settled,
@@ -311,7 +333,8 @@ pub trait Redactions: Send + Sync {
     /// Writes a session as a redaction leaves it (`write.session`, erased by the caller),
     /// conditional on the version read like `update_session`, with its whole stored history
     /// replaced by `history` (oldest first, as erased; `write.history`, the redaction's own
-    /// entry, last). Takes it out of the user index: its user's listings no longer find it.
+    /// entry, last). Takes it out of the user index: its user's listings no longer find it (the
+    /// tenant's listing still does, as redacted).
     async fn write_redacted(
         &self,
         write: SessionWrite<'_>,
@@ -338,12 +361,22 @@ pub trait Redactions: Send + Sync {
 
 /// Every capability: what `App` holds.
 pub trait Store:
-    Sessions + Refs + Deliveries + Idempotency + DueIndex + Journal + Outbox + Accesses + Redactions
+    Sessions
+    + Listing
+    + Refs
+    + Deliveries
+    + Idempotency
+    + DueIndex
+    + Journal
+    + Outbox
+    + Accesses
+    + Redactions
 {
 }
 
 impl<
     T: Sessions
+        + Listing
         + Refs
         + Deliveries
         + Idempotency

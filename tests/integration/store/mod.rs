@@ -1,8 +1,8 @@
 //! One contract for both store adapters, the in-memory one and DynamoDB (on DynamoDB Local),
-//! one file per capability of `idv::store` (sessions, refs, deliveries, idempotency keys, the due
-//! index, the journal, the outbox, the verified-data accesses). Every contract test runs twice,
-//! once per adapter; a test takes the adapter whole (`Adapter`) and says in its file which
-//! capability it holds to account.
+//! one file per capability of `idv::store` (sessions, their listing, refs, deliveries, idempotency
+//! keys, the due index, the journal, the outbox, the verified-data accesses, redactions). Every
+//! contract test runs twice, once per adapter; a test takes the adapter whole (`Adapter`) and says
+//! in its file which capability it holds to account.
 //! `stream` holds DynamoDB's stream to the memory store's log of changes.
 
 mod accesses;
@@ -10,9 +10,11 @@ mod deliveries;
 mod due;
 mod idempotency;
 mod journal;
+mod listing;
 mod outbox;
 mod redactions;
 mod refs;
+mod retries;
 mod sessions;
 mod stream;
 

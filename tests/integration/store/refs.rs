@@ -90,23 +90,32 @@ async fn identity_refs_are_claimed_once_and_moved_only_from_where_they_point(
     store: Arc<dyn Adapter>,
 ) {
     let key = identity_ref_key("identity-1");
-    let (a, b) = (SessionId::generate(), SessionId::generate());
+    let session = || {
+        Session::new(
+            "app-a",
+            Provider::named("prove"),
+            "u",
+            OffsetDateTime::now_utc(),
+        )
+    };
+    let (sa, sb) = (session(), session());
+    let (a, b) = (sa.id.clone(), sb.id.clone());
     let claim = |replaces: Option<SessionId>| RefClaim {
         key: key.clone(),
         tenant: "app-a".into(),
         replaces,
     };
-    store.claim_ref(&claim(None), &a).await.unwrap();
+    store.claim_ref(&claim(None), &sa).await.unwrap();
     assert_eq!(
-        store.claim_ref(&claim(None), &b).await,
+        store.claim_ref(&claim(None), &sb).await,
         Err(StoreError::Conflict)
     );
     assert_eq!(
-        store.claim_ref(&claim(Some(b.clone())), &b).await,
+        store.claim_ref(&claim(Some(b.clone())), &sb).await,
         Err(StoreError::Conflict),
         "a stale replaces"
     );
-    store.claim_ref(&claim(Some(a.clone())), &b).await.unwrap();
+    store.claim_ref(&claim(Some(a.clone())), &sb).await.unwrap();
     let r = store.get_ref(&key).await.unwrap().unwrap();
     assert_eq!((r.session_id, r.tenant.as_str()), (b, "app-a"));
 }
@@ -119,13 +128,10 @@ async fn an_identity_is_linked_to_one_session(store: Arc<dyn Adapter>) {
         tenant: "t".into(),
         replaces: None,
     };
-    store.claim_ref(&claim, &a.id).await.unwrap();
+    store.claim_ref(&claim, &a).await.unwrap();
     // Again for the same session: nothing changes; for another: refused.
-    store.claim_ref(&claim, &a.id).await.unwrap();
-    assert_eq!(
-        store.claim_ref(&claim, &b.id).await,
-        Err(StoreError::Conflict)
-    );
+    store.claim_ref(&claim, &a).await.unwrap();
+    assert_eq!(store.claim_ref(&claim, &b).await, Err(StoreError::Conflict));
     assert_eq!(
         store.get_ref(&claim.key).await.unwrap().unwrap().session_id,
         a.id

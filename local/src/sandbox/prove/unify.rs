@@ -144,15 +144,25 @@ fn start(sim: &ProveSim, region: Region, b: &Map<String, Value>) -> Result<Respo
     let client_request_id = required(b, "clientRequestId")?;
     // ASSUMPTION: without Mobile Auth or a proveId (neither simulated) the number is required.
     let phone = normalize_phone(required(b, "phoneNumber")?);
-    if possession == "desktop" {
+    // Where a desktop flow's Instant Link leads: Prove's rule, as /v3/verify checks it.
+    let target_url = if possession == "desktop" {
         match optional(b, "finalTargetUrl")? {
             None | Some("") => return Err(malformed("field 'finalTargetUrl' is missing")),
             Some(u) if u.len() > 128 => {
                 return Err(malformed("field 'finalTargetUrl' is too long"));
             }
-            Some(_) => {}
+            Some(u)
+                if !u
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-._+=/:?".contains(&c)) =>
+            {
+                return Err(malformed("field 'finalTargetUrl' is invalid"));
+            }
+            Some(u) => Some(u.to_owned()),
         }
-    }
+    } else {
+        None
+    };
     if optional(b, "smsMessage")?.is_some_and(|m| m.chars().count() > 160) {
         return Err(malformed("field 'smsMessage' is too long"));
     }
@@ -197,6 +207,9 @@ fn start(sim: &ProveSim, region: Region, b: &Map<String, Value>) -> Result<Respo
     // customer-supplied-possession one too.
     s.auth_tokens
         .insert(auth_token.clone(), correlation_id.clone());
+    if let Some(url) = target_url {
+        s.target_urls.insert(correlation_id.clone(), url);
+    }
     s.flows.insert(correlation_id.clone(), flow);
     Ok(Json(json!({
         "success": "pending",

@@ -57,6 +57,7 @@ fn run_create(sim: &StripeSim, params: &Params, call: &Call) -> Result<Done, Api
         client_reference_id: None,
         client_secret: String::new(),
         page_token: String::new(),
+        live_tokens: Vec::new(),
         metadata: Vec::new(),
         document_options: None,
         provided_email: None,
@@ -130,10 +131,14 @@ pub async fn retrieve(
     let run: Run = Box::new(move |sim, params, _call| {
         only(params, &["expand"], "")?;
         let expand = expand(params, "")?;
-        let st = sim.state();
+        let mut st = sim.state();
         let s = st.sessions.get(&id).ok_or_else(|| no_such_session(&id))?;
+        if s.open() {
+            // "Retrieve the VerificationSession to get a fresh URL": while it is the user's turn.
+            super::fresh_page(&mut st, &id);
+        }
         Ok(Done {
-            body: sim.render(s, expand),
+            body: sim.render(&st.sessions[&id], expand),
             events: Vec::new(),
         })
     });

@@ -518,11 +518,27 @@ fn submit(st: &mut SimState, id: &str) {
     s.last_error = None;
 }
 
-/// A fresh `client_secret` and page token for a session back in `requires_input`.
+/// A fresh `client_secret` and page token for a session back in `requires_input`: the
+/// previous attempt's links are spent.
 fn renew_credentials(st: &mut SimState, id: &str) {
+    st.sessions
+        .get_mut(id)
+        .expect("checked")
+        .live_tokens
+        .clear();
+    fresh_page(st, id);
+}
+
+/// One more `client_secret` and page token for the user's current attempt.
+// ASSUMPTION: Stripe documents that a retrieve gives "a fresh URL" and that each is single-use;
+// whether a retrieve spends the links handed out before is not documented. Here they stay good
+// until the user makes an attempt through any of them (a gateway's own reads must not spend the
+// link its app already handed to the user).
+fn fresh_page(st: &mut SimState, id: &str) {
     let token = new_id("vp_");
     let s = st.sessions.get_mut(id).expect("checked");
     s.page_token = token.clone();
+    s.live_tokens.push(token.clone());
     // ASSUMPTION: test-mode secrets read like the documented live ones, `_secret_test_`.
     s.client_secret = format!("{id}_secret_test_{}", &new_id("")[..24]);
     st.pages.insert(token, id.to_owned());

@@ -21,13 +21,13 @@ pub struct ActionForm {
     error_code: Option<String>,
 }
 
-/// The session a page token opens, and whether the token is still the session's current one
-/// (after a failed attempt the session gets a new `url`, and the old link is spent).
+/// The session a page token opens, and whether the token is still good for the user's current
+/// attempt (an attempt spends the links handed out before it; the session gets a new `url`).
 fn lookup(sim: &StripeSim, token: &str) -> Option<(Session, bool)> {
     let st = sim.state();
     let id = st.pages.get(token)?;
     let s = st.sessions.get(id)?.clone();
-    let current = s.page_token == token;
+    let current = s.live_tokens.iter().any(|t| t == token);
     Some((s, current))
 }
 

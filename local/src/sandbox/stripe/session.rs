@@ -161,8 +161,12 @@ pub struct Session {
     pub created: i64,
     pub client_reference_id: Option<String>,
     pub client_secret: String,
-    /// The hosted page's current token (a new one after each failed attempt).
+    /// The hosted page's latest token: a new one for each retrieve while the user's turn lasts,
+    /// and after each failed attempt.
     pub page_token: String,
+    /// Every token handed out since the user's last attempt: each opens the page until an
+    /// attempt is made (Stripe's `url` is single-use).
+    pub live_tokens: Vec<String>,
     pub metadata: Vec<(String, String)>,
     pub document_options: Option<DocumentOptions>,
     pub provided_email: Option<String>,
@@ -245,7 +249,7 @@ impl Session {
     /// `client_secret` and `url` are handed out only while the user can still act.
     // ASSUMPTION: both are null once the session is processing, verified or canceled (the
     // verified fixture shows null for both; processing and canceled are not shown anywhere).
-    fn open(&self) -> bool {
+    pub fn open(&self) -> bool {
         self.status == Status::RequiresInput && self.redaction.is_none()
     }
 

@@ -1158,3 +1158,51 @@ async fn injected_faults_answer_stripe_errors_then_recover() {
     .await;
     assert_eq!(bad.status, 400);
 }
+
+#[tokio::test]
+async fn a_retrieve_while_the_user_may_act_hands_out_a_fresh_url_and_an_attempt_spends_them() {
+    let s = sim();
+    let created = create(&s, "type=document").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = |url: &Value| url.as_str().unwrap().strip_prefix(BASE).unwrap().to_owned();
+    let act = |path: &str, form: &str| {
+        Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_owned()))
+            .unwrap()
+    };
+    let first = path(&created["url"]);
+    let read = get(&s, &format!("{SESSIONS}/{id}")).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    let second = path(&read.body["url"]);
+    assert_ne!(first, second, "a retrieve gets a fresh url");
+    assert_ne!(created["client_secret"], read.body["client_secret"]);
+    // Neither is spent by the other being handed out: both open the page.
+    for p in [&first, &second] {
+        let page = send(&s, Request::get(p).body(Body::empty()).unwrap()).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.text.contains("already been used"), "{p}");
+    }
+    // An attempt through one spends them all; the failed check hands out a new one.
+    let a = send(&s, act(&second, "action=fail&error_code=document_expired")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let again = wait_for(&s, &id, "requires_input", true).await;
+    let third = path(&again["url"]);
+    for spent in [&first, &second] {
+        assert_eq!(
+            send(&s, act(spent, "action=verify")).await.status,
+            StatusCode::CONFLICT
+        );
+    }
+    // Submitted: processing has no url, however often it is retrieved.
+    let a = send(&s, act(&third, "action=submit")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let processing = get(&s, &format!("{SESSIONS}/{id}")).await;
+    assert_eq!(
+        (
+            processing.body["status"].clone(),
+            processing.body["url"].clone()
+        ),
+        (json!("processing"), Value::Null)
+    );
+}

@@ -12,7 +12,7 @@ use super::{NAME, ref_key, status, webhook};
 use crate::Error;
 use crate::providers::adapter::{
     Action, Adapter, Again, Authentic, Claim, ClaimRule, Cx, Dialect, Event, Inbound, Judgement,
-    Opaque, Opening, Reused, own,
+    Opaque, Opening, Resume, Reused, own,
 };
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::Transport;
@@ -107,6 +107,16 @@ impl Adapter for Authento {
         Ok(Box::new(input::token_input(body, &[])?))
     }
 
+    /// Authento's page opens in a popup (`verify_url`) that the app's own page watches: its
+    /// token has no claim for a page to return to (the documented claims are `iss`, `sub`,
+    /// `aud`, `iat`, `vt`, `ut`, `lang`).
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Err(
+            "authento's verification runs in a popup over your page (verify_url): it has no \
+             page to return to",
+        )
+    }
+
     /// One open session per user and track: an open one is reused (the new token continues the
     /// same Authento user), a finished one replaced.
     fn start_claims(&self, tenant: &str, input: &Opaque) -> Result<Vec<Claim>, Error> {
@@ -175,6 +185,31 @@ impl Adapter for Authento {
             issued_at: Some(iat),
             replay: request.map(str::to_owned),
         })
+    }
+
+    /// A new token, signed now: Authento's flow continues where the user left it.
+    fn resume(&self) -> Resume {
+        Resume::Here
+    }
+
+    /// The token follows the `user_type` and `lang` the session was opened with. Its `iat` is
+    /// kept with an `Idempotency-Key`, so that a replay signs the same token again.
+    fn resumed(
+        &self,
+        cx: &Cx<'_>,
+        session: &Session,
+        _read: Option<&Opaque>,
+    ) -> Result<Reused, Error> {
+        let iat = cx.now.unix_timestamp();
+        Ok(Reused {
+            client: self.client_for(cx, session, iat, None)?,
+            issued_at: Some(iat),
+            replay: None,
+        })
+    }
+
+    fn retry_fields(&self) -> &'static [&'static str] {
+        &["verification_type", "user_type", "lang"]
     }
 
     fn subject(&self, session: &Session) -> Option<String> {

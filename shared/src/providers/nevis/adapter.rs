@@ -9,7 +9,7 @@ use super::wire::{self, NevisSession};
 use super::{NAME, ref_key, status};
 use crate::Error;
 use crate::providers::adapter::{
-    Adapter, Again, Claim, ClaimRule, Cx, Judgement, Opaque, Opening, Taken, own,
+    Adapter, Again, Claim, ClaimRule, Cx, Judgement, Opaque, Opening, Resume, Reused, Taken, own,
 };
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::{Transport, provider_error};
@@ -49,6 +49,15 @@ impl Adapter for Nevis {
 
     fn parse_start(&self, body: &Map<String, Value>) -> Result<Opaque, Error> {
         Ok(Box::new(parse_start(body)?))
+    }
+
+    /// ASSUMPTION: Nevis documents no per-session redirect: the user returns to the redirect
+    /// URL configured for the customer when IDV is ordered (or through a Nevis Portal ticket).
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Err(
+            "nevis sends the user back to the redirect URL configured for your Nevis instance: \
+             it takes none per session",
+        )
     }
 
     async fn start(&self, cx: &Cx<'_>, tenant: &str, input: Opaque) -> Result<Opening, Error> {
@@ -98,6 +107,46 @@ impl Adapter for Nevis {
             ),
         };
         Ok(json!({"start_url": start_url}))
+    }
+
+    /// The start URL again, while Nevis says its session is not over: the flows read it first.
+    // ASSUMPTION: Nevis documents no lifetime of a session or of its startUrl; a session not over
+    // (`pending`, `in_progress`) is taken to accept its start URL again (the user reopens the
+    // page), and the gateway's own deadline (`IDV_NEVIS_SESSION_TTL_SECONDS`) bounds it.
+    fn resume(&self) -> Resume {
+        Resume::AfterRead
+    }
+
+    fn resumed(
+        &self,
+        _cx: &Cx<'_>,
+        session: &Session,
+        read: Option<&Opaque>,
+    ) -> Result<Reused, Error> {
+        let read = read.ok_or_else(|| Error::Internal("a nevis resume without its read".into()))?;
+        let remote: &NevisSession = own(read)?;
+        if !matches!(
+            remote.status.to_ascii_lowercase().as_str(),
+            "pending" | "in_progress"
+        ) {
+            return Err(Error::Conflict(format!(
+                "Nevis says the verification is {}: there is no step to resume",
+                remote.status
+            )));
+        }
+        let id = session
+            .provider_ref
+            .as_deref()
+            .ok_or_else(|| Error::Internal("nevis session without its sessionId".into()))?;
+        // ASSUMPTION: the startUrl keeps its documented shape (`.../idv/welcome.html?tc=<id>`),
+        // so it is rebuilt from the sessionId rather than kept.
+        let start_url = wire::start_url(self.client.instance_url()?, id);
+        Ok(Reused {
+            client: json!({"start_url": start_url}),
+            issued_at: None,
+            // Kept with the Idempotency-Key: a replay answers the same URL.
+            replay: Some(start_url),
+        })
     }
 
     fn subject(&self, session: &Session) -> Option<String> {

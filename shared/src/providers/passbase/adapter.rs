@@ -16,7 +16,7 @@ use super::{Evidence, Identity, NAME, ref_key, status};
 use crate::Error;
 use crate::providers::adapter::{
     Action, Adapter, Again, Authentic, Claim, ClaimRule, Cx, Dialect, Event, Fetched, Inbound,
-    Judgement, Opaque, Opening, Taken, own,
+    Judgement, Opaque, Opening, Resume, Taken, own,
 };
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::{Transport, provider_error};
@@ -90,6 +90,16 @@ impl Adapter for Passbase {
 
     fn parse_start(&self, body: &Map<String, Value>) -> Result<Opaque, Error> {
         Ok(Box::new(start_input(body)?))
+    }
+
+    /// ASSUMPTION: Passbase's flow runs in its client SDK (or hosted link), whose documented
+    /// options name no return URL; the SDK tells the app's page when it is done (`onFinish`),
+    /// and the gateway starts nothing at Passbase that could carry one.
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Err(
+            "passbase's flow runs in its client SDK, which reports its end to your page \
+             (onFinish): there is no page to return to",
+        )
     }
 
     fn start_claims(&self, _tenant: &str, input: &Opaque) -> Result<Vec<Claim>, Error> {
@@ -245,6 +255,14 @@ impl Adapter for Passbase {
         out.insert("score".into(), json!(e.score));
         out.insert("document_type".into(), json!(e.document_type));
         out.insert("document_country".into(), json!(e.document_country));
+    }
+
+    /// The flow runs in Passbase's client SDK, which holds its state; the server has no step
+    /// to renew.
+    fn resume(&self) -> Resume {
+        Resume::Unsupported(
+            "Passbase's flow runs in its client SDK, which holds its state: the gateway has no step to renew; cancel the session and retry it for a new attempt",
+        )
     }
 }
 

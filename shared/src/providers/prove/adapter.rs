@@ -17,7 +17,7 @@ use super::{NAME, customer_ref_key, identity_ref_key, webhook};
 use crate::Error;
 use crate::providers::adapter::{
     Action, Adapter, Again, Authentic, Claim, ClaimRule, Cx, Dialect, Event, Inbound, Judgement,
-    Opaque, Opening, Recording, TokenUse, own,
+    Opaque, Opening, Recording, Resume, TokenUse, own,
 };
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::Transport;
@@ -248,6 +248,11 @@ impl Adapter for Prove {
         Ok(Box::new(start_input(body, self.settings.flow)?))
     }
 
+    /// The desktop flow's `finalTargetUrl` (`input`): where the Instant Link leads.
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
+
     /// The start (`/v3/verify` or `/v3/unify`, as the deployment's flow says) is sent exactly once
     /// per session (and once per `Idempotency-Key`: the key is taken before this runs); the
     /// session is stored only after Prove answered, so a failure leaves nothing behind.
@@ -475,6 +480,20 @@ impl Adapter for Prove {
                 Ok(())
             }
         }
+    }
+
+    /// Prove answers a flow's `authToken` once, and the gateway never keeps it.
+    fn resume(&self) -> Resume {
+        Resume::Unsupported(
+            "Prove gives a flow's authToken once and the gateway does not keep it, so this flow has no new step: cancel the session and retry it for a new flow",
+        )
+    }
+
+    /// The flow's settings. The phone number, names and e-mail address are personal data, and
+    /// the SMS text and the desktop landing page may carry some (docs/data-inventory.md): never
+    /// kept, so a retry gives them again.
+    fn retry_fields(&self) -> &'static [&'static str] {
+        &["possession_type", "allow_otp_retry"]
     }
 }
 

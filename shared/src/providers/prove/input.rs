@@ -34,7 +34,7 @@ impl std::fmt::Debug for StartInput {
     }
 }
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "provider",
     "user_id",
     "phone_number",
@@ -42,6 +42,7 @@ const FIELDS: [&str; 10] = [
     "last_name",
     "possession_type",
     "final_target_url",
+    "return_url",
     "sms_message",
     "email",
     "allow_otp_retry",
@@ -127,9 +128,10 @@ pub fn start_input(body: &Map<String, Value>, flow: ProveFlow) -> Result<StartIn
             p
         }
     };
+    let has_return_url = field("return_url").is_some();
     let final_target_url = match field("final_target_url") {
         None => {
-            if possession == Some(Possession::Desktop) {
+            if possession == Some(Possession::Desktop) && !has_return_url {
                 err(
                     "final_target_url",
                     "required",
@@ -148,6 +150,38 @@ pub fn start_input(body: &Map<String, Value>, flow: ProveFlow) -> Result<StartIn
             None
         }
     };
+    // `return_url`, the name every provider that takes one shares: for Prove, the desktop
+    // flow's `finalTargetUrl` (where the Instant Link leads), under Prove's rule. The other
+    // flows have no page that leads anywhere.
+    let return_url = match field("return_url") {
+        None => None,
+        Some(_) if matches!(possession, Some(p) if p != Possession::Desktop) => {
+            err(
+                "return_url",
+                "not_supported",
+                "only with possession_type desktop: prove's other flows have no page to return from",
+            );
+            None
+        }
+        Some(_) if field("final_target_url").is_some() => {
+            err(
+                "return_url",
+                "invalid_value",
+                "give return_url or final_target_url, not both",
+            );
+            None
+        }
+        Some(Value::String(s)) if is_target_url(s) => Some(s.clone()),
+        Some(_) => {
+            err(
+                "return_url",
+                "invalid_format",
+                "for prove, an https URL of at most 128 characters of letters, digits and -._+=/:? (its finalTargetUrl)",
+            );
+            None
+        }
+    };
+    let final_target_url = final_target_url.or(return_url);
     let sms_message = match field("sms_message") {
         None => None,
         Some(Value::String(s)) if (1..=MAX_SMS).contains(&s.chars().count()) => Some(s.clone()),
@@ -367,6 +401,40 @@ mod tests {
                 got.contains(&(want.0.to_owned(), want.1.to_owned())),
                 "{want:?} in {got:?}"
             );
+        }
+    }
+
+    #[test]
+    fn return_url_is_the_desktop_flows_target_under_proves_rule() {
+        let mut d = ok();
+        d["possession_type"] = json!("desktop");
+        d["return_url"] = json!("https://app.example/back?s=1");
+        let i = input(d.clone()).unwrap();
+        assert_eq!(
+            i.final_target_url.as_deref(),
+            Some("https://app.example/back?s=1")
+        );
+        d["final_target_url"] = json!("https://app.example/other");
+        assert_eq!(
+            fields(input(d.clone()).unwrap_err()),
+            [("return_url".to_owned(), "invalid_value".to_owned())]
+        );
+        d["final_target_url"] = Value::Null;
+        d["return_url"] = json!(format!("https://app.example/{}", "a".repeat(120)));
+        assert_eq!(
+            fields(input(d).unwrap_err()),
+            [("return_url".to_owned(), "invalid_format".to_owned())]
+        );
+        for possession in ["mobile", "none"] {
+            let mut m = ok();
+            m["possession_type"] = json!(possession);
+            m["return_url"] = json!("https://app.example/back");
+            assert_eq!(
+                fields(input(m.clone()).unwrap_err()),
+                [("return_url".to_owned(), "not_supported".to_owned())]
+            );
+            m["return_url"] = Value::Null;
+            assert!(input(m).is_ok());
         }
     }
 

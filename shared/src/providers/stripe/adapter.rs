@@ -10,7 +10,7 @@ use super::{NAME, ref_key, status, webhook};
 use crate::Error;
 use crate::providers::adapter::{
     Action, Adapter, Again, Authentic, Claim, ClaimRule, Cx, Dialect, Event, Inbound, Judgement,
-    Opaque, Opening, Taken, own,
+    Opaque, Opening, Resume, Reused, Taken, own,
 };
 use crate::providers::registry::ProviderSettings;
 use crate::providers::transport::Transport;
@@ -69,7 +69,13 @@ impl Adapter for Stripe {
     }
 
     fn parse_start(&self, body: &Map<String, Value>) -> Result<Opaque, Error> {
-        Ok(Box::new(start_input(body)?))
+        let local = self.settings.api_url.starts_with("http://");
+        Ok(Box::new(start_input(body, local)?))
+    }
+
+    /// Stripe's `return_url`: where its hosted page sends the user when done.
+    fn takes_return_url(&self) -> Result<(), &'static str> {
+        Ok(())
     }
 
     /// The verification session first: a session of ours always has its Stripe session. Its
@@ -171,6 +177,47 @@ impl Adapter for Stripe {
                 )),
             },
         }
+    }
+
+    /// Stripe's way: "retrieve the VerificationSession to get a fresh URL" while it is
+    /// `requires_input` (its `url` is single-use and lasts 48 hours). The flows read it first.
+    fn resume(&self) -> Resume {
+        Resume::AfterRead
+    }
+
+    fn resumed(
+        &self,
+        _cx: &Cx<'_>,
+        _session: &Session,
+        read: Option<&Opaque>,
+    ) -> Result<Reused, Error> {
+        let read =
+            read.ok_or_else(|| Error::Internal("a stripe resume without its read".into()))?;
+        match own::<Lookup>(read)? {
+            Lookup::Found(vs) => match (vs.status.as_str(), &vs.url) {
+                ("requires_input", Some(url)) => Ok(Reused {
+                    client: json!({ "url": url }),
+                    issued_at: None,
+                    // Kept with the Idempotency-Key: a replay answers the same page.
+                    replay: Some(url.clone()),
+                }),
+                ("processing", _) => Err(Error::Conflict(
+                    "Stripe is checking what the user submitted: there is no step to resume until it decides"
+                        .into(),
+                )),
+                (status, _) => Err(Error::Conflict(format!(
+                    "Stripe gives no page for a verification session that is {status}"
+                ))),
+            },
+            Lookup::NotFound => Err(Error::Conflict(
+                "Stripe does not know this verification session".into(),
+            )),
+        }
+    }
+
+    fn retry_fields(&self) -> &'static [&'static str] {
+        // And its `return_url`, as every provider's that takes one (`flows::start`).
+        &["type", "document_options"]
     }
 
     fn subject(&self, session: &Session) -> Option<String> {

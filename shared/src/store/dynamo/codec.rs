@@ -11,7 +11,7 @@ use super::keys::*;
 use crate::session::{
     FailureCode, HistoryEntry, IdentityEvent, LastError, Metadata, Provider, ProviderData,
     ProviderDeletion, Reauthentication, Redaction, RedactionState, Session, SessionId, Source,
-    Status,
+    StartOptions, Status,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -46,6 +46,8 @@ pub(super) const SESSION_OPTIONAL: &[&str] = &[
     "next_check_at",
     "check_attempts",
     "unclear",
+    // `next_session_id`: the session that retried this one, set by the retry's transaction.
+    "next",
     // A redaction (`session::redaction`): its state, when, and the provider's deletion.
     "rdx",
     "redacted_at",
@@ -67,6 +69,12 @@ pub(super) const SESSION_FIXED: &[&str] = &[
     "created_at",
     // `metadata`, set at creation only (absent when empty, and on items written before it).
     "md",
+    // `previous_session_id` and the kept start options (`start_options`, a JSON object), set at
+    // creation only; absent when none.
+    "prev",
+    "so",
+    // The retention's end, set at creation only (`DynamoStore::retain`): a write never moves it.
+    "ttl",
 ];
 
 /// A session's state as an item (without its version, its history and its due filing).
@@ -124,6 +132,22 @@ pub(super) fn session_item(x: &Session) -> Item {
         let m = x.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
         item.insert("md".into(), AttributeValue::M(m));
     }
+    put_opt(
+        &mut item,
+        "prev",
+        x.previous_session_id.as_ref().map(|id| s(id.as_str())),
+    );
+    put_opt(
+        &mut item,
+        "next",
+        x.next_session_id.as_ref().map(|id| s(id.as_str())),
+    );
+    if !x.start_options.is_empty() {
+        item.insert(
+            "so".into(),
+            s(serde_json::Value::Object(x.start_options.clone()).to_string()),
+        );
+    }
     if let Some(r) = &x.redaction {
         item.insert("rdx".into(), s(r.state.as_str()));
         item.insert("redacted_at".into(), ts(r.at));
@@ -134,6 +158,27 @@ pub(super) fn session_item(x: &Session) -> Item {
         }
     }
     item
+}
+
+/// A stored link to another session (`prev`, `next`), if any.
+fn linked_session(item: &Item, k: &str) -> StoreResult<Option<SessionId>> {
+    match opt_s(item, k) {
+        Some(id) => SessionId::parse(&id)
+            .map(Some)
+            .ok_or_else(|| corrupt("linked session id")),
+        None => Ok(None),
+    }
+}
+
+/// Stored start options: none on an item written before retries, or started without any.
+fn start_options_from(item: &Item) -> StoreResult<StartOptions> {
+    match opt_s(item, "so") {
+        Some(json) => match serde_json::from_str(&json) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            _ => Err(corrupt("start options")),
+        },
+        None => Ok(StartOptions::new()),
+    }
 }
 
 /// A stored redaction, if the session has one.
@@ -204,6 +249,9 @@ pub(super) fn session_from(item: &Item) -> StoreResult<Stored<Session>> {
         },
         unclear: opt_s(item, "unclear"),
         metadata: metadata_from(item)?,
+        previous_session_id: linked_session(item, "prev")?,
+        next_session_id: linked_session(item, "next")?,
+        start_options: start_options_from(item)?,
         redaction: redaction_from(item)?,
     };
     Ok(Stored {
@@ -498,6 +546,12 @@ pub(super) fn full_session() -> Session {
     x.check_attempts = 2;
     x.unclear = Some("not_found".into());
     x.metadata = Metadata::from([("order".to_owned(), "A-1".to_owned())]);
+    x.previous_session_id = Some(SessionId::generate());
+    x.next_session_id = Some(SessionId::generate());
+    x.start_options = serde_json::json!({"type": "document", "allow": true})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     x.redaction = Some(Redaction {
         state: RedactionState::Redacting,
         at: now,

@@ -18,7 +18,10 @@ const IDENTITY_EVENTS_READ: i32 = 200;
 
 impl DynamoStore {
     /// A session write as a transaction item (written together with other items).
-    fn session_update_item(&self, w: &SessionWrite<'_>) -> StoreResult<TransactWriteItem> {
+    pub(super) fn session_update_item(
+        &self,
+        w: &SessionWrite<'_>,
+    ) -> StoreResult<TransactWriteItem> {
         let e = session_update(w);
         let update = Update::builder()
             .table_name(&self.table)
@@ -43,7 +46,9 @@ impl Journal for DynamoStore {
     ) -> StoreResult<()> {
         // Unconditional: the same event stored again is the same item. The delivery is settled
         // in the same transaction, so a stored event is never processed twice.
-        let event = self.put(identity_event_item(event), None).build()?;
+        // Kept as long as the session it was recorded on.
+        let item = self.retain(identity_event_item(event), w.session.created_at);
+        let event = self.put(item, None).build()?;
         let settle = self.settle_update(delivery, DeliveryState::Applied)?;
         self.transact(vec![
             self.session_update_item(&w)?,
@@ -89,7 +94,7 @@ impl Journal for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(reauth_item(r)))
+            .set_item(Some(self.retain(reauth_item(r), r.at)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;

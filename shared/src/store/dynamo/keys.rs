@@ -1,6 +1,7 @@
 //! Every key of the table (the layout in `mod.rs`), built in one place. Numbers in sort keys are
 //! fixed width, so that string order is time order.
 
+use super::super::cursor::Position;
 use super::super::shard::{delivery_shard, outbound_shard, session_shard};
 use super::attr::{Item, opt_s, s};
 use crate::events::OutboundKey;
@@ -12,6 +13,9 @@ use time::OffsetDateTime;
 pub(super) const USER_INDEX: &str = "gsi1";
 /// The sparse index of due sessions and deliveries awaiting a retry.
 pub(super) const DUE_INDEX: &str = "gsi2";
+/// The index of a tenant's sessions: keyed by the session's `tenant` and sorted by the user
+/// index's `gsi1sk` (creation time, then id), so that it costs a session no attribute of its own.
+pub(super) const TENANT_INDEX: &str = "gsi3";
 
 pub(super) const SESSION_SK: &str = "SES";
 pub(super) const REF_SK: &str = "REF";
@@ -56,6 +60,22 @@ pub(super) fn user_pk(tenant: &str, user_id: &str) -> String {
 }
 pub(super) fn user_sk(created_ns: i128, id: &SessionId) -> String {
     format!("{created_ns:020}#{id}")
+}
+/// The creation time a `user_sk` holds, as the listing's cursor names it.
+pub(super) fn position_of(gsi1sk: &str) -> Option<Position> {
+    let (ns, id) = gsi1sk.split_once('#')?;
+    if ns.len() != 20 || !ns.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(Position {
+        created_ns: ns.parse().ok()?,
+        id: SessionId::parse(id)?,
+    })
+}
+/// A bound of `user_sk`s by creation time alone: every session created at or after `ns` sorts
+/// at or after it, every one created before sorts before it (it is no key: `<` and `>=` alike).
+pub(super) fn created_bound(ns: i128) -> String {
+    format!("{:020}", ns.clamp(0, 99_999_999_999_999_999_999))
 }
 pub(super) fn due_pk(shard: u16) -> String {
     format!("DUE#{shard:02}")
@@ -192,6 +212,16 @@ mod tests {
         assert!(retry_sk(t, "prove", "e") <= upto(t));
         assert_eq!(filed_ms(&due_sk(t, &id)), Some(1_800_000_000_000));
         assert!(user_sk(1, &id) < user_sk(10, &id));
+        assert!(created_bound(10) <= user_sk(10, &id) && user_sk(10, &id) < created_bound(11));
+        assert!(user_sk(9, &id) < created_bound(10));
+        assert_eq!(
+            position_of(&user_sk(42, &id)),
+            Some(Position {
+                created_ns: 42,
+                id: id.clone()
+            })
+        );
+        assert_eq!(position_of("42#ses_x"), None);
         assert!(reauth_sk(t, "e") < reauth_sk(later, "e"));
         assert_eq!(
             ref_key_of(&ref_pk("prove#identity#i")),

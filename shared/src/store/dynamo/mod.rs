@@ -1,12 +1,15 @@
 //! DynamoDB adapter: one table, `pk`/`sk`, one index `gsi1` (a user's sessions, newest first), a
 //! sparse index `gsi2` (open sessions by when their next check is due, and deliveries awaiting a
-//! retry), both projecting keys only; TTL on `ttl`. Every state change is one conditional write
-//! on `version`, of one item where it can (a transaction bills each of its items twice).
+//! retry), both projecting keys only, and `gsi3` (a tenant's sessions, newest first: the
+//! session's own `tenant` and `gsi1sk`, projecting `status` and `provider`); TTL on `ttl`. Every
+//! state change is one conditional write on `version`, of one item where it can (a transaction
+//! bills each of its items twice).
 //!
 //! | item              | pk                          | sk            | notes                     |
 //! |-------------------|-----------------------------|---------------|---------------------------|
 //! | session           | `SES#<id>`                  | `SES`         | its history in `h`, appended by each write; gsi1: `USR#<tenant>#<user>` / `<created ns>#<id>` |
 //! |                   |                             |               | gsi2 (open sessions with a next check only): `DUE#<shard>` / `<filed ms>#<id>`, filed at or before the next check |
+//! |                   |                             |               | gsi3: `<tenant>` / its `gsi1sk`, with `status` and `provider` |
 //! | identity event    | `SES#<id>`                  | `IE#<event id>` | Prove Identity Manager  |
 //! | verified-data access | `SES#<id>`               | `VDA#<access id>` | who read the session's verified data, when; TTL |
 //! | provider ref      | `REF#<key>`                 | `REF`         | provider identity -> session; `<key>` is `<provider>#...` |
@@ -21,7 +24,8 @@
 //!
 //! Where things are: the table's definition (`schema`), every key (`keys`), attribute helpers
 //! (`attr`), items to values and back (`codec`), the session write (`update`), reads by key in
-//! batches (`batch`), SDK errors (`errors`), and one file per capability of the port.
+//! batches (`batch`), SDK errors (`errors`), and one file per capability of the port (`listing`:
+//! a tenant's sessions).
 
 mod accesses;
 mod attr;
@@ -34,6 +38,7 @@ mod idempotency;
 mod inspect;
 mod journal;
 mod keys;
+mod listing;
 mod outbox;
 mod redactions;
 mod refs;
@@ -54,14 +59,39 @@ use std::collections::HashMap;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// How long a session and what is kept about it stay after the session was created (the
+    /// `ttl` written on them; `None`: no `ttl`, kept until redacted).
+    retention: Option<time::Duration>,
 }
 
 impl DynamoStore {
+    /// A store that keeps sessions until they are redacted (`with_retention` sets a period).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            retention: None,
         }
+    }
+
+    /// Sessions, their refs and identity events, and reauthentications are written with a `ttl`
+    /// of their session's creation (a reauthentication: its own time) plus `retention`.
+    pub fn with_retention(mut self, retention: Option<std::time::Duration>) -> Self {
+        self.retention = retention.and_then(|r| time::Duration::try_from(r).ok());
+        self
+    }
+
+    /// The `ttl` of a record kept from `from` (Unix seconds), if the store has a retention.
+    fn retained_from(&self, from: time::OffsetDateTime) -> Option<AttributeValue> {
+        self.retention.map(|r| attr::n((from + r).unix_timestamp()))
+    }
+
+    /// `item` with the `ttl` of a record kept from `from`.
+    fn retain(&self, mut item: Item, from: time::OffsetDateTime) -> Item {
+        if let Some(ttl) = self.retained_from(from) {
+            item.insert("ttl".into(), ttl);
+        }
+        item
     }
 
     pub fn client(&self) -> &Client {

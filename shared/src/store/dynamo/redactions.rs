@@ -1,5 +1,5 @@
-//! Redaction: the erased session written whole over its item (out of the user index, its
-//! history replaced), and what hangs on it found by key and deleted or rewritten. Every step is
+//! Redaction: the erased session written whole over its item (out of the user index, still in
+//! the tenant index; its history replaced), and what hangs on it found by key and deleted or rewritten. Every step is
 //! idempotent: a repeat after a crash erases what is left.
 
 use super::super::{
@@ -135,7 +135,9 @@ impl DynamoStore {
 #[async_trait]
 impl Redactions for DynamoStore {
     /// One conditional UpdateItem: the erased state (`session_update` without a history entry),
-    /// `user_id` replaced, the user index keys and metadata removed, the history set whole.
+    /// `user_id` replaced, the user index's partition key, metadata and kept start fields
+    /// removed, the history set whole. `gsi1sk` stays: it sorts the tenant index (`gsi3`), which
+    /// lists the session still, as redacted; without `gsi1pk` the user index holds it no more.
     async fn write_redacted(
         &self,
         w: SessionWrite<'_>,
@@ -151,7 +153,7 @@ impl Redactions for DynamoStore {
             || (e.update.clone(), String::new()),
             |(a, b)| (a.to_owned(), b.to_owned()),
         );
-        let mut update = format!("{set}, #rh = :rh, #ruid = :ruid REMOVE #rg1, #rg2, #rmd");
+        let mut update = format!("{set}, #rh = :rh, #ruid = :ruid REMOVE #rg1, #rmd, #rso");
         if !remove.is_empty() {
             update.push_str(", ");
             update.push_str(&remove);
@@ -161,8 +163,8 @@ impl Redactions for DynamoStore {
             ("#rh", "h"),
             ("#ruid", "user_id"),
             ("#rg1", "gsi1pk"),
-            ("#rg2", "gsi1sk"),
             ("#rmd", "md"),
+            ("#rso", "so"),
         ] {
             e.names.insert(k.into(), v.into());
         }

@@ -7,7 +7,7 @@ use super::attr::s;
 use super::codec::{ref_from, ref_item};
 use super::errors::write_error;
 use super::keys::ref_key;
-use crate::session::SessionId;
+use crate::session::Session;
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
 
@@ -36,12 +36,14 @@ impl Refs for DynamoStore {
         Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
-    async fn claim_ref(&self, c: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
+    async fn claim_ref(&self, c: &RefClaim, session: &Session) -> StoreResult<()> {
+        let session_id = &session.id;
+        let item = self.retain(ref_item(&c.key, session_id, &c.tenant), session.created_at);
         let mut req = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(ref_item(&c.key, session_id, &c.tenant)))
+            .set_item(Some(item))
             .expression_attribute_values(":sid", s(session_id.as_str()));
         req = match &c.replaces {
             None => req.condition_expression("attribute_not_exists(pk) OR session_id = :sid"),

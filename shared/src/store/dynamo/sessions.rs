@@ -1,22 +1,65 @@
 //! Sessions: one item each (`SES#<id>` / `SES`, its history inside), created alone with a
-//! conditional put or in one transaction with its refs and its idempotency key, written with one
-//! conditional UpdateItem, listed for a user through `gsi1`.
+//! conditional put or in one transaction with its refs and its idempotency key (and, for a retry,
+//! the write of the session it retries), written with one conditional UpdateItem (listed in
+//! `listing`).
 
-use super::super::cursor::{self, Position};
 use super::super::{
-    IdempotencyRecord, Page, RefClaim, SessionWrite, Sessions, StoreError, StoreResult, Stored,
+    IdempotencyRecord, RefClaim, SessionWrite, Sessions, StoreError, StoreResult, Stored,
 };
 use super::DynamoStore;
-use super::attr::s;
+use super::attr::{Item, s};
 use super::codec::{history_from, new_session_item, ref_item, session_from};
-use super::errors::{read_error, write_error};
+use super::errors::write_error;
 use super::idempotency::complete_put;
-use super::keys::{USER_INDEX, session_id_of, session_key, session_pk, user_pk, user_sk};
+use super::keys::session_key;
 use super::update::session_update;
 use crate::session::{HistoryEntry, Session, SessionId};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::HashMap;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+
+impl DynamoStore {
+    /// A new session's item: with its retention's `ttl` and, when a key started it, that key.
+    fn new_session(
+        &self,
+        session: &Session,
+        history: &HistoryEntry,
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> Item {
+        let mut item = self.retain(new_session_item(session, history), session.created_at);
+        if let Some((r, _)) = idempotency {
+            // Which key started it: a redaction erases that record's replay value.
+            item.insert("idem".into(), s(&r.key));
+        }
+        item
+    }
+
+    /// The transaction items that create a session: its item, its ref claims, its key's
+    /// completion.
+    fn creation(
+        &self,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
+        let item = self.new_session(session, history, idempotency);
+        let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
+        for c in claims {
+            let item = self.retain(ref_item(&c.key, &session.id, &c.tenant), session.created_at);
+            let put = match &c.replaces {
+                None => self.put(item, Some("attribute_not_exists(pk)")),
+                Some(old) => self
+                    .put(item, Some("session_id = :old"))
+                    .value(":old", s(old.as_str())),
+            };
+            items.push(put.build()?);
+        }
+        if let Some((r, owner)) = idempotency {
+            items.push(complete_put(self, r, owner)?);
+        }
+        Ok(items)
+    }
+}
 
 #[async_trait]
 impl Sessions for DynamoStore {
@@ -32,39 +75,39 @@ impl Sessions for DynamoStore {
         claims: &[RefClaim],
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()> {
-        let mut item = new_session_item(session, history);
-        if let Some((r, _)) = idempotency {
-            // Which key started it: a redaction erases that record's replay value.
-            item.insert("idem".into(), s(&r.key));
-        }
         if claims.is_empty() && idempotency.is_none() {
             // The session alone: a plain conditional put, half a transaction's units.
             return self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(item))
+                .set_item(Some(self.new_session(session, history, None)))
                 .condition_expression("attribute_not_exists(pk)")
                 .send()
                 .await
                 .map(|_| ())
                 .map_err(write_error);
         }
-        let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
-        for c in claims {
-            let item = ref_item(&c.key, &session.id, &c.tenant);
-            let put = match &c.replaces {
-                None => self.put(item, Some("attribute_not_exists(pk)")),
-                Some(old) => self
-                    .put(item, Some("session_id = :old"))
-                    .value(":old", s(old.as_str())),
-            };
-            items.push(put.build()?);
-        }
-        if let Some((r, owner)) = idempotency {
-            items.push(complete_put(self, r, owner)?);
-        }
+        let items = self.creation(session, history, claims, idempotency)?;
         self.transact(items).await
+    }
+
+    async fn create_retry(
+        &self,
+        previous: SessionWrite<'_>,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Stored<Session>> {
+        let mut items = self.creation(session, history, claims, idempotency)?;
+        items.push(self.session_update_item(&previous)?);
+        self.transact(items).await?;
+        Ok(Stored {
+            value: previous.session.clone(),
+            version: previous.version(),
+            filing: session_update(&previous).filing,
+        })
     }
 
     async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
@@ -92,75 +135,5 @@ impl Sessions for DynamoStore {
         // A full history reuses the oldest slot: versions order it.
         history.sort_by_key(|h| h.version);
         Ok(Some((session_from(&item)?, history)))
-    }
-
-    async fn list_user_sessions(
-        &self,
-        tenant: &str,
-        user_id: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> StoreResult<Option<Page>> {
-        let gsi1pk = user_pk(tenant, user_id);
-        let start = match cursor {
-            None => None,
-            Some(c) => match cursor::decode(tenant, user_id, c) {
-                // A cursor is only good for the listing that handed it out.
-                Some(at) => Some(HashMap::from([
-                    ("pk".to_owned(), s(session_pk(&at.id))),
-                    ("sk".to_owned(), s(super::keys::SESSION_SK)),
-                    ("gsi1pk".to_owned(), s(&gsi1pk)),
-                    ("gsi1sk".to_owned(), s(user_sk(at.created_ns, &at.id))),
-                ])),
-                None => return Ok(None),
-            },
-        };
-        // One more than asked tells whether a next page exists without a second query.
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(USER_INDEX)
-            .key_condition_expression("gsi1pk = :u")
-            .expression_attribute_values(":u", s(&gsi1pk))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(read_error)?;
-        let keys = out.items.unwrap_or_default();
-        let more = keys.len() > limit;
-        let ids: Vec<SessionId> = keys
-            .iter()
-            .take(limit)
-            .map(|k| {
-                session_id_of(k).ok_or_else(|| StoreError::Corrupt("bad user index key".into()))
-            })
-            .collect::<StoreResult<_>>()?;
-        let sessions: Vec<Session> = self
-            .sessions_by_id(&ids)
-            .await?
-            .into_iter()
-            .map(Stored::into_value)
-            // One being redacted left the index in the same write that marked it... or is
-            // about to: never listed under its user again.
-            .filter(|s| !s.is_redacted())
-            .collect();
-        let next_cursor = if more {
-            sessions.last().map(|last| {
-                let at = Position {
-                    created_ns: last.created_at.unix_timestamp_nanos().max(0),
-                    id: last.id.clone(),
-                };
-                cursor::encode(tenant, user_id, &at)
-            })
-        } else {
-            None
-        };
-        Ok(Some(Page {
-            sessions,
-            next_cursor,
-        }))
     }
 }

@@ -7,6 +7,7 @@ mod deliveries;
 mod idempotency;
 mod inspect;
 mod journal;
+mod listing;
 mod outbox;
 mod redactions;
 mod refs;
@@ -92,17 +93,7 @@ impl Inner {
     /// The one session write (alone, or with an identity event): the version read must still be
     /// the stored one, and a history entry of a version already written is refused.
     fn write_session(&mut self, w: &SessionWrite<'_>) -> StoreResult<Stored<Session>> {
-        match self.sessions.get(&w.session.id) {
-            Some(s) if s.version == w.read.version => {}
-            _ => return Err(StoreError::Conflict),
-        }
-        if let Some(h) = w.history
-            && self
-                .history
-                .contains_key(&(h.session_id.to_string(), h.version))
-        {
-            return Err(StoreError::Conflict);
-        }
+        self.check_write(w)?;
         let stored = Stored {
             value: w.session.clone(),
             version: w.version(),
@@ -117,6 +108,23 @@ impl Inner {
             entry: w.history.cloned(),
         });
         Ok(stored)
+    }
+
+    /// What a session write requires: the version read is still the stored one, and its history
+    /// entry is of a version not written yet.
+    fn check_write(&self, w: &SessionWrite<'_>) -> StoreResult<()> {
+        match self.sessions.get(&w.session.id) {
+            Some(s) if s.version == w.read.version => {}
+            _ => return Err(StoreError::Conflict),
+        }
+        if let Some(h) = w.history
+            && self
+                .history
+                .contains_key(&(h.session_id.to_string(), h.version))
+        {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
     }
 
     /// Settles a delivery (recording it if it never was): out of the retry index, its lease

@@ -2,7 +2,7 @@
 
 use super::super::{ProviderRef, RefClaim, Refs, StoreError, StoreResult};
 use super::MemoryStore;
-use crate::session::SessionId;
+use crate::session::Session;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -16,7 +16,8 @@ impl Refs for MemoryStore {
         Ok(keys.iter().map(|k| g.refs.get(k).cloned()).collect())
     }
 
-    async fn claim_ref(&self, c: &RefClaim, session_id: &SessionId) -> StoreResult<()> {
+    async fn claim_ref(&self, c: &RefClaim, session: &Session) -> StoreResult<()> {
+        let session_id = &session.id;
         let mut g = self.lock();
         let current = g.refs.get(&c.key).map(|r| r.session_id.clone());
         match current {

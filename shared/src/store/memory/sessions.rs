@@ -1,10 +1,9 @@
 //! Sessions and the due index in memory.
 
-use super::super::cursor::{self, Position};
 use super::super::shard::{SHARDS, session_shard};
 use super::super::{
-    DueIndex, IdempotencyRecord, Page, RefClaim, SessionWrite, Sessions, StoreError, StoreResult,
-    Stored, is_scheduled,
+    DueIndex, IdempotencyRecord, RefClaim, SessionWrite, Sessions, StoreError, StoreResult, Stored,
+    is_scheduled,
 };
 use super::MemoryStore;
 use crate::session::{HistoryEntry, Session, SessionId};
@@ -12,16 +11,65 @@ use crate::store::ProviderRef;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-/// A listing's order: creation time, then id (as the DynamoDB index sorts them).
-fn position(s: &Session) -> Position {
-    Position {
-        created_ns: s.created_at.unix_timestamp_nanos().max(0),
-        id: s.id.clone(),
+impl super::Inner {
+    /// What a creation requires: a new id, free (or replaceable) claims, the key still held.
+    fn check_creation(
+        &self,
+        session: &Session,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<()> {
+        if self.sessions.contains_key(&session.id) {
+            return Err(StoreError::Conflict);
+        }
+        for c in claims {
+            let current = self.refs.get(&c.key).map(|r| &r.session_id);
+            if current != c.replaces.as_ref() {
+                return Err(StoreError::Conflict);
+            }
+        }
+        if let Some((r, owner)) = idempotency {
+            let held = self
+                .idempotency
+                .get(&(r.tenant.clone(), r.key.clone()))
+                .is_some_and(|old| old.owner() == owner && !owner.is_empty());
+            if !held {
+                return Err(StoreError::Conflict);
+            }
+        }
+        Ok(())
     }
-}
 
-fn order(p: &Position) -> (i128, &str) {
-    (p.created_ns, p.id.as_str())
+    /// Creates a session whose conditions `check_creation` found holding.
+    fn create(
+        &mut self,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) {
+        let stored = Stored::created(session.clone());
+        self.sessions.insert(session.id.clone(), stored.clone());
+        self.append_history(history);
+        self.changes.push(crate::store::Change::Session {
+            session: stored,
+            entry: Some(history.clone()),
+        });
+        for c in claims {
+            self.refs.insert(
+                c.key.clone(),
+                ProviderRef {
+                    key: c.key.clone(),
+                    session_id: session.id.clone(),
+                    tenant: c.tenant.clone(),
+                },
+            );
+        }
+        if let Some((r, _)) = idempotency {
+            self.idempotency
+                .insert((r.tenant.clone(), r.key.clone()), r.clone());
+        }
+    }
 }
 
 #[async_trait]
@@ -38,46 +86,26 @@ impl Sessions for MemoryStore {
         idempotency: Option<(&IdempotencyRecord, &str)>,
     ) -> StoreResult<()> {
         let mut g = self.lock();
-        if g.sessions.contains_key(&session.id) {
-            return Err(StoreError::Conflict);
-        }
-        for c in claims {
-            let current = g.refs.get(&c.key).map(|r| &r.session_id);
-            if current != c.replaces.as_ref() {
-                return Err(StoreError::Conflict);
-            }
-        }
-        if let Some((r, owner)) = idempotency {
-            let held = g
-                .idempotency
-                .get(&(r.tenant.clone(), r.key.clone()))
-                .is_some_and(|old| old.owner() == owner && !owner.is_empty());
-            if !held {
-                return Err(StoreError::Conflict);
-            }
-        }
-        let stored = Stored::created(session.clone());
-        g.sessions.insert(session.id.clone(), stored.clone());
-        g.append_history(history);
-        g.changes.push(crate::store::Change::Session {
-            session: stored,
-            entry: Some(history.clone()),
-        });
-        for c in claims {
-            g.refs.insert(
-                c.key.clone(),
-                ProviderRef {
-                    key: c.key.clone(),
-                    session_id: session.id.clone(),
-                    tenant: c.tenant.clone(),
-                },
-            );
-        }
-        if let Some((r, _)) = idempotency {
-            g.idempotency
-                .insert((r.tenant.clone(), r.key.clone()), r.clone());
-        }
+        g.check_creation(session, claims, idempotency)?;
+        g.create(session, history, claims, idempotency);
         Ok(())
+    }
+
+    async fn create_retry(
+        &self,
+        previous: SessionWrite<'_>,
+        session: &Session,
+        history: &HistoryEntry,
+        claims: &[RefClaim],
+        idempotency: Option<(&IdempotencyRecord, &str)>,
+    ) -> StoreResult<Stored<Session>> {
+        let mut g = self.lock();
+        // Every condition of both writes first: nothing is written unless all hold.
+        g.check_creation(session, claims, idempotency)?;
+        g.check_write(&previous)?;
+        let stored = g.write_session(&previous)?;
+        g.create(session, history, claims, idempotency);
+        Ok(stored)
     }
 
     async fn update_session(&self, w: SessionWrite<'_>) -> StoreResult<Stored<Session>> {
@@ -96,51 +124,6 @@ impl Sessions for MemoryStore {
                 .map(|(_, h)| h.clone())
                 .collect();
             (s, history)
-        }))
-    }
-
-    async fn list_user_sessions(
-        &self,
-        tenant: &str,
-        user_id: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> StoreResult<Option<Page>> {
-        let g = self.lock();
-        let mut mine: Vec<&Session> = g
-            .sessions
-            .values()
-            .map(|s| &s.value)
-            // A session being redacted is no longer its user's (DynamoDB: out of the user index).
-            .filter(|s| s.tenant == tenant && s.user_id == user_id && !s.is_redacted())
-            .collect();
-        mine.sort_by(|a, b| order(&position(b)).cmp(&order(&position(a))));
-        let start = match cursor {
-            None => 0,
-            Some(c) => match cursor::decode(tenant, user_id, c) {
-                // Everything strictly older than the position, as DynamoDB's start key reads.
-                Some(at) => mine
-                    .iter()
-                    .position(|s| order(&position(s)) < order(&at))
-                    .unwrap_or(mine.len()),
-                None => return Ok(None),
-            },
-        };
-        let page: Vec<Session> = mine
-            .iter()
-            .skip(start)
-            .take(limit)
-            .map(|s| (*s).clone())
-            .collect();
-        let next_cursor = (start + page.len() < mine.len())
-            .then(|| {
-                page.last()
-                    .map(|s| cursor::encode(tenant, user_id, &position(s)))
-            })
-            .flatten();
-        Ok(Some(Page {
-            sessions: page,
-            next_cursor,
         }))
     }
 }
