@@ -318,6 +318,10 @@ async fn a_prove_identity_is_disenrolled_once_and_a_session_without_one_says_uns
         )
         .await;
     assert_eq!(again.body["redaction"]["provider_deletion"], "done");
+    // Answered as a read shows it: a Prove session's identity events, none left.
+    let read = gw.get_as(REDACTOR, &format!("/v1/sessions/{eu_id}")).await;
+    assert_eq!(again.body["identity_events"], json!([]), "{:?}", again.body);
+    assert_eq!(again.body, read.body);
     idv::flows::reconcile::run(gw.app_at(time::Duration::hours(2))).await;
     assert_eq!(gw.running.prove.disenroll_requests(&identity), 1);
     let values = vec![user.to_owned(), identity.clone()];
@@ -781,15 +785,18 @@ async fn a_redaction_cut_between_its_steps_is_finished_by_a_repeat_or_by_reconci
                 if by_reconcile {
                     idv::flows::reconcile::run(gw.app_at(time::Duration::minutes(5))).await;
                 } else {
+                    // The user's redaction repeated: it finds the session its failure left
+                    // marked (a listing by user shows none being redacted), and finishes it.
                     let again = gw
-                        .post_as(REDACTOR, &format!("/v1/sessions/{id}/redact"), &json!({}))
+                        .post_as(REDACTOR, &format!("/v1/users/{user}/redact"), &json!({}))
                         .await;
                     assert_eq!(again.status, 200, "{what}: {:?}", again.body);
-                    assert_eq!(again.body["redaction"]["status"], "redacted", "{what}");
-                    assert_eq!(
-                        again.body["redaction"]["provider_deletion"], "done",
-                        "{what}"
-                    );
+                    let [s] = again.body["data"].as_array().unwrap().as_slice() else {
+                        panic!("{what}: {:?}", again.body);
+                    };
+                    assert_eq!(s["id"], id.as_str(), "{what}");
+                    assert_eq!(s["redaction"]["status"], "redacted", "{what}");
+                    assert_eq!(s["redaction"]["provider_deletion"], "done", "{what}");
                 }
                 let done = gw.get_as(REDACTOR, &format!("/v1/sessions/{id}")).await;
                 assert_eq!(done.body["redaction"]["status"], "redacted", "{what}");

@@ -44,7 +44,11 @@ pub async fn redact_session(app: &App, tenant: &str, id: &str) -> Result<Session
 /// Redacts every session of `tenant`'s user (each as `redact_session` would): the sessions as
 /// redacted, newest first. A user with none is not found.
 pub async fn redact_user(app: &App, tenant: &str, user_id: &str) -> Result<Vec<Session>, Error> {
-    let user = SessionFilter::user(user_id);
+    // Those of a redaction that failed midway too: a repeat finishes them.
+    let user = SessionFilter {
+        with_redacting: true,
+        ..SessionFilter::user(user_id)
+    };
     let mut found = Vec::new();
     let mut cursor = None;
     loop {
@@ -59,8 +63,7 @@ pub async fn redact_user(app: &App, tenant: &str, user_id: &str) -> Result<Vec<S
             None => break,
         }
     }
-    // A listing skips sessions already marked: a repeat of a half-done user redaction is not
-    // found here; each of those sessions is finished by its own repeat or by reconcile.
+    // Only finished ones left (or none ever): nothing of the user to redact.
     if found.is_empty() {
         return Err(Error::NotFound);
     }

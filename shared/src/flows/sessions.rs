@@ -168,6 +168,7 @@ pub fn filter<'a>(param: impl Fn(&str) -> Option<&'a str>) -> Result<SessionFilt
             let whole = t.unix_timestamp_nanos().rem_euclid(NS) == 0;
             at(second(t) + i128::from(!whole))
         }),
+        with_redacting: false,
     })
 }
 

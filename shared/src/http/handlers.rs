@@ -222,9 +222,11 @@ async fn dispatch(app: &App, route: &Route, req: &ApiRequest) -> Result<ApiRespo
         Route::RedactSession { id } => {
             no_fields(req)?;
             let s = crate::flows::redact::redact_session(app, &tenant, id).await?;
+            // As a read shows it (a Prove session's identity events: none left).
+            let events = sessions::identity_events(app, &s).await?;
             Ok(ApiResponse::json(
                 StatusCode::OK,
-                &views::session(providers, &s, None),
+                &views::session_with_events(providers, &s, events.as_deref()),
             ))
         }
         Route::RedactUser { user_id } => {

@@ -36,7 +36,9 @@ fn listing_tag(tenant: &str, f: &SessionFilter) -> String {
         ns(f.created_until),
     ];
     let mut h = Sha256::new();
-    for part in parts {
+    // Appended only when set: the tags of every other listing stay as they were.
+    let extra = f.with_redacting.then(|| "with_redacting".to_owned());
+    for part in parts.into_iter().chain(extra.map(Some)) {
         match part {
             None => h.update([0]),
             Some(p) => {

@@ -99,6 +99,9 @@ pub struct SessionFilter {
     pub created_from: Option<OffsetDateTime>,
     /// Created strictly before this instant.
     pub created_until: Option<OffsetDateTime>,
+    /// With a user: also that user's sessions whose redaction is marked and not finished (a
+    /// user's redaction repeated after a failure finishes them). No route's listing sets it.
+    pub with_redacting: bool,
 }
 
 impl SessionFilter {
@@ -114,10 +117,13 @@ impl SessionFilter {
     /// redacted (marked or done) is no longer its user's: a listing by user never finds it
     /// (DynamoDB: a finished one is out of the user index), the tenant's listing still does.
     pub fn matches(&self, s: &Session) -> bool {
-        self.user_id
+        let unfinished = s
+            .redaction
             .as_ref()
-            .is_none_or(|u| *u == s.user_id && !s.is_redacted())
-            && self.status.is_none_or(|st| st == s.status)
+            .is_some_and(|r| r.state == crate::session::RedactionState::Redacting);
+        self.user_id.as_ref().is_none_or(|u| {
+            *u == s.user_id && (!s.is_redacted() || (self.with_redacting && unfinished))
+        }) && self.status.is_none_or(|st| st == s.status)
             && self.provider.as_ref().is_none_or(|p| *p == s.provider)
             && self.created_from.is_none_or(|at| s.created_at >= at)
             && self.created_until.is_none_or(|at| s.created_at < at)
