@@ -81,17 +81,19 @@ impl DynamoStore {
         self
     }
 
-    /// The `ttl` of a record kept from `from` (Unix seconds), if the store has a retention.
-    fn retained_from(&self, from: time::OffsetDateTime) -> Option<AttributeValue> {
-        self.retention.map(|r| attr::n((from + r).unix_timestamp()))
-    }
-
-    /// `item` with the `ttl` of a record kept from `from`.
+    /// `item` with the `ttl` (Unix seconds) of a record kept from `from`, if the store has a
+    /// retention.
     fn retain(&self, mut item: Item, from: time::OffsetDateTime) -> Item {
-        if let Some(ttl) = self.retained_from(from) {
-            item.insert("ttl".into(), ttl);
+        if let Some(r) = self.retention {
+            item.insert("ttl".into(), attr::n((from + r).unix_timestamp()));
         }
         item
+    }
+
+    /// A ref `claim` pointing at `session`, kept as long as that session.
+    fn claimed_ref(&self, claim: &super::RefClaim, session: &crate::session::Session) -> Item {
+        let item = codec::ref_item(&claim.key, &session.id, &claim.tenant);
+        self.retain(item, session.created_at)
     }
 
     pub fn client(&self) -> &Client {

@@ -4,7 +4,7 @@
 use super::super::{ProviderRef, RefClaim, Refs, StoreResult};
 use super::DynamoStore;
 use super::attr::s;
-use super::codec::{ref_from, ref_item};
+use super::codec::ref_from;
 use super::errors::write_error;
 use super::keys::ref_key;
 use crate::session::Session;
@@ -38,7 +38,7 @@ impl Refs for DynamoStore {
 
     async fn claim_ref(&self, c: &RefClaim, session: &Session) -> StoreResult<()> {
         let session_id = &session.id;
-        let item = self.retain(ref_item(&c.key, session_id, &c.tenant), session.created_at);
+        let item = self.claimed_ref(c, session);
         let mut req = self
             .client
             .put_item()

@@ -8,7 +8,7 @@ use super::super::{
 };
 use super::DynamoStore;
 use super::attr::{Item, s};
-use super::codec::{history_from, new_session_item, ref_item, session_from};
+use super::codec::{history_from, new_session_item, session_from};
 use super::errors::write_error;
 use super::idempotency::complete_put;
 use super::keys::session_key;
@@ -45,7 +45,7 @@ impl DynamoStore {
         let item = self.new_session(session, history, idempotency);
         let mut items = vec![self.put(item, Some("attribute_not_exists(pk)")).build()?];
         for c in claims {
-            let item = self.retain(ref_item(&c.key, &session.id, &c.tenant), session.created_at);
+            let item = self.claimed_ref(c, session);
             let put = match &c.replaces {
                 None => self.put(item, Some("attribute_not_exists(pk)")),
                 Some(old) => self
